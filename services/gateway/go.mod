@@ -1,0 +1,3 @@
+module github.com/phantom-run/phantom/services/gateway
+
+go 1.25.0
