@@ -1,0 +1,30 @@
+// Package readmodel is the Postgres schema of Phantom's read models: the
+// contract between the projector, which alone writes them from the event log,
+// and the gateway, which reads them. Migrations are golang-migrate files,
+// numbered in ranges per area (0001-0099 foundation, 0100 scheduler, 0200
+// runner, 0300 safety-guard) and recorded in schema_migrations.
+package readmodel
+
+import (
+	"embed"
+	"io/fs"
+)
+
+//go:embed migrations/*.sql
+var files embed.FS
+
+// Migrations returns the migration files at the root of an fs.FS.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(files, "migrations")
+	if err != nil {
+		// The directory is embedded at build time; its absence is a build defect.
+		panic(err)
+	}
+	return sub
+}
+
+// Projection names, as recorded in projection_checkpoints.
+const (
+	// ProjectionRuns keeps runs and run_events.
+	ProjectionRuns = "runs"
+)

@@ -1,0 +1,89 @@
+// Package rpc defines the request/reply bodies of the subjects answered in
+// milliseconds (phantom.rpc.*). They are not persisted; the outcome of each is
+// recorded as an event by whoever acts on it.
+package rpc
+
+import "github.com/phantom-run/phantom/contracts/subjects"
+
+// GuardCheckRequest asks the safety-guard to judge one shell command.
+type GuardCheckRequest struct {
+	RunID   string `json:"runId,omitempty"`
+	Attempt int    `json:"attempt,omitempty"`
+	Command string `json:"command"`
+	Cwd     string `json:"cwd,omitempty"`
+	// Mode overrides the policy's mode (default, strict, paranoid, worktree, combinations with "+").
+	Mode string `json:"mode,omitempty"`
+	// Workspace and Profile choose the policy.
+	Workspace string `json:"workspace,omitempty"`
+	Profile   string `json:"profile,omitempty"`
+	// Origin says who asks: hook, runner, worktree, cli.
+	Origin string `json:"origin,omitempty"`
+	// Env carries HOME and TMPDIR as the command would see them.
+	Env map[string]string `json:"env,omitempty"`
+}
+
+// GuardCheckReply is the decision.
+type GuardCheckReply struct {
+	// Decision is "allow" or "block".
+	Decision string `json:"decision"`
+	Rule     string `json:"rule,omitempty"`
+	Segment  string `json:"segment,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	// Error is set when the request could not be judged (the caller decides
+	// what failing closed means for it).
+	Error string `json:"error,omitempty"`
+}
+
+// Worktree verbs.
+const (
+	WorktreePrepare = "prepare"
+	WorktreeRemove  = "remove"
+)
+
+// WorktreePrepareSubject is where a run's worktree is requested from host.
+func WorktreePrepareSubject(host string) string {
+	return subjects.WorktreeRPC(host, WorktreePrepare)
+}
+
+// WorktreeRemoveSubject is where a run's worktree is removed on host.
+func WorktreeRemoveSubject(host string) string {
+	return subjects.WorktreeRPC(host, WorktreeRemove)
+}
+
+// WorktreePrepareRequest asks for a working directory for one run attempt.
+type WorktreePrepareRequest struct {
+	RunID     string `json:"runId"`
+	Attempt   int    `json:"attempt"`
+	Workspace string `json:"workspace"`
+	// Isolation is runs.Isolation*.
+	Isolation string `json:"isolation,omitempty"`
+	// BaseRef is what the branch starts from; "" means the workspace's HEAD.
+	BaseRef string `json:"baseRef,omitempty"`
+}
+
+// WorktreePrepareReply says where the agent works.
+type WorktreePrepareReply struct {
+	// Dir is the directory to run the agent in.
+	Dir string `json:"dir"`
+	// Isolated is true when Dir is a worktree of its own.
+	Isolated bool   `json:"isolated"`
+	Repo     string `json:"repo,omitempty"`
+	Branch   string `json:"branch,omitempty"`
+	BaseRef  string `json:"baseRef,omitempty"`
+	Reused   bool   `json:"reused,omitempty"`
+	// Code and Error are set on failure (Code: cwd_missing, worktree_failed, not_granted).
+	Code  string `json:"code,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// WorktreeRemoveRequest removes a run's worktree (the branch stays).
+type WorktreeRemoveRequest struct {
+	RunID string `json:"runId"`
+	Force bool   `json:"force,omitempty"`
+}
+
+// WorktreeRemoveReply reports the removal.
+type WorktreeRemoveReply struct {
+	Removed bool   `json:"removed"`
+	Error   string `json:"error,omitempty"`
+}
