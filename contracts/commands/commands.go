@@ -127,6 +127,9 @@ type Dispatch struct {
 	Provider string    `json:"provider"`
 	// Deadline is when the attempt times out, if it has a timeout.
 	Deadline *time.Time `json:"deadline,omitempty"`
+	// RetriesLeft is how many further attempts the run may have; the runner
+	// marks a retryable failure Retryable only when it is above zero.
+	RetriesLeft int `json:"retriesLeft,omitempty"`
 }
 
 // Subject is where the dispatch is published.

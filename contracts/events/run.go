@@ -267,7 +267,7 @@ type RunCompleted struct {
 	Result string `json:"result,omitempty"`
 }
 
-// RunFailed: the run (this attempt, when Retryable and retries remain) ended badly.
+// RunFailed: an attempt ended badly; unless Retryable, so did the run.
 type RunFailed struct {
 	RunID   string `json:"runId"`
 	Attempt int    `json:"attempt"`
@@ -276,7 +276,11 @@ type RunFailed struct {
 	Message    string `json:"message"`
 	ExitCode   *int   `json:"exitCode,omitempty"`
 	DurationMs int64  `json:"durationMs,omitempty"`
-	Retryable  bool   `json:"retryable,omitempty"`
+	// Retryable means another attempt will follow (the failure is of a
+	// retryable kind and the attempt's dispatch had retries left): the run is
+	// not over, and the scheduler answers with run.retry_scheduled (or
+	// run.canceled if a cancel came first). false means the run ended here.
+	Retryable bool `json:"retryable,omitempty"`
 }
 
 // RunCanceled: the run was canceled.
@@ -412,4 +416,16 @@ func RunIDOf(p Payload) (string, bool) {
 		return p.AggregateID(), true
 	}
 	return "", false
+}
+
+// Terminal reports whether p ends its run: nothing about the run follows
+// except archiving.
+func Terminal(p Payload) bool {
+	switch e := p.(type) {
+	case *RunCompleted, *RunCanceled, *RunRejected:
+		return true
+	case *RunFailed:
+		return !e.Retryable
+	}
+	return false
 }

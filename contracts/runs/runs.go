@@ -116,3 +116,13 @@ const (
 	ReasonCanceled            = "canceled"
 	ReasonInternal            = "internal"
 )
+
+// RetryableReason reports whether a failure of this kind may succeed on
+// another attempt (given retries left). Cancels and policy denials never are.
+func RetryableReason(reason string) bool {
+	switch reason {
+	case ReasonSpawnFailed, ReasonRunnerLost, ReasonAPIError, ReasonRateLimited:
+		return true
+	}
+	return false
+}
