@@ -1,0 +1,75 @@
+package events_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/phantom-run/phantom/contracts/events"
+)
+
+func TestEveryTypeDecodesItsOwnPayload(t *testing.T) {
+	for _, s := range events.Specs() {
+		p := s.New()
+		require.Equal(t, s.Type, p.EventType())
+		raw, err := json.Marshal(p)
+		require.NoError(t, err)
+		back, err := events.Decode(s.Type, raw)
+		require.NoError(t, err)
+		again, err := json.Marshal(back)
+		require.NoError(t, err)
+		require.JSONEq(t, string(raw), string(again), s.Type)
+		agg, err := events.AggregateOf(s.Type)
+		require.NoError(t, err)
+		require.Equal(t, s.Aggregate, agg)
+	}
+}
+
+func TestArchitectureEventListIsComplete(t *testing.T) {
+	// The list in ARCHITECTURE.md ("Events"), kept here so a missing type fails loudly.
+	want := []string{
+		"run.requested", "run.queued", "run.rejected", "run.dispatched", "run.started", "run.progress",
+		"run.chunk.stdout", "run.chunk.stderr", "run.semantic", "run.policy_audit", "run.compatibility_warning",
+		"run.warning", "run.cli_missing", "run.cwd_missing", "run.runner_metrics", "run.cli_exit",
+		"run.structured_output", "run.structured_output_invalid", "run.paused", "run.resumed",
+		"run.retry_scheduled", "run.completed", "run.failed", "run.canceled", "run.archived",
+		"run.worktree_prepared", "run.checkpoint_created", "run.checkpoint_restored",
+		"session.opened", "session.input_accepted", "session.closed",
+		"conversation.created", "conversation.updated", "conversation.renamed", "conversation.archived",
+		"conversation.session_updated", "conversation.message_sent",
+		"profile.saved", "settings.updated", "workspace.granted", "workspace.revoked",
+		"provider_token.saved", "provider_token.cleared", "retention_policy.updated",
+		"runner.registered", "runner.capabilities", "runner.lost", "runner.drained",
+	}
+	for _, typ := range want {
+		_, ok := events.Lookup(typ)
+		require.True(t, ok, "event type %s is missing", typ)
+	}
+	require.Len(t, events.Specs(), len(want))
+}
+
+func TestSubjectOfAPayload(t *testing.T) {
+	s, err := events.Subject(events.SessionOpened{RunID: "R1"})
+	require.NoError(t, err)
+	require.Equal(t, "phantom.events.run.R1.session.opened", s, "session events belong to their run")
+	s, err = events.Subject(events.RunnerLost{RunnerID: "h-1"})
+	require.NoError(t, err)
+	require.Equal(t, "phantom.events.runner.h-1.runner.lost", s)
+	_, err = events.Subject(events.RunCompleted{RunID: "a.b"})
+	require.ErrorContains(t, err, "run id")
+}
+
+func TestTerminal(t *testing.T) {
+	require.True(t, events.Terminal(&events.RunCompleted{}))
+	require.True(t, events.Terminal(&events.RunCanceled{}))
+	require.True(t, events.Terminal(&events.RunRejected{}))
+	require.True(t, events.Terminal(&events.RunFailed{}))
+	require.False(t, events.Terminal(&events.RunFailed{Retryable: true}))
+	require.False(t, events.Terminal(&events.RunStarted{}))
+}
+
+func TestUnknownTypeIsAnError(t *testing.T) {
+	_, err := events.Decode("run.nope", []byte(`{}`))
+	require.ErrorContains(t, err, "unknown event type")
+}
