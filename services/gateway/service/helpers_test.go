@@ -46,7 +46,7 @@ const testToken = "test-token-0123456789abcdef"
 // database, served by httptest, with the scheduler's and projector's parts
 // played by the test.
 type bundle struct {
-	t    *testing.T
+	t    testing.TB
 	ctx  context.Context
 	nats *testenv.NATS
 	db   *pgxpool.Pool
@@ -77,7 +77,7 @@ func defaultConfig() service.Config {
 	}
 }
 
-func setup(t *testing.T, tune ...func(*service.Config)) *bundle {
+func setup(t testing.TB, tune ...func(*service.Config)) *bundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
@@ -379,7 +379,7 @@ type runEvent struct {
 
 // sseClient reads an event stream the way EventSource does.
 type sseClient struct {
-	t        *testing.T
+	t        testing.TB
 	b        *bundle
 	res      *http.Response
 	sc       *bufio.Scanner
