@@ -1,0 +1,147 @@
+// Package command holds the gateway's use cases that change state. The
+// gateway owns no state of its own: each use case validates a request and
+// turns it into a command on the bus, then reports what the receiving
+// service answered, if it answered in time.
+package command
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/phantom-run/phantom/contracts/commands"
+	"github.com/phantom-run/phantom/contracts/envelope"
+	"github.com/phantom-run/phantom/contracts/problems"
+	"github.com/phantom-run/phantom/contracts/runs"
+	"github.com/phantom-run/phantom/services/gateway/internal/app/apperr"
+)
+
+// Answer is what the scheduler said about a submitted run within the wait.
+type Answer int
+
+// Answers.
+const (
+	// AnswerNone: nothing within the wait. The command is durable, so the
+	// run will still be handled when the scheduler gets to it.
+	AnswerNone Answer = iota
+	// AnswerQueued: run.queued.
+	AnswerQueued
+	// AnswerRejected: run.rejected.
+	AnswerRejected
+)
+
+// Outcome is the scheduler's answer to a submit.
+type Outcome struct {
+	Answer Answer
+	// Position is the 1-based queue position of a queued run.
+	Position int
+	// Reason, Message and Field are those of a rejection.
+	Reason, Message, Field string
+}
+
+// RunSubmitter delivers SubmitRun commands.
+type RunSubmitter interface {
+	// SendSubmit starts listening for the scheduler's answer about cmd's run,
+	// then delivers cmd (listening first, or a fast answer is missed). The
+	// caller closes the waiter.
+	SendSubmit(ctx context.Context, cmd commands.SubmitRun) (AnswerWaiter, error)
+}
+
+// AnswerWaiter waits for the scheduler's answer about one run.
+type AnswerWaiter interface {
+	// Wait returns the first answer within d, or AnswerNone when there is
+	// none by then or ctx ends first.
+	Wait(ctx context.Context, d time.Duration) Outcome
+	// Close stops listening.
+	Close()
+}
+
+// Submit is the "submit a run" use case.
+type Submit struct {
+	bus    RunSubmitter
+	limits Limits
+	wait   time.Duration
+	// publishTimeout bounds delivering the command.
+	publishTimeout time.Duration
+}
+
+// NewSubmit returns the use case. wait is how long it waits for the
+// scheduler's answer before answering "submitted".
+func NewSubmit(bus RunSubmitter, limits Limits, wait time.Duration) *Submit {
+	return &Submit{bus: bus, limits: limits, wait: wait, publishTimeout: 15 * time.Second}
+}
+
+// Submitted is what a successful submit returns.
+type Submitted struct {
+	RunID string `json:"id"`
+	// Status is "queued" when the scheduler confirmed within the wait,
+	// "submitted" when it did not answer in time (the command is durable).
+	Status string `json:"status"`
+	// Position is the queue position when queued.
+	Position int `json:"position,omitempty"`
+}
+
+// Submit statuses.
+const (
+	StatusQueued    = "queued"
+	StatusSubmitted = "submitted"
+)
+
+// SubmitRequest is a validated-to-be spec with who asks and why.
+type SubmitRequest struct {
+	Spec        runs.Spec
+	RequestedBy string
+	RerunOf     string
+}
+
+// Run validates the spec, publishes the command and waits for the answer.
+// Invalid input publishes nothing.
+func (s *Submit) Run(ctx context.Context, req SubmitRequest) (Submitted, error) {
+	if err := Validate(req.Spec, s.limits); err != nil {
+		return Submitted{}, err
+	}
+	runID := envelope.NewID()
+	cmd := commands.SubmitRun{RunID: runID, Spec: req.Spec, RequestedBy: req.RequestedBy, RerunOf: req.RerunOf}
+	// Once the gateway starts publishing it finishes, whatever the client
+	// does, so that the run exists exactly when the gateway said (or would
+	// have said) so. The trace context of ctx stays; its cancellation does not.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.publishTimeout)
+	waiter, err := s.bus.SendSubmit(pctx, cmd)
+	cancel()
+	if err != nil {
+		return Submitted{}, apperr.Unavailable(err, "could not submit the run: the message bus did not accept it; retry later")
+	}
+	defer waiter.Close()
+	// The wait, unlike the publish, ends when the client leaves.
+	out := waiter.Wait(ctx, s.wait)
+	switch out.Answer {
+	case AnswerQueued:
+		return Submitted{RunID: runID, Status: StatusQueued, Position: out.Position}, nil
+	case AnswerRejected:
+		return Submitted{}, rejection(runID, out)
+	default:
+		return Submitted{RunID: runID, Status: StatusSubmitted}, nil
+	}
+}
+
+func rejection(runID string, out Outcome) *apperr.Error {
+	code := problems.InvalidRequest
+	switch out.Reason {
+	case runs.ReasonQueueFull:
+		code = problems.QueueFull
+	case runs.ReasonPolicyDenied:
+		code = problems.PolicyDenied
+	case runs.ReasonWorkspaceNotGranted:
+		code = problems.WorkspaceNotGranted
+	}
+	detail := out.Message
+	if detail == "" {
+		detail = "the scheduler rejected the run"
+	}
+	return &apperr.Error{
+		Code:     code,
+		Field:    out.Field,
+		Detail:   fmt.Sprintf("%s (reason %s)", detail, out.Reason),
+		Instance: "/v1/runs/" + runID,
+	}
+}
