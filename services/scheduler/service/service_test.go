@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phantom-run/phantom/contracts/commands"
+	"github.com/phantom-run/phantom/contracts/envelope"
 	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/contracts/streams"
@@ -280,9 +281,19 @@ func TestRestartRebuildsTheSameQueueAndDispatchesNothingTwice(t *testing.T) {
 	}, wait, 10*time.Millisecond)
 	before := first.svc.app.Snapshot()
 	require.Equal(t, []string{"r1", "r3", "r4"}, queuedIDs(before))
+	// A runner took both dispatch messages (r2's is being prepared).
+	b.take()
+	require.Len(t, b.taken, 2)
 	first.stop(t)
 
+	// Core NATS sees every publish, duplicates included: it shows the resend.
+	wire, err := b.nats.Conn.SubscribeSync(subjects.Dispatch(runs.DefaultPool))
+	require.NoError(t, err)
 	second := b.start(testConfig())
+	resent, err := wire.NextMsg(wait)
+	require.NoError(t, err)
+	require.Equal(t, "dispatch-r2-1", resent.Header.Get(envelope.HeaderID), "the dispatched, unstarted attempt's message is sent again")
+	require.NoError(t, wire.Unsubscribe())
 	require.Equal(t, before, second.svc.app.Snapshot(), "the rebuilt queue equals the one before")
 	require.Equal(t, 3.0, second.metric(t, "phantom_scheduler_queue_depth"))
 	require.Equal(t, 2.0, second.metric(t, "phantom_scheduler_running"))
@@ -302,6 +313,14 @@ func TestRestartRebuildsTheSameQueueAndDispatchesNothingTwice(t *testing.T) {
 	evs, msgs := b.countPerAttempt()
 	require.Len(t, evs, 5)
 	require.Equal(t, evs, msgs)
+	// r2's message, sent again by the new instance after a runner had
+	// consumed it, was dropped by the stream's deduplication: five messages
+	// were ever stored.
+	ds, err := b.nats.JS.Stream(b.ctx, streams.Dispatch)
+	require.NoError(t, err)
+	info, err := ds.Info(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(5), info.State.LastSeq)
 }
 
 func queuedIDs(s queue.Snapshot) []string {
@@ -376,4 +395,45 @@ func TestConfigValidateNamesTheVariable(t *testing.T) {
 		tc.mut(&c)
 		require.ErrorContains(t, c.Validate(), tc.want)
 	}
+}
+
+func TestMalformedCommandsAreDroppedAndTheNextIsHandled(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.start(testConfig())
+	submitSubject := commands.SubmitRun{}.Subject()
+
+	// No CloudEvents headers at all.
+	_, err := b.nats.JS.Publish(b.ctx, submitSubject, []byte(`{"runId":"x"}`))
+	require.NoError(t, err)
+	// A submit whose body is not JSON.
+	env, err := b.gateway.NewEnvelope(b.ctx, commands.SubmitRun{}.CommandType(), "", nil)
+	require.NoError(t, err)
+	env.Data = []byte("{")
+	_, err = b.gateway.PublishMsg(b.ctx, env.Msg(submitSubject))
+	require.NoError(t, err)
+	// A command type the scheduler does not know.
+	env, err = b.gateway.NewEnvelope(b.ctx, "command.scheduler.reboot", "", map[string]string{})
+	require.NoError(t, err)
+	_, err = b.gateway.PublishMsg(b.ctx, env.Msg(subjects.Command(commands.ServiceScheduler, "reboot")))
+	require.NoError(t, err)
+	// A run id no subject can carry.
+	_, err = b.gateway.Command(b.ctx, commands.SubmitRun{RunID: "a.b", Spec: spec("claude")})
+	require.NoError(t, err)
+
+	b.submit("fine", spec("claude"))
+	b.waitDispatched("fine")
+	runsSeen := map[string]bool{}
+	for _, e := range b.events("") {
+		runsSeen[e.RunID] = true
+	}
+	require.Equal(t, map[string]bool{"fine": true}, runsSeen)
+	require.Eventually(t, func() bool {
+		c, err := b.nats.JS.Consumer(b.ctx, streams.Commands, ConsumerName)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(b.ctx)
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0 && info.NumRedelivered == 0
+	}, wait, 20*time.Millisecond, "every bad command was settled once, none is redelivered")
 }

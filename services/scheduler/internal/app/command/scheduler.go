@@ -324,13 +324,18 @@ func (s *Scheduler) flush(ctx context.Context) {
 			keep = append(keep, d)
 			continue
 		}
-		s.log.Info("run dispatched", "run", d.RunID, "attempt", d.Attempt, "pool", d.Pool, "provider", d.Provider)
+		s.log.Info("dispatch sent", "run", d.RunID, "attempt", d.Attempt, "pool", d.Pool, "provider", d.Provider)
 	}
 	clear(s.unsent[len(keep):])
 	s.unsent = keep
 }
 
 func (s *Scheduler) cancelOnRunner(ctx context.Context, d queue.CancelDecision) error {
+	if err := subjects.CheckToken("runnerId", d.RunnerID); err != nil {
+		// run.started named a runner no subject can reach; retrying won't help.
+		s.log.Error("cannot cancel on the runner", "run", d.RunID, "attempt", d.Attempt, "error", err)
+		return nil
+	}
 	c := commands.RunnerCancel{RunnerID: d.RunnerID, RunID: d.RunID, Attempt: d.Attempt, Reason: d.Reason, By: d.By}
 	if err := s.bus.CancelOnRunner(ctx, c); err != nil {
 		return err

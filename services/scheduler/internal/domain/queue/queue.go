@@ -46,11 +46,11 @@ type Limits struct {
 func (l Limits) Validate() error {
 	switch {
 	case l.MaxRunning < 1:
-		return fmt.Errorf("MaxRunning %d must be at least 1", l.MaxRunning)
+		return fmt.Errorf("queue limit MaxRunning %d must be at least 1", l.MaxRunning)
 	case l.MaxPerProvider < 1:
-		return fmt.Errorf("MaxPerProvider %d must be at least 1", l.MaxPerProvider)
+		return fmt.Errorf("queue limit MaxPerProvider %d must be at least 1", l.MaxPerProvider)
 	case l.Capacity < 1:
-		return fmt.Errorf("Capacity %d must be at least 1", l.Capacity)
+		return fmt.Errorf("queue limit Capacity %d must be at least 1", l.Capacity)
 	}
 	return nil
 }

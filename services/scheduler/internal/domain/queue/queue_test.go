@@ -51,9 +51,9 @@ func TestLimitsValidate(t *testing.T) {
 		want string
 	}{
 		{queue.Limits{MaxRunning: 2, MaxPerProvider: 1, Capacity: 512}, ""},
-		{queue.Limits{MaxRunning: 0, MaxPerProvider: 1, Capacity: 1}, "MaxRunning 0 must be at least 1"},
-		{queue.Limits{MaxRunning: 1, MaxPerProvider: -1, Capacity: 1}, "MaxPerProvider -1 must be at least 1"},
-		{queue.Limits{MaxRunning: 1, MaxPerProvider: 1, Capacity: 0}, "Capacity 0 must be at least 1"},
+		{queue.Limits{MaxRunning: 0, MaxPerProvider: 1, Capacity: 1}, "queue limit MaxRunning 0 must be at least 1"},
+		{queue.Limits{MaxRunning: 1, MaxPerProvider: -1, Capacity: 1}, "queue limit MaxPerProvider -1 must be at least 1"},
+		{queue.Limits{MaxRunning: 1, MaxPerProvider: 1, Capacity: 0}, "queue limit Capacity 0 must be at least 1"},
 	} {
 		err := tc.l.Validate()
 		if tc.want == "" {
