@@ -30,9 +30,11 @@
 // # Event-sourced state
 //
 // The queue is never stored: it is rebuilt at every start by replaying
-// PHANTOM_EVENTS (phantom.events.run.> and phantom.events.runner.>) from
-// sequence 1 with an ordered consumer, up to the stream's last sequence at
-// start. Only then are commands consumed, while the same consumer keeps
+// PHANTOM_EVENTS from sequence 1 with an ordered consumer, up to the stream's
+// last sequence at start, applying the run events the queue tracks and the
+// runner events (the rest, output chunks above all, is dropped undecoded on
+// the client: a consumer filtered on several subjects is far slower on
+// nats-server 2.15, see internal/adapters). Only then are commands consumed, while the same consumer keeps
 // tailing the log. After the replay the scheduler finishes what a previous
 // instance may have left half done: a run.requested with neither run.queued
 // nor run.rejected is decided, queued runs that fit are dispatched, and the

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/phantom-run/phantom/contracts/commands"
@@ -436,4 +437,55 @@ func TestMalformedCommandsAreDroppedAndTheNextIsHandled(t *testing.T) {
 		info, err := c.Info(b.ctx)
 		return err == nil && info.NumAckPending == 0 && info.NumPending == 0 && info.NumRedelivered == 0
 	}, wait, 20*time.Millisecond, "every bad command was settled once, none is redelivered")
+}
+
+// A long log replays quickly and to the right state: 1000 finished runs, one
+// still queued, and the output chunks a real log is mostly made of (which
+// the replay's filter leaves on the server).
+func TestReplayOfALongLog(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const finished = 1000
+	var pending []jetstream.PubAckFuture
+	stage := func(p *bus.Publisher, ev events.Payload, attempt int) {
+		msg, _, err := p.EventMsg(b.ctx, ev, bus.WithAttempt(attempt))
+		require.NoError(t, err)
+		f, err := b.nats.JS.PublishMsgAsync(msg)
+		require.NoError(t, err)
+		pending = append(pending, f)
+	}
+	for i := range finished {
+		id := fmt.Sprintf("old%04d", i)
+		stage(b.sched, &events.RunRequested{RunID: id, Spec: spec("claude")}, 0)
+		stage(b.sched, &events.RunQueued{RunID: id, Attempt: 1, Provider: "claude", Pool: runs.DefaultPool, Position: 1}, 1)
+		stage(b.sched, &events.RunDispatched{RunID: id, Attempt: 1, Provider: "claude", Pool: runs.DefaultPool}, 1)
+		stage(b.runner, &events.RunStarted{RunID: id, Attempt: 1, RunnerID: "w-1"}, 1)
+		for c := range 5 {
+			stage(b.runner, &events.RunChunkStdout{RunChunk: events.RunChunk{RunID: id, Attempt: 1, Seq: int64(c + 1), Data: "some output\n", Lines: 1}}, 1)
+		}
+		stage(b.runner, &events.RunCompleted{RunID: id, Attempt: 1}, 1)
+	}
+	stage(b.sched, &events.RunRequested{RunID: "left", Spec: spec("codex")}, 0)
+	stage(b.sched, &events.RunQueued{RunID: "left", Attempt: 1, Provider: "codex", Pool: runs.DefaultPool, Position: 1}, 1)
+	select {
+	case <-b.nats.JS.PublishAsyncComplete():
+	case <-time.After(wait):
+		t.Fatal("staging the log took too long")
+	}
+	for _, f := range pending {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			require.NoError(t, err)
+		}
+	}
+
+	start := time.Now()
+	in := b.start(testConfig())
+	t.Logf("replayed %d events (%d runs) and became ready in %s", len(pending), finished+1, time.Since(start))
+	b.waitDispatched("left")
+	snap := in.svc.app.Snapshot()
+	require.Equal(t, finished, snap.Finished)
+	require.Len(t, snap.Active, 1)
+	require.Equal(t, "left", snap.Active[0].RunID)
 }

@@ -14,31 +14,57 @@ import (
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
 	"github.com/phantom-run/phantom/services/scheduler/internal/app/command"
+	"github.com/phantom-run/phantom/services/scheduler/internal/domain/queue"
 )
 
-// EventSubjects are the events the scheduler's state is built from.
-var EventSubjects = []string{
-	subjects.EventsRoot + "." + events.AggregateRun + ".>",
-	subjects.EventsRoot + "." + events.AggregateRunner + ".>",
+// wanted reports whether the scheduler acts on events of this subject: the
+// run event types the queue tracks, and every runner event. Everything else
+// (a run's output chunks are most of the log) is skipped without decoding.
+func wanted(subject string, tracked map[string]bool) bool {
+	p, err := subjects.ParseEvent(subject)
+	if err != nil {
+		return false
+	}
+	switch p.Aggregate {
+	case events.AggregateRun:
+		return tracked[p.Type]
+	case events.AggregateRunner:
+		return true
+	}
+	return false
 }
 
 // EventLog reads PHANTOM_EVENTS with an ordered consumer (not durable by
 // design: the state is rebuilt from sequence 1 at every start).
+//
+// The consumer reads the whole log and the reader drops what the scheduler
+// does not track, rather than filtering on the server by
+// phantom.events.run.> and phantom.events.runner.>: on nats-server 2.15 a
+// consumer with several filter subjects delivers about 30 times slower on a
+// log of many subjects (measured: 10,000 events over 5,000 subjects in 4.5s
+// against 0.18s unfiltered), and the unfiltered read costs little more than
+// phantom.events.run.> alone, since run events are nearly all of the log.
 type EventLog struct {
-	js  jetstream.JetStream
-	log *slog.Logger
+	js      jetstream.JetStream
+	log     *slog.Logger
+	tracked map[string]bool
 }
 
 // NewEventLog returns an EventLog on js.
 func NewEventLog(js jetstream.JetStream, log *slog.Logger) *EventLog {
-	return &EventLog{js: js, log: log}
+	tracked := map[string]bool{}
+	for _, p := range queue.Tracked {
+		tracked[p.EventType()] = true
+	}
+	return &EventLog{js: js, log: log, tracked: tracked}
 }
 
 // Reader reads the log from sequence 1: Replay up to where the log ended
 // when the reader opened, then Tail for everything after.
 type Reader struct {
-	log  *slog.Logger
-	iter jetstream.MessagesContext
+	log     *slog.Logger
+	tracked map[string]bool
+	iter    jetstream.MessagesContext
 	// target is the stream's last sequence when the reader opened.
 	target uint64
 	// pending is how many matching events the consumer had to deliver then.
@@ -56,7 +82,7 @@ func (l *EventLog) Open(ctx context.Context) (*Reader, error) {
 		return nil, fmt.Errorf("could not read stream %s: %w", streams.Events, err)
 	}
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: EventSubjects,
+		FilterSubjects: []string{subjects.AllEvents},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
@@ -70,7 +96,7 @@ func (l *EventLog) Open(ctx context.Context) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("could not read %s: %w", streams.Events, err)
 	}
-	return &Reader{log: l.log, iter: iter, target: info.State.LastSeq, pending: ci.NumPending}, nil
+	return &Reader{log: l.log, tracked: l.tracked, iter: iter, target: info.State.LastSeq, pending: ci.NumPending}, nil
 }
 
 // Target is the stream's last sequence when the reader opened.
@@ -138,6 +164,9 @@ func (r *Reader) Tail(ctx context.Context, fn func(context.Context, command.Even
 func (r *Reader) Close() { r.iter.Stop() }
 
 func (r *Reader) decode(msg jetstream.Msg) (command.Event, bool) {
+	if !wanted(msg.Subject(), r.tracked) {
+		return command.Event{}, false
+	}
 	ev, err := bus.DecodeEvent(msg)
 	if err != nil {
 		r.log.Error("undecodable event skipped", "subject", msg.Subject(), "seq", ev.Seq, "error", err)

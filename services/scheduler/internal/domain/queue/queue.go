@@ -32,6 +32,13 @@ import (
 	"github.com/phantom-run/phantom/contracts/runs"
 )
 
+// Tracked lists the event types Apply acts on; a reader of the event log
+// need not hand it any other (a run's output chunks are most of the log).
+var Tracked = []events.Payload{
+	&events.RunRequested{}, &events.RunQueued{}, &events.RunRejected{}, &events.RunDispatched{},
+	&events.RunStarted{}, &events.RunCompleted{}, &events.RunFailed{}, &events.RunCanceled{},
+}
+
 // Limits are the concurrency and capacity limits of the queue.
 type Limits struct {
 	// MaxRunning bounds the runs dispatched or running at once.
@@ -426,7 +433,7 @@ func deadline(s runs.Spec, now time.Time) *time.Time {
 }
 
 // AwaitingRunner lists the attempts dispatched that no runner has started,
-// by run id, each with its dispatch time and deadline.
+// in dispatch order, each with its dispatch time and deadline.
 func (q *Queue) AwaitingRunner() []Dispatch {
 	var out []Dispatch
 	for _, r := range q.runs {
@@ -437,7 +444,12 @@ func (q *Queue) AwaitingRunner() []Dispatch {
 			})
 		}
 	}
-	slices.SortFunc(out, func(a, b Dispatch) int { return strings.Compare(a.RunID, b.RunID) })
+	slices.SortFunc(out, func(a, b Dispatch) int {
+		if c := a.DispatchedAt.Compare(b.DispatchedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.RunID, b.RunID)
+	})
 	return out
 }
 
