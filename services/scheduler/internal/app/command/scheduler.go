@@ -216,7 +216,8 @@ func (s *Scheduler) Cancel(ctx context.Context, cmd commands.CancelRun) error {
 	case queue.CancelOnRunner:
 		return s.cancelOnRunner(ctx, d)
 	case queue.CancelWhenStarted:
-		s.log.Info("cancel waits for the run to start", "run", d.RunID, "attempt", d.Attempt)
+		// Debug: the command comes back every CommandRetryDelay until the run starts.
+		s.log.Debug("cancel waits for the run to start", "run", d.RunID, "attempt", d.Attempt)
 		return ErrCancelPending
 	default:
 		if d.Known {
