@@ -42,15 +42,15 @@ func candidateDirs(ctx context.Context) []string {
 		}
 	}
 	for _, pattern := range []string{
-		"/usr/lib/postgresql/*/bin",           // Debian, Ubuntu
-		"/usr/pgsql-*/bin",                    // RHEL, Fedora (PGDG)
-		"/usr/local/pgsql/bin",                // built from source
-		"/opt/homebrew/opt/postgresql@*/bin",  // Homebrew on Apple silicon
-		"/opt/homebrew/opt/postgresql/bin",    //
-		"/usr/local/opt/postgresql@*/bin",     // Homebrew on Intel
-		"/usr/local/opt/postgresql/bin",       //
-		"/opt/homebrew/bin",                   //
-		"/usr/local/bin",                      //
+		"/usr/lib/postgresql/*/bin",          // Debian, Ubuntu
+		"/usr/pgsql-*/bin",                   // RHEL, Fedora (PGDG)
+		"/usr/local/pgsql/bin",               // built from source
+		"/opt/homebrew/opt/postgresql@*/bin", // Homebrew on Apple silicon
+		"/opt/homebrew/opt/postgresql/bin",   //
+		"/usr/local/opt/postgresql@*/bin",    // Homebrew on Intel
+		"/usr/local/opt/postgresql/bin",      //
+		"/opt/homebrew/bin",                  //
+		"/usr/local/bin",                     //
 		"/Applications/Postgres.app/Contents/Versions/latest/bin",
 	} {
 		matches, _ := filepath.Glob(pattern)
