@@ -39,13 +39,16 @@ func setup(t *testing.T) *bundle {
 	}}
 }
 
-func (b *bundle) run(ctx context.Context, stdin string, args ...string) result {
+// run runs the command line with a bounded context.
+func (b *bundle) run(stdin string, args ...string) result {
 	b.t.Helper()
-	if ctx == nil {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return b.runCtx(ctx, stdin, args...)
+}
+
+func (b *bundle) runCtx(ctx context.Context, stdin string, args ...string) result {
+	b.t.Helper()
 	var out, errb bytes.Buffer
 	code := Main(ctx, App{
 		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
@@ -57,7 +60,7 @@ func (b *bundle) run(ctx context.Context, stdin string, args ...string) result {
 func TestRunFollowsOutputAndExitsZero(t *testing.T) {
 	b := setup(t)
 	ws := t.TempDir()
-	r := b.run(nil, "", "run", "--agent", "fake", "--workspace", ws, "hello")
+	r := b.run("", "run", "--agent", "fake", "--workspace", ws, "hello")
 	require.Equal(t, ExitOK, r.code, r.stderr)
 	require.Equal(t, "hello from hello\nbye\n", r.stdout, "stdout is exactly the agent's stdout")
 	require.Contains(t, r.stderr, "a warning\n")
@@ -72,7 +75,7 @@ func TestRunFollowsOutputAndExitsZero(t *testing.T) {
 
 func TestRunSendsOptionsAndDefaultsToTheCurrentDirectory(t *testing.T) {
 	b := setup(t)
-	r := b.run(nil, "", "run", "--agent", "fake", "-p", "5", "--timeout", "60", "--label", "team=core", "--pool", "gpu", "-q", "two", "words")
+	r := b.run("", "run", "--agent", "fake", "-p", "5", "--timeout", "60", "--label", "team=core", "--pool", "gpu", "-q", "two", "words")
 	require.Equal(t, ExitOK, r.code, r.stderr)
 	require.NotContains(t, r.stderr, "phantom: run", "-q drops status lines")
 	spec := b.api.submitted[0]
@@ -85,14 +88,14 @@ func TestRunSendsOptionsAndDefaultsToTheCurrentDirectory(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, wd, spec.Workspace)
 
-	r = b.run(nil, "the prompt\nfrom stdin\n", "run", "--agent", "fake", "-")
+	r = b.run("the prompt\nfrom stdin\n", "run", "--agent", "fake", "-")
 	require.Equal(t, ExitOK, r.code, r.stderr)
 	require.Equal(t, "the prompt\nfrom stdin", b.api.submitted[1].Prompt)
 }
 
 func TestRunExitsWithTheAgentsCode(t *testing.T) {
 	b := setup(t)
-	r := b.run(nil, "", "run", "--agent", "fake", "exit 3")
+	r := b.run("", "run", "--agent", "fake", "exit 3")
 	require.Equal(t, 3, r.code)
 	require.Contains(t, r.stderr, "failed: agent_error: the agent failed (exit code 3)")
 
@@ -101,7 +104,7 @@ func TestRunExitsWithTheAgentsCode(t *testing.T) {
 		return []events.Payload{&events.RunRequested{RunID: id, Spec: spec},
 			&events.RunRejected{RunID: id, Reason: runs.ReasonWorkspaceNotGranted, Message: "not granted", Field: "workspace"}}
 	}
-	r = b.run(nil, "", "run", "--agent", "fake", "x")
+	r = b.run("", "run", "--agent", "fake", "x")
 	require.Equal(t, ExitFailed, r.code)
 	require.Contains(t, r.stderr, "rejected: workspace_not_granted: not granted (field workspace)")
 
@@ -114,7 +117,7 @@ func TestRunExitsWithTheAgentsCode(t *testing.T) {
 			&events.RunCompleted{RunID: id, Attempt: 2},
 		}
 	}
-	r = b.run(nil, "", "run", "--agent", "fake", "x")
+	r = b.run("", "run", "--agent", "fake", "x")
 	require.Equal(t, ExitOK, r.code, r.stderr)
 	require.Contains(t, r.stderr, "attempt 1 failed (runner_lost); attempt 2 in 500ms")
 }
@@ -122,7 +125,7 @@ func TestRunExitsWithTheAgentsCode(t *testing.T) {
 func TestRunReconnectsWithLastEventID(t *testing.T) {
 	b := setup(t)
 	b.api.dropAfter = 5 // after the first stdout chunk
-	r := b.run(nil, "", "run", "--agent", "fake", "hello")
+	r := b.run("", "run", "--agent", "fake", "hello")
 	require.Equal(t, ExitOK, r.code, r.stderr)
 	require.Equal(t, "hello from hello\nbye\n", r.stdout, "nothing lost, nothing twice")
 	require.Equal(t, 1, strings.Count(r.stderr, "a warning\n"))
@@ -135,7 +138,7 @@ func TestRunReconnectsWithLastEventID(t *testing.T) {
 
 func TestRunDetachPrintsTheID(t *testing.T) {
 	b := setup(t)
-	r := b.run(nil, "", "run", "--agent", "fake", "-d", "hello")
+	r := b.run("", "run", "--agent", "fake", "-d", "hello")
 	require.Equal(t, ExitOK, r.code, r.stderr)
 	require.Equal(t, b.api.order[0]+"\n", r.stdout)
 	require.Zero(t, b.api.streams, "detach does not follow")
@@ -144,12 +147,12 @@ func TestRunDetachPrintsTheID(t *testing.T) {
 func TestRunShowsAPIErrorsOnOneLine(t *testing.T) {
 	b := setup(t)
 	b.api.reject = &problems.Problem{Status: 400, Title: "Invalid request", Detail: "priority 11 must be -10..10", Field: "priority", Code: problems.InvalidRequest}
-	r := b.run(nil, "", "run", "--agent", "fake", "-p", "11", "x")
+	r := b.run("", "run", "--agent", "fake", "-p", "11", "x")
 	require.Equal(t, ExitAPI, r.code)
 	require.Equal(t, "phantom: could not submit the run: priority 11 must be -10..10 (field priority) [invalid_request, HTTP 400]\n", r.stderr)
 
 	b.env["PHANTOM_TOKEN"] = "wrong"
-	r = b.run(nil, "", "ps")
+	r = b.run("", "ps")
 	require.Equal(t, ExitFailed, r.code)
 	require.Equal(t, "phantom: could not list runs: missing or wrong bearer token [unauthorized, HTTP 401]\n", r.stderr)
 }
@@ -160,25 +163,25 @@ func TestRunWhenPhantomIsDown(t *testing.T) {
 	require.NoError(t, err)
 	b.env["PHANTOM_URL"] = "http://" + l.Addr().String()
 	require.NoError(t, l.Close())
-	r := b.run(nil, "", "run", "--agent", "fake", "x")
+	r := b.run("", "run", "--agent", "fake", "x")
 	require.Equal(t, ExitAPI, r.code)
 	require.Contains(t, r.stderr, "connection refused (is `phantom up` running?)")
 }
 
 func TestRunUsageErrors(t *testing.T) {
 	b := setup(t)
-	r := b.run(nil, "", "run", "hello")
+	r := b.run("", "run", "hello")
 	require.Equal(t, ExitUsage, r.code)
 	require.Contains(t, r.stderr, "--agent is required")
-	r = b.run(nil, "", "run", "--agent", "fake")
+	r = b.run("", "run", "--agent", "fake")
 	require.Equal(t, ExitUsage, r.code)
-	r = b.run(nil, "", "run", "--agent", "fake", "--label", "nokey", "x")
+	r = b.run("", "run", "--agent", "fake", "--label", "nokey", "x")
 	require.Equal(t, ExitUsage, r.code)
 	require.Contains(t, r.stderr, `--label "nokey" must be key=value`)
-	r = b.run(nil, "", "run", "--no-such-flag")
+	r = b.run("", "run", "--no-such-flag")
 	require.Equal(t, ExitUsage, r.code)
 	b.env["PHANTOM_AGENT"] = "fake"
-	r = b.run(nil, "", "run", "-q", "hello")
+	r = b.run("", "run", "-q", "hello")
 	require.Equal(t, ExitOK, r.code, r.stderr)
 	require.Len(t, b.api.submitted, 1, "only the last, valid command submitted a run")
 	require.Equal(t, "fake", b.api.submitted[0].Agent, "PHANTOM_AGENT stands in for --agent")
@@ -189,7 +192,7 @@ func TestCtrlCStopsFollowingAndSaysHowToResume(t *testing.T) {
 	id := b.api.add("running", nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)
-	go func() { done <- b.run(ctx, "", "logs", "-f", id) }()
+	go func() { done <- b.runCtx(ctx, "", "logs", "-f", id) }()
 	b.api.append(id, &events.RunChunkStdout{RunChunk: events.RunChunk{RunID: id, Attempt: 1, Seq: 1, Data: "working\n"}})
 	require.Eventually(t, func() bool {
 		b.api.mu.Lock()
@@ -206,7 +209,7 @@ func TestPsListsRuns(t *testing.T) {
 	b := setup(t)
 	code := 3
 	old := b.api.add("failed", &code)
-	r := b.run(nil, "", "run", "--agent", "fake", "hello")
+	r := b.run("", "run", "--agent", "fake", "hello")
 	require.Equal(t, ExitOK, r.code)
 	recent := b.api.order[1]
 	b.api.mu.Lock()
@@ -214,7 +217,7 @@ func TestPsListsRuns(t *testing.T) {
 	b.api.runs[recent].run.ExitCode = &zero
 	b.api.mu.Unlock()
 
-	r = b.run(nil, "", "ps")
+	r = b.run("", "ps")
 	require.Equal(t, ExitOK, r.code, r.stderr)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	require.Len(t, lines, 3)
@@ -222,23 +225,23 @@ func TestPsListsRuns(t *testing.T) {
 	require.Equal(t, []string{recent, "completed", "fake", "1m", "0", "hello"}, strings.Fields(lines[1]), "newest first")
 	require.Equal(t, []string{old, "failed", "fake", "3h", "3", "p", old}, strings.Fields(lines[2]))
 
-	r = b.run(nil, "", "ps", "-n", "1")
+	r = b.run("", "ps", "-n", "1")
 	require.Equal(t, 2, len(strings.Split(strings.TrimSpace(r.stdout), "\n")))
 	require.Contains(t, r.stderr, "more runs than 1: phantom ps --all")
-	r = b.run(nil, "", "ps", "-n", "1", "--all")
+	r = b.run("", "ps", "-n", "1", "--all")
 	require.Equal(t, 3, len(strings.Split(strings.TrimSpace(r.stdout), "\n")), "--all follows the cursor")
-	r = b.run(nil, "", "ps", "--json")
+	r = b.run("", "ps", "--json")
 	require.Contains(t, r.stdout, `"id": "`+old+`"`)
-	r = b.run(nil, "", "ps", "-n", "0")
+	r = b.run("", "ps", "-n", "0")
 	require.Equal(t, ExitUsage, r.code)
 	require.Contains(t, r.stderr, "--limit 0 must be 1..1000")
 }
 
 func TestLogsReplaysAndFollows(t *testing.T) {
 	b := setup(t)
-	r := b.run(nil, "", "run", "--agent", "fake", "-d", "hello")
+	r := b.run("", "run", "--agent", "fake", "-d", "hello")
 	id := strings.TrimSpace(r.stdout)
-	r = b.run(nil, "", "logs", "-q", id)
+	r = b.run("", "logs", "-q", id)
 	require.Equal(t, ExitOK, r.code, r.stderr)
 	require.Equal(t, "hello from hello\nbye\n", r.stdout)
 	require.Equal(t, "a warning\n", r.stderr)
@@ -246,7 +249,7 @@ func TestLogsReplaysAndFollows(t *testing.T) {
 	// -f waits for what has not happened yet, and ends with the run.
 	live := b.api.add("running", nil)
 	done := make(chan result, 1)
-	go func() { done <- b.run(nil, "", "logs", "-f", live) }()
+	go func() { done <- b.run("", "logs", "-f", live) }()
 	b.api.append(live, &events.RunChunkStdout{RunChunk: events.RunChunk{RunID: live, Attempt: 1, Seq: 1, Data: "one\n"}})
 	time.Sleep(50 * time.Millisecond)
 	b.api.append(live, &events.RunChunkStdout{RunChunk: events.RunChunk{RunID: live, Attempt: 1, Seq: 2, Data: "two\n"}})
@@ -260,10 +263,10 @@ func TestLogsReplaysAndFollows(t *testing.T) {
 	require.Equal(t, "one\ntwo\n", r.stdout)
 
 	// Without -f, a live run's logs end at the current end.
-	r = b.run(nil, "", "logs", b.api.add("running", nil))
+	r = b.run("", "logs", b.api.add("running", nil))
 	require.Equal(t, ExitOK, r.code, r.stderr)
 	require.Empty(t, r.stdout)
-	r = b.run(nil, "", "logs", "nope")
+	r = b.run("", "logs", "nope")
 	require.Equal(t, ExitFailed, r.code)
 	require.Contains(t, r.stderr, "no run nope [not_found, HTTP 404]")
 }
@@ -274,33 +277,33 @@ func TestClientFindsPhantomUpsSettings(t *testing.T) {
 	require.NoError(t, client.WriteSettings(filepath.Join(dir, client.FileName), client.Settings{URL: b.api.srv.URL, Token: b.api.token}))
 	delete(b.env, "PHANTOM_URL")
 	delete(b.env, "PHANTOM_TOKEN")
-	r := b.run(nil, "", "ps")
+	r := b.run("", "ps")
 	require.Equal(t, ExitOK, r.code, r.stderr)
 
 	// Flags win over the environment, which wins over the file.
 	b.env["PHANTOM_TOKEN"] = "wrong"
-	r = b.run(nil, "", "ps")
+	r = b.run("", "ps")
 	require.Equal(t, ExitFailed, r.code)
-	r = b.run(nil, "", "--token", b.api.token, "ps")
+	r = b.run("", "--token", b.api.token, "ps")
 	require.Equal(t, ExitOK, r.code, r.stderr)
 
 	require.NoError(t, os.Remove(filepath.Join(dir, client.FileName)))
 	delete(b.env, "PHANTOM_TOKEN")
-	r = b.run(nil, "", "ps")
+	r = b.run("", "ps")
 	require.Equal(t, ExitFailed, r.code)
 	require.Contains(t, r.stderr, "no API token: start `phantom up`")
 }
 
 func TestVersionAndHelp(t *testing.T) {
 	b := setup(t)
-	r := b.run(nil, "", "version")
+	r := b.run("", "version")
 	require.Equal(t, ExitOK, r.code)
 	require.True(t, strings.HasPrefix(r.stdout, "phantom "))
-	r = b.run(nil, "", "up", "--help")
+	r = b.run("", "up", "--help")
 	require.Equal(t, ExitOK, r.code)
 	require.Contains(t, r.stdout, "Configuration (environment variables):")
 	require.Contains(t, r.stdout, "PHANTOM_NATS_LISTEN")
 	require.Contains(t, r.stdout, "PHANTOM_DATABASE_URL")
-	r = b.run(nil, "", "run", "--help")
+	r = b.run("", "run", "--help")
 	require.Contains(t, r.stdout, "125   the run could not be submitted")
 }

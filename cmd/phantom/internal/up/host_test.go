@@ -80,11 +80,10 @@ type apiConfig struct {
 }
 
 type components struct {
-	stops     *stopLog
-	appender  appenderConfig
-	api       apiConfig
-	readerErr error
-	rows      int
+	stops    *stopLog
+	appender appenderConfig
+	api      apiConfig
+	rows     int
 }
 
 // list is the test's seam: an appender, a Postgres reader and an API.
