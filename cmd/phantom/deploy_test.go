@@ -20,7 +20,7 @@ var phantomServices = []string{"gateway", "scheduler", "runner", "worktree", "sa
 
 type composeFile struct {
 	Services map[string]composeService `yaml:"services"`
-	Volumes  map[string]any           `yaml:"volumes"`
+	Volumes  map[string]any            `yaml:"volumes"`
 }
 
 type composeService struct {
