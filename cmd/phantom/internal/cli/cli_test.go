@@ -307,3 +307,26 @@ func TestVersionAndHelp(t *testing.T) {
 	r = b.run("", "run", "--help")
 	require.Contains(t, r.stdout, "125   the run could not be submitted")
 }
+
+func TestUpPrintEnvAndComponents(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("PHANTOM_DATA_DIR", dir)
+	t.Setenv("PHANTOM_TOKEN", "")
+	t.Setenv("PHANTOM_HTTP_ADDR", "127.0.0.1:7411")
+	b := &bundle{t: t, env: map[string]string{}}
+	r := b.run("", "up", "--print-env")
+	require.Equal(t, ExitOK, r.code, r.stderr)
+	tok, err := os.ReadFile(filepath.Join(dir, up.TokenFile))
+	require.NoError(t, err)
+	require.Equal(t, "export PHANTOM_URL=http://127.0.0.1:7411\nexport PHANTOM_TOKEN="+strings.TrimSpace(string(tok))+"\n", r.stdout)
+	again := b.run("", "up", "--print-env")
+	require.Equal(t, r.stdout, again.stdout, "the token is made once")
+
+	r = b.run("", "up", "--components")
+	require.Equal(t, ExitOK, r.code)
+	require.Empty(t, r.stdout, "this test's build composes nothing")
+	t.Setenv("PHANTOM_SHUTDOWN_TIMEOUT", "soon")
+	r = b.run("", "up")
+	require.Equal(t, ExitUsage, r.code)
+	require.Contains(t, r.stderr, "SHUTDOWN_TIMEOUT")
+}

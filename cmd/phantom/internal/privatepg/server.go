@@ -243,18 +243,21 @@ func (s *Server) initOnce(ctx context.Context) error {
 	if s.clusterMajor() != 0 {
 		return nil
 	}
-	pgdata := s.pgdata()
-	// A half-made cluster (initdb interrupted) has no PG_VERSION: start over.
-	if err := os.RemoveAll(pgdata); err != nil {
-		return fmt.Errorf("could not clear %s: %w", pgdata, err)
+	// initdb works in a scratch directory renamed into place when complete,
+	// so an interrupted first start leaves no half-made cluster behind.
+	pgdata, scratch := s.pgdata(), s.pgdata()+".init"
+	for _, d := range []string{pgdata, scratch} {
+		if err := os.RemoveAll(d); err != nil {
+			return fmt.Errorf("could not clear %s: %w", d, err)
+		}
 	}
 	s.log.Info("creating the private PostgreSQL cluster", "dir", pgdata, "version", s.bins.Major)
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	if err := s.run(cctx, "initdb", "-D", pgdata, "-U", Superuser, "--auth=trust", "--encoding=UTF8", "--no-locale"); err != nil {
+	if err := s.run(cctx, "initdb", "-D", scratch, "-U", Superuser, "--auth=trust", "--encoding=UTF8", "--no-locale"); err != nil {
 		return fmt.Errorf("could not create the PostgreSQL cluster: %w", err)
 	}
-	conf := filepath.Join(pgdata, "postgresql.conf")
+	conf := filepath.Join(scratch, "postgresql.conf")
 	f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("could not edit %s: %w", conf, err)
@@ -265,6 +268,9 @@ func (s *Server) initOnce(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("could not edit %s: %w", conf, err)
+	}
+	if err := os.Rename(scratch, pgdata); err != nil {
+		return fmt.Errorf("could not move the new cluster into place: %w", err)
 	}
 	return nil
 }
