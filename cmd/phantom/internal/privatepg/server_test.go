@@ -2,6 +2,7 @@ package privatepg
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,12 +105,18 @@ func TestStalePidFileDoesNotBlockStart(t *testing.T) {
 	b.exec(s, "CREATE TABLE kept (v int)")
 	require.NoError(t, s.Stop(b.ctx))
 
+	port, err := freePort()
+	require.NoError(t, err)
+	b.cfg.Port = port // PHANTOM_POSTGRES_PORT
+
 	// A crash leaves postmaster.pid naming a process that is gone (or a
 	// pid reused by something else: ours, which is no postmaster).
 	for _, pid := range []int{deadPID(t), os.Getpid()} {
 		pidfile := filepath.Join(b.cfg.Dir, "data", "postmaster.pid")
 		require.NoError(t, os.WriteFile(pidfile, []byte(strconv.Itoa(pid)+"\n"+filepath.Join(b.cfg.Dir, "data")+"\n"), 0o600))
 		s = b.start()
+		require.Equal(t, port, s.Port())
+		require.Contains(t, s.URL(), fmt.Sprintf("@127.0.0.1:%d/phantom", port))
 		require.Equal(t, 0, b.count(s))
 		require.NoError(t, s.Stop(b.ctx))
 	}

@@ -368,8 +368,15 @@ func (h *Host) startComponent(ctx context.Context, c Component, natsCfg bus.Conf
 	if c.NeedsDB {
 		env.DB = h.pool
 	}
+	// The service's context outlives Start, but Ctrl-C during Start must
+	// still interrupt a Build that waits.
 	sctx, cancel := context.WithCancel(context.Background())
+	unlink := context.AfterFunc(ctx, cancel)
 	svc, err := c.Build(sctx, env)
+	unlink()
+	if err == nil && sctx.Err() != nil {
+		err = ctx.Err()
+	}
 	if err != nil {
 		cancel()
 		nc.Close()
