@@ -26,6 +26,8 @@ type fakeAPI struct {
 	t     *testing.T
 	srv   *httptest.Server
 	token string
+	// handler is the API, also mountable elsewhere (in phantom up).
+	handler http.Handler
 
 	mu        sync.Mutex
 	runs      map[string]*fakeRun
@@ -57,7 +59,8 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	mux.HandleFunc("GET /v1/runs", f.list)
 	mux.HandleFunc("GET /v1/runs/{id}", f.get)
 	mux.HandleFunc("GET /v1/runs/{id}/events", f.stream)
-	f.srv = httptest.NewServer(f.auth(mux))
+	f.handler = f.auth(mux)
+	f.srv = httptest.NewServer(f.handler)
 	t.Cleanup(f.srv.Close)
 	return f
 }
