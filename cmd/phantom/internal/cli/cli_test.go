@@ -136,6 +136,21 @@ func TestRunReconnectsWithLastEventID(t *testing.T) {
 	require.Equal(t, uint64(15), fifth)
 }
 
+func TestRunWaitsForARunTheAPIDoesNotKnowYet(t *testing.T) {
+	b := setup(t)
+	b.api.notFound = 2
+	r := b.run("", "run", "--agent", "fake", "-q", "hello")
+	require.Equal(t, ExitOK, r.code, r.stderr)
+	require.Equal(t, "hello from hello\nbye\n", r.stdout)
+	require.Equal(t, 3, b.api.streams)
+}
+
+func TestShellQuote(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "http://127.0.0.1:7400", shellQuote("http://127.0.0.1:7400"))
+	require.Equal(t, `'it'\''s $x'`, shellQuote("it's $x"))
+}
+
 func TestRunDetachPrintsTheID(t *testing.T) {
 	b := setup(t)
 	r := b.run("", "run", "--agent", "fake", "-d", "hello")

@@ -36,6 +36,9 @@ type fakeAPI struct {
 	submitted []runs.Spec
 	// reject, when set, answers every submit with this problem.
 	reject *problems.Problem
+	// notFound answers the first that many streams of a run with 404, as a
+	// gateway whose read model lags behind the submit would.
+	notFound int
 	// dropAfter closes the first stream of each run after that many events.
 	dropAfter int
 	streams   int
@@ -220,8 +223,9 @@ func (f *fakeAPI) stream(w http.ResponseWriter, r *http.Request) {
 		run.dropped = true
 		drop = f.dropAfter
 	}
+	lagging := f.streams <= f.notFound
 	f.mu.Unlock()
-	if !ok {
+	if !ok || lagging {
 		problem(w, http.StatusNotFound, problems.Problem{Title: "Not found", Detail: "no run " + id, Code: problems.NotFound})
 		return
 	}

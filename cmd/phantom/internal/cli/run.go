@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -130,8 +131,14 @@ func readPrompt(stdin io.Reader, args []string) (string, error) {
 func follow(ctx context.Context, app *App, c *client.Client, id string, followEnd, quiet, asRun bool) error {
 	r := &renderer{stdout: app.Stdout, stderr: app.Stderr, quiet: quiet}
 	var last *client.Event
+	var grace time.Duration
+	if asRun {
+		// The run was just submitted: the API may not know it for a moment.
+		grace = 10 * time.Second
+	}
 	err := c.Events(ctx, id, client.StreamOptions{
-		Follow: followEnd,
+		Follow:        followEnd,
+		NotFoundGrace: grace,
 		OnReconnect: func(after uint64, cause error) {
 			if !quiet {
 				fmt.Fprintf(app.Stderr, "phantom: run %s: stream interrupted (%v); reconnecting after event %d\n", id, cause, after)

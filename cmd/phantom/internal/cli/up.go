@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -104,21 +105,9 @@ func printEnvironment(app *App, s up.Settings) error {
 // shellQuote quotes s for a POSIX shell when it needs it.
 func shellQuote(s string) string {
 	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || r == '/' || r == ':') {
-			return "'" + fmt.Sprint(replaceQuote(s)) + "'"
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:", r)) {
+			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 		}
 	}
 	return s
-}
-
-func replaceQuote(s string) string {
-	out := make([]rune, 0, len(s))
-	for _, r := range s {
-		if r == '\'' {
-			out = append(out, []rune(`'\''`)...)
-			continue
-		}
-		out = append(out, r)
-	}
-	return string(out)
 }

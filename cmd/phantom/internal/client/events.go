@@ -62,6 +62,10 @@ type StreamOptions struct {
 	// GiveUpAfter is how long to keep reconnecting while nothing arrives
 	// (default one minute).
 	GiveUpAfter time.Duration
+	// NotFoundGrace keeps retrying a run the API does not know yet for
+	// this long: right after a submit, a gateway that reads the run from
+	// the read model may not have it (0: a 404 ends the stream at once).
+	NotFoundGrace time.Duration
 	// OnReconnect, when set, is told before each reconnection.
 	OnReconnect func(after uint64, cause error)
 }
@@ -83,7 +87,8 @@ func (c *Client) Events(ctx context.Context, id string, opts StreamOptions, fn f
 		giveUp = time.Minute
 	}
 	last := opts.After
-	progressAt := time.Now()
+	start := time.Now()
+	progressAt := start
 	const minWait, maxWait = 200 * time.Millisecond, 5 * time.Second
 	wait := minWait
 	for {
@@ -112,7 +117,9 @@ func (c *Client) Events(ctx context.Context, id string, opts StreamOptions, fn f
 		}
 		var apiErr *APIError
 		if errors.As(err, &apiErr) && apiErr.Status < 500 && apiErr.Status != http.StatusTooManyRequests {
-			return err
+			if apiErr.Status != http.StatusNotFound || last != 0 || time.Since(start) >= opts.NotFoundGrace {
+				return err
+			}
 		}
 		if err == nil {
 			err = errors.New("the stream ended before the run did")
