@@ -1,0 +1,62 @@
+# Phantom's build, test and lint entry points. Every Go target covers every
+# module of go.work.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+GO ?= go
+
+# Module directories of the workspace, and the package patterns of those that
+# hold Go code (a module without packages would make `go test` fail).
+MODULES := $(shell $(GO) list -m -f '{{.Dir}}')
+PKGS := $(foreach m,$(MODULES),$(if $(shell find $(m) -name '*.go' -print -quit),$(m)/...))
+SERVICES := $(patsubst services/%/main.go,%,$(wildcard services/*/main.go))
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+# Pinned: a new staticcheck release must not break the build by itself.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+TEST_TIMEOUT ?= 30m
+BENCH_TIMEOUT ?= 60m
+
+.PHONY: build test lint bench tidy-check up readme clean
+
+## build: the phantom command and each service's own binary, into ./bin
+build:
+	@mkdir -p bin
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/phantom ./cmd/phantom
+	@for s in $(SERVICES); do \
+		echo "$(GO) build -o bin/phantom-$$s ./services/$$s"; \
+		$(GO) build -ldflags '$(LDFLAGS)' -o bin/phantom-$$s ./services/$$s; \
+	done
+
+## test: every test of every module, with the race detector
+test:
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+## lint: gofmt, go vet and staticcheck
+lint:
+	@out="$$(gofmt -l $(MODULES))"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+## bench: every benchmark (Phantom and its raw baseline side by side)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout $(BENCH_TIMEOUT) $(PKGS)
+
+## tidy-check: go.mod and go.sum of every module are what `go mod tidy` makes
+tidy-check:
+	@for m in $(MODULES); do \
+		echo "go mod tidy -diff ($$m)"; \
+		(cd "$$m" && $(GO) mod tidy -diff) || { echo "run go mod tidy in $$m"; exit 1; }; \
+	done
+
+## up: build and run all of Phantom on this machine (phantom up --help lists its settings)
+up: build
+	./bin/phantom up
+
+## readme: regenerate the README's configuration table from the settings structs
+readme:
+	PHANTOM_UPDATE_README=1 $(GO) test -count=1 -run TestREADMEConfigurationTableIsCurrent ./cmd/phantom
+
+clean:
+	rm -rf bin

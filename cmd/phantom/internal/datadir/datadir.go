@@ -1,0 +1,38 @@
+// Package datadir says where `phantom up` keeps the state of one machine
+// (NATS store, private PostgreSQL, token, client settings), so that the
+// server and the CLI agree on it without being told.
+package datadir
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Env is the variable that overrides the default.
+const Env = "PHANTOM_DATA_DIR"
+
+// Resolve returns the absolute data directory: $PHANTOM_DATA_DIR when set,
+// /var/lib/phantom for root (a system service's place, and one an
+// unprivileged PostgreSQL user can reach, unlike /root), else
+// $XDG_DATA_HOME/phantom or ~/.local/share/phantom.
+func Resolve(getenv func(string) string) (string, error) {
+	if d := getenv(Env); d != "" {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return "", fmt.Errorf("could not resolve %s %q: %w", Env, d, err)
+		}
+		return abs, nil
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/phantom", nil
+	}
+	if x := getenv("XDG_DATA_HOME"); x != "" && filepath.IsAbs(x) {
+		return filepath.Join(x, "phantom"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("could not find the home directory (set %s): %w", Env, err)
+	}
+	return filepath.Join(home, ".local", "share", "phantom"), nil
+}
