@@ -7,6 +7,8 @@ require (
 	github.com/phantom-run/phantom/pkg v0.0.0
 )
 
+require github.com/stretchr/testify v1.12.1 // indirect
+
 replace github.com/phantom-run/phantom/contracts => ../../contracts
 
 replace github.com/phantom-run/phantom/pkg => ../../pkg
