@@ -41,14 +41,14 @@ func TestMain(m *testing.M) {
 const host = "testhost"
 
 type bundle struct {
-	t    *testing.T
+	t    testing.TB
 	ctx  context.Context
 	nats *testenv.NATS
 	pub  *bus.Publisher
 }
 
 // setup starts NATS and the host's worktree service.
-func setup(t *testing.T) *bundle {
+func setup(t testing.TB) *bundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
@@ -62,7 +62,7 @@ func setup(t *testing.T) *bundle {
 }
 
 // run runs a service until the test ends and checks that it stops in time.
-func (b *bundle) run(t *testing.T, name string, run func(context.Context) error, parent context.Context) (stop func()) {
+func (b *bundle) run(t testing.TB, name string, run func(context.Context) error, parent context.Context) (stop func()) {
 	ctx, cancel := context.WithCancel(parent)
 	done := make(chan error, 1)
 	go func() { done <- run(ctx) }()

@@ -37,9 +37,9 @@ func (r *Runner) execute(traceCtx context.Context, a *attempt) {
 	d := a.d
 	// The attempt's work outlives the service's context (drain) but not the
 	// runner's hard stop; it keeps the dispatch's trace.
-	ctx, cancel := context.WithCancel(r.hard)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(traceCtx))
 	defer cancel()
-	ctx = withTrace(ctx, traceCtx)
+	defer context.AfterFunc(r.hard, cancel)()
 	x := &execution{r: r, a: a, ctx: ctx, log: r.log.With("run", d.RunID, "attempt", d.Attempt),
 		app: r.appender(ctx), opt: bus.WithAttempt(d.Attempt)}
 	defer func() {
@@ -336,11 +336,11 @@ func (x *execution) supervise(tpl *launch.Compiled, proc *process.Process, argv 
 // abbreviate keeps the command line readable in an event: a long argument
 // (the prompt, which run.requested already holds) is cut.
 func abbreviate(argv []string) []string {
-	const max = 256
+	const limit = 256
 	out := make([]string, len(argv))
 	for i, a := range argv {
-		if len(a) > max {
-			cut := max
+		if len(a) > limit {
+			cut := limit
 			for cut > 0 && a[cut]&0xC0 == 0x80 {
 				cut--
 			}
@@ -365,16 +365,3 @@ func finalResult(format, line string) string {
 	}
 	return res.Result
 }
-
-// withTrace returns ctx carrying the trace context of from.
-func withTrace(ctx, from context.Context) context.Context {
-	return traceCarrier{Context: ctx, from: from}
-}
-
-// traceCarrier gives ctx's cancellation with from's values (its trace).
-type traceCarrier struct {
-	context.Context
-	from context.Context
-}
-
-func (c traceCarrier) Value(key any) any { return c.from.Value(key) }

@@ -7,7 +7,6 @@ package command
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -45,6 +44,8 @@ type Delivery interface {
 	Ack() error
 	// Nak hands the dispatch back to the pool.
 	Nak() error
+	// NakWithDelay hands it back to be delivered again after delay.
+	NakWithDelay(delay time.Duration) error
 	// InProgress extends the time the dispatch may stay unacknowledged.
 	InProgress() error
 	// Redelivered is true when this dispatch was delivered before.
@@ -131,11 +132,15 @@ func (r *Runner) Start(ctx context.Context, d commands.Dispatch, del Delivery) {
 		return
 	}
 	if prev, ok := r.attempts[d.RunID]; ok {
-		// The same run twice at once (a redelivery racing its first
-		// delivery): the one already here wins.
 		r.mu.Unlock()
-		r.log.Warn("dispatch of a run already held", "run", d.RunID, "attempt", d.Attempt, "held", prev.d.Attempt)
-		_ = del.Ack()
+		r.log.Warn("dispatch of a run already held here", "run", d.RunID, "attempt", d.Attempt, "held", prev.d.Attempt)
+		if prev.d.Attempt == d.Attempt {
+			// The same attempt delivered again while it runs here: drop it.
+			_ = del.Ack()
+		} else {
+			// Another attempt of the run: it runs once this one is over.
+			_ = del.NakWithDelay(time.Second)
+		}
 		r.ReleaseSlot()
 		return
 	}
@@ -267,5 +272,3 @@ func (a *attempt) stopReason() (string, commands.RunnerCancel) {
 
 // errStopped marks work abandoned because the attempt was stopped.
 var errStopped = errors.New("attempt stopped")
-
-func attemptLabel(d commands.Dispatch) string { return fmt.Sprintf("%s/%d", d.RunID, d.Attempt) }

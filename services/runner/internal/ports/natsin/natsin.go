@@ -30,6 +30,7 @@ type Slots interface {
 type Delivery interface {
 	Ack() error
 	Nak() error
+	NakWithDelay(delay time.Duration) error
 	InProgress() error
 	Redelivered() bool
 }
@@ -76,8 +77,11 @@ func EnsureCommandConsumer(ctx context.Context, js jetstream.JetStream, stream, 
 // delivery adapts a JetStream message.
 type delivery struct{ msg jetstream.Msg }
 
-func (d delivery) Ack() error        { return d.msg.Ack() }
-func (d delivery) Nak() error        { return d.msg.Nak() }
+func (d delivery) Ack() error { return d.msg.Ack() }
+func (d delivery) Nak() error { return d.msg.Nak() }
+func (d delivery) NakWithDelay(delay time.Duration) error {
+	return d.msg.NakWithDelay(delay)
+}
 func (d delivery) InProgress() error { return d.msg.InProgress() }
 func (d delivery) Redelivered() bool {
 	md, err := d.msg.Metadata()
