@@ -361,6 +361,22 @@ func TestNonZeroExitFailsWithAgentError(t *testing.T) {
 	require.Contains(t, failed.Message, "exited with code 3: it broke")
 }
 
+func TestCrashBySignalFailsKilled(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.startRunner("r-crash", service.Config{})
+	b.dispatch("run-crash", runs.Spec{Prompt: "crash=TERM", Workspace: t.TempDir()}, func(d *commands.Dispatch) { d.RetriesLeft = 3 })
+	evs := b.events("run-crash", 30*time.Second)
+	exit := find[*events.RunCLIExit](t, evs)
+	require.Equal(t, -1, exit.ExitCode)
+	require.Equal(t, "SIGTERM", exit.Signal)
+	failed := find[*events.RunFailed](t, evs)
+	require.Equal(t, runs.ReasonKilled, failed.Reason)
+	require.Nil(t, failed.ExitCode)
+	require.False(t, failed.Retryable)
+	require.Contains(t, failed.Message, "ended by SIGTERM")
+}
+
 func TestMissingCLI(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -33,7 +33,7 @@ type execution struct {
 }
 
 // execute runs one attempt to its end and records every step as events.
-func (r *Runner) execute(traceCtx context.Context, a *attempt) {
+func (r *Runner) execute(traceCtx context.Context, a *attempt) (outcome string) {
 	d := a.d
 	// The attempt's work outlives the service's context (drain) but not the
 	// runner's hard stop; it keeps the dispatch's trace.
@@ -47,10 +47,17 @@ func (r *Runner) execute(traceCtx context.Context, a *attempt) {
 			x.log.Error("events of the attempt may be lost", "error", err)
 		}
 	}()
-	outcome := x.run()
+	outcome = x.run()
 	r.metrics.attempts.WithLabelValues(outcome).Inc()
 	x.log.Info("attempt over", "outcome", outcome)
+	return outcome
 }
+
+// Outcomes of attempts handed back to the scheduler by a draining runner.
+const (
+	outcomeHandedBack = "handed_back"
+	outcomeRunnerLost = "failed:" + runs.ReasonRunnerLost
+)
 
 // run returns the outcome label (completed, failed:<reason>, canceled, handed_back, skipped).
 func (x *execution) run() string {
@@ -74,7 +81,7 @@ func (x *execution) run() string {
 	tpl, ok := x.r.cfg.Templates[d.Spec.Agent]
 	if !ok {
 		return x.failBeforeStart(runs.ReasonInvalidRequest, fmt.Sprintf("agent %q is not known to runner %s (known: %s)",
-			d.Spec.Agent, x.r.cfg.RunnerID, strings.Join(launch.Names(templatesOf(x.r.cfg.Templates)), ", ")))
+			d.Spec.Agent, x.r.cfg.RunnerID, strings.Join(launch.Names(x.r.cfg.Templates), ", ")))
 	}
 
 	reply, err := x.prepare()
@@ -98,7 +105,8 @@ func (x *execution) run() string {
 	args, env, err := tpl.Render(launch.Data{Agent: d.Spec.Agent, Prompt: d.Spec.Prompt, Model: d.Spec.Model,
 		Workspace: d.Spec.Workspace, Dir: reply.Dir, RunID: d.RunID, Attempt: d.Attempt})
 	if err != nil {
-		return x.failBeforeStart(runs.ReasonSpawnFailed, err.Error())
+		// A template that cannot render will not on another attempt either.
+		return x.failBeforeStart(runs.ReasonInternal, err.Error())
 	}
 	path, err := x.executable(tpl)
 	if err != nil {
@@ -122,14 +130,6 @@ func (x *execution) run() string {
 		return x.failBeforeStart(runs.ReasonSpawnFailed, fmt.Sprintf("could not start %s: %v", path, err))
 	}
 	return x.supervise(tpl, proc, append([]string{path}, args...), reply.Dir)
-}
-
-func templatesOf(m map[string]*launch.Compiled) map[string]launch.Template {
-	out := make(map[string]launch.Template, len(m))
-	for k, v := range m {
-		out[k] = v.Template
-	}
-	return out
 }
 
 // prepare asks the host's worktree service for the directory, keeping the
@@ -215,7 +215,7 @@ func (x *execution) stoppedBeforeStart() string {
 	switch reason {
 	case stopShutdown:
 		_ = x.a.del.Nak()
-		return "handed_back"
+		return outcomeHandedBack
 	case stopTimeout:
 		return x.failBeforeStart(runs.ReasonTimeout, "the attempt's deadline passed while preparing")
 	}
@@ -272,12 +272,18 @@ func (x *execution) supervise(tpl *launch.Compiled, proc *process.Process, argv 
 		defer t.Stop()
 		deadline = t.C
 	}
+	// reason stays empty when the agent ended on its own: a stop asked for
+	// after that changes nothing.
+	var reason string
+	var cmd commands.RunnerCancel
 	select {
 	case <-proc.Exited():
 	case <-deadline:
 		x.a.requestStop(stopTimeout, nil)
+		reason, cmd = x.a.stopReason()
 		proc.Stop(cfg.KillGrace)
 	case <-x.a.stopped:
+		reason, cmd = x.a.stopReason()
 		proc.Stop(cfg.KillGrace)
 	}
 	// The agent and its group are gone; the pipes end unless something left
@@ -305,7 +311,6 @@ func (x *execution) supervise(tpl *launch.Compiled, proc *process.Process, argv 
 		StdoutBytes: so.Bytes, StderrBytes: se.Bytes, Lines: so.Lines + se.Lines, Chunks: so.Chunks + se.Chunks,
 		PeakRSSBytes: exit.PeakRSS, CPUUserMs: exit.CPUUser.Milliseconds(), CPUSystemMs: exit.CPUSys.Milliseconds()})
 
-	reason, cmd := x.a.stopReason()
 	switch {
 	case reason == stopCanceled:
 		x.appendOrLog(events.RunCanceled{RunID: d.RunID, Attempt: d.Attempt, Reason: cancelReason(cmd), By: cmd.By})

@@ -96,6 +96,8 @@ type Runner struct {
 	mu       sync.Mutex
 	attempts map[string]*attempt // by run id
 	draining bool
+	// handed are the runs a drain handed back.
+	handed []string
 }
 
 // NewRunner returns a runner. Attempts run within hard.
@@ -149,15 +151,19 @@ func (r *Runner) Start(ctx context.Context, d commands.Dispatch, del Delivery) {
 	r.metrics.running.Inc()
 	r.wg.Add(1)
 	go func() {
+		var outcome string
 		defer func() {
 			r.mu.Lock()
 			delete(r.attempts, d.RunID)
+			if outcome == outcomeHandedBack || outcome == outcomeRunnerLost {
+				r.handed = append(r.handed, d.RunID)
+			}
 			r.mu.Unlock()
 			r.metrics.running.Dec()
 			r.ReleaseSlot()
 			r.wg.Done()
 		}()
-		r.execute(ctx, a)
+		outcome = r.execute(ctx, a)
 	}()
 }
 
@@ -189,7 +195,8 @@ func (r *Runner) Running() []streams.RunnerAttempt {
 // Drain takes no new attempt, waits up to timeout for the running ones to
 // end, then stops the rest (each then fails with runner_lost, retryable when
 // its dispatch has retries left; one still preparing is handed back to the
-// pool). It returns the runs handed back.
+// pool). It returns the runs handed back (those that ended otherwise while
+// being stopped are not).
 func (r *Runner) Drain(timeout time.Duration) []string {
 	r.mu.Lock()
 	r.draining = true
@@ -204,22 +211,26 @@ func (r *Runner) Drain(timeout time.Duration) []string {
 	case <-t.C:
 	}
 	r.mu.Lock()
-	var handed []string
+	var stopping []string
 	for id, a := range r.attempts {
 		if a.requestStop(stopShutdown, nil) {
-			handed = append(handed, id)
+			stopping = append(stopping, id)
 		}
 	}
 	r.mu.Unlock()
-	sort.Strings(handed)
-	r.log.Warn("drain timed out: stopping attempts", "runs", handed)
+	sort.Strings(stopping)
+	r.log.Warn("drain timed out: stopping attempts", "runs", stopping)
 	// The stop sequence takes at most the kill grace; then the events.
 	t.Reset(r.cfg.KillGrace + 10*time.Second)
 	select {
 	case <-done:
 	case <-t.C:
-		r.log.Error("attempts did not end after being stopped", "runs", handed)
+		r.log.Error("attempts did not end after being stopped", "runs", stopping)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	handed := append([]string(nil), r.handed...)
+	sort.Strings(handed)
 	return handed
 }
 

@@ -107,8 +107,8 @@ func Builtin() map[string]Template {
 	}
 }
 
-// Names lists template names, sorted.
-func Names(ts map[string]Template) []string {
+// Names lists the names of a set of templates, sorted.
+func Names[T any](ts map[string]T) []string {
 	names := make([]string, 0, len(ts))
 	for n := range ts {
 		names = append(names, n)
