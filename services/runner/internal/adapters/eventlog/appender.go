@@ -7,8 +7,9 @@
 // Order: one connection delivers messages to the server in the order they
 // were sent, so the stream stores them in that order. A message lost on the
 // way is resent in order with those after it (a lost connection loses a
-// contiguous run of messages). Readers that need certainty order chunks by
-// their Seq, which has no gaps.
+// contiguous run of messages); one that could not even be sent waits for
+// everything before it to be acknowledged and goes synchronously. Readers
+// that need certainty order chunks by their Seq, which has no gaps.
 package eventlog
 
 import (
@@ -53,7 +54,7 @@ type Appender struct {
 
 type inflight struct {
 	msg *nats.Msg
-	fut jetstream.PubAckFuture // nil: send failed, publish synchronously
+	fut jetstream.PubAckFuture
 }
 
 // New returns an appender whose retries end with ctx. window bounds the
@@ -77,19 +78,32 @@ func (a *Appender) Append(ctx context.Context, ev events.Payload, opts ...bus.Ms
 	defer a.sendMu.Unlock()
 	a.mu.Lock()
 	err = a.err
-	if err == nil {
-		a.inFly++
-	}
 	a.mu.Unlock()
 	if err != nil {
 		return err
 	}
 	f, err := a.js.PublishMsgAsync(msg, jetstream.WithStallWait(a.ackTimeout))
 	if err != nil {
-		// Not sent (a stall, a reconnect): the acker publishes it
-		// synchronously in its turn, keeping the order.
-		f = nil
+		// Not sent (a stall, a reconnect). To keep its place it goes
+		// synchronously once everything before it is acknowledged.
+		if err := a.Sync(); err != nil {
+			return err
+		}
+		err = a.resend(msg)
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.resent++
+		if err != nil {
+			a.err = err
+			a.cond.Broadcast()
+			return err
+		}
+		a.published++
+		return nil
 	}
+	a.mu.Lock()
+	a.inFly++
+	a.mu.Unlock()
 	select {
 	case a.window <- &inflight{msg: msg, fut: f}:
 		return nil
@@ -163,31 +177,33 @@ func (a *Appender) acker() {
 }
 
 func (a *Appender) await(f *inflight, t *time.Timer) error {
-	if f.fut != nil {
-		t.Reset(a.ackTimeout)
-		select {
-		case <-f.fut.Ok():
-			return nil
-		case err := <-f.fut.Err():
-			var apiErr *jetstream.APIError
-			if errors.As(err, &apiErr) {
-				// The server judged the message; sending it again changes nothing.
-				return fmt.Errorf("could not append to %s: %w", f.msg.Subject, err)
-			}
-		case <-t.C:
-		case <-a.ctx.Done():
-			return fmt.Errorf("could not append to %s: %w", f.msg.Subject, a.ctx.Err())
+	t.Reset(a.ackTimeout)
+	select {
+	case <-f.fut.Ok():
+		return nil
+	case err := <-f.fut.Err():
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) {
+			// The server judged the message; sending it again changes nothing.
+			return fmt.Errorf("could not append to %s: %w", f.msg.Subject, err)
 		}
+	case <-t.C:
+	case <-a.ctx.Done():
+		return fmt.Errorf("could not append to %s: %w", f.msg.Subject, a.ctx.Err())
 	}
 	a.mu.Lock()
 	a.resent++
 	a.mu.Unlock()
-	// Same message, same Nats-Msg-Id: stored once even if the first send
-	// made it. Keep trying while the appender lives: an event is never
-	// dropped for a NATS hiccup.
+	return a.resend(f.msg)
+}
+
+// resend publishes msg synchronously until it is acknowledged or the
+// appender is stopped. Same message, same Nats-Msg-Id: stored once even if
+// an earlier send made it. An event is never dropped for a NATS hiccup.
+func (a *Appender) resend(msg *nats.Msg) error {
 	backoff := 50 * time.Millisecond
 	for {
-		_, err := a.pub.PublishMsg(a.ctx, f.msg)
+		_, err := a.pub.PublishMsg(a.ctx, msg)
 		if err == nil {
 			return nil
 		}
@@ -197,7 +213,7 @@ func (a *Appender) await(f *inflight, t *time.Timer) error {
 		}
 		select {
 		case <-a.ctx.Done():
-			return fmt.Errorf("could not append to %s: %w", f.msg.Subject, a.ctx.Err())
+			return fmt.Errorf("could not append to %s: %w", msg.Subject, a.ctx.Err())
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, time.Second)
