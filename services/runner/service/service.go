@@ -231,8 +231,8 @@ func (s *Service) Run(ctx context.Context) error {
 	hard, hardStop := context.WithCancel(context.WithoutCancel(ctx))
 	defer hardStop()
 	runner := command.NewRunner(hard, s.rcfg, log, natsio.NewWorktrees(s.env.Conn, s.cfg.Host), natsio.NewHistory(s.env.JS),
-		func(ctx context.Context) command.Appender {
-			return eventlog.New(ctx, s.env.JS, s.pub, s.cfg.PublishWindow, 5*time.Second)
+		func(ctx context.Context) (command.Appender, error) {
+			return eventlog.New(ctx, s.env.Conn, s.pub, s.cfg.PublishWindow, 5*time.Second)
 		}, s.metrics)
 
 	if err := s.registry.Put(ctx, nil); err != nil {

@@ -4,12 +4,17 @@
 // does not come is published again with the same Nats-Msg-Id (so the stream
 // stores it once) until it is acknowledged or the appender is stopped.
 //
+// Each appender has a JetStream publisher of its own, so that its window,
+// its failures and its "everything acknowledged" are its own attempt's:
+// the happy path costs what a bare async publish costs, with no per-message
+// bookkeeping; failures come back through the publisher's error handler.
+//
 // Order: one connection delivers messages to the server in the order they
-// were sent, so the stream stores them in that order. A message lost on the
-// way is resent in order with those after it (a lost connection loses a
-// contiguous run of messages); one that could not even be sent waits for
-// everything before it to be acknowledged and goes synchronously. Readers
-// that need certainty order chunks by their Seq, which has no gaps.
+// were sent, so the stream stores them in that order. Messages lost on the
+// way are resent in the order their failures are reported (a lost connection
+// loses a contiguous run); one that could not even be sent waits for
+// everything before it and goes synchronously. Readers that need certainty
+// order chunks by their Seq, which has no gaps.
 package eventlog
 
 import (
@@ -28,47 +33,81 @@ import (
 
 // Appender appends the events of one attempt. Append and Sync may be called
 // from several goroutines; events appended by one goroutine keep their order.
+// Nothing may be appended after Close.
 type Appender struct {
-	js         jetstream.JetStream
-	pub        *bus.Publisher
-	ackTimeout time.Duration
+	js  jetstream.JetStream
+	pub *bus.Publisher
 	// ctx bounds retries: when it ends, unacknowledged events are given up.
-	ctx context.Context
+	ctx        context.Context
+	ackTimeout time.Duration
 
-	// sendMu keeps each send and its place in the window together, so the
-	// acker awaits (and resends) in send order.
+	// sendMu orders sends, and keeps a synchronous send behind those before it.
 	sendMu sync.Mutex
-	window chan *inflight
 
 	mu sync.Mutex
-	// cond is signalled when the window empties or an error is recorded.
-	cond  *sync.Cond
-	inFly int
-	err   error
+	// cond is signalled when the failed queue changes or an error is recorded.
+	cond *sync.Cond
+	// failed are messages to resend, in the order their failures came.
+	failed   []*nats.Msg
+	retrying bool
+	closing  bool
+	err      error
+	sent     int64
+	resent   int64
 
 	done chan struct{}
-	// counters, for metrics
-	published int64
-	resent    int64
+	// stopWake ends the wake-up of waiters when ctx ends.
+	stopWake func() bool
 }
 
-type inflight struct {
-	msg *nats.Msg
-	fut jetstream.PubAckFuture
-}
-
-// New returns an appender whose retries end with ctx. window bounds the
-// events sent and not yet acknowledged.
-func New(ctx context.Context, js jetstream.JetStream, pub *bus.Publisher, window int, ackTimeout time.Duration) *Appender {
-	a := &Appender{js: js, pub: pub, ackTimeout: ackTimeout, ctx: ctx, window: make(chan *inflight, window), done: make(chan struct{})}
+// New returns an appender on nc whose retries end with ctx. window bounds
+// the events sent and not yet acknowledged; ackTimeout is how long a PubAck
+// may take before the event is sent again.
+func New(ctx context.Context, nc *nats.Conn, pub *bus.Publisher, window int, ackTimeout time.Duration) (*Appender, error) {
+	a := &Appender{pub: pub, ctx: ctx, ackTimeout: ackTimeout, done: make(chan struct{})}
 	a.cond = sync.NewCond(&a.mu)
-	go a.acker()
-	return a
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(window),
+		jetstream.WithPublishAsyncTimeout(ackTimeout),
+		jetstream.WithPublishAsyncErrHandler(a.onError))
+	if err != nil {
+		return nil, fmt.Errorf("could not open a JetStream publisher: %w", err)
+	}
+	a.js = js
+	go a.retrier()
+	// A stopped appender wakes whoever waits on it.
+	a.stopWake = context.AfterFunc(ctx, func() {
+		a.mu.Lock()
+		a.cond.Broadcast()
+		a.mu.Unlock()
+	})
+	return a, nil
+}
+
+// onError is the publisher's report of an event that got no PubAck (timeout,
+// reconnect, no stream answering) or was refused. It runs on NATS's
+// goroutines, sometimes under the publisher's lock: it only queues.
+func (a *Appender) onError(_ jetstream.JetStream, msg *nats.Msg, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.Is(err, jetstream.ErrJetStreamPublisherClosed):
+		// Closing after a failure; nothing to do.
+	case errors.As(err, &apiErr):
+		// The server judged the message; sending it again changes nothing.
+		if a.err == nil {
+			a.err = fmt.Errorf("could not append to %s: %w", msg.Subject, err)
+		}
+	default:
+		a.failed = append(a.failed, msg)
+	}
+	a.cond.Broadcast()
 }
 
 // Append sends an event without waiting for its acknowledgement. It blocks
 // while the window is full. The error is that of an earlier event that could
-// not be appended, or of building this one.
+// not be appended, or of building or sending this one.
 func (a *Appender) Append(ctx context.Context, ev events.Payload, opts ...bus.MsgOption) error {
 	msg, _, err := a.pub.EventMsg(ctx, ev, opts...)
 	if err != nil {
@@ -78,53 +117,27 @@ func (a *Appender) Append(ctx context.Context, ev events.Payload, opts ...bus.Ms
 	defer a.sendMu.Unlock()
 	a.mu.Lock()
 	err = a.err
+	a.sent++
 	a.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	f, err := a.js.PublishMsgAsync(msg, jetstream.WithStallWait(a.ackTimeout))
-	if err != nil {
-		// Not sent (a stall, a reconnect). To keep its place it goes
-		// synchronously once everything before it is acknowledged.
-		if err := a.Sync(); err != nil {
-			return err
-		}
-		err = a.resend(msg)
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		a.resent++
-		if err != nil {
-			a.err = err
-			a.cond.Broadcast()
-			return err
-		}
-		a.published++
+	if _, err := a.js.PublishMsgAsync(msg, jetstream.WithStallWait(a.ackTimeout)); err == nil {
 		return nil
 	}
-	a.mu.Lock()
-	a.inFly++
-	a.mu.Unlock()
-	select {
-	case a.window <- &inflight{msg: msg, fut: f}:
-		return nil
-	case <-a.ctx.Done():
-		a.mu.Lock()
-		a.inFly--
-		a.cond.Broadcast()
-		a.mu.Unlock()
-		return fmt.Errorf("could not append %s: %w", ev.EventType(), a.ctx.Err())
+	// Not sent (the window stayed full, a reconnect): to keep its place it
+	// goes synchronously once everything before it is acknowledged.
+	if err := a.sync(); err != nil {
+		return err
 	}
-}
-
-// Sync waits until every event appended so far is acknowledged, and returns
-// the first error of any.
-func (a *Appender) Sync() error {
+	err = a.resend(msg)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for a.inFly > 0 && a.err == nil {
-		a.cond.Wait()
+	a.resent++
+	if err != nil && a.err == nil {
+		a.err = err
 	}
-	return a.err
+	return err
 }
 
 // AppendSync appends an event and waits until it (and everything before it)
@@ -136,65 +149,100 @@ func (a *Appender) AppendSync(ctx context.Context, ev events.Payload, opts ...bu
 	return a.Sync()
 }
 
-// Close waits for what was appended and stops the appender.
+// Sync waits until every event appended so far is stored, and returns the
+// first error of any.
+func (a *Appender) Sync() error {
+	a.sendMu.Lock()
+	defer a.sendMu.Unlock()
+	return a.sync()
+}
+
+func (a *Appender) sync() error {
+	for {
+		select {
+		case <-a.js.PublishAsyncComplete():
+		case <-a.ctx.Done():
+			return a.stopped()
+		}
+		// Every failure is queued before the publisher reports completion;
+		// resends are synchronous, so once the queue is empty all is stored.
+		a.mu.Lock()
+		for (len(a.failed) > 0 || a.retrying) && a.err == nil && a.ctx.Err() == nil {
+			a.cond.Wait()
+		}
+		err := a.err
+		a.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		if a.ctx.Err() != nil {
+			return a.stopped()
+		}
+		if a.js.PublishAsyncPending() == 0 {
+			return nil
+		}
+	}
+}
+
+func (a *Appender) stopped() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err == nil {
+		a.err = fmt.Errorf("could not append every event: %w", a.ctx.Err())
+	}
+	return a.err
+}
+
+// Close waits for what was appended and releases the publisher.
 func (a *Appender) Close() error {
 	err := a.Sync()
-	a.sendMu.Lock()
-	close(a.window)
-	a.sendMu.Unlock()
+	a.mu.Lock()
+	a.closing = true
+	a.cond.Broadcast()
+	a.mu.Unlock()
 	<-a.done
+	a.stopWake()
+	a.js.CleanupPublisher()
 	return err
 }
 
-// Counts returns how many events were acknowledged and how many had to be sent again.
-func (a *Appender) Counts() (published, resent int64) {
+// Counts returns how many events were appended and how many had to be sent again.
+func (a *Appender) Counts() (sent, resent int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.published, a.resent
+	return a.sent, a.resent
 }
 
-// acker waits for acknowledgements in send order and resends what got none.
-func (a *Appender) acker() {
+// retrier resends failed messages, one at a time, in order.
+func (a *Appender) retrier() {
 	defer close(a.done)
-	// One timer for all: since Go 1.23 Reset leaves no stale tick behind.
-	t := time.NewTimer(a.ackTimeout)
-	defer t.Stop()
-	for f := range a.window {
-		err := a.await(f, t)
+	for {
 		a.mu.Lock()
-		a.inFly--
+		for len(a.failed) == 0 && !a.closing && a.ctx.Err() == nil {
+			a.cond.Wait()
+		}
+		if len(a.failed) == 0 || a.ctx.Err() != nil {
+			// Closing with nothing to resend, or stopped: what is still
+			// queued is lost with the context (Sync reports it).
+			a.mu.Unlock()
+			return
+		}
+		msg := a.failed[0]
+		a.failed = a.failed[1:]
+		a.retrying = true
+		a.resent++
+		a.mu.Unlock()
+
+		err := a.resend(msg)
+
+		a.mu.Lock()
+		a.retrying = false
 		if err != nil && a.err == nil {
 			a.err = err
 		}
-		if err == nil {
-			a.published++
-		}
-		if a.inFly == 0 || a.err != nil {
-			a.cond.Broadcast()
-		}
+		a.cond.Broadcast()
 		a.mu.Unlock()
 	}
-}
-
-func (a *Appender) await(f *inflight, t *time.Timer) error {
-	t.Reset(a.ackTimeout)
-	select {
-	case <-f.fut.Ok():
-		return nil
-	case err := <-f.fut.Err():
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) {
-			// The server judged the message; sending it again changes nothing.
-			return fmt.Errorf("could not append to %s: %w", f.msg.Subject, err)
-		}
-	case <-t.C:
-	case <-a.ctx.Done():
-		return fmt.Errorf("could not append to %s: %w", f.msg.Subject, a.ctx.Err())
-	}
-	a.mu.Lock()
-	a.resent++
-	a.mu.Unlock()
-	return a.resend(f.msg)
 }
 
 // resend publishes msg synchronously until it is acknowledged or the

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/phantom-run/phantom/contracts/commands"
+	"github.com/phantom-run/phantom/contracts/envelope"
 	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/contracts/runs"
@@ -40,8 +41,15 @@ func (r *Runner) execute(traceCtx context.Context, a *attempt) (outcome string) 
 	ctx, cancel := context.WithCancel(context.WithoutCancel(traceCtx))
 	defer cancel()
 	defer context.AfterFunc(r.hard, cancel)()
-	x := &execution{r: r, a: a, ctx: ctx, log: r.log.With("run", d.RunID, "attempt", d.Attempt),
-		app: r.appender(ctx), opt: bus.WithAttempt(d.Attempt)}
+	log := r.log.With("run", d.RunID, "attempt", d.Attempt)
+	app, err := r.appender(ctx)
+	if err != nil {
+		// Nothing can be recorded: let another runner (or a later try) have it.
+		log.Error("could not open the event log", "error", err)
+		_ = a.del.NakWithDelay(time.Second)
+		return outcomeHandedBack
+	}
+	x := &execution{r: r, a: a, ctx: ctx, log: log, app: app, opt: attemptOption(d.Attempt)}
 	defer func() {
 		if err := x.app.Close(); err != nil {
 			x.log.Error("events of the attempt may be lost", "error", err)
@@ -51,6 +59,16 @@ func (r *Runner) execute(traceCtx context.Context, a *attempt) (outcome string) 
 	r.metrics.attempts.WithLabelValues(outcome).Inc()
 	x.log.Info("attempt over", "outcome", outcome)
 	return outcome
+}
+
+// attemptOption is bus.WithAttempt with its extension map built once per
+// attempt instead of once per event (output events are many); envelopes
+// only read it.
+func attemptOption(n int) bus.MsgOption {
+	var env envelope.Envelope
+	bus.WithAttempt(n)(&env)
+	ext := env.Extensions
+	return func(e *envelope.Envelope) { e.Extensions = ext }
 }
 
 // Outcomes of attempts handed back to the scheduler by a draining runner.

@@ -84,7 +84,7 @@ type Runner struct {
 	log       *slog.Logger
 	worktrees Worktrees
 	history   History
-	appender  func(ctx context.Context) Appender
+	appender  func(ctx context.Context) (Appender, error)
 	metrics   *Metrics
 	// hard bounds everything an attempt does, drain included: it ends only
 	// once the service gives up on the attempts (after the kill grace).
@@ -102,7 +102,7 @@ type Runner struct {
 
 // NewRunner returns a runner. Attempts run within hard.
 func NewRunner(hard context.Context, cfg Config, log *slog.Logger, worktrees Worktrees, history History,
-	appender func(ctx context.Context) Appender, metrics *Metrics) *Runner {
+	appender func(ctx context.Context) (Appender, error), metrics *Metrics) *Runner {
 	return &Runner{
 		cfg: cfg, log: log, worktrees: worktrees, history: history, appender: appender, metrics: metrics, hard: hard,
 		slots: make(chan struct{}, cfg.Slots), attempts: map[string]*attempt{},

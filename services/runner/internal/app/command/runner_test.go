@@ -103,7 +103,7 @@ func newTestRunner(t *testing.T, w Worktrees, h History, rec *recorder) *Runner 
 	cfg := Config{RunnerID: "r1", Host: "h", Slots: 2, ChunkBytes: 1024, MaxLineBytes: 1024, ChunkInterval: time.Millisecond,
 		KillGrace: time.Second, PrepareTimeout: 5 * time.Second, ProgressEvery: time.Second,
 		Templates: map[string]*launch.Compiled{"fake": fake}}
-	return NewRunner(context.Background(), cfg, testenv.Logger(t), w, h, func(context.Context) Appender { return rec }, m)
+	return NewRunner(context.Background(), cfg, testenv.Logger(t), w, h, func(context.Context) (Appender, error) { return rec, nil }, m)
 }
 
 func dispatch(attempt int) commands.Dispatch {
