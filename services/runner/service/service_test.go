@@ -611,21 +611,23 @@ func TestRegistrationAndDrainOnShutdown(t *testing.T) {
 	require.Equal(t, []string{"run-long"}, drained.Runs)
 	_, err = kv.Get(b.ctx, "r-drain")
 	require.ErrorIs(t, err, jetstream.ErrKeyNotFound, "the registry entry is deleted")
-	nc.Close()
-	// Every goroutine the runner started has ended with Run.
+	// Every goroutine the runner started has ended with Run, its attempts'
+	// publishers included, while its connection is still open.
 	require.Eventually(t, func() bool { return len(runnerGoroutines()) == 0 }, 5*time.Second, 50*time.Millisecond,
 		"goroutines left: %v", runnerGoroutines())
+	nc.Close()
 }
 
 // runnerGoroutines returns the stacks of goroutines running the runner's
-// code or a JetStream consumer loop (only the runner consumes that way here).
+// code, a JetStream consumer loop or an async publisher's reconnect watch
+// (only the runner consumes and publishes that way here).
 func runnerGoroutines() []string {
 	buf := make([]byte, 4<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	var out []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		if strings.Contains(g, "phantom/services/runner/internal") || strings.Contains(g, "phantom/services/runner/service.") ||
-			strings.Contains(g, "jetstream.(*pullSubscription)") {
+			strings.Contains(g, "jetstream.(*pullSubscription)") || strings.Contains(g, "resetPendingAcksOnReconnect") {
 			out = append(out, g)
 		}
 	}
