@@ -21,8 +21,6 @@ type Git struct {
 // New returns a Git whose every command is bounded by timeout.
 func New(timeout time.Duration) *Git { return &Git{timeout: timeout} }
 
-// ErrNotInstalled is returned when no git executable is on the PATH.
-var ErrNotInstalled = errors.New("git is not installed on this machine (install the git package)")
 
 // Run runs `git -C dir args...` and returns its standard output without the
 // trailing newline.
@@ -40,7 +38,7 @@ func (g *Git) Run(ctx context.Context, dir string, args ...string) (string, erro
 	err := cmd.Run()
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
-			return "", ErrNotInstalled
+			return "", fmt.Errorf("git is not installed on this machine (install the git package): %w", err)
 		}
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("git %s timed out after %s", strings.Join(args, " "), g.timeout)

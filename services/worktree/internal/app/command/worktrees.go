@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,7 +26,8 @@ import (
 	"github.com/phantom-run/phantom/services/worktree/internal/domain/layout"
 )
 
-// Git runs a git command in dir.
+// Git runs a git command in dir. A missing git is an error wrapping
+// exec.ErrNotFound.
 type Git interface {
 	Run(ctx context.Context, dir string, args ...string) (string, error)
 }
@@ -168,7 +170,12 @@ func (w *Worktrees) Prepare(ctx context.Context, req rpc.WorktreePrepareRequest)
 	}
 	top, err := w.git.Run(ctx, ws, "rev-parse", "--show-toplevel")
 	if err != nil {
-		if req.Isolation == runs.IsolationAuto && !errors.Is(err, context.Canceled) {
+		if errors.Is(err, exec.ErrNotFound) || ctx.Err() != nil {
+			// Without git nothing can be told about the workspace: never
+			// run a repository's agent in place by accident.
+			return fail(CodeWorktreeFailed, "could not inspect workspace %s: %v", ws, err)
+		}
+		if req.Isolation == runs.IsolationAuto {
 			// Auto: a directory that is not in a repository runs in place.
 			return rpc.WorktreePrepareReply{Dir: ws}
 		}
