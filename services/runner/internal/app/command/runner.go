@@ -1,0 +1,285 @@
+// Package command holds the runner's use cases: execute a dispatched attempt
+// (prepare its directory, spawn the agent, stream its output, record how it
+// ended), cancel an attempt, and drain on shutdown. It owns the runner's
+// slots and the table of attempts it holds.
+package command
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/phantom-run/phantom/contracts/commands"
+	"github.com/phantom-run/phantom/contracts/events"
+	"github.com/phantom-run/phantom/contracts/rpc"
+	"github.com/phantom-run/phantom/contracts/streams"
+	"github.com/phantom-run/phantom/pkg/bus"
+	"github.com/phantom-run/phantom/services/runner/internal/domain/launch"
+)
+
+// Appender appends one attempt's events in order (eventlog.Appender).
+type Appender interface {
+	Append(ctx context.Context, ev events.Payload, opts ...bus.MsgOption) error
+	AppendSync(ctx context.Context, ev events.Payload, opts ...bus.MsgOption) error
+	Close() error
+}
+
+// Worktrees prepares an attempt's working directory (the host's worktree service).
+type Worktrees interface {
+	Prepare(ctx context.Context, req rpc.WorktreePrepareRequest) (rpc.WorktreePrepareReply, error)
+}
+
+// History tells whether an attempt already left a trace in the event log
+// (started or ended), for dispatches delivered more than once.
+type History interface {
+	AttemptSeen(ctx context.Context, runID string, attempt int) (bool, error)
+}
+
+// Delivery is the dispatch message an attempt came in, to acknowledge.
+type Delivery interface {
+	// Ack: the attempt is recorded (started, or ended before starting).
+	Ack() error
+	// Nak hands the dispatch back to the pool.
+	Nak() error
+	// NakWithDelay hands it back to be delivered again after delay.
+	NakWithDelay(delay time.Duration) error
+	// InProgress extends the time the dispatch may stay unacknowledged.
+	InProgress() error
+	// Redelivered is true when this dispatch was delivered before.
+	Redelivered() bool
+}
+
+// Config is the runner's behaviour.
+type Config struct {
+	RunnerID string
+	Host     string
+	Slots    int
+	// ChunkBytes, MaxLineBytes and ChunkInterval shape output chunks.
+	ChunkBytes    int
+	MaxLineBytes  int
+	ChunkInterval time.Duration
+	// KillGrace is how long a stopped agent gets before SIGKILL.
+	KillGrace time.Duration
+	// PrepareTimeout bounds the worktree request.
+	PrepareTimeout time.Duration
+	// ProgressEvery is how often an unacknowledged dispatch is marked in progress.
+	ProgressEvery time.Duration
+	// SelfPath is this binary (the fake agent by self-exec); FakeCommand overrides it.
+	SelfPath    string
+	FakeCommand string
+	// Templates are the launch templates by agent name.
+	Templates map[string]*launch.Compiled
+	// LookPath finds an executable (exec.LookPath).
+	LookPath func(file string) (string, error)
+	// Environ is the environment agents inherit (os.Environ()).
+	Environ []string
+}
+
+// Runner executes attempts in a bounded number of slots.
+type Runner struct {
+	cfg       Config
+	log       *slog.Logger
+	worktrees Worktrees
+	history   History
+	appender  func(ctx context.Context) (Appender, error)
+	metrics   *Metrics
+	// hard bounds everything an attempt does, drain included: it ends only
+	// once the service gives up on the attempts (after the kill grace).
+	hard context.Context
+
+	slots chan struct{}
+	wg    sync.WaitGroup
+
+	mu       sync.Mutex
+	attempts map[string]*attempt // by run id
+	draining bool
+	// handed are the runs a drain handed back.
+	handed []string
+}
+
+// NewRunner returns a runner. Attempts run within hard.
+func NewRunner(hard context.Context, cfg Config, log *slog.Logger, worktrees Worktrees, history History,
+	appender func(ctx context.Context) (Appender, error), metrics *Metrics) *Runner {
+	return &Runner{
+		cfg: cfg, log: log, worktrees: worktrees, history: history, appender: appender, metrics: metrics, hard: hard,
+		slots: make(chan struct{}, cfg.Slots), attempts: map[string]*attempt{},
+	}
+}
+
+// AcquireSlot waits for a free slot; false when ctx ended first.
+func (r *Runner) AcquireSlot(ctx context.Context) bool {
+	select {
+	case r.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// ReleaseSlot frees a slot acquired for a dispatch that will not run.
+func (r *Runner) ReleaseSlot() { <-r.slots }
+
+// Start executes a dispatch in the slot acquired for it, in its own goroutine.
+// The slot is released when the attempt is over. ctx carries the trace.
+func (r *Runner) Start(ctx context.Context, d commands.Dispatch, del Delivery) {
+	a := newAttempt(d, del)
+	r.mu.Lock()
+	if r.draining {
+		r.mu.Unlock()
+		_ = del.Nak()
+		r.ReleaseSlot()
+		return
+	}
+	if prev, ok := r.attempts[d.RunID]; ok {
+		r.mu.Unlock()
+		r.log.Warn("dispatch of a run already held here", "run", d.RunID, "attempt", d.Attempt, "held", prev.d.Attempt)
+		if prev.d.Attempt == d.Attempt {
+			// The same attempt delivered again while it runs here: drop it.
+			_ = del.Ack()
+		} else {
+			// Another attempt of the run: it runs once this one is over.
+			_ = del.NakWithDelay(time.Second)
+		}
+		r.ReleaseSlot()
+		return
+	}
+	r.attempts[d.RunID] = a
+	r.mu.Unlock()
+	r.metrics.running.Inc()
+	r.wg.Add(1)
+	go func() {
+		var outcome string
+		defer func() {
+			r.mu.Lock()
+			delete(r.attempts, d.RunID)
+			if outcome == outcomeHandedBack || outcome == outcomeRunnerLost {
+				r.handed = append(r.handed, d.RunID)
+			}
+			r.mu.Unlock()
+			r.metrics.running.Dec()
+			r.ReleaseSlot()
+			r.wg.Done()
+		}()
+		outcome = r.execute(ctx, a)
+	}()
+}
+
+// Cancel stops the attempt a command names. A command for another attempt
+// than the one running (a stale one) is ignored: false.
+func (r *Runner) Cancel(cmd commands.RunnerCancel) bool {
+	r.mu.Lock()
+	a, ok := r.attempts[cmd.RunID]
+	r.mu.Unlock()
+	if !ok || a.d.Attempt != cmd.Attempt {
+		r.log.Info("cancel for an attempt not running here ignored", "run", cmd.RunID, "attempt", cmd.Attempt)
+		return false
+	}
+	return a.requestStop(stopCanceled, &cmd)
+}
+
+// Running lists the attempts held (preparing or running), sorted.
+func (r *Runner) Running() []streams.RunnerAttempt {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]streams.RunnerAttempt, 0, len(r.attempts))
+	for _, a := range r.attempts {
+		out = append(out, streams.RunnerAttempt{RunID: a.d.RunID, Attempt: a.d.Attempt})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].RunID < out[j].RunID })
+	return out
+}
+
+// Drain takes no new attempt, waits up to timeout for the running ones to
+// end, then stops the rest (each then fails with runner_lost, retryable when
+// its dispatch has retries left; one still preparing is handed back to the
+// pool). It returns the runs handed back (those that ended otherwise while
+// being stopped are not).
+func (r *Runner) Drain(timeout time.Duration) []string {
+	r.mu.Lock()
+	r.draining = true
+	r.mu.Unlock()
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-t.C:
+	}
+	r.mu.Lock()
+	var stopping []string
+	for id, a := range r.attempts {
+		if a.requestStop(stopShutdown, nil) {
+			stopping = append(stopping, id)
+		}
+	}
+	r.mu.Unlock()
+	sort.Strings(stopping)
+	r.log.Warn("drain timed out: stopping attempts", "runs", stopping)
+	// The stop sequence takes at most the kill grace; then the events.
+	t.Reset(r.cfg.KillGrace + 10*time.Second)
+	select {
+	case <-done:
+	case <-t.C:
+		r.log.Error("attempts did not end after being stopped", "runs", stopping)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	handed := append([]string(nil), r.handed...)
+	sort.Strings(handed)
+	return handed
+}
+
+// Wait waits for every attempt goroutine.
+func (r *Runner) Wait() { r.wg.Wait() }
+
+// Stop reasons.
+const (
+	stopCanceled = "canceled"
+	stopTimeout  = "timeout"
+	stopShutdown = "shutdown"
+)
+
+// attempt is one dispatch being executed.
+type attempt struct {
+	d   commands.Dispatch
+	del Delivery
+
+	mu     sync.Mutex
+	reason string
+	cancel commands.RunnerCancel
+	// stopped is closed by the first stop request.
+	stopped chan struct{}
+}
+
+func newAttempt(d commands.Dispatch, del Delivery) *attempt {
+	return &attempt{d: d, del: del, stopped: make(chan struct{})}
+}
+
+// requestStop records why the attempt must stop; the first reason wins.
+func (a *attempt) requestStop(reason string, cmd *commands.RunnerCancel) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.reason != "" {
+		return false
+	}
+	a.reason = reason
+	if cmd != nil {
+		a.cancel = *cmd
+	}
+	close(a.stopped)
+	return true
+}
+
+func (a *attempt) stopReason() (string, commands.RunnerCancel) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.reason, a.cancel
+}
+
+// errStopped marks work abandoned because the attempt was stopped.
+var errStopped = errors.New("attempt stopped")

@@ -1,0 +1,194 @@
+// Package natsin is how work reaches the runner: dispatches pulled from its
+// pool's shared consumer (only while it has a free slot), and the commands
+// addressed to this runner.
+package natsin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/phantom-run/phantom/contracts/commands"
+	"github.com/phantom-run/phantom/contracts/subjects"
+	"github.com/phantom-run/phantom/pkg/bus"
+	"github.com/phantom-run/phantom/pkg/tracing"
+)
+
+// Slots are the runner's slots and what runs in them.
+type Slots interface {
+	AcquireSlot(ctx context.Context) bool
+	ReleaseSlot()
+	Start(ctx context.Context, d commands.Dispatch, del Delivery)
+}
+
+// Delivery is a dispatch message to acknowledge (the runner's Delivery).
+type Delivery interface {
+	Ack() error
+	Nak() error
+	NakWithDelay(delay time.Duration) error
+	InProgress() error
+	Redelivered() bool
+}
+
+// Canceler stops attempts.
+type Canceler interface {
+	Cancel(cmd commands.RunnerCancel) bool
+}
+
+// DispatchConsumerName is the durable consumer shared by a pool's runners.
+func DispatchConsumerName(pool string) string { return "runners-" + pool }
+
+// CommandConsumerName is the durable consumer of one runner's commands.
+func CommandConsumerName(runnerID string) string { return "runner-" + runnerID }
+
+// DispatchAckWait is how long a fetched dispatch may stay unacknowledged
+// before another runner gets it; a runner still preparing marks it in
+// progress every third of it.
+const DispatchAckWait = 30 * time.Second
+
+// EnsureDispatchConsumer creates (or finds) the pool's shared consumer. Every
+// runner of the pool asks for the same configuration.
+func EnsureDispatchConsumer(ctx context.Context, js jetstream.JetStream, stream, pool string) (jetstream.Consumer, error) {
+	return bus.EnsureConsumer(ctx, js, stream, jetstream.ConsumerConfig{
+		Durable:       DispatchConsumerName(pool),
+		Description:   "Dispatches of runner pool " + pool + ", pulled by its runners when they have a free slot.",
+		FilterSubject: subjects.Dispatch(pool),
+		AckWait:       DispatchAckWait,
+	})
+}
+
+// EnsureCommandConsumer creates the consumer of one runner's commands; it
+// disappears once the runner has been gone for inactive.
+func EnsureCommandConsumer(ctx context.Context, js jetstream.JetStream, stream, runnerID string, inactive time.Duration) (jetstream.Consumer, error) {
+	return bus.EnsureConsumer(ctx, js, stream, jetstream.ConsumerConfig{
+		Durable:           CommandConsumerName(runnerID),
+		Description:       "Commands addressed to runner " + runnerID + ".",
+		FilterSubject:     subjects.RunnerCommands(runnerID),
+		InactiveThreshold: inactive,
+		MaxAckPending:     64,
+	})
+}
+
+// delivery adapts a JetStream message.
+type delivery struct{ msg jetstream.Msg }
+
+func (d delivery) Ack() error { return d.msg.Ack() }
+func (d delivery) Nak() error { return d.msg.Nak() }
+func (d delivery) NakWithDelay(delay time.Duration) error {
+	return d.msg.NakWithDelay(delay)
+}
+func (d delivery) InProgress() error { return d.msg.InProgress() }
+func (d delivery) Redelivered() bool {
+	md, err := d.msg.Metadata()
+	return err == nil && md.NumDelivered > 1
+}
+
+// PullDispatches fetches one dispatch per free slot until ctx ends.
+func PullDispatches(ctx context.Context, cons jetstream.Consumer, slots Slots, log *slog.Logger) error {
+	backoff := 100 * time.Millisecond
+	for {
+		if !slots.AcquireSlot(ctx) {
+			return nil
+		}
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		msg, err := cons.Next(jetstream.FetchContext(fctx))
+		cancel()
+		if err != nil {
+			slots.ReleaseSlot()
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoMessages) {
+				backoff = 100 * time.Millisecond
+				continue
+			}
+			log.Warn("could not fetch a dispatch", "error", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		if ctx.Err() != nil {
+			// Fetched as the runner stops: someone else will run it.
+			_ = msg.Nak()
+			slots.ReleaseSlot()
+			return nil
+		}
+		d, mctx, err := decodeDispatch(ctx, msg)
+		if err != nil {
+			log.Error("dropping a malformed dispatch", "subject", msg.Subject(), "error", err)
+			_ = msg.Term()
+			slots.ReleaseSlot()
+			continue
+		}
+		slots.Start(mctx, d, delivery{msg: msg})
+	}
+}
+
+func decodeDispatch(ctx context.Context, msg jetstream.Msg) (commands.Dispatch, context.Context, error) {
+	var d commands.Dispatch
+	m, err := bus.Decode(msg)
+	if err != nil {
+		return d, ctx, err
+	}
+	if m.Type != commands.DispatchType {
+		return d, ctx, fmt.Errorf("ce-type %q is not %s", m.Type, commands.DispatchType)
+	}
+	if err := json.Unmarshal(m.Data, &d); err != nil {
+		return d, ctx, fmt.Errorf("could not decode the dispatch: %w", err)
+	}
+	if err := subjects.CheckToken("runId", d.RunID); err != nil {
+		return d, ctx, err
+	}
+	if d.Attempt < 1 {
+		return d, ctx, fmt.Errorf("attempt %d must be 1 or more", d.Attempt)
+	}
+	return d, tracing.Extract(ctx, msg.Headers()), nil
+}
+
+// ConsumeCommands handles the runner's commands until ctx ends.
+func ConsumeCommands(ctx context.Context, cons jetstream.Consumer, runnerID string, c Canceler, log *slog.Logger) error {
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		m, err := bus.Decode(msg)
+		if err != nil {
+			log.Error("dropping a malformed command", "subject", msg.Subject(), "error", err)
+			_ = msg.Term()
+			return
+		}
+		switch m.Type {
+		case commands.RunnerCancel{}.CommandType():
+			var cmd commands.RunnerCancel
+			if err := json.Unmarshal(m.Data, &cmd); err != nil || cmd.RunnerID != runnerID {
+				log.Error("dropping a cancel command", "error", err, "runner", cmd.RunnerID)
+				_ = msg.Term()
+				return
+			}
+			c.Cancel(cmd)
+			_ = msg.Ack()
+		default:
+			// input, pause and resume come with interactive sessions.
+			log.Warn("command not supported by this runner", "type", m.Type)
+			_ = msg.Term()
+		}
+	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+			log.Debug("command consumer", "error", err)
+		}
+	}))
+	if err != nil {
+		return fmt.Errorf("could not consume runner commands: %w", err)
+	}
+	<-ctx.Done()
+	cc.Stop()
+	<-cc.Closed()
+	return nil
+}

@@ -1,0 +1,314 @@
+// Package service wires the runner: it registers the runner in the
+// phantom_runners bucket (heartbeat), pulls dispatches of its pool through
+// the pool's shared consumer while it has a free slot, asks its host's
+// worktree service for each attempt's directory, spawns the agent from a
+// launch template in a process group of its own, streams its output as
+// batched chunk events, and records how it ended. It stops an attempt on a
+// cancel command or at its deadline, and on shutdown drains: running agents
+// get PHANTOM_RUNNER_DRAIN_TIMEOUT to finish, then are stopped and handed
+// back (run.failed runner_lost, retryable while retries are left).
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/phantom-run/phantom/contracts/commands"
+	"github.com/phantom-run/phantom/contracts/events"
+	"github.com/phantom-run/phantom/contracts/runs"
+	"github.com/phantom-run/phantom/contracts/streams"
+	"github.com/phantom-run/phantom/contracts/subjects"
+	"github.com/phantom-run/phantom/pkg/bus"
+	"github.com/phantom-run/phantom/pkg/daemon"
+	"github.com/phantom-run/phantom/services/runner/internal/adapters/eventlog"
+	"github.com/phantom-run/phantom/services/runner/internal/adapters/natsio"
+	"github.com/phantom-run/phantom/services/runner/internal/app/command"
+	"github.com/phantom-run/phantom/services/runner/internal/domain/launch"
+	"github.com/phantom-run/phantom/services/runner/internal/ports/natsin"
+)
+
+// Config is the runner's configuration (PHANTOM_* variables). Zero fields
+// take their defaults, so a host embedding the runner may set only some.
+type Config struct {
+	Host             string        `envconfig:"HOST" desc:"this machine's name in subjects, shared with its worktree service (default: the hostname, sanitized)"`
+	Pool             string        `envconfig:"RUNNER_POOL" default:"default" desc:"the runner pool whose dispatches this runner pulls"`
+	Slots            int           `envconfig:"RUNNER_SLOTS" default:"2" desc:"agents this runner runs at once (1..256)"`
+	Heartbeat        time.Duration `envconfig:"RUNNER_HEARTBEAT" default:"3s" desc:"how often the runner renews its entry in phantom_runners (below the bucket's TTL)"`
+	ChunkInterval    time.Duration `envconfig:"RUNNER_CHUNK_INTERVAL" default:"50ms" desc:"longest time agent output waits to be batched into a chunk event (1ms..10s)"`
+	ChunkBytes       int           `envconfig:"RUNNER_CHUNK_BYTES" default:"32768" desc:"largest chunk event, in bytes of output (1024..524288)"`
+	MaxLineBytes     int           `envconfig:"RUNNER_MAX_LINE_BYTES" default:"1048576" desc:"longer output lines are truncated, with a run.warning (1024..67108864)"`
+	KillGrace        time.Duration `envconfig:"RUNNER_KILL_GRACE" default:"5s" desc:"a stopped agent gets SIGINT, SIGTERM at half this, SIGKILL at its end (100ms..5m)"`
+	DrainTimeout     time.Duration `envconfig:"RUNNER_DRAIN_TIMEOUT" default:"20s" desc:"on shutdown, how long running agents may finish before they are stopped and handed back (0..1h)"`
+	PrepareTimeout   time.Duration `envconfig:"RUNNER_PREPARE_TIMEOUT" default:"2m" desc:"bound on the worktree service's answer (1s..1h)"`
+	PublishWindow    int           `envconfig:"RUNNER_PUBLISH_WINDOW" default:"128" desc:"events of one attempt sent and not yet acknowledged, at most (1..4096)"`
+	CommandsInactive time.Duration `envconfig:"RUNNER_COMMANDS_INACTIVE" default:"10m" desc:"the consumer of a runner's commands is deleted once the runner is gone this long (10s..168h)"`
+	FakeAgentCommand string        `envconfig:"FAKE_AGENT_COMMAND" desc:"executable of agent fake (default: this binary, as the built-in fake agent)"`
+}
+
+// withDefaults fills zero fields and checks every range.
+func (c Config) withDefaults() (Config, error) {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.Host == "" {
+		c.Host = daemon.HostToken()
+	}
+	if c.Pool == "" {
+		c.Pool = runs.DefaultPool
+	}
+	if c.Slots == 0 {
+		c.Slots = 2
+	}
+	if c.ChunkBytes == 0 {
+		c.ChunkBytes = 32 << 10
+	}
+	if c.MaxLineBytes == 0 {
+		c.MaxLineBytes = 1 << 20
+	}
+	if c.PublishWindow == 0 {
+		c.PublishWindow = 128
+	}
+	def(&c.Heartbeat, 3*time.Second)
+	def(&c.ChunkInterval, 50*time.Millisecond)
+	def(&c.KillGrace, 5*time.Second)
+	def(&c.PrepareTimeout, 2*time.Minute)
+	def(&c.CommandsInactive, 10*time.Minute)
+	// DrainTimeout 0 is meaningful (stop at once), so it has no zero default
+	// here; envconfig gives standalone runners 20s.
+	if err := subjects.CheckToken("PHANTOM_HOST", c.Host); err != nil {
+		return c, err
+	}
+	if err := subjects.CheckToken("PHANTOM_RUNNER_POOL", c.Pool); err != nil {
+		return c, err
+	}
+	for _, r := range []struct {
+		name     string
+		v, lo, h int
+	}{
+		{"PHANTOM_RUNNER_SLOTS", c.Slots, 1, 256},
+		{"PHANTOM_RUNNER_CHUNK_BYTES", c.ChunkBytes, 1024, 512 << 10},
+		{"PHANTOM_RUNNER_MAX_LINE_BYTES", c.MaxLineBytes, 1024, 64 << 20},
+		{"PHANTOM_RUNNER_PUBLISH_WINDOW", c.PublishWindow, 1, 4096},
+	} {
+		if r.v < r.lo || r.v > r.h {
+			return c, fmt.Errorf("%s %d must be in %d..%d", r.name, r.v, r.lo, r.h)
+		}
+	}
+	for _, r := range []struct {
+		name     string
+		v, lo, h time.Duration
+	}{
+		{"PHANTOM_RUNNER_HEARTBEAT", c.Heartbeat, 100 * time.Millisecond, time.Minute},
+		{"PHANTOM_RUNNER_CHUNK_INTERVAL", c.ChunkInterval, time.Millisecond, 10 * time.Second},
+		{"PHANTOM_RUNNER_KILL_GRACE", c.KillGrace, 100 * time.Millisecond, 5 * time.Minute},
+		{"PHANTOM_RUNNER_DRAIN_TIMEOUT", c.DrainTimeout, 0, time.Hour},
+		{"PHANTOM_RUNNER_PREPARE_TIMEOUT", c.PrepareTimeout, time.Second, time.Hour},
+		{"PHANTOM_RUNNER_COMMANDS_INACTIVE", c.CommandsInactive, 10 * time.Second, 168 * time.Hour},
+	} {
+		if r.v < r.lo || r.v > r.h {
+			return c, fmt.Errorf("%s %s must be in %s..%s", r.name, r.v, r.lo, r.h)
+		}
+	}
+	return c, nil
+}
+
+// Service is a runner.
+type Service struct {
+	cfg      Config
+	env      daemon.Env
+	id       string
+	pub      *bus.Publisher
+	registry *natsio.Registry
+	dispatch jetstream.Consumer
+	commands jetstream.Consumer
+	metrics  *command.Metrics
+	rcfg     command.Config
+	started  time.Time
+}
+
+// New checks the configuration, creates the runner's consumers and opens
+// its registry entry. The runner's id is env.Instance.
+func New(ctx context.Context, cfg Config, env daemon.Env) (*Service, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := subjects.CheckToken("runner id", env.Instance); err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("could not find this executable (the fake agent): %w", err)
+	}
+	templates := map[string]*launch.Compiled{}
+	for name, t := range launch.Builtin() {
+		c, err := launch.Compile(t)
+		if err != nil {
+			return nil, err
+		}
+		templates[name] = c
+	}
+	registry, err := natsio.OpenRegistry(ctx, env.JS, streams.RunnerEntry{RunnerID: env.Instance, Host: cfg.Host,
+		Pool: cfg.Pool, Slots: cfg.Slots, Version: version(), Started: time.Now().UTC()})
+	if err != nil {
+		return nil, err
+	}
+	if ttl, err := bucketTTL(ctx, env.JS); err == nil && ttl > 0 && cfg.Heartbeat >= ttl {
+		return nil, fmt.Errorf("PHANTOM_RUNNER_HEARTBEAT %s must be shorter than the %s bucket's TTL %s", cfg.Heartbeat, streams.RunnersBucket, ttl)
+	}
+	dispatch, err := natsin.EnsureDispatchConsumer(ctx, env.JS, streams.Dispatch, cfg.Pool)
+	if err != nil {
+		return nil, err
+	}
+	cmds, err := natsin.EnsureCommandConsumer(ctx, env.JS, streams.Commands, env.Instance, cfg.CommandsInactive)
+	if err != nil {
+		return nil, err
+	}
+	metrics, err := command.NewMetrics(env.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, env: env, id: env.Instance, pub: env.Publisher(), registry: registry,
+		dispatch: dispatch, commands: cmds, metrics: metrics}
+	s.rcfg = command.Config{
+		RunnerID: env.Instance, Host: cfg.Host, Slots: cfg.Slots,
+		ChunkBytes: cfg.ChunkBytes, MaxLineBytes: cfg.MaxLineBytes, ChunkInterval: cfg.ChunkInterval,
+		KillGrace: cfg.KillGrace, PrepareTimeout: cfg.PrepareTimeout, ProgressEvery: natsin.DispatchAckWait / 3,
+		SelfPath: self, FakeCommand: cfg.FakeAgentCommand, Templates: templates, LookPath: exec.LookPath,
+		Environ: os.Environ(),
+	}
+	return s, nil
+}
+
+// ID is the runner's id (its key in phantom_runners, its commands' subject token).
+func (s *Service) ID() string { return s.id }
+
+func bucketTTL(ctx context.Context, js jetstream.JetStream) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, streams.RunnersBucket)
+	if err != nil {
+		return 0, err
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return st.TTL(), nil
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// slots adapts the runner to the dispatch loop.
+type slots struct{ *command.Runner }
+
+func (s slots) Start(ctx context.Context, d commands.Dispatch, del natsin.Delivery) {
+	s.Runner.Start(ctx, d, del)
+}
+
+// Run registers the runner and works until ctx ends, then drains: it stops
+// pulling, lets running agents finish for the drain timeout, stops and hands
+// back the rest, records runner.drained and deletes its registry entry.
+func (s *Service) Run(ctx context.Context) error {
+	log := s.env.Logger.With("runner", s.id)
+	// Attempts outlive ctx while the runner drains; hard ends them for good.
+	hard, hardStop := context.WithCancel(context.WithoutCancel(ctx))
+	defer hardStop()
+	runner := command.NewRunner(hard, s.rcfg, log, natsio.NewWorktrees(s.env.Conn, s.cfg.Host), natsio.NewHistory(s.env.JS),
+		func(ctx context.Context) (command.Appender, error) {
+			return eventlog.New(ctx, s.env.Conn, s.pub, s.cfg.PublishWindow, 5*time.Second)
+		}, s.metrics)
+
+	if err := s.registry.Put(ctx, nil); err != nil {
+		return err
+	}
+	s.started = time.Now().UTC()
+	if _, err := s.pub.Event(ctx, events.RunnerRegistered{RunnerID: s.id, Host: s.cfg.Host, Pool: s.cfg.Pool,
+		Slots: s.cfg.Slots, Version: version(), Started: s.started}); err != nil {
+		return err
+	}
+	log.Info("runner registered", "host", s.cfg.Host, "pool", s.cfg.Pool, "slots", s.cfg.Slots)
+
+	// Heartbeats and commands go on while draining (a cancel still works).
+	bg, bgStop := context.WithCancel(hard)
+	var bgWG sync.WaitGroup
+	fatal := make(chan error, 3)
+	bgWG.Add(2)
+	go func() {
+		defer bgWG.Done()
+		s.heartbeat(bg, runner, log)
+	}()
+	go func() {
+		defer bgWG.Done()
+		if err := natsin.ConsumeCommands(bg, s.commands, s.id, runner, log); err != nil {
+			fatal <- err
+		}
+	}()
+	pull, pullStop := context.WithCancel(ctx)
+	pullDone := make(chan struct{})
+	go func() {
+		defer close(pullDone)
+		if err := natsin.PullDispatches(pull, s.dispatch, slots{runner}, log); err != nil {
+			fatal <- err
+		}
+	}()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-fatal:
+		log.Error("runner failing", "error", err)
+	}
+	pullStop()
+	<-pullDone
+	log.Info("draining", "running", len(runner.Running()), "timeout", s.cfg.DrainTimeout)
+	handed := runner.Drain(s.cfg.DrainTimeout)
+	bgStop()
+	bgWG.Wait()
+
+	fin, finStop := context.WithTimeout(hard, 10*time.Second)
+	defer finStop()
+	if _, perr := s.pub.Event(fin, events.RunnerDrained{RunnerID: s.id, Runs: handed}); perr != nil {
+		log.Error("could not record the drain", "error", perr)
+	}
+	if derr := s.registry.Delete(fin); derr != nil {
+		log.Warn("could not delete the registry entry (it expires by itself)", "error", derr)
+	}
+	hardStop()
+	runner.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+func (s *Service) heartbeat(ctx context.Context, runner *command.Runner, log *slog.Logger) {
+	t := time.NewTicker(s.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.registry.Put(ctx, runner.Running()); err != nil && ctx.Err() == nil {
+				log.Warn("heartbeat failed", "error", err)
+			}
+		}
+	}
+}
