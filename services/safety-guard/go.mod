@@ -1,3 +1,5 @@
 module github.com/phantom-run/phantom/services/safety-guard
 
-go 1.25.0
+go 1.26.0
+
+require mvdan.cc/sh/v3 v3.14.1
