@@ -90,10 +90,10 @@ func (r *run) analyzeXargs(cc *cmdCall) *finding {
 		}
 		i++
 	}
-	child := args[i:]
-	if len(child) == 0 {
-		return nil // echo
+	if i >= len(args) {
+		return nil // xargs runs echo
 	}
+	child := args[i:]
 	n := cc.with(r.carrierArgs(child, repl))
 	n.carrier = "xargs"
 	n.external = true
