@@ -90,7 +90,7 @@ func srcOf(sc *scope, n syntax.Node) string {
 
 // evalWords expands command arguments.
 func (r *run) evalWords(ws []*syntax.Word, sc *scope) ([]field, *finding) {
-	var out []field
+	out := make([]field, 0, len(ws))
 	for _, w := range ws {
 		fs, f := r.evalWord(w, sc, evalArg)
 		if f != nil {
@@ -116,10 +116,18 @@ func (r *run) evalWord(w *syntax.Word, sc *scope, mode evalMode) ([]field, *find
 	if w == nil {
 		return nil, nil
 	}
-	if !r.step(srcOf(sc, w)) {
+	src := srcOf(sc, w)
+	if !r.step(src) {
 		return nil, r.abort
 	}
-	src := srcOf(sc, w)
+	if mode == evalArg && len(w.Parts) == 1 {
+		// Fast path for the common plain word: long commands are mostly
+		// made of them.
+		if l, ok := w.Parts[0].(*syntax.Lit); ok && !strings.HasPrefix(l.Value, "~") && !(strings.Contains(l.Value, "{") && strings.Contains(l.Value, "}")) {
+			t, g := unescapeUnquoted(l.Value)
+			return []field{{val: t, static: true, glob: g, spaced: strings.ContainsAny(t, " \t\n"), src: src}}, nil
+		}
+	}
 	if mode == evalArg && hasBraceCandidate(w) {
 		alts := expandBraces(w, 256)
 		if alts == nil {
@@ -129,7 +137,9 @@ func (r *run) evalWord(w *syntax.Word, sc *scope, mode evalMode) ([]field, *find
 		if len(alts) > 1 || alts[0] != w {
 			var out []field
 			for _, a := range alts {
-				fs, f := r.evalWord(a, sc, mode)
+				// Bash expands braces once: the results are not expanded again
+				// (".\{dist}" must not loop).
+				fs, f := r.expandWord(a, sc, mode, src)
 				if f != nil {
 					return nil, f
 				}
@@ -140,6 +150,14 @@ func (r *run) evalWord(w *syntax.Word, sc *scope, mode evalMode) ([]field, *find
 			}
 			return out, nil
 		}
+	}
+	return r.expandWord(w, sc, mode, src)
+}
+
+// expandWord is evalWord after brace expansion.
+func (r *run) expandWord(w *syntax.Word, sc *scope, mode evalMode, src string) ([]field, *finding) {
+	if !r.step(src) {
+		return nil, r.abort
 	}
 	var chunks []chunk
 	f := r.wordChunks(w.Parts, sc, mode, false, true, &chunks)
