@@ -96,6 +96,11 @@ func (e *Engine) Check(ctx context.Context, r Request) (d Decision) {
 		}
 	}()
 	f := ru.judge()
+	if f == nil && e.now().After(ru.deadline) {
+		// Deadline checks run between analysis steps; parsing or the last
+		// step may still overrun. An allow that took too long is not trusted.
+		f = &finding{rule: RuleEngineTimeout, segment: r.Command, reason: reasonTimeout}
+	}
 	if f == nil {
 		return allowDecision()
 	}

@@ -30,6 +30,7 @@ const (
 	reasonMergeAbort        = "git merge --abort discards merge conflict resolutions. Use 'git status' first."
 	reasonTagDelete         = "git tag -d permanently deletes tags. Ask the user to run it manually if deletion is intended."
 	reasonReflogDelete      = "git reflog delete removes recovery history. Ask the user to run it manually if deletion is intended."
+	reasonReflogExpire      = "git reflog expire removes recovery history. Ask the user to run it manually if deletion is intended."
 	reasonStashDrop         = "git stash drop permanently deletes stashed changes. Consider 'git stash list' first."
 	reasonStashClear        = "git stash clear deletes ALL stashed changes permanently."
 	reasonWorktreeRemove    = "git worktree remove --force can delete uncommitted changes. Remove --force flag."
@@ -565,6 +566,10 @@ func gitRule(sub string, rest []string) *gitMatch {
 		for _, t := range rest {
 			if t == "delete" {
 				return shared(RuleGitReflogDelete, reasonReflogDelete)
+			}
+			if t == "expire" {
+				// Expiring entries deletes them as surely as delete does.
+				return shared(RuleGitReflogDelete, reasonReflogExpire)
 			}
 			if !strings.HasPrefix(t, "-") {
 				break

@@ -18,6 +18,46 @@ var execCallRes = map[string]*regexp.Regexp{
 	"osascript": regexp.MustCompile(`\bdo\s+shell\s+script\s+`),
 }
 
+// execCallAnchors and deleteCallAnchors are substrings every match of the
+// corresponding expression contains. Regular expressions are slow on long
+// code; most code contains none of the anchors and skips them.
+var execCallAnchors = map[string][]string{
+	"python":    {"system", "popen", "subprocess", "getoutput", "exec", "spawn"},
+	"node":      {"exec", "spawn", "Deno"},
+	"ruby":      {"system", "exec", "spawn", "popen", "Open3"},
+	"perl":      {"system", "exec"},
+	"php":       {"system", "exec", "passthru", "popen", "proc_open"},
+	"lua":       {"execute", "popen"},
+	"rscript":   {"system"},
+	"osascript": {"shell"},
+}
+
+var deleteCallAnchors = map[string][]string{
+	"python": {"rmtree", "remove", "unlink", "rmdir", "send2trash"},
+	"node":   {"rm", "unlink", "rimraf", "remove", "delete"},
+	"ruby":   {"rm", "remove", "delete", "unlink", "rmtree", "rmdir"},
+	"perl":   {"unlink", "rmtree", "remove_tree", "rmdir"},
+	"php":    {"unlink", "rmdir"},
+	"lua":    {"remove"},
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// qxMatches runs qxRe only when code can contain a qx or %x literal.
+func qxMatches(code string) [][]string {
+	if !strings.Contains(code, "qx") && !strings.Contains(code, "%x") {
+		return nil
+	}
+	return qxRe.FindAllStringSubmatch(code, 16)
+}
+
 // deleteCallRes match library calls that delete files.
 var deleteCallRes = map[string]*regexp.Regexp{
 	"python": regexp.MustCompile(`\b(?:shutil\s*\.\s*rmtree|os\s*\.\s*(?:remove|unlink|rmdir|removedirs)|send2trash|\.\s*(?:unlink|rmdir|rmtree)\s*\()\s*\(?`),
@@ -60,7 +100,7 @@ func (r *run) judgeInterpreterCode(cc *cmdCall, kind, code string) *finding {
 			}
 		}
 	}
-	if re := deleteCallRes[kind]; re != nil {
+	if re := deleteCallRes[kind]; re != nil && containsAny(code, deleteCallAnchors[kind]) {
 		if m := re.FindString(code); m != "" {
 			if f := r.block(RuleInterpreterDangerous, "Interpreter code deletes files ("+strings.TrimSpace(strings.TrimRight(m, "( "))+"). Delete explicit paths with rm instead, so the guard can check them.", cc.seg); f != nil {
 				return f
@@ -73,7 +113,9 @@ func (r *run) judgeInterpreterCode(cc *cmdCall, kind, code string) *finding {
 // codeAsShell reads interpreter code as shell. Parse errors are expected and
 // ignored, except an unclosed quote, which upstream treats as raw text.
 func (r *run) codeAsShell(cc *cmdCall, code string) *finding {
-	if _, err := parseBash(code); err != nil {
+	file, err := parseBash(code)
+	r.kept = &parsed{src: code, file: file, err: err}
+	if err != nil {
 		if isUnclosedQuote(err) {
 			if r.mode.Has(ModeStrict) && strings.ContainsAny(code, " \t") {
 				return r.block(RuleEngineUnparsable, reasonStrictUnparsable, cc.seg)
@@ -93,12 +135,12 @@ func (r *run) codeAsShell(cc *cmdCall, code string) *finding {
 // code: a static field when it is a string literal (or a list of them).
 func extractExecCommands(kind, code string) []field {
 	var out []field
-	if re := execCallRes[kind]; re != nil {
+	if re := execCallRes[kind]; re != nil && containsAny(code, execCallAnchors[kind]) {
 		for _, loc := range re.FindAllStringIndex(code, 16) {
 			out = append(out, firstLiteralArg(kind, code[loc[1]:]))
 		}
 	}
-	if backtickKinds[kind] {
+	if backtickKinds[kind] && strings.Contains(code, "`") {
 		for _, m := range backtickRe.FindAllStringSubmatch(code, 16) {
 			body := m[1]
 			f := lit(body)
@@ -108,7 +150,7 @@ func extractExecCommands(kind, code string) []field {
 			f.src = m[0]
 			out = append(out, f)
 		}
-		for _, m := range qxRe.FindAllStringSubmatch(code, 16) {
+		for _, m := range qxMatches(code) {
 			f := lit(m[2])
 			f.src = m[0]
 			if strings.Contains(m[2], "#{") || strings.Contains(m[2], "$") {
@@ -117,7 +159,7 @@ func extractExecCommands(kind, code string) []field {
 			out = append(out, f)
 		}
 	}
-	if kind == "node" || kind == "bun" {
+	if (kind == "node" || kind == "bun") && strings.Contains(code, "$`") {
 		for _, m := range bunShellRe.FindAllStringSubmatch(code, 16) {
 			f := lit(m[1])
 			f.src = m[0]

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"strings"
+	"unicode/utf8"
 )
 
 // rawSegments splits text the engine cannot parse into command-like segments
@@ -12,55 +13,95 @@ func rawSegments(text string) [][]string {
 	var segs [][]string
 	var cur []string
 	var b strings.Builder
-	inTok := false
-	flushTok := func() {
+	// A token is text[start:i] until a quote or escape forces a copy into b;
+	// long inputs are mostly plain words, so most tokens are not copied.
+	start, copying, inTok := -1, false, false
+	flushTok := func(end int) {
 		if inTok {
-			cur = append(cur, b.String())
-			b.Reset()
-			inTok = false
+			if copying {
+				cur = append(cur, b.String())
+				b.Reset()
+			} else {
+				cur = append(cur, text[start:end])
+			}
+		}
+		start, copying, inTok = -1, false, false
+	}
+	toCopy := func(end int) {
+		if !copying {
+			copying = true
+			if start >= 0 {
+				b.WriteString(text[start:end])
+			}
 		}
 	}
-	flushSeg := func() {
-		flushTok()
+	flushSeg := func(end int) {
+		flushTok(end)
 		if len(cur) > 0 {
 			segs = append(segs, cur)
 			cur = nil
 		}
 	}
-	rs := []rune(text)
-	for i := 0; i < len(rs); i++ {
-		c := rs[i]
-		switch c {
-		case ' ', '\t', '\n', '\r', '\u2028', '\u2029', '\v', '\f':
-			flushTok()
-		case '\'', '"':
-			inTok = true
-		case '\\':
-			if i+1 < len(rs) {
-				i++
-				if rs[i] != '\n' {
-					b.WriteRune(rs[i])
-					inTok = true
-				}
-			}
-		case ';', '&', '|', '(', ')', '`', '{', '}':
-			flushSeg()
-		case '<', '>':
-			flushTok()
-		case '$':
-			if i+1 < len(rs) && rs[i+1] == '(' {
-				flushSeg()
-				i++
+	for i := 0; i < len(text); {
+		c := text[i]
+		size := 1
+		if c >= utf8.RuneSelf {
+			r, n := utf8.DecodeRuneInString(text[i:])
+			size = n
+			if r == '\u2028' || r == '\u2029' {
+				flushTok(i)
+				i += size
 				continue
 			}
-			b.WriteRune(c)
-			inTok = true
-		default:
-			b.WriteRune(c)
-			inTok = true
 		}
+		switch c {
+		case ' ', '\t', '\n', '\r', '\v', '\f':
+			flushTok(i)
+		case '\'', '"':
+			if !inTok {
+				start, inTok = i, true
+			}
+			toCopy(i)
+		case '\\':
+			if i+1 < len(text) {
+				_, n := utf8.DecodeRuneInString(text[i+1:])
+				if text[i+1] != '\n' {
+					if !inTok {
+						start, inTok = i, true
+					}
+					toCopy(i)
+					b.WriteString(text[i+1 : i+1+n])
+				} else if inTok {
+					// A line continuation joins the token's halves.
+					toCopy(i)
+				}
+				size = 1 + n
+			} else if inTok {
+				// A trailing backslash escapes nothing and is dropped.
+				toCopy(i)
+			}
+		case ';', '&', '|', '(', ')', '`', '{', '}':
+			flushSeg(i)
+		case '<', '>':
+			flushTok(i)
+		case '$':
+			if i+1 < len(text) && text[i+1] == '(' {
+				flushSeg(i)
+				i += 2
+				continue
+			}
+			fallthrough
+		default:
+			if !inTok {
+				start, inTok = i, true
+			}
+			if copying {
+				b.WriteString(text[i : i+size])
+			}
+		}
+		i += size
 	}
-	flushSeg()
+	flushSeg(len(text))
 	return segs
 }
 

@@ -105,6 +105,14 @@ func (r *run) analyzeRm(cc *cmdCall, args []field, mode rmMode) *finding {
 	if base == "rmdir" || base == "unlink" {
 		fl.recursive, fl.force = false, false
 	}
+	if fl.recursive {
+		// Root and home first: the more sweeping finding explains better.
+		for _, t := range fl.targets {
+			if r.isRootOrHome(cc, t) {
+				return r.block(RuleRmRootOrHome, reasonRmRootHome, cc.seg)
+			}
+		}
+	}
 	if f := r.gitMetadataTargets(cc, fl.targets, fl.recursive); f != nil {
 		return f
 	}

@@ -42,7 +42,8 @@ type run struct {
 	quietSecrets int
 	gitCache     map[string]gitProt
 	realCache    map[string]string
-	secretMemo   map[string][2]string
+	kept         *parsed
+	secretMemo   map[[2]string][2]string
 	secretIx     *secretIdx
 }
 
@@ -162,8 +163,7 @@ func (r *run) step(segment string) bool {
 	}
 	if r.steps&63 == 0 {
 		if r.ctx.Err() != nil || r.eng.now().After(r.deadline) {
-			r.abort = &finding{rule: RuleEngineTimeout, segment: segment,
-				reason: "Command analysis exceeds the safety guard's time budget and cannot be judged safely; split it into simpler commands."}
+			r.abort = &finding{rule: RuleEngineTimeout, segment: segment, reason: reasonTimeout}
 			return false
 		}
 	}
@@ -192,6 +192,8 @@ func (r *run) chargeDerived(n int, segment string) bool {
 	r.derived += n
 	return true
 }
+
+const reasonTimeout = "Command analysis exceeds the safety guard's time budget and cannot be judged safely; split it into simpler commands."
 
 // judge analyses the whole request.
 func (r *run) judge() *finding {

@@ -153,11 +153,11 @@ func isCodeFlag(kind, v string) bool {
 
 // metadataOnly recognises commands that only look at file metadata.
 func (r *run) metadataOnly(cc *cmdCall, base string) bool {
-	args := vals(cc.args[1:])
 	switch {
 	case base == "ls" || base == "stat" || base == "du" || base == "file":
 		return true
 	case base == "test" || base == "[":
+		args := vals(cc.args[1:])
 		if base == "[" && len(args) > 0 && args[len(args)-1] == "]" {
 			args = args[:len(args)-1]
 		}
@@ -319,6 +319,11 @@ func findSecretTargets(args []field) []field {
 // a guard explain invocation (phantom guard check/explain, cc-safety-net
 // explain), which only analyses that text; 0 when args are something else.
 func guardExplainCommandIndex(args []field) int {
+	switch commandBase(args[0].val) {
+	case "phantom", "cc-safety-net", "ccsn", "bunx", "npx", "pnpx", "bun", "node":
+	default:
+		return 0
+	}
 	v := vals(args)
 	i := 0
 	base := commandBase(v[0])
@@ -404,13 +409,13 @@ func (r *run) secretPathFinding(cwd, v, seg string) *finding {
 // sensitivePath classifies a candidate path; it returns the rule id and a
 // short description, or "" when the path is not a secret.
 func (r *run) sensitivePath(cwd, cand string) (string, string) {
-	key := cwd + "\x00" + cand
+	key := [2]string{cwd, cand}
 	if m, ok := r.secretMemo[key]; ok {
 		return m[0], m[1]
 	}
 	rule, what := r.sensitivePathUncached(cwd, cand)
 	if r.secretMemo == nil {
-		r.secretMemo = map[string][2]string{}
+		r.secretMemo = map[[2]string][2]string{}
 	}
 	if len(r.secretMemo) < 4096 {
 		r.secretMemo[key] = [2]string{rule, what}
@@ -591,11 +596,65 @@ func (r *run) secretIndex() *secretIdx {
 // accesses, so there is nothing to check.
 func (r *run) declSecrets(string, []declOp, *scope) *finding { return nil }
 
-var (
-	codeQuotedRe = regexp.MustCompile("'(?:\\\\.|[^'\\\\])*'|\"(?:\\\\.|[^\"\\\\])*\"|`(?:\\\\.|[^`\\\\])*`")
-	codeBareRe   = regexp.MustCompile(`[\w./~@+-]*[./~][\w./~@+-]*`)
-	jsIdentRe    = regexp.MustCompile(`[A-Za-z_$][A-Za-z0-9_$]*`)
-)
+// quotedLiterals returns up to max string literals of code ('...', "..." or
+// `...`, backslash escapes honoured), quotes included. It is a linear scan:
+// a regular expression is too slow on the long code agents sometimes inline.
+func quotedLiterals(code string, max int) []string {
+	var out []string
+	for i := 0; i < len(code) && len(out) < max; i++ {
+		q := code[i]
+		if q != '\'' && q != '"' && q != '`' {
+			continue
+		}
+		j := i + 1
+		for j < len(code) && code[j] != q {
+			if code[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		if j >= len(code) {
+			// Unclosed: not a literal; go on after the quote.
+			continue
+		}
+		out = append(out, code[i:j+1])
+		i = j
+	}
+	return out
+}
+
+func isPathWordByte(c byte) bool { return pathWordBytes[c] }
+
+// pathWordBytes is the immutable table of bytes that make up bare paths.
+var pathWordBytes = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_./~@+-", byte(c)) >= 0
+	}
+	return t
+}()
+
+// pathLikeWords returns up to max maximal runs of path characters that
+// contain '.', '/' or '~': the bare paths in code.
+func pathLikeWords(code string, max int) []string {
+	var out []string
+	for i := 0; i < len(code) && len(out) < max; {
+		if !isPathWordByte(code[i]) {
+			i++
+			continue
+		}
+		j := i
+		pathy := false
+		for j < len(code) && isPathWordByte(code[j]) {
+			pathy = pathy || code[j] == '.' || code[j] == '/' || code[j] == '~'
+			j++
+		}
+		if pathy {
+			out = append(out, code[i:j])
+		}
+		i = j
+	}
+	return out
+}
 
 var inlineAccessNamespaces = set("bun", "child_process", "deno", "dotenv", "fs", "subprocess")
 var inlineAccessParts = set("append", "awk", "base64", "cat", "chmod", "chown", "connect", "copy", "cp", "database", "dd", "eval",
@@ -609,7 +668,7 @@ func (r *run) secretsInCode(cc *cmdCall, kind, code string) *finding {
 	if r.quietSecrets > 0 || !r.secretsOn() {
 		return nil
 	}
-	lits := codeQuotedRe.FindAllString(code, 256)
+	lits := quotedLiterals(code, 256)
 	var cands []string
 	for _, l := range lits {
 		body := l[1 : len(l)-1]
@@ -622,7 +681,7 @@ func (r *run) secretsInCode(cc *cmdCall, kind, code string) *finding {
 			cands = append(cands, d)
 		}
 	}
-	cands = append(cands, codeBareRe.FindAllString(code, 256)...)
+	cands = append(cands, pathLikeWords(code, 256)...)
 	if len(cands) == 0 {
 		return nil
 	}
@@ -724,9 +783,28 @@ func maskJSLiterals(code string) (string, bool) {
 	return string(b), true
 }
 
+// jsIdentifiers returns the spans of JavaScript identifiers in code.
+func jsIdentifiers(code string) [][2]int {
+	var out [][2]int
+	isStart := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '$' }
+	for i := 0; i < len(code); {
+		if !isStart(code[i]) {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(code) && (isStart(code[j]) || code[j] >= '0' && code[j] <= '9') {
+			j++
+		}
+		out = append(out, [2]int{i, j})
+		i = j
+	}
+	return out
+}
+
 // jsAccess reports identifiers that touch files or processes.
 func jsAccess(code string) bool {
-	for _, loc := range jsIdentRe.FindAllStringIndex(code, -1) {
+	for _, loc := range jsIdentifiers(code) {
 		id := code[loc[0]:loc[1]]
 		if inlineAccessNamespaces[strings.ToLower(id)] {
 			return true

@@ -42,6 +42,24 @@ func parseBash(src string) (*syntax.File, error) {
 	return p.Parse(strings.NewReader(src), "")
 }
 
+// parsed is a parse result kept for the next judgeScript of the same source:
+// interpreter code is parsed once to see whether it is shell at all, and
+// parsing long code is the most expensive step.
+type parsed struct {
+	src  string
+	file *syntax.File
+	err  error
+}
+
+// parse parses src, taking a kept result once; an AST is walked only once.
+func (r *run) parse(src string) (*syntax.File, error) {
+	if p := r.kept; p != nil && p.src == src {
+		r.kept = nil
+		return p.file, p.err
+	}
+	return parseBash(src)
+}
+
 // judgeScript parses src as bash and walks it in sc.
 func (r *run) judgeScript(src string, sc *scope, kind scriptKind) *finding {
 	if !r.step(src) {
@@ -55,7 +73,7 @@ func (r *run) judgeScript(src string, sc *scope, kind scriptKind) *finding {
 		sc.depth++
 		defer func() { sc.depth-- }()
 	}
-	file, err := parseBash(src)
+	file, err := r.parse(src)
 	if err != nil {
 		return r.judgeUnparsable(src, sc, kind, err)
 	}
