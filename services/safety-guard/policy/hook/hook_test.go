@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -30,7 +31,9 @@ type hookCase struct {
 // engineJudge judges in process, the way `phantom guard hook` does without
 // the service.
 func engineJudge(home string) hook.Judge {
-	eng := policy.New()
+	// Generous: the race detector and a loaded machine slow the engine; the
+	// policy package's fuzz test holds the 10 ms bound.
+	eng := policy.New(policy.WithTimeout(2 * time.Second))
 	return func(r policy.Request) policy.Decision {
 		r.Env = map[string]string{"HOME": home, "TMPDIR": "/tmp"}
 		return eng.Check(context.Background(), r)
