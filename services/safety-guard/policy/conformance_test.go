@@ -46,7 +46,7 @@ type reviewedKey struct {
 
 // reviewedRowRe matches a row of the reviewed deviations table in
 // docs/safety-guard.md: | corpus | line | mode | stricter/looser | `command` | reason |.
-var reviewedRowRe = regexp.MustCompile("^\\|\\s*(v0\\.9|v2)\\s*\\|\\s*(\\d+)\\s*\\|\\s*([a-z_+]+)\\s*\\|\\s*(stricter|looser)\\s*\\|.*\\|\\s*\\S.*\\|\\s*$")
+var reviewedRowRe = regexp.MustCompile(`^\|\s*(v0\.9|v2)\s*\|\s*(\d+)\s*\|\s*([a-z_+]+)\s*\|\s*(stricter|looser)\s*\|.*\|\s*\S.*\|\s*$`)
 
 // loadReviewed reads the reviewed list of cases where Phantom deliberately
 // decides differently from upstream. The list lives in the documentation so

@@ -9,7 +9,7 @@ import (
 
 func isWriteRedirect(op syntax.RedirOperator) bool {
 	switch op {
-	case syntax.RdrOut, syntax.AppOut, syntax.ClbOut, syntax.RdrAll, syntax.AppAll, syntax.RdrInOut:
+	case syntax.RdrOut, syntax.AppOut, syntax.RdrClob, syntax.RdrAll, syntax.AppAll, syntax.RdrInOut:
 		return true
 	}
 	return false
@@ -137,7 +137,7 @@ func (r *run) walkRedirects(st *syntax.Stmt, sc *scope, cc *cmdCall, in *stdinIn
 				return f
 			}
 			var content *string
-			if rd.Op == syntax.RdrOut || rd.Op == syntax.ClbOut {
+			if rd.Op == syntax.RdrOut || rd.Op == syntax.RdrClob {
 				if cc != nil && cc.stdin != nil && cc.stdin.known && len(cc.args) == 1 && (base == "cat" || base == "tee") {
 					c := cc.stdin.text
 					content = &c

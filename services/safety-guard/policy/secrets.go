@@ -34,9 +34,7 @@ var (
 		".gemini/google_accounts.json", ".copilot/mcp-config.json", ".kimi-code/config.toml", ".kimi-code/mcp.json", ".kimi/config.toml",
 		".kimi/config.json", ".kimi/mcp.json", ".config/opencode/opencode.json", ".config/opencode/opencode.jsonc", ".pi/agent/models.json",
 		".config/amp/settings.json", ".config/amp/settings.jsonc", ".cursor/mcp.json"}
-	metadataCommands   = set("ls", "stat", "du", "file", "wc")
 	nonPathOperandCmds = set("echo", "printf")
-	findActions        = set("-delete", "-exec", "-execdir", "-fls", "-fprint", "-fprint0", "-fprintf", "-ok", "-okdir")
 	findMatchPrimaries = set("-name", "-iname", "-path", "-ipath", "-wholename", "-iwholename", "-samefile")
 )
 

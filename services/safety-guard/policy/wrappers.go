@@ -26,24 +26,19 @@ func set(items ...string) map[string]bool {
 var (
 	sudoOpts    = optSpec{withValue: set("--chdir", "--close-from", "--group", "--host", "--prompt", "--chroot", "--role", "--type", "--command-timeout", "--other-user", "--user"), shortWithValue: "CDghpRrTtUu"}
 	doasOpts    = optSpec{shortWithValue: "uC"}
-	niceOpts    = optSpec{withValue: set("--adjustment"), shortWithValue: "n"}
 	ioniceOpts  = optSpec{withValue: set("--class", "--classdata", "--pid", "--pgid", "--uid"), shortWithValue: "cnPpu"}
 	stdbufOpts  = optSpec{withValue: set("--input", "--output", "--error"), shortWithValue: "ioe"}
 	timeoutOpts = optSpec{withValue: set("--signal", "--kill-after"), shortWithValue: "sk"}
 	timeOpts    = optSpec{withValue: set("--format", "--output"), shortWithValue: "fo"}
-	watchOpts   = optSpec{withValue: set("--interval", "--differences", "--equexit", "--chgexit"), shortWithValue: "nq"}
 	flockOpts   = optSpec{withValue: set("--timeout", "--wait", "--conflict-exit-code"), shortWithValue: "wE"}
 	caffOpts    = optSpec{shortWithValue: "tw"}
 	setsidOpts  = optSpec{}
 	chrootOpts  = optSpec{withValue: set("--userspec", "--groups")}
 	straceOpts  = optSpec{withValue: set("--output", "--attach", "--expr", "--string-limit", "--user", "--env"), shortWithValue: "abeEIOoPpSsUuX"}
 	execOpts    = optSpec{shortWithValue: "a"}
-	suOpts      = optSpec{withValue: set("--command", "--shell", "--group", "--supp-group", "--session-command", "--whitelist-environment"), shortWithValue: "csgGw"}
 	sshOpts     = optSpec{shortWithValue: "BbcDEeFIiJLlmOopQRSWw"}
 	tsOpts      = optSpec{withValue: set("--cpu-list")}
-	unbufOpts   = optSpec{}
 	xvfbOpts    = optSpec{withValue: set("--server-num", "--error-file", "--server-args", "--auth-file", "--xauth-protocol"), shortWithValue: "nefsp"}
-	valgrindOps = optSpec{}
 )
 
 // skipOptions returns the index of the first operand after the options of a
@@ -56,13 +51,12 @@ func skipOptions(args []field, from int, spec optSpec) int {
 		case a == "--":
 			return i + 1
 		case strings.HasPrefix(a, "--"):
-			name := a
-			if eq := strings.IndexByte(a, '='); eq >= 0 {
-				name = a[:eq]
+			if strings.Contains(a, "=") {
+				// --name=value carries its value.
 				i++
 				continue
 			}
-			if spec.withValue[name] {
+			if spec.withValue[a] {
 				i += 2
 				continue
 			}
