@@ -461,7 +461,7 @@ func gitRule(sub string, rest []string) *gitMatch {
 				return shared(RuleGitPushMirror, reasonPushMirror)
 			}
 		}
-		var refs []string
+		refs := make([]string, 0, len(rest))
 		for _, t := range before {
 			if t != "" && !strings.HasPrefix(t, "-") {
 				refs = append(refs, t)

@@ -187,13 +187,32 @@ func rawRm(words []string) string {
 }
 
 func rawGit(words []string) string {
-	fields := make([]field, len(words))
-	for i, w := range words {
-		fields[i] = lit(w)
+	// The same global-option skipping as parseGitInvocation, on strings:
+	// raw text can be long, and converting it to fields costs more than
+	// the scan.
+	i := 1
+	for i < len(words) {
+		v := words[i]
+		if v == "--" {
+			i++
+			break
+		}
+		if !strings.HasPrefix(v, "-") || v == "-" {
+			break
+		}
+		switch {
+		case v == "-C" || v == "-c" || v == "--config-env" || v == "--git-dir" || v == "--work-tree" || gitGlobalWithValue[v]:
+			i += 2
+		default:
+			i++
+		}
 	}
-	inv := parseGitInvocation(fields, "", nil)
-	if m := gitRule(inv.sub, vals(inv.rest)); m != nil {
-		return "git " + inv.sub
+	if i >= len(words) {
+		return ""
+	}
+	sub := strings.ToLower(words[i])
+	if m := gitRule(sub, words[i+1:]); m != nil {
+		return "git " + sub
 	}
 	return ""
 }

@@ -62,7 +62,7 @@ func (r *run) secretCheck(cc *cmdCall, base string) *finding {
 		}
 		return nil
 	}
-	var candidates []field
+	candidates := make([]field, 0, len(args))
 	switch {
 	case base == "grep" || base == "egrep" || base == "fgrep" || base == "rg":
 		candidates = patternCommandTargets(args[1:])
@@ -101,7 +101,7 @@ func (r *run) secretCheck(cc *cmdCall, base string) *finding {
 			if i+1 == skipText {
 				continue
 			}
-			candidates = append(candidates, operandCandidates(base, a)...)
+			candidates = appendOperandCandidates(candidates, base, a)
 		}
 	}
 	if cc.stdin != nil && cc.stdin.known && appliesPatch(base, args) {
@@ -110,7 +110,12 @@ func (r *run) secretCheck(cc *cmdCall, base string) *finding {
 			candidates = append(candidates, lit(pth))
 		}
 	}
-	for _, c := range candidates {
+	for i, c := range candidates {
+		// Commands can carry thousands of operands; keep the deadline in
+		// sight while checking them.
+		if i&255 == 255 && !r.step(cc.seg) {
+			return r.abort
+		}
 		if c.input {
 			for _, v := range cc.inputValues {
 				if f := r.secretPathFinding(cc.cwd, v, cc.seg); f != nil {
@@ -166,12 +171,12 @@ func (r *run) metadataOnly(cc *cmdCall, base string) bool {
 	return false
 }
 
-// operandCandidates returns the words of an argument that may name a file.
-func operandCandidates(base string, a field) []field {
+// appendOperandCandidates appends the words of an argument that may name a
+// file.
+func appendOperandCandidates(out []field, base string, a field) []field {
 	if a.static && a.val == "--" {
-		return nil
+		return out
 	}
-	var out []field
 	v := a.val
 	if eq := strings.IndexByte(v, '='); eq > 0 && eq < len(v)-1 {
 		c := a
@@ -185,6 +190,9 @@ func operandCandidates(base string, a field) []field {
 	}
 	if strings.HasPrefix(v, "-") {
 		return out
+	}
+	if base != "tar" && base != "zip" {
+		return append(out, a)
 	}
 	lower := strings.ToLower(v)
 	if base == "tar" && (strings.HasSuffix(lower, ".tar") || strings.HasSuffix(lower, ".tgz") || strings.HasSuffix(lower, ".tar.gz") || strings.HasSuffix(lower, ".zip")) {

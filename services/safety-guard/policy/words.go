@@ -90,18 +90,30 @@ func srcOf(sc *scope, n syntax.Node) string {
 
 // evalWords expands command arguments.
 func (r *run) evalWords(ws []*syntax.Word, sc *scope) ([]field, *finding) {
-	out := make([]field, 0, len(ws))
+	if len(ws) == 1 {
+		fs, f := r.evalWord(ws[0], sc, evalArg)
+		return fs, f
+	}
+	// Collect first and copy once: "$@" can multiply the word count, and
+	// growing a slice of fields step by step costs more than the expansion.
+	parts := make([][]field, 0, len(ws))
+	total := 0
 	for _, w := range ws {
 		fs, f := r.evalWord(w, sc, evalArg)
 		if f != nil {
 			return nil, f
 		}
-		out = append(out, fs...)
-		if len(out) > maxCommandFields {
+		parts = append(parts, fs)
+		total += len(fs)
+		if total > maxCommandFields {
 			r.abort = &finding{rule: RuleEngineBudget, segment: srcOf(sc, w),
 				reason: "The command expands to more than 16384 words and cannot be judged safely; shorten its argument list."}
 			return nil, r.abort
 		}
+	}
+	out := make([]field, 0, total)
+	for _, p := range parts {
+		out = append(out, p...)
 	}
 	return out, nil
 }
@@ -365,7 +377,7 @@ func (r *run) paramChunks(p *syntax.ParamExp, sc *scope, quoted bool) ([]chunk, 
 		if !sc.posKnown {
 			return []chunk{dyn}, nil
 		}
-		var cs []chunk
+		cs := make([]chunk, 0, 2*len(sc.pos))
 		if name == "*" && quoted && sc.posInput {
 			c := dyn
 			c.fromIn, c.fromPos = true, true
@@ -548,7 +560,13 @@ func (r *run) walkParamWords(p *syntax.ParamExp, sc *scope) *finding {
 
 // splitChunks performs field splitting and joins chunks into fields.
 func splitChunks(cs []chunk, mode evalMode, ifs string) []field {
-	var out []field
+	n := 1
+	for i := range cs {
+		if cs[i].brk {
+			n++
+		}
+	}
+	out := make([]field, 0, n)
 	var cur field
 	started := false
 	cur.static = true
@@ -610,6 +628,12 @@ func splitChunks(cs []chunk, mode evalMode, ifs string) []field {
 			// Splitting on an IFS the engine cannot see: the result is unknown.
 			c.dyn = true
 			add(c, c.text)
+			continue
+		}
+		if c.text != "" && !strings.ContainsAny(c.text, ifs) {
+			// Nothing to split: the common case, kept cheap for "$@".
+			add(c, c.text)
+			cur.ifsSplit = cur.ifsSplit || ifs != " \t\n"
 			continue
 		}
 		// Unquoted expansion with a known value: split on IFS.
