@@ -16,6 +16,7 @@
 // execution: echo, printf, grep, commit messages and heredocs written to files
 // stay allowed.
 //
-// A Check never touches the network and only reads the file system to verify
-// linked git worktrees and git configuration; it is safe for concurrent use.
+// A Check never touches the network or runs a program. It reads the file
+// system only to resolve symlinks in the paths it judges and to verify linked
+// git worktrees and git configuration. An Engine is safe for concurrent use.
 package policy
