@@ -25,12 +25,14 @@ const MaxCommandBytes = 128 << 10
 const DefaultMaxDepth = 10
 
 // Engine judges commands. The zero value is not usable; call New. An Engine is
-// immutable and safe for concurrent use.
+// safe for concurrent use. Its configuration is immutable; the only state it
+// keeps is where agents' credential files resolve to, reused for a second.
 type Engine struct {
 	timeout  time.Duration
 	maxSteps int
 	maxDepth int
 	now      func() time.Time
+	secrets  *secretCache
 }
 
 // Option configures an Engine.
@@ -65,7 +67,7 @@ func WithMaxDepth(n int) Option {
 
 // New returns an Engine.
 func New(opts ...Option) *Engine {
-	e := &Engine{timeout: DefaultTimeout, maxSteps: DefaultMaxSteps, maxDepth: DefaultMaxDepth, now: time.Now}
+	e := &Engine{timeout: DefaultTimeout, maxSteps: DefaultMaxSteps, maxDepth: DefaultMaxDepth, now: time.Now, secrets: &secretCache{}}
 	for _, o := range opts {
 		o(e)
 	}

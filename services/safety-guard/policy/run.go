@@ -161,7 +161,7 @@ func (r *run) step(segment string) bool {
 			reason: "Command analysis exceeds the safety guard's work budget and cannot be judged safely; split it into simpler commands."}
 		return false
 	}
-	if r.steps&63 == 0 {
+	if r.steps&15 == 0 {
 		if r.ctx.Err() != nil || r.eng.now().After(r.deadline) {
 			r.abort = &finding{rule: RuleEngineTimeout, segment: segment, reason: reasonTimeout}
 			return false

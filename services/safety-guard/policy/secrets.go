@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"time"
 )
 
 const reasonSecret = "Access to a sensitive path is not allowed (%s). Ask the user to provide the value you need instead."
@@ -558,6 +560,54 @@ func (r *run) secretIndex() *secretIdx {
 	if r.secretIx != nil {
 		return r.secretIx
 	}
+	key := [2]string{r.home, r.req.Env["CODEX_HOME"]}
+	if ix := r.eng.secrets.get(key, r.eng.now()); ix != nil {
+		r.secretIx = ix
+		return ix
+	}
+	ix := r.buildSecretIndex()
+	r.eng.secrets.put(key, ix, r.eng.now())
+	r.secretIx = ix
+	return ix
+}
+
+// secretIndexTTL is how long resolved credential locations are reused.
+// Resolving them costs dozens of system calls, about half of a simple
+// check; the files they name rarely move, and a second is short.
+const secretIndexTTL = time.Second
+
+// secretCache shares secret indexes between the checks of an Engine. The
+// indexes are never modified once built.
+type secretCache struct {
+	mu      sync.Mutex
+	entries map[[2]string]secretCacheEntry
+}
+
+type secretCacheEntry struct {
+	ix *secretIdx
+	at time.Time
+}
+
+func (c *secretCache) get(key [2]string, now time.Time) *secretIdx {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok || now.Sub(e.at) > secretIndexTTL || now.Before(e.at) {
+		return nil
+	}
+	return e.ix
+}
+
+func (c *secretCache) put(key [2]string, ix *secretIdx, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) >= 64 {
+		c.entries = map[[2]string]secretCacheEntry{}
+	}
+	c.entries[key] = secretCacheEntry{ix: ix, at: now}
+}
+
+func (r *run) buildSecretIndex() *secretIdx {
 	ix := &secretIdx{homeExact: map[string]string{}, configs: map[string]string{}}
 	home := strings.ToLower(r.home)
 	rhome := strings.ToLower(r.realPath(r.home))
@@ -594,7 +644,6 @@ func (r *run) secretIndex() *secretIdx {
 	for _, f := range agentConfigFiles {
 		ix.configs[filepath.Join(home, f)] = "~/" + f
 	}
-	r.secretIx = ix
 	return ix
 }
 
