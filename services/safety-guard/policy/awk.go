@@ -1,0 +1,277 @@
+package policy
+
+import (
+	"strconv"
+	"strings"
+)
+
+const reasonAwkDynamic = "Detected awk system(), pipe, or getline command with a dynamic command string that cannot be analysed safely."
+
+// analyzeAwk judges the commands an awk program runs through system(),
+// pipes and getline.
+func (r *run) analyzeAwk(cc *cmdCall, base string) *finding {
+	args := cc.args
+	var progs, files []field
+	i := 1
+	for i < len(args) {
+		a := args[i]
+		v := a.val
+		if a.input && couldBeOption(a) {
+			// Input in option position can add -f or -e with a program.
+			return r.carrierDynamic(cc, "the input adds options to "+base)
+		}
+		if !a.static && strings.HasPrefix(v, "-") && r.mode.Has(ModeStrict) {
+			return r.block(RuleDynamicScript, base+" takes an option the engine cannot see ("+clip(a.src)+"); shell execution source cannot be verified.", cc.seg)
+		}
+		if !a.static && strings.HasPrefix(v, "-") {
+			i++
+			continue
+		}
+		if v == "--" {
+			i++
+			break
+		}
+		if !strings.HasPrefix(v, "-") || v == "-" {
+			break
+		}
+		switch {
+		case v == "-f" || v == "--file" || v == "-E" || v == "--exec":
+			if i+1 < len(args) {
+				files = append(files, args[i+1])
+			}
+			i += 2
+			continue
+		case strings.HasPrefix(v, "--file=") || strings.HasPrefix(v, "--exec="):
+			f := a
+			_, f.val, _ = strings.Cut(v, "=")
+			files = append(files, f)
+		case strings.HasPrefix(v, "-f") && len(v) > 2:
+			f := a
+			f.val = v[2:]
+			files = append(files, f)
+		case v == "-e" || v == "--source":
+			if i+1 < len(args) {
+				progs = append(progs, args[i+1])
+			}
+			i += 2
+			continue
+		case strings.HasPrefix(v, "--source="):
+			f := a
+			f.val = v[len("--source="):]
+			progs = append(progs, f)
+		case v == "-F" || v == "-v" || v == "-i" || v == "-l" || v == "-W" || v == "--assign" || v == "--field-separator" || v == "--include" || v == "--load":
+			i += 2
+			continue
+		}
+		i++
+	}
+	if len(progs) == 0 && len(files) == 0 {
+		if i >= len(args) {
+			if cc.carrier != "" {
+				return r.carrierDynamic(cc, base+" reads its program from the input")
+			}
+			return nil
+		}
+		progs = append(progs, args[i])
+	}
+	for _, f := range files {
+		if !f.static && f.input {
+			return r.carrierDynamic(cc, base+" runs a program file named by the input")
+		}
+		if r.mode.Has(ModeStrict) && (!f.static || f.val == "-") {
+			return r.block(RuleDynamicScript, base+" runs a program file the engine cannot see ("+clip(f.src)+"); shell execution source cannot be verified.", cc.seg)
+		}
+		if f.static && f.val == "-" && cc.carrier != "" {
+			return r.carrierDynamic(cc, base+" reads its program from the input")
+		}
+	}
+	for _, p := range progs {
+		if !p.static {
+			if p.input {
+				if strings.Contains(p.val, "system") || strings.Contains(p.val, "getline") || strings.Contains(p.val, "|") {
+					if f := r.block(RuleAwkSystemDynamic, reasonAwkDynamic, cc.seg); f != nil {
+						return f
+					}
+				}
+				return r.carrierDynamic(cc, base+" runs a program from the input")
+			}
+			return r.block(RuleDynamicScript, base+" runs a program the engine cannot see ("+clip(p.src)+"); shell execution source cannot be verified.", cc.seg)
+		}
+		if f := r.judgeAwkProgram(cc, p.val); f != nil {
+			return f
+		}
+	}
+	return nil
+}
+
+// awkCommand is a shell command an awk program runs.
+type awkCommand struct {
+	text   string
+	static bool
+}
+
+func (r *run) judgeAwkProgram(cc *cmdCall, prog string) *finding {
+	for _, c := range awkCommands(prog) {
+		if !c.static {
+			if f := r.block(RuleAwkSystemDynamic, reasonAwkDynamic, cc.seg); f != nil {
+				return f
+			}
+			continue
+		}
+		sc := cc.sc.child()
+		sc.cwd = cc.cwd
+		if f := r.judgeScript(c.text, sc, scriptNested); f != nil {
+			return f
+		}
+	}
+	return r.secretsInAwk(cc, prog)
+}
+
+// awkCommands finds system(...), "cmd" | getline and print | "cmd".
+func awkCommands(prog string) []awkCommand {
+	var out []awkCommand
+	toks := awkTokens(prog)
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		switch {
+		case t.kind == 'w' && t.text == "system" && i+1 < len(toks) && toks[i+1].text == "(":
+			j := i + 2
+			depth := 1
+			var parts []awkTok
+			for j < len(toks) && depth > 0 {
+				if toks[j].text == "(" {
+					depth++
+				}
+				if toks[j].text == ")" {
+					depth--
+					if depth == 0 {
+						break
+					}
+				}
+				parts = append(parts, toks[j])
+				j++
+			}
+			out = append(out, concatAwk(parts))
+			i = j
+		case t.text == "|" && i+1 < len(toks) && toks[i+1].kind == 'w' && toks[i+1].text == "getline":
+			// The command is the expression before the pipe.
+			if i > 0 && toks[i-1].kind == 's' {
+				out = append(out, awkCommand{text: toks[i-1].text, static: true})
+			} else {
+				out = append(out, awkCommand{})
+			}
+		case t.text == "|" && i+1 < len(toks) && (i == 0 || toks[i-1].text != "|") && (i+1 >= len(toks) || toks[i+1].text != "|"):
+			if awkPrintBefore(toks, i) {
+				if toks[i+1].kind == 's' {
+					out = append(out, awkCommand{text: toks[i+1].text, static: true})
+				} else {
+					out = append(out, awkCommand{})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// awkPrintBefore reports whether the pipe at i belongs to a print statement.
+func awkPrintBefore(toks []awkTok, i int) bool {
+	for j := i - 1; j >= 0; j-- {
+		switch toks[j].text {
+		case ";", "{", "}", "\n":
+			return false
+		case "print", "printf":
+			return toks[j].kind == 'w'
+		}
+	}
+	return false
+}
+
+func concatAwk(parts []awkTok) awkCommand {
+	if len(parts) == 0 {
+		return awkCommand{}
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		if p.kind != 's' {
+			return awkCommand{}
+		}
+		b.WriteString(p.text)
+	}
+	return awkCommand{text: b.String(), static: true}
+}
+
+type awkTok struct {
+	kind byte // 'w' word, 's' string, 'p' punctuation
+	text string
+}
+
+// awkTokens is a small lexer for awk programs: strings (escapes decoded),
+// words, and punctuation; regex literals are skipped as punctuation-free words.
+func awkTokens(s string) []awkTok {
+	var out []awkTok
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '"':
+			var b strings.Builder
+			j := i + 1
+			for j < len(s) && s[j] != '"' {
+				if s[j] == '\\' && j+1 < len(s) {
+					j++
+					switch e := s[j]; e {
+					case 'n':
+						b.WriteByte('\n')
+					case 't':
+						b.WriteByte('\t')
+					case 'r':
+						b.WriteByte('\r')
+					case 'x':
+						k := j + 1
+						for k < len(s) && k < j+3 && isHex(s[k]) {
+							k++
+						}
+						if v, err := strconv.ParseUint(s[j+1:k], 16, 8); err == nil && k > j+1 {
+							b.WriteByte(byte(v))
+							j = k - 1
+						} else {
+							b.WriteByte('x')
+						}
+					case '0', '1', '2', '3', '4', '5', '6', '7':
+						k := j
+						for k < len(s) && k < j+3 && s[k] >= '0' && s[k] <= '7' {
+							k++
+						}
+						v, _ := strconv.ParseUint(s[j:k], 8, 8)
+						b.WriteByte(byte(v))
+						j = k - 1
+					default:
+						b.WriteByte(e)
+					}
+					j++
+					continue
+				}
+				b.WriteByte(s[j])
+				j++
+			}
+			out = append(out, awkTok{kind: 's', text: b.String()})
+			i = j + 1
+		case c == '#':
+			for i < len(s) && s[i] != '\n' {
+				i++
+			}
+		case c == '_' || c == '$' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'):
+			j := i
+			for j < len(s) && (s[j] == '_' || s[j] == '$' || s[j] == '.' || (s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z') || (s[j] >= '0' && s[j] <= '9')) {
+				j++
+			}
+			out = append(out, awkTok{kind: 'w', text: s[i:j]})
+			i = j
+		case c == ' ' || c == '\t' || c == '\r':
+			i++
+		default:
+			out = append(out, awkTok{kind: 'p', text: string(c)})
+			i++
+		}
+	}
+	return out
+}

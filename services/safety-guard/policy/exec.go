@@ -1,0 +1,579 @@
+package policy
+
+import (
+	"regexp"
+	"strings"
+)
+
+var shellNames = set("bash", "sh", "zsh", "ksh", "dash", "ash", "mksh", "yash", "fish", "csh", "tcsh", "posh", "rbash", "pdksh", "oksh", "loksh")
+
+// carrierDynamic blocks a command whose structure comes from xargs or
+// parallel input (or, outside carriers, from data the engine cannot see).
+func (r *run) carrierDynamic(cc *cmdCall, why string) *finding {
+	switch cc.carrier {
+	case "xargs":
+		return r.block(RuleXargsShellDynamic, fmtReason(reasonDynamicCmdIn, "xargs", why)+" Use explicit commands instead.", cc.seg)
+	case "parallel":
+		return r.block(RuleParallelShellDynamic, fmtReason(reasonDynamicCmdIn, "parallel", why)+" Use explicit commands instead.", cc.seg)
+	}
+	return r.block(RuleDynamicScript, "Command structure comes from data the engine cannot see ("+why+").", cc.seg)
+}
+
+func (r *run) carrierRm(cc *cmdCall) *finding {
+	if cc.carrier == "parallel" {
+		return r.block(RuleParallelRmDynamic, reasonParallelRm, cc.seg)
+	}
+	return r.block(RuleXargsRmDynamic, reasonXargsRm, cc.seg)
+}
+
+// dynStructure reports options or subcommands of a guarded command built from
+// substitutions: blocked in strict mode only, since in default mode the engine
+// judges what it can see, like upstream.
+func (r *run) dynStructure(cc *cmdCall, why string) *finding {
+	if !r.mode.Has(ModeStrict) && !r.req.Policy.RuleSwitches[RuleDynamicStructure] {
+		return nil
+	}
+	return r.block(RuleDynamicStructure, "shell substitution output can change guarded command structure ("+why+"); write it literally.", cc.seg)
+}
+
+// judgeCode judges shell code handed over as one string (watch, su -c, ssh...).
+func (r *run) judgeCode(cc *cmdCall, code field, origin string) *finding {
+	if !code.static {
+		if code.input {
+			return r.carrierDynamic(cc, origin+" runs input as shell code")
+		}
+		return r.block(RuleDynamicScript, origin+" runs shell code the engine cannot see ("+clip(code.src)+"); shell execution source cannot be verified.", cc.seg)
+	}
+	sc := r.childScope(cc)
+	sc.posKnown = true
+	return r.judgeScript(code.val, sc, scriptNested)
+}
+
+// shellArgs is a parsed shell command line.
+type shellArgs struct {
+	command     bool // -c
+	stdin       bool // -s
+	noexec      bool // -n
+	interactive bool // -i
+	login       bool
+	rcfile      *field
+	operands    []field
+	dynOption   *field
+}
+
+func parseShellArgs(args []field) shellArgs {
+	var sa shellArgs
+	i := 1
+	for i < len(args) {
+		a := args[i]
+		v := a.val
+		if !a.static {
+			if strings.HasPrefix(v, "-") {
+				aa := a
+				sa.dynOption = &aa
+				i++
+				continue
+			}
+			break
+		}
+		if v == "--" || v == "-" {
+			i++
+			break
+		}
+		if strings.HasPrefix(v, "--") {
+			name, val, hasVal := strings.Cut(v, "=")
+			switch name {
+			case "--rcfile", "--init-file":
+				if hasVal {
+					f := a
+					f.val = val
+					sa.rcfile = &f
+					i++
+				} else if i+1 < len(args) {
+					f := args[i+1]
+					sa.rcfile = &f
+					i += 2
+				} else {
+					i++
+				}
+				continue
+			case "--login":
+				sa.login = true
+			}
+			i++
+			continue
+		}
+		if len(v) > 1 && (v[0] == '-' || v[0] == '+') {
+			consumed := false
+			for j := 1; j < len(v); j++ {
+				switch v[j] {
+				case 'c':
+					if v[0] == '-' {
+						sa.command = true
+					}
+				case 's':
+					sa.stdin = v[0] == '-'
+				case 'n':
+					sa.noexec = v[0] == '-'
+				case 'i':
+					sa.interactive = v[0] == '-'
+				case 'l':
+					sa.login = true
+				case 'o', 'O':
+					if j == len(v)-1 {
+						consumed = true
+					}
+					j = len(v)
+				}
+			}
+			i++
+			if consumed {
+				i++
+			}
+			continue
+		}
+		break
+	}
+	if i < len(args) {
+		sa.operands = args[i:]
+	}
+	return sa
+}
+
+// analyzeShell judges a shell invocation: the code it runs with -c, from stdin
+// or from a file the command itself wrote, and its startup files.
+func (r *run) analyzeShell(cc *cmdCall, base string) *finding {
+	sa := parseShellArgs(cc.args)
+	if sa.dynOption != nil {
+		if sa.dynOption.input {
+			return r.carrierDynamic(cc, "the input adds options to "+base)
+		}
+		return r.block(RuleDynamicScript, base+" is given options the engine cannot see ("+clip(sa.dynOption.src)+").", cc.seg)
+	}
+	if sa.noexec && base != "fish" {
+		return nil
+	}
+	if f := r.shellStartupFiles(cc, base, sa); f != nil {
+		return f
+	}
+	newScope := func(pos []field, dollar0 *field) *scope {
+		sc := r.childScope(cc)
+		if sa.login {
+			sc.cwd = ""
+		}
+		if n := len(pos); n > 0 && isAppendedInput(pos[n-1]) {
+			pos, sc.posInput = pos[:n-1], true
+		}
+		sc.pos, sc.posKnown, sc.dollar0 = pos, true, dollar0
+		return sc
+	}
+	if sa.command {
+		if len(sa.operands) == 0 {
+			if cc.carrier != "" {
+				return r.carrierDynamic(cc, base+" -c reads its code from the input")
+			}
+			return nil
+		}
+		code := sa.operands[0]
+		var pos []field
+		var d0 *field
+		if len(sa.operands) > 1 {
+			f := sa.operands[1]
+			d0 = &f
+			pos = sa.operands[2:]
+		}
+		if !code.static {
+			if code.input {
+				return r.carrierDynamic(cc, base+" -c runs code from the input")
+			}
+			return r.block(RuleDynamicScript, base+" -c runs code the engine cannot see ("+clip(code.src)+"); shell execution source cannot be verified.", cc.seg)
+		}
+		return r.judgeScript(code.val, newScope(pos, d0), scriptNested)
+	}
+	if sa.stdin || len(sa.operands) == 0 {
+		return r.judgeStdinScript(cc, base, func() *scope { return newScope(sa.operands, nil) })
+	}
+	script := sa.operands[0]
+	if !script.static {
+		if script.input {
+			return r.carrierDynamic(cc, base+" runs a script named by the input")
+		}
+		return r.block(RuleDynamicScript, base+" runs a script the engine cannot name ("+clip(script.src)+"); shell execution source cannot be verified.", cc.seg)
+	}
+	if wf := r.writtenFile(cc.cwd, script.val); wf != nil {
+		if !wf.known {
+			return r.block(RuleDynamicScript, base+" runs a script this command rewrote with content the engine cannot see.", cc.seg)
+		}
+		return r.judgeScript(wf.content, newScope(sa.operands[1:], &script), scriptNested)
+	}
+	return nil
+}
+
+// judgeStdinScript judges the script a shell reads on standard input.
+func (r *run) judgeStdinScript(cc *cmdCall, base string, mk func() *scope) *finding {
+	in := cc.stdin
+	if in == nil || in.kind == stdinNone {
+		if cc.carrier != "" {
+			return r.carrierDynamic(cc, base+" reads commands from the input")
+		}
+		return nil
+	}
+	if in.kind == stdinFile {
+		return nil
+	}
+	if !in.known {
+		return r.block(RuleDynamicScript, base+" reads a script from a pipe or heredoc the engine cannot see; shell execution source cannot be verified.", cc.seg)
+	}
+	return r.judgeScript(in.text, mk(), scriptNested)
+}
+
+// shellStartupFiles judges BASH_ENV, ENV and --rcfile when the shell will read
+// them: a startup file the engine cannot see is code it cannot judge.
+func (r *run) shellStartupFiles(cc *cmdCall, base string, sa shellArgs) *finding {
+	var candidates []field
+	if base == "bash" && !sa.interactive {
+		if v, ok := r.commandSetVar(cc, "BASH_ENV"); ok {
+			candidates = append(candidates, v)
+		}
+	}
+	if sa.interactive && base != "bash" && base != "zsh" && base != "fish" {
+		if v, ok := r.commandSetVar(cc, "ENV"); ok {
+			candidates = append(candidates, v)
+		}
+	}
+	if sa.interactive && sa.rcfile != nil && base == "bash" {
+		candidates = append(candidates, *sa.rcfile)
+	}
+	for _, c := range candidates {
+		if c.static && c.val == "" {
+			continue
+		}
+		if !c.static {
+			return r.block(RuleDynamicScript, base+" reads a startup file the engine cannot name; shell execution source cannot be verified.", cc.seg)
+		}
+		wf := r.writtenFile(cc.cwd, c.val)
+		if wf == nil || !wf.known {
+			return r.block(RuleDynamicScript, base+" reads a startup file ("+c.val+") the engine cannot see; shell execution source cannot be verified.", cc.seg)
+		}
+		sc := cc.sc.child()
+		sc.cwd = cc.cwd
+		if f := r.judgeScript(wf.content, sc, scriptNested); f != nil {
+			return f
+		}
+	}
+	return nil
+}
+
+// commandSetVar returns a variable the command itself puts into the
+// environment of the program it runs (assignments, exports in the script).
+func (r *run) commandSetVar(cc *cmdCall, name string) (field, bool) {
+	if v, ok := cc.envValue(name); ok {
+		return v, true
+	}
+	if v, ok := cc.sc.vars[name]; ok && v.exported && v.fromScript {
+		if !v.known {
+			return field{val: "$" + name}, true
+		}
+		return field{val: v.val, static: true}, true
+	}
+	return field{}, false
+}
+
+// Interpreters the engine reads code for.
+var (
+	pythonRe        = regexp.MustCompile(`^(python|pypy)[0-9.]*$`)
+	interpreterSet  = set("node", "nodejs", "deno", "bun", "ruby", "perl", "php", "rscript", "osascript", "lua", "luajit", "jruby")
+	awkNames        = set("awk", "gawk", "mawk", "nawk")
+	pythonWithValue = "WXQ"
+)
+
+func interpreterKind(base string) string {
+	switch {
+	case pythonRe.MatchString(base):
+		return "python"
+	case base == "nodejs":
+		return "node"
+	case base == "jruby":
+		return "ruby"
+	case interpreterSet[base]:
+		return base
+	}
+	return ""
+}
+
+// interpArgs is a parsed interpreter command line.
+type interpArgs struct {
+	code      []field // inline code (-c, -e, ...)
+	stdin     bool    // script from stdin
+	dash      bool    // stdin named explicitly with "-"
+	script    *field
+	modules   []field // -m, -r, --require, -M ...: code loaded by name
+	dynOption *field
+	repl      bool
+}
+
+func parseInterpreter(kind string, args []field) interpArgs {
+	var ia interpArgs
+	i := 1
+	next := func() (field, bool) {
+		if i+1 < len(args) {
+			i++
+			return args[i], true
+		}
+		return field{}, false
+	}
+	for i < len(args) {
+		a := args[i]
+		v := a.val
+		if !a.static {
+			if strings.HasPrefix(v, "-") {
+				aa := a
+				ia.dynOption = &aa
+				i++
+				continue
+			}
+			break
+		}
+		if v == "-" {
+			ia.stdin, ia.dash = true, true
+			return ia
+		}
+		if v == "--" {
+			i++
+			break
+		}
+		if !strings.HasPrefix(v, "-") {
+			break
+		}
+		switch kind {
+		case "python":
+			if strings.HasPrefix(v, "--") {
+				if v == "--check-hash-based-pycs" {
+					i++
+				}
+				i++
+				continue
+			}
+			for j := 1; j < len(v); j++ {
+				c := v[j]
+				if c == 'c' || c == 'm' {
+					rest := v[j+1:]
+					var val field
+					if rest != "" {
+						val = a
+						val.val = rest
+					} else if n, ok := next(); ok {
+						val = n
+					} else {
+						return ia
+					}
+					if c == 'c' {
+						ia.code = append(ia.code, val)
+					} else {
+						ia.modules = append(ia.modules, val)
+					}
+					return ia
+				}
+				if strings.IndexByte(pythonWithValue, c) >= 0 {
+					if j == len(v)-1 {
+						next()
+					}
+					break
+				}
+			}
+			i++
+			continue
+		case "node", "bun", "deno":
+			name, val, hasVal := strings.Cut(v, "=")
+			switch name {
+			case "-e", "--eval", "-p", "--print":
+				if hasVal {
+					f := a
+					f.val = val
+					ia.code = append(ia.code, f)
+				} else if n, ok := next(); ok {
+					ia.code = append(ia.code, n)
+				}
+				i++
+				continue
+			case "-pe", "-ep":
+				if n, ok := next(); ok {
+					ia.code = append(ia.code, n)
+				}
+				i++
+				continue
+			case "-r", "--require", "--import", "--loader", "--experimental-loader", "--preload":
+				if hasVal {
+					f := a
+					f.val = val
+					ia.modules = append(ia.modules, f)
+				} else if n, ok := next(); ok {
+					ia.modules = append(ia.modules, n)
+				}
+				i++
+				continue
+			case "--input-type", "-C", "--conditions", "--title", "--env-file", "--inspect-port", "--max-old-space-size", "--stack-size", "--cwd", "--config":
+				if !hasVal {
+					next()
+				}
+				i++
+				continue
+			case "-i", "--interactive":
+				ia.repl = true
+			}
+			i++
+			continue
+		case "ruby", "perl", "php", "lua", "luajit", "rscript", "osascript":
+			codeFlags := map[string]string{"ruby": "e", "perl": "eE", "php": "rBRE", "lua": "e", "luajit": "e", "rscript": "e", "osascript": "e"}[kind]
+			modFlags := map[string]string{"ruby": "r", "perl": "Mm", "lua": "l", "luajit": "l", "php": "f"}[kind]
+			// valueFlags take the rest of the cluster or the next word;
+			// attachedFlags only ever take the rest of the cluster.
+			valueFlags := map[string]string{"ruby": "ICE", "php": "cdz", "osascript": "ls"}[kind]
+			attachedFlags := map[string]string{"ruby": "xF0Wl", "perl": "IxlCdDFi0"}[kind]
+			if strings.HasPrefix(v, "--") {
+				i++
+				continue
+			}
+			for j := 1; j < len(v); j++ {
+				c := v[j]
+				rest := v[j+1:]
+				take := func() (field, bool) {
+					if rest != "" {
+						f := a
+						f.val = rest
+						return f, true
+					}
+					return next()
+				}
+				if strings.IndexByte(codeFlags, c) >= 0 {
+					if f, ok := take(); ok {
+						ia.code = append(ia.code, f)
+					}
+					break
+				}
+				if strings.IndexByte(modFlags, c) >= 0 {
+					if f, ok := take(); ok {
+						if kind == "php" {
+							ia.script = &f
+							return ia
+						}
+						ia.modules = append(ia.modules, f)
+					}
+					break
+				}
+				if strings.IndexByte(valueFlags, c) >= 0 {
+					if rest == "" {
+						next()
+					}
+					break
+				}
+				if strings.IndexByte(attachedFlags, c) >= 0 {
+					break
+				}
+			}
+			i++
+			continue
+		}
+		i++
+	}
+	if len(ia.code) > 0 {
+		return ia
+	}
+	if kind == "deno" || kind == "bun" {
+		for i < len(args) && args[i].static && (args[i].val == "run" || args[i].val == "eval" || args[i].val == "x") {
+			if args[i].val == "eval" && i+1 < len(args) {
+				ia.code = append(ia.code, args[i+1])
+				return ia
+			}
+			i++
+		}
+	}
+	if i < len(args) {
+		s := args[i]
+		ia.script = &s
+	} else if !ia.repl {
+		ia.stdin = true
+	}
+	return ia
+}
+
+// analyzeInterpreter judges python, node, ruby, perl, ... invocations.
+func (r *run) analyzeInterpreter(cc *cmdCall, base, kind string) *finding {
+	ia := parseInterpreter(kind, cc.args)
+	if ia.dynOption != nil && ia.dynOption.input {
+		return r.carrierDynamic(cc, "the input adds options to "+base)
+	}
+	for _, m := range ia.modules {
+		if !m.static && m.input {
+			return r.carrierDynamic(cc, base+" loads a module named by the input")
+		}
+	}
+	if ia.script != nil && !ia.script.static && ia.script.input {
+		return r.carrierDynamic(cc, base+" runs a script named by the input")
+	}
+	if r.mode.Has(ModeStrict) {
+		// Strict mode wants to see the program: a script or module named by
+		// a variable, or read from an unseen stdin, is refused.
+		unseen := ""
+		for _, m := range ia.modules {
+			if !m.static {
+				unseen = m.src
+			}
+		}
+		switch {
+		case ia.script != nil && !ia.script.static:
+			unseen = ia.script.src
+		case (ia.dash || ia.script != nil && ia.script.val == "-") && (cc.stdin == nil || !cc.stdin.known):
+			unseen = "-"
+		case ia.dynOption != nil:
+			unseen = ia.dynOption.src
+		}
+		if unseen != "" {
+			return r.block(RuleDynamicScript, base+" runs a program the engine cannot see ("+clip(unseen)+"); shell execution source cannot be verified.", cc.seg)
+		}
+	}
+	if len(ia.code) > 0 {
+		if r.mode.Has(ModeParanoidInterpreters) || r.req.Policy.RuleSwitches[RuleInterpreterParanoid] {
+			if f := r.block(RuleInterpreterParanoid, "Interpreter one-liners are blocked in paranoid mode.\n\n(Paranoid mode: interpreter one-liners are blocked.)", cc.seg); f != nil {
+				return f
+			}
+		}
+		for _, c := range ia.code {
+			if !c.static {
+				if c.input {
+					return r.carrierDynamic(cc, base+" runs code from the input")
+				}
+				return r.block(RuleDynamicScript, base+" runs inline code the engine cannot see ("+clip(c.src)+"); shell execution source cannot be verified.", cc.seg)
+			}
+			if f := r.judgeInterpreterCode(cc, kind, c.val); f != nil {
+				return f
+			}
+		}
+		return nil
+	}
+	if ia.stdin && cc.stdin != nil && cc.stdin.kind != stdinNone && cc.stdin.kind != stdinFile {
+		if r.mode.Has(ModeParanoidInterpreters) || r.req.Policy.RuleSwitches[RuleInterpreterParanoid] {
+			if f := r.block(RuleInterpreterParanoid, "Interpreter scripts fed on stdin are blocked in paranoid mode.\n\n(Paranoid mode: interpreter one-liners are blocked.)", cc.seg); f != nil {
+				return f
+			}
+		}
+		if !cc.stdin.known {
+			return r.block(RuleDynamicScript, base+" reads a script from a pipe the engine cannot see; shell execution source cannot be verified.", cc.seg)
+		}
+		if cc.stdin.kind == stdinHeredoc && !cc.stdin.quoted {
+			if f := r.scanRawText(cc.stdin.text, cc.seg); f != nil {
+				return f
+			}
+		}
+		return r.judgeInterpreterCode(cc, kind, cc.stdin.text)
+	}
+	if ia.stdin && cc.carrier != "" {
+		return r.carrierDynamic(cc, base+" reads its program from the input")
+	}
+	if ia.script != nil && ia.script.static {
+		if wf := r.writtenFile(cc.cwd, ia.script.val); wf != nil && wf.known {
+			return r.judgeInterpreterCode(cc, kind, wf.content)
+		}
+	}
+	return nil
+}

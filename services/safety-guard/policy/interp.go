@@ -1,0 +1,309 @@
+package policy
+
+import (
+	"regexp"
+	"strings"
+)
+
+// execCallRes match calls that run a shell command, per interpreter. The
+// first argument of a match is extracted and judged as shell code.
+var execCallRes = map[string]*regexp.Regexp{
+	"python":    regexp.MustCompile(`\b(?:os\.system|os\.popen|subprocess\.(?:run|call|check_call|check_output|Popen|getoutput|getstatusoutput)|commands\.getoutput|os\.exec[lv]p?e?|os\.spawn[lv]p?e?|pty\.spawn|asyncio\.create_subprocess_(?:shell|exec))\s*\(`),
+	"node":      regexp.MustCompile(`(?:\b(?:execSync|execFileSync|spawnSync|execFile|spawn)|(?:child_process|\bcp|\)|\bproc|\bchildProcess)\s*\.\s*exec|(?:^|[^.\w$])exec|\bBun\s*\.\s*spawn(?:Sync)?|\bDeno\s*\.\s*run)\s*\(`),
+	"ruby":      regexp.MustCompile(`(?:\b(?:Kernel\s*\.\s*)?(?:system|exec|spawn)|\bIO\s*\.\s*popen|\bOpen3\s*\.\s*\w+)\b\s*\(?`),
+	"perl":      regexp.MustCompile(`\b(?:system|exec)\b\s*\(?`),
+	"php":       regexp.MustCompile(`\b(?:system|exec|shell_exec|passthru|popen|proc_open)\s*\(`),
+	"lua":       regexp.MustCompile(`\b(?:os\.execute|io\.popen)\s*\(`),
+	"rscript":   regexp.MustCompile(`\bsystem2?\s*\(`),
+	"osascript": regexp.MustCompile(`\bdo\s+shell\s+script\s+`),
+}
+
+// execCallAnchors and deleteCallAnchors are substrings every match of the
+// corresponding expression contains. Regular expressions are slow on long
+// code; most code contains none of the anchors and skips them.
+var execCallAnchors = map[string][]string{
+	"python":    {"system", "popen", "subprocess", "getoutput", "exec", "spawn"},
+	"node":      {"exec", "spawn", "Deno"},
+	"ruby":      {"system", "exec", "spawn", "popen", "Open3"},
+	"perl":      {"system", "exec"},
+	"php":       {"system", "exec", "passthru", "popen", "proc_open"},
+	"lua":       {"execute", "popen"},
+	"rscript":   {"system"},
+	"osascript": {"shell"},
+}
+
+var deleteCallAnchors = map[string][]string{
+	"python": {"rmtree", "remove", "unlink", "rmdir", "send2trash"},
+	"node":   {"rm", "unlink", "rimraf", "remove", "delete"},
+	"ruby":   {"rm", "remove", "delete", "unlink", "rmtree", "rmdir"},
+	"perl":   {"unlink", "rmtree", "remove_tree", "rmdir"},
+	"php":    {"unlink", "rmdir"},
+	"lua":    {"remove"},
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// qxMatches runs qxRe only when code can contain a qx or %x literal.
+func qxMatches(code string) [][]string {
+	if !strings.Contains(code, "qx") && !strings.Contains(code, "%x") {
+		return nil
+	}
+	return qxRe.FindAllStringSubmatch(code, 16)
+}
+
+// deleteCallRes match library calls that delete files.
+var deleteCallRes = map[string]*regexp.Regexp{
+	"python": regexp.MustCompile(`\b(?:shutil\s*\.\s*rmtree|os\s*\.\s*(?:remove|unlink|rmdir|removedirs)|send2trash|\.\s*(?:unlink|rmdir|rmtree)\s*\()\s*\(?`),
+	"node":   regexp.MustCompile(`\b(?:rmSync|rmdirSync|unlinkSync|rimraf|fs(?:\s*\.\s*promises)?\s*\.\s*(?:rm|rmdir|unlink)|fsp\s*\.\s*(?:rm|rmdir|unlink)|Deno\s*\.\s*remove(?:Sync)?|Bun\s*\.\s*file\([^)]*\)\s*\.\s*delete)\s*\(`),
+	"ruby":   regexp.MustCompile(`\b(?:FileUtils\s*\.\s*(?:rm_rf|rm_r|rm_f|rm|remove_dir|remove_entry|remove_entry_secure|rmtree|remove|rmdir)|File\s*\.\s*(?:delete|unlink)|Dir\s*\.\s*(?:rmdir|delete|unlink)|\.rmtree)\b`),
+	"perl":   regexp.MustCompile(`\b(?:unlink|rmtree|remove_tree|rmdir)\b`),
+	"php":    regexp.MustCompile(`\b(?:unlink|rmdir)\s*\(`),
+	"lua":    regexp.MustCompile(`\bos\.remove\s*\(`),
+}
+
+// backtickKinds are interpreters where `...` runs a shell command.
+var backtickKinds = set("ruby", "perl", "php")
+
+// judgeInterpreterCode judges code run by an interpreter: read as shell (to
+// catch a shell command passed to the wrong program), every shell command it
+// runs through an exec-style call, library calls that delete files, and
+// secrets it opens.
+func (r *run) judgeInterpreterCode(cc *cmdCall, kind, code string) *finding {
+	if !r.step(cc.seg) {
+		return r.abort
+	}
+	if f := r.codeAsShell(cc, code); f != nil {
+		return f
+	}
+	for _, c := range extractExecCommands(kind, code) {
+		if !c.static {
+			if f := r.block(RuleInterpreterDangerous, "Interpreter code runs a shell command built at run time ("+clip(c.src)+"); the engine cannot see what it runs.", cc.seg); f != nil {
+				return f
+			}
+			continue
+		}
+		sc := cc.sc.child()
+		sc.cwd = cc.cwd
+		if inner := r.judgeScript(c.val, sc, scriptNested); inner != nil {
+			if inner.rule == RuleEngineDepth || inner.rule == RuleEngineBudget || inner.rule == RuleEngineTimeout {
+				return inner
+			}
+			if f := r.block(RuleInterpreterDangerous, "Detected potentially dangerous command in interpreter code: "+inner.reason, cc.seg); f != nil {
+				return f
+			}
+		}
+	}
+	if re := deleteCallRes[kind]; re != nil && containsAny(code, deleteCallAnchors[kind]) {
+		if m := re.FindString(code); m != "" {
+			if f := r.block(RuleInterpreterDangerous, "Interpreter code deletes files ("+strings.TrimSpace(strings.TrimRight(m, "( "))+"). Delete explicit paths with rm instead, so the guard can check them.", cc.seg); f != nil {
+				return f
+			}
+		}
+	}
+	return r.secretsInCode(cc, kind, code)
+}
+
+// codeAsShell reads interpreter code as shell. Parse errors are expected and
+// ignored, except an unclosed quote, which upstream treats as raw text.
+func (r *run) codeAsShell(cc *cmdCall, code string) *finding {
+	file, err := parseBash(code)
+	r.kept = &parsed{src: code, file: file, err: err}
+	if err != nil {
+		if isUnclosedQuote(err) {
+			if r.mode.Has(ModeStrict) && strings.ContainsAny(code, " \t") {
+				return r.block(RuleEngineUnparsable, reasonStrictUnparsable, cc.seg)
+			}
+			return r.scanRawText(code, cc.seg)
+		}
+		return nil
+	}
+	sc := cc.sc.child()
+	sc.cwd = cc.cwd
+	r.quietSecrets++
+	defer func() { r.quietSecrets-- }()
+	return r.judgeScript(code, sc, scriptCode)
+}
+
+// extractExecCommands returns the first argument of every exec-style call in
+// code: a static field when it is a string literal (or a list of them).
+func extractExecCommands(kind, code string) []field {
+	var out []field
+	if re := execCallRes[kind]; re != nil && containsAny(code, execCallAnchors[kind]) {
+		for _, loc := range re.FindAllStringIndex(code, 16) {
+			out = append(out, firstLiteralArg(kind, code[loc[1]:]))
+		}
+	}
+	if backtickKinds[kind] && strings.Contains(code, "`") {
+		for _, m := range backtickRe.FindAllStringSubmatch(code, 16) {
+			body := m[1]
+			f := lit(body)
+			if strings.Contains(body, "#{") || strings.Contains(body, "$") {
+				f.static = false
+			}
+			f.src = m[0]
+			out = append(out, f)
+		}
+		for _, m := range qxMatches(code) {
+			f := lit(m[2])
+			f.src = m[0]
+			if strings.Contains(m[2], "#{") || strings.Contains(m[2], "$") {
+				f.static = false
+			}
+			out = append(out, f)
+		}
+	}
+	if (kind == "node" || kind == "bun") && strings.Contains(code, "$`") {
+		for _, m := range bunShellRe.FindAllStringSubmatch(code, 16) {
+			f := lit(m[1])
+			f.src = m[0]
+			if strings.Contains(m[1], "${") {
+				f.static = false
+			}
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+var (
+	backtickRe = regexp.MustCompile("`([^`]*)`")
+	qxRe       = regexp.MustCompile(`(?:%x|qx)([({\[/|])((?:[^)}\]/|\\]|\\.)*)[)}\]/|]`)
+	bunShellRe = regexp.MustCompile("\\$`([^`]*)`")
+)
+
+// firstLiteralArg parses the first argument of a call: a string literal, a
+// list of string literals (joined like argv), or anything else (dynamic).
+func firstLiteralArg(kind, s string) field {
+	s = strings.TrimLeft(s, " \t\n")
+	src := s
+	if len(src) > 80 {
+		src = src[:80]
+	}
+	dyn := field{val: "…", src: src}
+	if s == "" {
+		return dyn
+	}
+	if kind == "osascript" || s[0] == '"' || s[0] == '\'' || s[0] == '`' {
+		str, rest, ok := readStringLiteral(kind, s)
+		if !ok {
+			return dyn
+		}
+		rest = strings.TrimLeft(rest, " \t")
+		if strings.HasPrefix(rest, "+") || strings.HasPrefix(rest, ".") || strings.HasPrefix(rest, "%") && kind == "python" {
+			return dyn
+		}
+		f := lit(str.val)
+		f.static = str.static
+		f.src = src
+		return f
+	}
+	if s[0] == '[' || s[0] == '(' && kind == "perl" {
+		closer := byte(']')
+		if s[0] == '(' {
+			closer = ')'
+		}
+		var parts []string
+		rest := s[1:]
+		for {
+			rest = strings.TrimLeft(rest, " \t\n,")
+			if rest == "" {
+				return dyn
+			}
+			if rest[0] == closer {
+				break
+			}
+			str, r2, ok := readStringLiteral(kind, rest)
+			if !ok || !str.static {
+				return dyn
+			}
+			parts = append(parts, shellQuote(str.val))
+			rest = r2
+		}
+		f := lit(strings.Join(parts, " "))
+		f.src = src
+		return f
+	}
+	if kind == "perl" || kind == "ruby" {
+		// system "cmd", @args style: first literal then more args.
+		if s[0] == 'q' {
+			return dyn
+		}
+	}
+	return dyn
+}
+
+// readStringLiteral reads a quoted literal at the start of s; the result is
+// dynamic when the literal interpolates (f-strings, template literals, ...).
+func readStringLiteral(kind, s string) (field, string, bool) {
+	if s == "" {
+		return field{}, s, false
+	}
+	prefix := ""
+	for len(s) > 0 && strings.IndexByte("rRbBuUfF", s[0]) >= 0 && kind == "python" {
+		prefix += s[:1]
+		s = s[1:]
+	}
+	if s == "" {
+		return field{}, s, false
+	}
+	q := s[0]
+	if q != '"' && q != '\'' && q != '`' {
+		return field{}, s, false
+	}
+	triple := kind == "python" && strings.HasPrefix(s, strings.Repeat(string(q), 3))
+	end := string(q)
+	body := s[1:]
+	if triple {
+		end = strings.Repeat(string(q), 3)
+		body = s[3:]
+	}
+	var b strings.Builder
+	static := true
+	raw := strings.ContainsAny(prefix, "rR")
+	for i := 0; i < len(body); i++ {
+		if strings.HasPrefix(body[i:], end) {
+			if strings.ContainsAny(prefix, "fF") && strings.Contains(b.String(), "{") {
+				static = false
+			}
+			if q == '`' && strings.Contains(b.String(), "${") {
+				static = false
+			}
+			if q == '"' && (kind == "ruby" && strings.Contains(b.String(), "#{") || (kind == "perl" || kind == "php") && strings.Contains(b.String(), "$")) {
+				static = false
+			}
+			f := lit(b.String())
+			f.static = static
+			return f, body[i+len(end):], true
+		}
+		c := body[i]
+		if c == '\\' && i+1 < len(body) && !raw {
+			i++
+			switch body[i] {
+			case 'n':
+				b.WriteByte('\n')
+			case 't':
+				b.WriteByte('\t')
+			default:
+				b.WriteByte(body[i])
+			}
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return field{}, "", false
+}
+
+// shellQuote quotes s for re-reading as one shell word.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`;&|<>(){}*?[]#~!") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,235 @@
+package policy
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// rawSegments splits text the engine cannot parse into command-like segments
+// of words: quotes are dropped, backslashes escape, and ; & | ( ) ` and $(
+// separate commands. Newlines do not, so a command continued inside a broken
+// quote is still seen whole.
+func rawSegments(text string) [][]string {
+	var segs [][]string
+	var cur []string
+	var b strings.Builder
+	// A token is text[start:i] until a quote or escape forces a copy into b;
+	// long inputs are mostly plain words, so most tokens are not copied.
+	start, copying, inTok := -1, false, false
+	flushTok := func(end int) {
+		if inTok {
+			if copying {
+				cur = append(cur, b.String())
+				b.Reset()
+			} else {
+				cur = append(cur, text[start:end])
+			}
+		}
+		start, copying, inTok = -1, false, false
+	}
+	toCopy := func(end int) {
+		if !copying {
+			copying = true
+			if start >= 0 {
+				b.WriteString(text[start:end])
+			}
+		}
+	}
+	flushSeg := func(end int) {
+		flushTok(end)
+		if len(cur) > 0 {
+			segs = append(segs, cur)
+			cur = nil
+		}
+	}
+	for i := 0; i < len(text); {
+		c := text[i]
+		size := 1
+		if c >= utf8.RuneSelf {
+			r, n := utf8.DecodeRuneInString(text[i:])
+			size = n
+			if r == '\u2028' || r == '\u2029' {
+				flushTok(i)
+				i += size
+				continue
+			}
+		}
+		switch c {
+		case ' ', '\t', '\n', '\r', '\v', '\f':
+			flushTok(i)
+		case '\'', '"':
+			if !inTok {
+				start, inTok = i, true
+			}
+			toCopy(i)
+		case '\\':
+			if i+1 < len(text) {
+				_, n := utf8.DecodeRuneInString(text[i+1:])
+				if text[i+1] != '\n' {
+					if !inTok {
+						start, inTok = i, true
+					}
+					toCopy(i)
+					b.WriteString(text[i+1 : i+1+n])
+				} else if inTok {
+					// A line continuation joins the token's halves.
+					toCopy(i)
+				}
+				size = 1 + n
+			} else if inTok {
+				// A trailing backslash escapes nothing and is dropped.
+				toCopy(i)
+			}
+		case ';', '&', '|', '(', ')', '`', '{', '}':
+			flushSeg(i)
+		case '<', '>':
+			flushTok(i)
+		case '$':
+			if i+1 < len(text) && text[i+1] == '(' {
+				flushSeg(i)
+				i += 2
+				continue
+			}
+			fallthrough
+		default:
+			if !inTok {
+				start, inTok = i, true
+			}
+			if copying {
+				b.WriteString(text[i : i+size])
+			}
+		}
+		i += size
+	}
+	flushSeg(len(text))
+	return segs
+}
+
+// scanRawText looks for destructive commands in text the engine cannot parse
+// (or text an unknown program receives): rm -rf, destructive git, find
+// -delete, dd to a device, mkfs, shred. It is a pattern scan, so it blocks
+// rm -rf whatever the target.
+func (r *run) scanRawText(text, seg string) *finding {
+	if text == "" || !r.enabled(RuleRawText) {
+		return nil
+	}
+	for _, words := range rawSegments(text) {
+		if !r.step(seg) {
+			return r.abort
+		}
+		displayHead := len(words) > 0 && (words[0] == "echo" || words[0] == "rg")
+		for k, w := range words {
+			if k&255 == 255 && !r.step(seg) {
+				return r.abort
+			}
+			name := commandBase(w)
+			var what string
+			switch {
+			case name == "rm":
+				what = rawRm(words[k:])
+			case name == "git":
+				what = rawGit(words[k:])
+			case name == "find" && !displayHead:
+				what = rawFind(words[k:])
+			case name == "dd":
+				for _, a := range words[k+1:] {
+					if strings.HasPrefix(a, "of=/dev/") && !isHarmlessDevice(a[3:]) {
+						what = "dd of=" + a[3:]
+					}
+				}
+			case strings.HasPrefix(name, "mkfs"):
+				for _, a := range words[k+1:] {
+					if strings.HasPrefix(a, "/dev/") {
+						what = "mkfs " + a
+					}
+				}
+			case name == "shred":
+				if k+1 < len(words) {
+					what = "shred"
+				}
+			}
+			if what != "" {
+				return r.block(RuleRawText, fmtReason(reasonRawText, what), seg)
+			}
+		}
+	}
+	return nil
+}
+
+func rawRm(words []string) string {
+	rec, force := false, false
+	for _, w := range words[1:] {
+		if w == "--" {
+			break
+		}
+		switch {
+		case strings.HasPrefix(w, "--"):
+			name, _, _ := strings.Cut(w, "=")
+			if len(name) >= 4 && strings.HasPrefix("--recursive", name) {
+				rec = true
+			}
+			if len(name) >= 3 && strings.HasPrefix("--force", name) {
+				force = true
+			}
+		case strings.HasPrefix(w, "-") && len(w) > 1:
+			if strings.ContainsAny(w[1:], "rR") {
+				rec = true
+			}
+			if strings.Contains(w[1:], "f") {
+				force = true
+			}
+		}
+	}
+	if rec && force {
+		return "rm -rf"
+	}
+	return ""
+}
+
+func rawGit(words []string) string {
+	// The same global-option skipping as parseGitInvocation, on strings:
+	// raw text can be long, and converting it to fields costs more than
+	// the scan.
+	i := 1
+	for i < len(words) {
+		v := words[i]
+		if v == "--" {
+			i++
+			break
+		}
+		if !strings.HasPrefix(v, "-") || v == "-" {
+			break
+		}
+		switch {
+		case v == "-C" || v == "-c" || v == "--config-env" || v == "--git-dir" || v == "--work-tree" || gitGlobalWithValue[v]:
+			i += 2
+		default:
+			i++
+		}
+	}
+	if i >= len(words) {
+		return ""
+	}
+	sub := strings.ToLower(words[i])
+	if m := gitRule(sub, words[i+1:]); m != nil {
+		return "git " + sub
+	}
+	return ""
+}
+
+func rawFind(words []string) string {
+	fields := make([]field, len(words))
+	for i, w := range words {
+		fields[i] = lit(w)
+	}
+	fc := parseFind(fields)
+	if fc.delete {
+		return "find -delete"
+	}
+	for _, ex := range fc.execs {
+		if len(ex) > 0 && commandBase(ex[0].val) == "rm" && rawRm(vals(ex)) != "" {
+			return "find -exec rm -rf"
+		}
+	}
+	return ""
+}

@@ -1,0 +1,409 @@
+package policy
+
+import (
+	"path/filepath"
+	"strings"
+)
+
+const (
+	reasonRmOutside    = "rm -rf outside cwd is blocked. Use explicit paths within the current directory, or delete manually."
+	reasonRmRootHome   = "rm -rf targeting root or home directory is extremely dangerous and always blocked."
+	reasonRmHomeCwd    = "rm -rf in home directory is dangerous. Change to a project directory first."
+	reasonRmCwdSelf    = "rm -rf of the current directory is blocked. Delete specific paths inside it instead."
+	reasonRmDynamic    = "rm -rf target contains shell variables or substitutions that cannot be resolved statically (%s); write the path literally."
+	reasonRmParanoid   = "rm -rf outside cwd is blocked. Use explicit paths within the current directory, or delete manually. (paranoid rm: only temp directories may be removed recursively)"
+	reasonGitMetadata  = "Deleting git metadata (.git, hooks, worktree links) can destroy the repository. Ask the user to run it manually."
+	reasonFindGitMeta  = "find deletes git metadata (.git, hooks) reachable from its start paths. Narrow the search or exclude .git."
+	reasonFindDelete   = "find -delete permanently removes files. Use -print first to preview."
+	reasonFindExecRm   = "find -exec rm -rf is dangerous. Use explicit file list instead."
+	reasonXargsRm      = "xargs rm -rf with dynamic input is dangerous. Use explicit file list instead."
+	reasonParallelRm   = "parallel rm -rf with dynamic input is dangerous. Use explicit file list instead."
+	reasonProtected    = "This path contains a protected policy file; the agent may not modify, move or delete it."
+	reasonRawText      = "Unparseable or opaque command text contains a destructive command (%s); it cannot be analysed safely."
+	reasonDynamicCmdIn = "%s can execute arbitrary commands from dynamic input (%s)."
+)
+
+// rmFlags is the option summary of an rm command line.
+type rmFlags struct {
+	recursive, force bool
+	targets          []field
+	dynOption        *field // a non-static word in option position
+}
+
+func parseRm(args []field, carrier string) rmFlags {
+	var fl rmFlags
+	past := false
+	for _, a := range args[1:] {
+		v := a.val
+		if past {
+			fl.targets = append(fl.targets, a)
+			continue
+		}
+		switch {
+		case v == "--" && a.static:
+			past = true
+		case strings.HasPrefix(v, "--") && a.static:
+			name, _, _ := strings.Cut(v, "=")
+			if len(name) >= 4 && strings.HasPrefix("--recursive", name) {
+				fl.recursive = true
+			}
+			if len(name) >= 3 && strings.HasPrefix("--force", name) {
+				fl.force = true
+			}
+		case len(v) > 1 && v[0] == '-' && a.static:
+			if strings.ContainsAny(v[1:], "rR") {
+				fl.recursive = true
+			}
+			if strings.Contains(v[1:], "f") {
+				fl.force = true
+			}
+		case !a.static && strings.HasPrefix(v, "-"):
+			aa := a
+			fl.dynOption = &aa
+		case a.subst && fl.dynOption == nil && (!a.static || strings.HasPrefix(v, "-")):
+			// Substitution output can add options (rm $(cat list)); the
+			// strict rule wants such words literal even when computable.
+			aa := a
+			fl.dynOption = &aa
+			if !a.static || !strings.HasPrefix(v, "-") {
+				fl.targets = append(fl.targets, a)
+				continue
+			}
+			if strings.ContainsAny(v[1:], "rR") {
+				fl.recursive = true
+			}
+			if strings.Contains(v[1:], "f") {
+				fl.force = true
+			}
+		default:
+			// Input that replaces a placeholder may be an option; input xargs
+			// appends is taken as operands (like upstream), parallel's is not.
+			if a.input && fl.dynOption == nil && (!isAppendedInput(a) || carrier == "parallel") && couldBeOption(a) {
+				aa := a
+				fl.dynOption = &aa
+			}
+			fl.targets = append(fl.targets, a)
+		}
+	}
+	return fl
+}
+
+type rmMode uint8
+
+const (
+	rmNormal   rmMode = iota
+	rmRaw             // pattern scan of opaque text: any recursive force rm blocks
+	rmFindExec        // rm run by find -exec on found files
+)
+
+// analyzeRm applies the rm rules: git metadata is protected from any rm,
+// root and home from any recursive rm, and recursive forced removal is
+// classified by target.
+func (r *run) analyzeRm(cc *cmdCall, args []field, mode rmMode) *finding {
+	fl := parseRm(args, cc.carrier)
+	base := commandBase(args[0].val)
+	if base == "rmdir" || base == "unlink" {
+		fl.recursive, fl.force = false, false
+	}
+	if fl.recursive {
+		// Root and home first: the more sweeping finding explains better.
+		for _, t := range fl.targets {
+			if r.isRootOrHome(cc, t) {
+				return r.block(RuleRmRootOrHome, reasonRmRootHome, cc.seg)
+			}
+		}
+	}
+	if f := r.gitMetadataTargets(cc, fl.targets, fl.recursive); f != nil {
+		return f
+	}
+	if fl.dynOption != nil {
+		if fl.dynOption.input {
+			if f := r.carrierDynamic(cc, "the input adds options to rm"); f != nil {
+				return f
+			}
+			// With the shell rule off, the input can still make this a
+			// recursive forced removal.
+			return r.carrierRm(cc)
+		}
+		if mode == rmFindExec {
+			return r.block(RuleFindExecRm, reasonFindExecRm, cc.seg)
+		}
+		if f := r.dynStructure(cc, "an rm option is built from a substitution"); f != nil {
+			return f
+		}
+	}
+	if !fl.recursive {
+		return nil
+	}
+	for _, t := range fl.targets {
+		if r.isRootOrHome(cc, t) {
+			return r.block(RuleRmRootOrHome, reasonRmRootHome, cc.seg)
+		}
+	}
+	if !fl.force {
+		return nil
+	}
+	if mode == rmRaw {
+		return r.block(RuleRawText, fmtReason(reasonRawText, "rm -rf"), cc.seg)
+	}
+	if mode == rmFindExec {
+		return r.block(RuleFindExecRm, reasonFindExecRm, cc.seg)
+	}
+	for _, t := range fl.targets {
+		if f := r.classifyRmTarget(cc, t); f != nil {
+			return f
+		}
+	}
+	return nil
+}
+
+func fmtReason(format string, args ...string) string {
+	out := format
+	for _, a := range args {
+		out = strings.Replace(out, "%s", a, 1)
+	}
+	return out
+}
+
+// isRootOrHome recognises /, home and wildcard-only paths under them, in
+// literal, variable ($HOME, ~) and resolved form.
+func (r *run) isRootOrHome(cc *cmdCall, t field) bool {
+	v := strings.TrimSpace(t.val)
+	switch v {
+	case "/", "/*", "~", "~/", "~/*", "$HOME", "$HOME/", "$HOME/*", "${HOME}", "${HOME}/", "${HOME}/*", "/.", "/..":
+		return true
+	}
+	if !t.static || v == "" {
+		return false
+	}
+	p := v
+	if !filepath.IsAbs(p) {
+		if cc.cwd == "" {
+			return false
+		}
+		p = r.realPath(cc.cwd) + "/" + p
+	}
+	comps := strings.Split(p, "/")
+	for len(comps) > 1 {
+		last := comps[len(comps)-1]
+		if last == "" || last == "." || strings.Trim(last, "*") == "" {
+			comps = comps[:len(comps)-1]
+			continue
+		}
+		break
+	}
+	q := strings.Join(comps, "/")
+	if q == "" {
+		q = "/"
+	}
+	if hasGlobMeta(q) {
+		return false
+	}
+	q = filepath.Clean(q)
+	rq := r.realPath(q)
+	if rq == "/" {
+		return true
+	}
+	return r.home != "" && (q == r.home || rq == r.realPath(r.home))
+}
+
+// classifyRmTarget decides one target of rm -rf.
+func (r *run) classifyRmTarget(cc *cmdCall, t field) *finding {
+	v := t.val
+	if !t.static {
+		if t.input {
+			return r.carrierRm(cc)
+		}
+		return r.block(RuleRmDynamicTarget, fmtReason(reasonRmDynamic, clip(t.src)), cc.seg)
+	}
+	if t.ifsSplit {
+		return r.block(RuleRmDynamicTarget, fmtReason(reasonRmDynamic, clip(t.src)+" split by a custom IFS"), cc.seg)
+	}
+	if t.glob && r.mode.Has(ModeStrict) {
+		// What a pattern matches depends on the disk at run time.
+		return r.block(RuleRmDynamicTarget, fmtReason(reasonRmDynamic, clip(t.src)), cc.seg)
+	}
+	if strings.HasPrefix(v, "~") || strings.HasPrefix(v, "$") {
+		// A literal tilde or dollar (quoted): not what the user probably meant,
+		// and not inside the project.
+		return r.block(RuleRmOutsideCwd, reasonRmOutside, cc.seg)
+	}
+	if r.tmpdirOverridden(cc, t) {
+		return r.block(RuleRmDynamicTarget, fmtReason(reasonRmDynamic, clip(t.src)+" with TMPDIR overridden"), cc.seg)
+	}
+	if r.isTempPath(v) && tempEligible(t) {
+		return nil
+	}
+	abs := v
+	if !filepath.IsAbs(abs) {
+		if cc.cwd == "" {
+			return r.block(RuleRmOutsideCwd, reasonRmOutside, cc.seg)
+		}
+		abs = filepath.Join(cc.cwd, v)
+	}
+	resolved := r.resolveTarget(abs, v)
+	for _, ap := range r.allowPaths {
+		if r.usableAllowPath(ap) && within(resolved, r.realPath(ap)) {
+			return nil
+		}
+	}
+	anchor := r.origCwd
+	if anchor == "" || cc.sc == nil {
+		return r.block(RuleRmOutsideCwd, reasonRmOutside, cc.seg)
+	}
+	realAnchor := r.realPath(anchor)
+	if r.home != "" && realAnchor == r.realPath(r.home) {
+		return r.block(RuleRmHomeCwd, reasonRmHomeCwd, cc.seg)
+	}
+	if v == "." || v == "./" || resolved == r.realPath(cc.cwd) && cc.cwd == anchor || resolved == realAnchor {
+		return r.block(RuleRmCwdSelf, reasonRmCwdSelf, cc.seg)
+	}
+	if strictlyWithin(resolved, realAnchor) || (t.glob && within(resolved, realAnchor) && !strings.HasPrefix(filepath.Base(v), ".")) {
+		if r.mode.Has(ModeParanoidRm) || r.req.Policy.RuleSwitches[RuleRmParanoid] {
+			return r.block(RuleRmParanoid, reasonRmParanoid, cc.seg)
+		}
+		return nil
+	}
+	return r.block(RuleRmOutsideCwd, reasonRmOutside, cc.seg)
+}
+
+// resolveTarget resolves an absolute target the way rm sees it: symlinks in
+// the parent are followed; the last component is followed only with a
+// trailing slash.
+func (r *run) resolveTarget(abs, literal string) string {
+	if strings.HasSuffix(literal, "/") || strings.HasSuffix(literal, "/.") {
+		return r.realPath(abs)
+	}
+	clean := filepath.Clean(abs)
+	dir, base := filepath.Split(clean)
+	if base == "" {
+		return r.realPath(clean)
+	}
+	return filepath.Join(r.realPath(filepath.Clean(dir)), base)
+}
+
+// usableAllowPath ignores allow paths that would allow everything: the root,
+// home, or an ancestor of home.
+func (r *run) usableAllowPath(ap string) bool {
+	rp := r.realPath(ap)
+	if rp == "/" {
+		return false
+	}
+	if r.home != "" && within(r.realPath(r.home), rp) {
+		return false
+	}
+	return true
+}
+
+// gitMetadataTargets protects .git, git directories, hooks and their
+// ancestors from deletion.
+func (r *run) gitMetadataTargets(cc *cmdCall, targets []field, recursive bool) *finding {
+	for _, t := range targets {
+		if !t.static || t.val == "" {
+			continue
+		}
+		abs := t.val
+		if !filepath.IsAbs(abs) {
+			if cc.cwd == "" {
+				continue
+			}
+			abs = filepath.Join(cc.cwd, abs)
+		}
+		if r.touchesGitMetadata(cc.cwd, abs, t.val, t.glob, recursive) {
+			return r.block(RuleRmGitMetadata, reasonGitMetadata, cc.seg)
+		}
+		if base := filepath.Base(filepath.Clean(t.val)); base == ".git" && filepath.Dir(filepath.Clean(t.val)) == "." {
+			// "rm -rf .git" is never routine, repository or not.
+			return r.block(RuleRmGitMetadata, reasonGitMetadata, cc.seg)
+		}
+	}
+	return nil
+}
+
+// touchesGitMetadata reports whether deleting abs (recursively or not)
+// deletes git metadata of the repository around cwd or around abs.
+func (r *run) touchesGitMetadata(cwd, abs, literal string, glob, recursive bool) bool {
+	abs = filepath.Clean(abs)
+	dir, pat := filepath.Split(abs)
+	dir = filepath.Clean(dir)
+	var protected, hooks []string
+	for _, d := range []string{cwd, dir, abs} {
+		if d == "" {
+			continue
+		}
+		p, h := r.gitProtected(d)
+		protected = append(protected, p...)
+		hooks = append(hooks, h...)
+	}
+	if len(protected) == 0 {
+		return false
+	}
+	if glob && hasGlobMeta(pat) {
+		rd := r.realPath(dir)
+		for _, p := range protected {
+			if rd == p {
+				return true
+			}
+			if filepath.Dir(p) == rd && globMatch(pat, filepath.Base(p)) {
+				return true
+			}
+			if recursive && strictlyWithin(p, rd) {
+				rel, _ := filepath.Rel(rd, p)
+				first := strings.SplitN(rel, string(filepath.Separator), 2)[0]
+				if globMatch(pat, first) {
+					return true
+				}
+			}
+		}
+		for _, h := range hooks {
+			if within(rd, h) {
+				return true
+			}
+		}
+		return false
+	}
+	target := r.resolveTarget(abs, literal)
+	for _, p := range protected {
+		if target == p || (recursive && strictlyWithin(p, target)) {
+			return true
+		}
+	}
+	for _, h := range hooks {
+		if strictlyWithin(target, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// tempEligible reports whether a target may count as a temp path: a literal
+// path, or one built from $TMPDIR only. A path reached through ~ or $HOME is
+// never scratch space, even when home happens to live under /tmp.
+func tempEligible(t field) bool {
+	for _, v := range t.vars {
+		if v != "TMPDIR" {
+			return false
+		}
+	}
+	return true
+}
+
+// tmpdirOverridden reports a target built from $TMPDIR while the command's
+// own environment sets TMPDIR to something that is not a temp directory: the
+// analysis cannot tell which value the author meant.
+func (r *run) tmpdirOverridden(cc *cmdCall, t field) bool {
+	uses := false
+	for _, v := range t.vars {
+		if v == "TMPDIR" {
+			uses = true
+		}
+	}
+	if !uses {
+		return false
+	}
+	v, ok := cc.envValue("TMPDIR")
+	if !ok {
+		return false
+	}
+	return !v.static || !r.isTempPath(v.val)
+}

@@ -1,0 +1,189 @@
+package policy
+
+import (
+	"strings"
+)
+
+// commandRules dispatches to the rule family of the command that runs.
+func (r *run) commandRules(cc *cmdCall, base string) *finding {
+	args := cc.args
+	var f *finding
+	stdinProgram := false
+	switch {
+	case base == "git":
+		f = r.analyzeGit(cc, args)
+	case base == "rm" || base == "rmdir" || base == "unlink":
+		f = r.analyzeRm(cc, args, rmNormal)
+	case base == "find":
+		f = r.analyzeFind(cc, args)
+	case shellNames[base]:
+		f = r.analyzeShell(cc, base)
+		stdinProgram = true
+	case base == "pwsh" || base == "powershell":
+		f = r.analyzePwshLauncher(cc)
+	case awkNames[base]:
+		f = r.analyzeAwk(cc, base)
+	case interpreterKind(base) != "":
+		kind := interpreterKind(base)
+		f = r.analyzeInterpreter(cc, base, kind)
+		ia := parseInterpreter(kind, args)
+		stdinProgram = ia.stdin && len(ia.code) == 0
+		if cc.carrier != "" && f == nil {
+			f = r.carrierInterpreterOptions(cc, kind)
+		}
+	case base == "dd":
+		f = r.analyzeDd(cc)
+	case strings.HasPrefix(base, "mkfs") || base == "mke2fs" || base == "newfs":
+		f = r.analyzeMkfs(cc)
+	case base == "shred":
+		if len(args) > 1 {
+			f = r.block(RuleShred, "shred destroys file contents irrecoverably. Ask the user to run it manually.", cc.seg)
+		}
+	case base == "remove-item":
+		f = r.psRemoveItemArgs(cc, vals(args[1:]), args[1:], cc.stdin != nil && cc.stdin.kind == stdinPipe)
+	case base == "cp" || base == "mv" || base == "install" || base == "ln" || base == "rsync" || base == "touch" || base == "truncate":
+		r.noteWritesFromArgs(cc)
+	case base == "tee":
+		r.noteTee(cc)
+		if cc.stdin != nil && cc.stdin.known {
+			for _, a := range args[1:] {
+				if a.proc != nil {
+					if f = r.feedProcSubst(a.proc, cc.sc, cc.stdin.text); f != nil {
+						break
+					}
+				}
+			}
+		}
+	}
+	if f != nil || r.abort != nil {
+		return r.firstOf(f)
+	}
+	if !stdinProgram {
+		if f := r.stdinPolicy(cc, base); f != nil {
+			return f
+		}
+	}
+	return nil
+}
+
+// carrierInterpreterOptions blocks input appended after inline code of
+// interpreters that keep parsing options there (node -e CODE --require x).
+func (r *run) carrierInterpreterOptions(cc *cmdCall, kind string) *finding {
+	if kind == "python" {
+		return nil
+	}
+	ia := parseInterpreter(kind, cc.args)
+	if len(ia.code) == 0 && ia.script != nil {
+		return nil
+	}
+	for i, a := range cc.args {
+		if a.static && a.val == "--" {
+			return nil
+		}
+		if i > 0 && isAppendedInput(a) {
+			return r.carrierDynamic(cc, "the input may add "+kind+" options after the code")
+		}
+	}
+	return nil
+}
+
+// analyzeDd blocks dd writing to a device.
+func (r *run) analyzeDd(cc *cmdCall) *finding {
+	for _, a := range cc.args[1:] {
+		if strings.HasPrefix(a.val, "of=") {
+			target := strings.Trim(a.val[3:], `"'`)
+			if strings.HasPrefix(target, "/dev/") && !isHarmlessDevice(target) {
+				return r.block(RuleDdDevice, "dd writing to a device ("+target+") can destroy a disk. Ask the user to run it manually.", cc.seg)
+			}
+			if !a.static && a.input {
+				return r.carrierDynamic(cc, "dd writes to a target from the input")
+			}
+		}
+	}
+	return nil
+}
+
+func isHarmlessDevice(p string) bool {
+	switch p {
+	case "/dev/null", "/dev/zero", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/fd/1", "/dev/fd/2":
+		return true
+	}
+	return false
+}
+
+// analyzeMkfs blocks mkfs on a device.
+func (r *run) analyzeMkfs(cc *cmdCall) *finding {
+	for _, a := range cc.args[1:] {
+		if strings.HasPrefix(a.val, "/dev/") {
+			return r.block(RuleMkfsDevice, "mkfs formats a device ("+a.val+") and destroys its data. Ask the user to run it manually.", cc.seg)
+		}
+	}
+	return nil
+}
+
+// dataSinks read standard input as data and never execute it; a quoted heredoc
+// fed to them is prose.
+var dataSinks = set("cat", "tee", "wc", "head", "tail", "sort", "uniq", "less", "more", "grep", "egrep", "fgrep", "rg", "jq",
+	"yq", "base64", "xxd", "od", "hexdump", "cut", "tr", "column", "fold", "nl", "fmt", "pbcopy", "xclip", "xsel", "wl-copy",
+	"diff", "cmp", "patch", "sha256sum", "sha1sum", "md5sum", "shasum", "md5", "tac", "rev", "paste", "expand", "unexpand",
+	"iconv", "gzip", "gunzip", "zcat", "bzip2", "xz", "zstd", "tar", "openssl", "gpg", "echo", "printf", "true", ":", "read",
+	"mail", "sendmail", "envsubst", "sponge", "dos2unix", "unix2dos", "ts", "pv")
+
+// isDataSink reports whether cc reads its stdin as data.
+func isDataSink(cc *cmdCall, base string) bool {
+	if dataSinks[base] {
+		return true
+	}
+	args := vals(cc.args)
+	switch base {
+	case "git":
+		for i, a := range args {
+			switch a {
+			case "apply", "am", "hash-object", "mailinfo", "mailsplit", "fast-import", "update-index", "check-attr", "check-ignore", "cat-file", "notes":
+				return true
+			case "commit", "tag", "merge", "stash":
+				for _, b := range args[i+1:] {
+					if b == "-F" || b == "--file=-" || b == "-F-" || b == "--file" || strings.HasPrefix(b, "--file=") {
+						return true
+					}
+				}
+			}
+		}
+	case "gh", "glab":
+		for _, a := range args {
+			if a == "--body-file" || a == "-F" || a == "--input" || strings.HasPrefix(a, "--body-file=") || a == "--file" {
+				return true
+			}
+		}
+	case "curl", "http", "xh":
+		for _, a := range args {
+			if strings.HasPrefix(a, "@-") || strings.Contains(a, "@-") || a == "--data-binary" || a == "-T" {
+				return true
+			}
+		}
+	case "kubectl", "oc":
+		for _, a := range args {
+			if a == "-f" || a == "--filename" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// stdinPolicy judges text fed to a command that does not run it as code: an
+// unquoted heredoc, or text fed to a program that is not a known data sink,
+// is scanned for destructive commands.
+func (r *run) stdinPolicy(cc *cmdCall, base string) *finding {
+	in := cc.stdin
+	if in == nil || (in.kind != stdinHeredoc && in.kind != stdinHereString) {
+		return nil
+	}
+	if in.kind == stdinHeredoc && !in.quoted {
+		return r.scanRawText(in.text, cc.seg)
+	}
+	if isDataSink(cc, base) {
+		return nil
+	}
+	return r.scanRawText(in.text, cc.seg)
+}

@@ -1,0 +1,219 @@
+package policy
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// finding is a blocking verdict on part of a command.
+type finding struct {
+	rule    string
+	reason  string
+	segment string
+}
+
+// run is the state of one Check: the request, the budgets, and the resolved
+// policy. It is not shared between goroutines.
+type run struct {
+	eng      *Engine
+	req      *Request
+	mode     Mode
+	ctx      context.Context
+	deadline time.Time
+	steps    int
+	derived  int // tokens of embedded commands re-analysed, see chargeDerived
+	parallel parallelWork
+	abort    *finding
+
+	home       string // home directory from Env; "" when unknown
+	origCwd    string // absolute working directory the command starts in; "" when unknown
+	wrappers   map[string]bool
+	allowPaths []string
+	protected  []string
+	secretDeny []string
+	secretOK   []string
+	// written records files the command writes with content the engine knows,
+	// so that a script written by a heredoc and then run can be judged.
+	written map[string]*writtenFile
+	// quietSecrets > 0 while interpreter code is read as shell: its words are
+	// not file accesses (secret literals in code are scanned separately).
+	quietSecrets int
+	gitCache     map[string]gitProt
+	realCache    map[string]string
+	kept         *parsed
+	secretMemo   map[[2]string][2]string
+	secretIx     *secretIdx
+}
+
+type writtenFile struct {
+	content string
+	known   bool
+}
+
+func newRun(ctx context.Context, e *Engine, req *Request) *run {
+	r := &run{eng: e, req: req, mode: req.Mode, ctx: ctx, deadline: e.now().Add(e.timeout)}
+	if h, ok := req.Env["HOME"]; ok && filepath.IsAbs(h) {
+		r.home = filepath.Clean(h)
+	}
+	if req.Cwd != "" && filepath.IsAbs(req.Cwd) {
+		r.origCwd = filepath.Clean(req.Cwd)
+	}
+	r.wrappers = make(map[string]bool, len(req.Policy.Wrappers))
+	for _, w := range req.Policy.Wrappers {
+		r.wrappers[strings.ToLower(w)] = true
+	}
+	for _, p := range req.Policy.AllowPaths {
+		if ap := r.absPolicyPath(p); ap != "" {
+			r.allowPaths = append(r.allowPaths, ap)
+		}
+	}
+	for _, p := range req.Policy.ProtectedPaths {
+		if ap := r.absPolicyPath(p); ap != "" {
+			r.protected = append(r.protected, ap)
+		}
+	}
+	for _, p := range req.Policy.SecretDenyPaths {
+		if ap := r.absPolicyPath(p); ap != "" {
+			r.secretDeny = append(r.secretDeny, ap)
+		}
+	}
+	for _, p := range req.Policy.SecretAllowPaths {
+		if ap := r.absPolicyPath(p); ap != "" {
+			r.secretOK = append(r.secretOK, ap)
+		}
+	}
+	return r
+}
+
+// absPolicyPath makes a policy path absolute: "~/" is home, relative paths are
+// relative to the working directory.
+func (r *run) absPolicyPath(p string) string {
+	p = strings.TrimSpace(p)
+	switch {
+	case p == "":
+		return ""
+	case p == "~":
+		return r.home
+	case strings.HasPrefix(p, "~/"):
+		if r.home == "" {
+			return ""
+		}
+		return filepath.Join(r.home, p[2:])
+	case filepath.IsAbs(p):
+		return filepath.Clean(p)
+	case r.origCwd != "":
+		return filepath.Join(r.origCwd, p)
+	}
+	return ""
+}
+
+// enabled reports whether rule id is active for this request.
+func (r *run) enabled(id string) bool {
+	if strings.HasPrefix(id, CustomRulePrefix) {
+		return true
+	}
+	info := catalogueIndex[id]
+	if info != nil && info.Catastrophic {
+		return true
+	}
+	pol := &r.req.Policy
+	if isSecretRule(id) {
+		if pol.DisableSecrets {
+			return false
+		}
+		if v, ok := pol.RuleSwitches[id]; ok {
+			return v
+		}
+		return id != RuleSecretAgentConfig
+	}
+	if pol.DisableDestructive {
+		return false
+	}
+	if v, ok := pol.RuleSwitches[id]; ok {
+		return v
+	}
+	if info != nil && info.EnabledBy != 0 {
+		return r.mode&info.EnabledBy != 0
+	}
+	return true
+}
+
+// block returns a finding for rule id, or nil when the rule is switched off so
+// that analysis continues with the other rules.
+func (r *run) block(id, reason, segment string) *finding {
+	if !r.enabled(id) {
+		return nil
+	}
+	return &finding{rule: id, reason: reason, segment: segment}
+}
+
+// step charges one unit of work and reports whether analysis may go on. Once a
+// budget trips, r.abort holds the blocking finding and every caller unwinds.
+func (r *run) step(segment string) bool {
+	if r.abort != nil {
+		return false
+	}
+	r.steps++
+	if r.steps > r.eng.maxSteps {
+		r.abort = &finding{rule: RuleEngineBudget, segment: segment,
+			reason: "Command analysis exceeds the safety guard's work budget and cannot be judged safely; split it into simpler commands."}
+		return false
+	}
+	if r.steps&15 == 0 {
+		if r.ctx.Err() != nil || r.eng.now().After(r.deadline) {
+			r.abort = &finding{rule: RuleEngineTimeout, segment: segment, reason: reasonTimeout}
+			return false
+		}
+	}
+	return true
+}
+
+// maxDerivedTokens bounds the words of embedded command lines (the rest of a
+// line after "tool git ...", each find -exec suffix, env -S splices) that one
+// Check re-analyses. Such suffixes overlap, so without a bound the work grows
+// with the square of the input. The figure is upstream's, which keeps the
+// corpus' budget cases deciding alike.
+const maxDerivedTokens = 16384
+
+const reasonDerivedBudget = "Command analysis exceeds the safety guard's derived-command work limit; reduce nested or embedded command complexity."
+
+// chargeDerived reserves n derived tokens and reports whether analysis may go
+// on; once the budget is spent, r.abort blocks the command.
+func (r *run) chargeDerived(n int, segment string) bool {
+	if r.abort != nil {
+		return false
+	}
+	if n < 0 || n > maxDerivedTokens-r.derived {
+		r.abort = &finding{rule: RuleEngineBudget, segment: segment, reason: reasonDerivedBudget}
+		return false
+	}
+	r.derived += n
+	return true
+}
+
+const reasonTimeout = "Command analysis exceeds the safety guard's time budget and cannot be judged safely; split it into simpler commands."
+
+// judge analyses the whole request.
+func (r *run) judge() *finding {
+	switch r.req.Shell {
+	case ShellPowerShell:
+		return r.firstOf(r.judgePowerShell(r.req.Command, 0))
+	case ShellAuto:
+		if f := r.judgePowerShell(r.req.Command, 0); f != nil {
+			return r.firstOf(f)
+		}
+	}
+	sc := r.rootScope()
+	return r.firstOf(r.judgeScript(r.req.Command, sc, scriptTop))
+}
+
+// firstOf prefers an abort (budget, timeout) over a regular finding, because an
+// aborted analysis may have skipped the part that mattered.
+func (r *run) firstOf(f *finding) *finding {
+	if r.abort != nil {
+		return r.abort
+	}
+	return f
+}
