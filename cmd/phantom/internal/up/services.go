@@ -1,5 +1,17 @@
 package up
 
+import (
+	"context"
+
+	"github.com/phantom-run/phantom/pkg/daemon"
+	gateway "github.com/phantom-run/phantom/services/gateway/service"
+	"github.com/phantom-run/phantom/services/runner/fakeagent"
+	runner "github.com/phantom-run/phantom/services/runner/service"
+	safetyguard "github.com/phantom-run/phantom/services/safety-guard/service"
+	scheduler "github.com/phantom-run/phantom/services/scheduler/service"
+	worktree "github.com/phantom-run/phantom/services/worktree/service"
+)
+
 // This file is the seam between `phantom up` and the services: the only
 // place that names them. The integrator fills it in after merging the
 // service branches (each exposes services/<name>/service with Config, New
@@ -20,8 +32,29 @@ package up
 // Components returns the services phantom up composes, each with a fresh
 // settings struct.
 func Components() []Component {
+	var (
+		sched scheduler.Config
+		guard safetyguard.Config
+		wt    worktree.Config
+		run   runner.Config
+		gw    gateway.Config
+	)
 	return []Component{
-		// TODO(integration): projector, scheduler, safety-guard, worktree, runner, gateway.
+		{Name: "scheduler", Config: &sched,
+			Build: func(ctx context.Context, env daemon.Env) (daemon.Service, error) { return scheduler.New(ctx, sched, env) }},
+		{Name: "safety-guard", Config: &guard,
+			Build: func(ctx context.Context, env daemon.Env) (daemon.Service, error) { return safetyguard.New(ctx, guard, env) }},
+		{Name: "worktree", Config: &wt,
+			Build: func(ctx context.Context, env daemon.Env) (daemon.Service, error) { return worktree.New(ctx, wt, env) }},
+		{Name: "runner", Config: &run,
+			Build: func(ctx context.Context, env daemon.Env) (daemon.Service, error) { return runner.New(ctx, run, env) }},
+		{Name: "gateway", Config: &gw, NeedsDB: true,
+			Build: func(ctx context.Context, env daemon.Env) (daemon.Service, error) {
+				// phantom up serves the gateway's Handler on its own listener.
+				cfg := gw
+				cfg.HTTPAddr = ""
+				return gateway.New(ctx, cfg, env)
+			}},
 	}
 }
 
@@ -30,5 +63,5 @@ func Components() []Component {
 // os.Executable() with PHANTOM_FAKE_AGENT=1), and exits; otherwise it
 // returns at once. main calls it first thing.
 func MainIfRequested() {
-	// TODO(integration): fakeagent.MainIfRequested() (github.com/phantom-run/phantom/services/runner/fakeagent)
+	fakeagent.MainIfRequested()
 }
