@@ -41,9 +41,13 @@ func Components() []Component {
 	)
 	return []Component{
 		{Name: "scheduler", Config: &sched,
-			Build: func(ctx context.Context, env daemon.Env) (daemon.Service, error) { return scheduler.New(ctx, sched, env) }},
+			Build: func(ctx context.Context, env daemon.Env) (daemon.Service, error) {
+				return scheduler.New(ctx, sched, env)
+			}},
 		{Name: "safety-guard", Config: &guard,
-			Build: func(ctx context.Context, env daemon.Env) (daemon.Service, error) { return safetyguard.New(ctx, guard, env) }},
+			Build: func(ctx context.Context, env daemon.Env) (daemon.Service, error) {
+				return safetyguard.New(ctx, guard, env)
+			}},
 		{Name: "worktree", Config: &wt,
 			Build: func(ctx context.Context, env daemon.Env) (daemon.Service, error) { return worktree.New(ctx, wt, env) }},
 		{Name: "runner", Config: &run,
