@@ -63,3 +63,13 @@ func Ensure(ctx context.Context) context.Context {
 	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled})
 	return trace.ContextWithSpanContext(ctx, sc)
 }
+
+// WithTraceParent returns ctx carrying the trace context of a traceparent
+// (and tracestate) value, as kept with a record; ctx is returned unchanged
+// when traceparent is empty or invalid.
+func WithTraceParent(ctx context.Context, traceparent, tracestate string) context.Context {
+	if traceparent == "" {
+		return ctx
+	}
+	return propagator.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent, "tracestate": tracestate})
+}

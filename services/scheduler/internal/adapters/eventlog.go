@@ -176,5 +176,5 @@ func (r *Reader) decode(msg jetstream.Msg) (command.Event, bool) {
 		// A type this version does not know: nothing the scheduler acts on.
 		return command.Event{Seq: ev.Seq}, true
 	}
-	return command.Event{Seq: ev.Seq, ID: ev.ID, Source: ev.Source, Time: ev.Time, Payload: ev.Payload}, true
+	return command.Event{Seq: ev.Seq, ID: ev.ID, Source: ev.Source, Time: ev.Time, Payload: ev.Payload, TraceParent: ev.TraceParent, TraceState: ev.TraceState}, true
 }

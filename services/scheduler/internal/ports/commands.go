@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/phantom-run/phantom/pkg/tracing"
 	"log/slog"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -39,7 +40,8 @@ func NewCommands(app UseCases, log *slog.Logger) *Commands {
 // returned makes the router nack the message, which is delivered again after
 // the subscriber's delay; that is how a publish that failed is retried.
 func (h *Commands) Handle(msg *message.Message) error {
-	ctx := msg.Context()
+	// Join the trace of whoever sent the command (the gateway's request).
+	ctx := tracing.WithTraceParent(msg.Context(), msg.Metadata.Get(envelope.HeaderTraceParent), msg.Metadata.Get(envelope.HeaderTraceState))
 	ceType := msg.Metadata.Get(envelope.HeaderType)
 	log := h.log.With("command", ceType, "id", msg.UUID)
 	switch ceType {

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/phantom-run/phantom/pkg/tracing"
 	"log/slog"
 	"sync"
 	"time"
@@ -82,6 +83,10 @@ type Event struct {
 	Source  string
 	Time    time.Time
 	Payload events.Payload
+	// TraceParent and TraceState are the event's trace context; the
+	// scheduler keeps a run's from its run.requested.
+	TraceParent string
+	TraceState  string
 }
 
 // Config configures a Scheduler.
@@ -110,6 +115,7 @@ type Scheduler struct {
 	// be stored, in dispatch order.
 	unsent  []queue.Dispatch
 	lastSeq uint64
+	traces  runTraces
 }
 
 // New returns a Scheduler with an empty queue, replaying until Recover.
@@ -123,7 +129,7 @@ func New(cfg Config, bus Bus, metrics Metrics, log *slog.Logger) (*Scheduler, er
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Scheduler{q: queue.New(cfg.Limits), bus: bus, metrics: metrics, log: log, now: cfg.Now, window: cfg.ResendWindow}, nil
+	return &Scheduler{q: queue.New(cfg.Limits), bus: bus, metrics: metrics, log: log, now: cfg.Now, window: cfg.ResendWindow, traces: runTraces{}}, nil
 }
 
 // Snapshot returns the queue's state.
@@ -188,6 +194,8 @@ func (s *Scheduler) Submit(ctx context.Context, cmd commands.SubmitRun) error {
 		return s.pump(ctx)
 	}
 	ev := &events.RunRequested{RunID: cmd.RunID, Spec: cmd.Spec, RequestedBy: cmd.RequestedBy, RerunOf: cmd.RerunOf, ConversationID: cmd.ConversationID}
+	tp, ts := tracing.TraceParent(ctx)
+	s.traces.remember(cmd.RunID, tp, ts)
 	if err := s.append(ctx, ev, 0); err != nil {
 		return err
 	}
@@ -239,6 +247,12 @@ func (s *Scheduler) OnEvent(ctx context.Context, ev Event) error {
 	}
 	if ev.Payload == nil {
 		return nil
+	}
+	if _, ok := ev.Payload.(*events.RunRequested); ok {
+		s.traces.remember(ev.Payload.AggregateID(), ev.TraceParent, ev.TraceState)
+	}
+	if events.Terminal(ev.Payload) {
+		defer s.traces.forget(ev.Payload.AggregateID())
 	}
 	if !s.apply(ev.Payload, ev.Time) || !s.live {
 		return nil
@@ -320,7 +334,7 @@ func (s *Scheduler) flush(ctx context.Context) {
 			continue
 		}
 		msg := commands.Dispatch{RunID: d.RunID, Attempt: d.Attempt, Spec: d.Spec, Pool: d.Pool, Provider: d.Provider, Deadline: d.Deadline, RetriesLeft: 0}
-		if err := s.bus.Dispatch(ctx, msg); err != nil {
+		if err := s.bus.Dispatch(s.traces.of(ctx, d.RunID), msg); err != nil {
 			s.log.Warn("could not send a dispatch; will retry", "run", d.RunID, "attempt", d.Attempt, "error", err)
 			keep = append(keep, d)
 			continue
@@ -338,7 +352,7 @@ func (s *Scheduler) cancelOnRunner(ctx context.Context, d queue.CancelDecision) 
 		return nil
 	}
 	c := commands.RunnerCancel{RunnerID: d.RunnerID, RunID: d.RunID, Attempt: d.Attempt, Reason: d.Reason, By: d.By}
-	if err := s.bus.CancelOnRunner(ctx, c); err != nil {
+	if err := s.bus.CancelOnRunner(s.traces.of(ctx, d.RunID), c); err != nil {
 		return err
 	}
 	s.log.Info("cancel sent to the runner", "run", d.RunID, "attempt", d.Attempt, "runner", d.RunnerID)
@@ -351,7 +365,7 @@ func (s *Scheduler) append(ctx context.Context, ev events.Payload, attempt int) 
 
 // appendAt appends ev and applies it at once, as of time at.
 func (s *Scheduler) appendAt(ctx context.Context, ev events.Payload, attempt int, at time.Time) error {
-	if err := s.bus.Append(ctx, ev, EventID(ev, attempt), attempt); err != nil {
+	if err := s.bus.Append(s.traces.of(ctx, ev.AggregateID()), ev, EventID(ev, attempt), attempt); err != nil {
 		return fmt.Errorf("could not append %s of run %s: %w", ev.EventType(), ev.AggregateID(), err)
 	}
 	s.apply(ev, at)
@@ -366,4 +380,25 @@ func (s *Scheduler) apply(ev events.Payload, at time.Time) bool {
 		s.metrics.State(s.q.Depth(), s.q.Active())
 	}
 	return changed
+}
+
+// runTraces remembers each live run's trace context (from its request), so
+// that everything the scheduler publishes about a run joins the trace of the
+// request that caused it, whatever event triggered the publish. Callers hold
+// the scheduler's lock.
+type runTraces map[string][2]string
+
+func (t runTraces) remember(runID, traceparent, tracestate string) {
+	if traceparent != "" {
+		t[runID] = [2]string{traceparent, tracestate}
+	}
+}
+
+func (t runTraces) forget(runID string) { delete(t, runID) }
+
+func (t runTraces) of(ctx context.Context, runID string) context.Context {
+	if tc, ok := t[runID]; ok {
+		return tracing.WithTraceParent(ctx, tc[0], tc[1])
+	}
+	return ctx
 }

@@ -3,6 +3,8 @@ package command_test
 import (
 	"context"
 	"errors"
+	"github.com/phantom-run/phantom/pkg/tracing"
+	"go.opentelemetry.io/otel/trace"
 	"sync"
 	"testing"
 	"time"
@@ -29,13 +31,25 @@ type recordingBus struct {
 	// failAppend fails the next appends of these event types.
 	failAppend   map[string]bool
 	failDispatch bool
+	// traces records the trace id each publish carried, by event type or "dispatch".
+	traces map[string]string
+}
+
+func (b *recordingBus) trace(ctx context.Context, what string) {
+	if b.traces == nil {
+		b.traces = map[string]string{}
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		b.traces[what] = sc.TraceID().String()
+	}
 }
 
 var errDown = errors.New("nats is down")
 
-func (b *recordingBus) Append(_ context.Context, ev events.Payload, _ string, _ int) error {
+func (b *recordingBus) Append(ctx context.Context, ev events.Payload, _ string, _ int) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.trace(ctx, ev.EventType()+" "+ev.AggregateID())
 	if b.failAppend[ev.EventType()] {
 		return errDown
 	}
@@ -43,9 +57,10 @@ func (b *recordingBus) Append(_ context.Context, ev events.Payload, _ string, _ 
 	return nil
 }
 
-func (b *recordingBus) Dispatch(_ context.Context, d commands.Dispatch) error {
+func (b *recordingBus) Dispatch(ctx context.Context, d commands.Dispatch) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.trace(ctx, "dispatch "+d.RunID)
 	if b.failDispatch {
 		return errDown
 	}
@@ -194,4 +209,26 @@ func TestNothingIsDecidedDuringReplay(t *testing.T) {
 	require.NoError(t, s.Recover(ctx))
 	require.True(t, s.Live())
 	require.Equal(t, []string{"run.queued r1", "run.dispatched r1"}, bus.types())
+}
+
+// Everything published about a run joins the trace of its submit, even when
+// another run's completion is what triggered the publish.
+func TestPublishesAboutARunCarryItsRequestTrace(t *testing.T) {
+	b := setup(t, limits)
+	ctxA := tracing.Ensure(b.ctx)
+	ctxB := tracing.Ensure(b.ctx)
+	traceOf := func(ctx context.Context) string { return trace.SpanContextFromContext(ctx).TraceID().String() }
+	require.NoError(t, b.s.Submit(ctxA, commands.SubmitRun{RunID: "A", Spec: spec("claude")}))
+	require.NoError(t, b.s.Submit(ctxB, commands.SubmitRun{RunID: "B", Spec: spec("claude")}))
+	// B waits behind A (one claude at a time); A's completion, seen on the
+	// untraced event tail, releases B.
+	require.NoError(t, b.s.OnEvent(b.ctx, command.Event{Seq: 99, Payload: &events.RunStarted{RunID: "A", Attempt: 1, RunnerID: "r1"}}))
+	require.NoError(t, b.s.OnEvent(b.ctx, command.Event{Seq: 100, Payload: &events.RunCompleted{RunID: "A", Attempt: 1}}))
+	b.bus.mu.Lock()
+	defer b.bus.mu.Unlock()
+	require.Equal(t, traceOf(ctxA), b.bus.traces["run.requested A"])
+	require.Equal(t, traceOf(ctxA), b.bus.traces["dispatch A"])
+	require.Equal(t, traceOf(ctxB), b.bus.traces["run.queued B"])
+	require.Equal(t, traceOf(ctxB), b.bus.traces["run.dispatched B"])
+	require.Equal(t, traceOf(ctxB), b.bus.traces["dispatch B"])
 }
