@@ -3,6 +3,8 @@
 // run fails or is rejected with. The codes are stable: clients match on them.
 package runs
 
+import "encoding/json"
+
 // Spec is what a user asks for when submitting a run. Optional fields are
 // pointers so that a profile can fill what the request leaves out (a missing
 // field inherits, an explicit value wins, including an explicit zero).
@@ -30,7 +32,88 @@ type Spec struct {
 	Isolation string `json:"isolation,omitempty"`
 	// Labels are free-form key/values kept with the run.
 	Labels map[string]string `json:"labels,omitempty"`
+
+	// MaxRetries is how many further attempts a retryable failure may get (0..=10).
+	MaxRetries *int `json:"maxRetries,omitempty"`
+	// RetryBackoffMs is the first retry's backoff in 100..=600000 ms; later
+	// ones grow exponentially with jitter, within the same range.
+	RetryBackoffMs *int `json:"retryBackoffMs,omitempty"`
+	// RetryOnTimeout makes a timeout retryable.
+	RetryOnTimeout *bool `json:"retryOnTimeout,omitempty"`
+	// Interactive keeps the agent reading stdin: a session takes input until ended.
+	Interactive *bool `json:"interactive,omitempty"`
+	// Budget stops the run when its live usage passes a limit.
+	Budget *Budget `json:"budget,omitempty"`
+	// Harness hardens and steers the agent CLI.
+	Harness *Harness `json:"harness,omitempty"`
 }
+
+// Budget limits a run's spend; the run fails with budget_exceeded past it.
+type Budget struct {
+	MaxCostUSD *float64 `json:"maxCostUsd,omitempty"`
+	MaxTokens  *int64   `json:"maxTokens,omitempty"`
+}
+
+// Harness is the "Harness Hardening" block of a run: how the agent CLI is
+// constrained and steered. An option the chosen CLI or its version cannot
+// honour is dropped with run.compatibility_warning, never silently.
+type Harness struct {
+	// AllowedTools and DisallowedTools name the agent's tools (Claude: Bash, Edit, mcp__srv__tool, ...).
+	AllowedTools    []string `json:"allowedTools,omitempty"`
+	DisallowedTools []string `json:"disallowedTools,omitempty"`
+	// PermissionMode is the CLI's permission mode (Claude: default, acceptEdits, plan, bypassPermissions, ...).
+	PermissionMode string `json:"permissionMode,omitempty"`
+	// AutoApprove lets the agent act without asking; refused together with a full-access sandbox.
+	AutoApprove *bool `json:"autoApprove,omitempty"`
+	// Sandbox is read-only, workspace-write or full-access.
+	Sandbox string `json:"sandbox,omitempty"`
+	// MaxTurns bounds the agent's turns.
+	MaxTurns *int `json:"maxTurns,omitempty"`
+	// TimeoutMs bounds the agent CLI's own work, in 5000..=10800000 ms.
+	TimeoutMs *int `json:"timeoutMs,omitempty"`
+	// MaxToolResultLines truncates tool results the agent sees (<= 20000).
+	MaxToolResultLines *int `json:"maxToolResultLines,omitempty"`
+	// MCPConfig is an MCP servers document, written to a private file for --mcp-config.
+	MCPConfig json.RawMessage `json:"mcpConfig,omitempty"`
+	// OutputSchema is a JSON Schema the final result must satisfy.
+	OutputSchema json.RawMessage `json:"outputSchema,omitempty"`
+	// ShellPrelude runs before the agent (checked by the safety guard).
+	ShellPrelude string `json:"shellPrelude,omitempty"`
+	// CLIAllowlist names the executables the agent's shell may run.
+	CLIAllowlist []string `json:"cliAllowlist,omitempty"`
+	// Env is injected into the agent's environment (never secrets: provider tokens come from the runner).
+	Env map[string]string `json:"env,omitempty"`
+	// AppendSystemPrompt is added to the agent's system prompt.
+	AppendSystemPrompt string `json:"appendSystemPrompt,omitempty"`
+	// ResumeSessionID resumes a provider session (Claude --resume, codex exec resume).
+	ResumeSessionID string `json:"resumeSessionId,omitempty"`
+	// Continue resumes the latest session in the working directory.
+	Continue bool `json:"continue,omitempty"`
+	// ForkSession resumes into a new session id.
+	ForkSession bool `json:"forkSession,omitempty"`
+}
+
+// Sandbox levels.
+const (
+	SandboxReadOnly       = "read-only"
+	SandboxWorkspaceWrite = "workspace-write"
+	SandboxFullAccess     = "full-access"
+)
+
+// Guardrails from the specification. Every service that validates a run uses
+// these bounds, so the gateway (400) and the scheduler agree.
+const (
+	MinPriority           = -10
+	MaxPriority           = 10
+	MinTimeoutSeconds     = 5
+	MaxTimeoutSeconds     = 10800
+	MaxRetriesLimit       = 10
+	MinRetryBackoffMs     = 100
+	MaxRetryBackoffMs     = 600000
+	MinHarnessTimeoutMs   = 5000
+	MaxHarnessTimeoutMs   = 10800000
+	MaxToolResultLinesCap = 20000
+)
 
 // Isolation modes.
 const (
