@@ -136,7 +136,7 @@ func TestFold(t *testing.T) {
 			},
 		},
 		{
-			name: "the ce-attempt header fences a payload without an attempt of its own",
+			name:   "the ce-attempt header fences a payload without an attempt of its own",
 			events: []events.Payload{requested, &events.RunQueued{RunID: "r1", Attempt: 2}},
 			check: func(t *testing.T, r *runstate.Run) {
 				require.NoError(t, r.Apply(runstate.Event{Seq: 3, Time: at(2), Attempt: 1, Payload: &events.RunCanceled{RunID: "r1"}}))
@@ -167,7 +167,7 @@ func TestFold(t *testing.T) {
 			},
 		},
 		{
-			name: "rejected",
+			name:   "rejected",
 			events: []events.Payload{requested, &events.RunRejected{RunID: "r1", Reason: runs.ReasonQueueFull, Message: "512 queued"}},
 			check: func(t *testing.T, r *runstate.Run) {
 				require.Equal(t, runs.StatusRejected, r.Status)
