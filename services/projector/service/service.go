@@ -41,6 +41,8 @@ type Config struct {
 	Linger time.Duration `envconfig:"PROJECTOR_LINGER" default:"2ms" desc:"a batch closes when no event arrived for this long (100us-MAX_WAIT)"`
 	// Projections restricts this instance to some projections (to spread them over instances).
 	Projections []string `envconfig:"PROJECTOR_PROJECTIONS" desc:"comma-separated projections this instance runs (default: all)"`
+	// SynchronousCommit makes every batch wait for its WAL flush (see engine.Options).
+	SynchronousCommit bool `envconfig:"PROJECTOR_SYNCHRONOUS_COMMIT" default:"false" desc:"wait for the WAL flush of each batch; off is safe (a Postgres crash only makes the projector re-apply the last batches from the recovered checkpoint) and faster"`
 	// StandbyRetry is how often a standby instance tries to take over.
 	StandbyRetry time.Duration `envconfig:"PROJECTOR_STANDBY_RETRY" default:"2s" desc:"how often a standby instance tries to become active (100ms-1m)"`
 }
@@ -126,7 +128,7 @@ func New(_ context.Context, cfg Config, env daemon.Env) (*Service, error) {
 		m:   m,
 		all: map[string]projection.Projection{},
 	}
-	s.eng = engine.New(env.DB, env.JS, log, m, engine.Options{Batch: cfg.Batch, MaxWait: cfg.MaxWait, Linger: cfg.Linger})
+	s.eng = engine.New(env.DB, env.JS, log, m, engine.Options{Batch: cfg.Batch, MaxWait: cfg.MaxWait, Linger: cfg.Linger, SynchronousCommit: cfg.SynchronousCommit})
 	for _, p := range projections.All() {
 		s.all[p.Name()] = p
 		if len(cfg.Projections) == 0 || slices.ContainsFunc(cfg.Projections, func(n string) bool { return strings.TrimSpace(n) == p.Name() }) {

@@ -413,18 +413,27 @@ func TestRepublishedEventIsStoredOnce(t *testing.T) {
 	first, err := b.NATS.JS.PublishMsg(b.Ctx, msg)
 	require.NoError(t, err)
 	// The same fact published again after the stream's duplicate window: a
-	// different Nats-Msg-Id gets it stored twice, with the same ce-id.
+	// different Nats-Msg-Id gets it stored again, with the same ce-id. Once
+	// right away (likely in the same batch), once after it was projected.
 	msg.Header.Set(nats.MsgIdHdr, env.ID+"-again")
 	again, err := b.NATS.JS.PublishMsg(b.Ctx, msg)
 	require.NoError(t, err)
 	require.Greater(t, again.Sequence, first.Sequence)
 	b.WaitCheckpoint(readmodel.ProjectionRuns, again.Sequence, 10*time.Second)
+	msg.Header.Set(nats.MsgIdHdr, env.ID+"-later")
+	later, err := b.NATS.JS.PublishMsg(b.Ctx, msg)
+	require.NoError(t, err)
+	s4 := b.publish(&events.RunCanceled{RunID: "dup", Attempt: 1}, 1, at(2))
+	b.WaitCheckpoint(readmodel.ProjectionRuns, s4, 10*time.Second)
+	require.Greater(t, s4, later.Sequence)
+
 	evs := b.events("dup")
-	require.Len(t, evs, 2)
-	require.Equal(t, int64(s1), evs[0].Seq)
-	require.Equal(t, int64(first.Sequence), evs[1].Seq)
+	require.Len(t, evs, 3)
+	require.Equal(t, []int64{int64(s1), int64(first.Sequence), int64(s4)}, []int64{evs[0].Seq, evs[1].Seq, evs[2].Seq})
 	require.Equal(t, env.ID, evs[1].ID)
-	require.Equal(t, int64(first.Sequence), b.run("dup").LastSeq, "the repeat is not folded")
+	r := b.run("dup")
+	require.Equal(t, int64(s4), r.LastSeq, "the repeats are not folded")
+	require.Equal(t, "canceled", r.Status)
 }
 
 // TestCrashesLoseAndRepeatNothing stops the projector at arbitrary points

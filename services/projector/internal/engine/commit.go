@@ -40,11 +40,25 @@ func (w *Worker) commit(ctx context.Context, b *batch, oneByOne bool) (refused i
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	name := w.p.Name()
-	var tag pgconn.CommandTag
+	// One round trip: the commit mode, then the checkpoint.
+	var q pgx.Batch
+	if !w.e.o.SynchronousCommit {
+		q.Queue(`SET LOCAL synchronous_commit = off`)
+	}
 	if w.applied == 0 {
-		tag, err = tx.Exec(ctx, firstSQL, name, int64(b.lastSeq), b.lastTime)
+		q.Queue(firstSQL, name, int64(b.lastSeq), b.lastTime)
 	} else {
-		tag, err = tx.Exec(ctx, advanceSQL, name, int64(b.lastSeq), b.lastTime, int64(w.applied))
+		q.Queue(advanceSQL, name, int64(b.lastSeq), b.lastTime, int64(w.applied))
+	}
+	res := tx.SendBatch(ctx, &q)
+	var tag pgconn.CommandTag
+	for range q.Len() {
+		if tag, err = res.Exec(); err != nil {
+			break
+		}
+	}
+	if cerr := res.Close(); err == nil {
+		err = cerr
 	}
 	if err != nil {
 		return 0, fmt.Errorf("could not advance the checkpoint: %w", err)

@@ -58,6 +58,13 @@ type Options struct {
 	// RetryMin and RetryMax bound the backoff between failed attempts
 	// (defaults 100ms and 5s).
 	RetryMin, RetryMax time.Duration
+	// SynchronousCommit makes each batch's commit wait for its WAL flush.
+	// Off (the default), a Postgres crash may undo the last moments of
+	// commits, rows and checkpoint together, and the projector re-applies
+	// them from the recovered checkpoint: the consumer is always positioned
+	// from the checkpoint in Postgres, never from JetStream's acks, so
+	// nothing is lost or repeated.
+	SynchronousCommit bool
 }
 
 func (o Options) withDefaults() Options {

@@ -316,11 +316,9 @@ func TestFirstDeliveryIsVerifiedAgainstTheStream(t *testing.T) {
 	b := setup(t, Options{})
 	last := b.PublishAll(projtest.Workload(2, 1, 27))
 	w := b.eng.Worker(projections.Runs{})
-	w.applied = 0
-	require.NoError(t, w.verifyFirst(b.Ctx, 1))
-	err := w.verifyFirst(b.Ctx, last)
+	require.NoError(t, w.verifyFirst(b.Ctx, 0, 1))
+	err := w.verifyFirst(b.Ctx, 0, last)
 	require.ErrorIs(t, err, errReposition)
 	require.ErrorContains(t, err, "comes first after the checkpoint 0")
-	w.applied = last - 1
-	require.NoError(t, w.verifyFirst(b.Ctx, last))
+	require.NoError(t, w.verifyFirst(b.Ctx, last-1, last))
 }

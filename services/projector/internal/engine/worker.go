@@ -80,7 +80,6 @@ func reposition(reason string, err error) error { return &repositionError{reason
 // away, a gap, a moved checkpoint) are logged and retried with backoff; they
 // never end Run.
 func (w *Worker) Run(ctx context.Context) error {
-	defer w.endPull()
 	defer w.running.Store(false)
 	bo := backoff{min: w.e.o.RetryMin, max: w.e.o.RetryMax}
 	reason := "start"
@@ -143,22 +142,64 @@ func (w *Worker) position(ctx context.Context, reason string) error {
 }
 
 func (w *Worker) consume(ctx context.Context) error {
+	// Two stages: a producer pulls, checks and decodes the next batch while
+	// this goroutine applies the current one, so NATS, decoding and Postgres
+	// work at the same time.
+	pctx, cancel := context.WithCancel(ctx)
+	batches := make(chan *batch, 1)
+	done := make(chan struct{})
+	from := w.applied
+	go func() {
+		defer close(done)
+		defer close(batches)
+		w.produce(pctx, from, batches)
+	}()
+	defer func() {
+		cancel()
+		for range batches {
+		}
+		<-done
+	}()
+	for b := range batches {
+		if err := w.apply(ctx, b); err != nil {
+			return err
+		}
+		if b.err != nil {
+			return b.err
+		}
+	}
+	return ctx.Err()
+}
+
+// produce sends the batches of the current consumer, in order, until ctx
+// ends or a batch carries an error (its last). high is the highest sequence
+// seen so far (the checkpoint at first): anything at or below it is a
+// redelivery.
+func (w *Worker) produce(ctx context.Context, high uint64, out chan<- *batch) {
+	defer w.endPull()
 	for {
 		msgs, ferr := w.collect(ctx)
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return
 		}
+		b := &batch{lastSeq: high}
 		if len(msgs) > 0 {
-			b, perr := w.prepare(ctx, msgs)
-			if err := w.apply(ctx, b); err != nil {
-				return err
-			}
-			if perr != nil {
-				return perr
-			}
+			b = w.prepare(ctx, msgs, high)
+			high = b.lastSeq
 		}
-		if ferr != nil {
-			return reposition("fetch_error", ferr)
+		if ferr != nil && b.err == nil {
+			b.err = reposition("fetch_error", ferr)
+		}
+		if b.taken == 0 && b.err == nil {
+			continue
+		}
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return
+		}
+		if b.err != nil {
+			return
 		}
 	}
 }
@@ -176,6 +217,8 @@ type batch struct {
 	lastSeq  uint64
 	lastTime time.Time
 	pending  uint64
+	// err, when set, ends the consumer after this batch is applied.
+	err error
 }
 
 // badEvent is a message skipped because it cannot be applied.
@@ -185,24 +228,28 @@ type badEvent struct {
 	time                  time.Time
 }
 
-// prepare checks and decodes msgs. It stops at the first message that is not
-// the consumer's next delivery and returns the batch so far with a
-// reposition error.
-func (w *Worker) prepare(ctx context.Context, msgs []jetstream.Msg) (*batch, error) {
-	b := &batch{events: make([]bus.Event, 0, len(msgs)), lastSeq: w.applied}
+// prepare checks and decodes msgs; high is the highest sequence seen before
+// them. It stops at the first message that is not the consumer's next
+// delivery and returns the batch so far with a reposition error.
+func (w *Worker) prepare(ctx context.Context, msgs []jetstream.Msg, high uint64) (b *batch) {
+	b = &batch{events: make([]bus.Event, 0, len(msgs)), lastSeq: high}
+	from := high
 	name := w.p.Name()
 	for _, m := range msgs {
 		md, err := m.Metadata()
 		if err != nil {
-			return b, reposition("gap", fmt.Errorf("a message without JetStream metadata: %w", err))
+			b.err = reposition("gap", fmt.Errorf("a message without JetStream metadata: %w", err))
+			return b
 		}
 		if md.Sequence.Consumer != w.nextDelivery {
-			return b, reposition("gap", fmt.Errorf("delivery %d arrived where %d was due", md.Sequence.Consumer, w.nextDelivery))
+			b.err = reposition("gap", fmt.Errorf("delivery %d arrived where %d was due", md.Sequence.Consumer, w.nextDelivery))
+			return b
 		}
 		seq := md.Sequence.Stream
 		if seq > b.lastSeq && w.verify {
-			if err := w.verifyFirst(ctx, seq); err != nil {
-				return b, err
+			if err := w.verifyFirst(ctx, from, seq); err != nil {
+				b.err = err
+				return b
 			}
 			w.verify = false
 		}
@@ -236,14 +283,14 @@ func (w *Worker) prepare(ctx context.Context, msgs []jetstream.Msg) (*batch, err
 			b.events = append(b.events, ev)
 		}
 	}
-	return b, nil
+	return b
 }
 
 // verifyFirst checks, for the first message after positioning, that the
 // stream holds no message of the projection's subjects between the
-// checkpoint and it (nobody moved the consumer under us).
-func (w *Worker) verifyFirst(ctx context.Context, seq uint64) error {
-	if seq == w.applied+1 {
+// checkpoint (after) and it: nobody moved the consumer under us.
+func (w *Worker) verifyFirst(ctx context.Context, after, seq uint64) error {
+	if seq == after+1 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -253,15 +300,15 @@ func (w *Worker) verifyFirst(ctx context.Context, seq uint64) error {
 		return reposition("fetch_error", fmt.Errorf("could not look up stream %s: %w", streams.Events, err))
 	}
 	for _, subj := range w.p.Subjects() {
-		msg, err := s.GetMsg(ctx, w.applied+1, jetstream.WithGetMsgSubject(subj))
+		msg, err := s.GetMsg(ctx, after+1, jetstream.WithGetMsgSubject(subj))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue
 		}
 		if err != nil {
-			return reposition("fetch_error", fmt.Errorf("could not look up the first event after %d: %w", w.applied, err))
+			return reposition("fetch_error", fmt.Errorf("could not look up the first event after %d: %w", after, err))
 		}
 		if msg.Sequence < seq {
-			return reposition("gap", fmt.Errorf("the consumer started at %d but %d comes first after the checkpoint %d", seq, msg.Sequence, w.applied))
+			return reposition("gap", fmt.Errorf("the consumer started at %d but %d comes first after the checkpoint %d", seq, msg.Sequence, after))
 		}
 	}
 	return nil

@@ -23,10 +23,13 @@ import (
 // Runs keeps run_events (one row per run event) and runs (one row per run,
 // folded by package runstate).
 //
-// Write path per batch: run_events by COPY (under a savepoint; if an event id
-// or sequence is already there, the batch is filtered and copied again), then
-// the runs rows the batch touches are read, folded in memory and written back
-// with one INSERT ... SELECT FROM unnest(...) ON CONFLICT DO UPDATE.
+// Write path per batch, in three round trips (they are what costs on a busy
+// database server): a savepoint and the current rows of the runs the batch
+// is about; run_events by COPY; the savepoint's release and the folded runs
+// rows, written with one INSERT ... SELECT FROM unnest(...) ON CONFLICT DO
+// UPDATE. If the COPY meets an event already stored (same id or sequence),
+// it is rolled back to the savepoint and only the new events are copied and
+// folded.
 //
 // An event whose ce-id is already in run_events (the same fact published
 // again after the stream's duplicate window) is skipped: it is neither stored
@@ -46,36 +49,131 @@ func (Runs) Subjects() []string {
 // Tables implements projection.Projection.
 func (Runs) Tables() []string { return []string{"run_events", "runs"} }
 
+const savepoint = "runs_projection"
+
 // Apply implements projection.Projection.
 func (Runs) Apply(ctx context.Context, tx pgx.Tx, batch []bus.Event) error {
 	rows := make([]eventRow, len(batch))
 	for i, ev := range batch {
 		rows[i] = newEventRow(ev)
 	}
-	rows, err := insertEvents(ctx, tx, rows)
+	rows = uniqueIDs(rows)
+	ids := runIDs(rows)
+
+	var q pgx.Batch
+	q.Queue(`SAVEPOINT ` + savepoint)
+	q.Queue(selectRunsSQL, ids)
+	res := tx.SendBatch(ctx, &q)
+	_, err := res.Exec()
+	var state map[string]*runstate.Run
+	if err == nil {
+		state, err = scanRuns(res.Query())
+	}
+	if cerr := res.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("could not read runs: %w", err)
+	}
+
+	if _, err := copyEvents(ctx, tx, rows); err != nil {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+			return err
+		}
+		// Some event is stored already: keep only the new ones.
+		if rows, err = dropStored(ctx, tx, rows); err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		if _, err := copyEvents(ctx, tx, rows); err != nil {
+			return err
+		}
+		ids = runIDs(rows)
+		if state, err = scanRuns(tx.Query(ctx, selectRunsSQL, ids)); err != nil {
+			return fmt.Errorf("could not read runs: %w", err)
+		}
+	}
+
+	order, err := fold(state, ids, rows)
 	if err != nil {
 		return err
 	}
-	if len(rows) == 0 {
-		return nil
+	var w pgx.Batch
+	w.Queue(`RELEASE SAVEPOINT ` + savepoint)
+	queueStore(&w, order)
+	if err := tx.SendBatch(ctx, &w).Close(); err != nil {
+		return fmt.Errorf("could not write %d runs: %w", len(order), err)
 	}
-	return foldRuns(ctx, tx, rows)
+	return nil
+}
+
+// runIDs lists the runs rows are about, in first-seen order.
+func runIDs(rows []eventRow) []string {
+	ids := make([]string, 0, 16)
+	seen := make(map[string]bool, 16)
+	for _, r := range rows {
+		if id := r.runID; !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// dropStored rolls back to the savepoint and returns the rows whose event
+// (by id or sequence) is not in run_events yet.
+func dropStored(ctx context.Context, tx pgx.Tx, rows []eventRow) ([]eventRow, error) {
+	if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT `+savepoint); err != nil {
+		return nil, fmt.Errorf("could not roll back to the savepoint: %w", err)
+	}
+	ids := make([]string, len(rows))
+	seqs := make([]int64, len(rows))
+	for i, r := range rows {
+		ids[i], seqs[i] = r.id, int64(r.ev.Seq)
+	}
+	existing, err := tx.Query(ctx, `SELECT id, seq FROM run_events WHERE id = ANY($1) OR seq = ANY($2)`, ids, seqs)
+	if err != nil {
+		return nil, fmt.Errorf("could not look up stored run events: %w", err)
+	}
+	storedIDs := map[string]bool{}
+	storedSeqs := map[int64]bool{}
+	var id string
+	var seq int64
+	_, err = pgx.ForEachRow(existing, []any{&id, &seq}, func() error {
+		storedIDs[id], storedSeqs[seq] = true, true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("could not read stored run events: %w", err)
+	}
+	fresh := rows[:0:0]
+	for _, r := range rows {
+		if !storedIDs[r.id] && !storedSeqs[int64(r.ev.Seq)] {
+			fresh = append(fresh, r)
+		}
+	}
+	return fresh, nil
 }
 
 // eventRow is one run_events row with the event it came from.
 type eventRow struct {
-	ev      bus.Event
+	ev bus.Event
+	// id and runID are cleaned for Postgres.
+	id      string
 	runID   string
 	attempt int
 	data    []byte
 }
 
 func newEventRow(ev bus.Event) eventRow {
-	r := eventRow{ev: ev, data: cleanJSON(ev.Data)}
+	r := eventRow{ev: ev, id: cleanText(ev.ID), data: cleanJSON(ev.Data)}
 	if p, err := subjects.ParseEvent(ev.NATSSubject); err == nil {
-		r.runID = p.ID
+		r.runID = cleanText(p.ID)
 	} else {
-		r.runID = ev.Payload.AggregateID()
+		r.runID = cleanText(ev.Payload.AggregateID())
 	}
 	r.attempt = runstate.AttemptOf(ev.Payload)
 	if r.attempt == 0 {
@@ -105,69 +203,8 @@ func (r eventRow) values() []any {
 		a := int32(r.attempt)
 		attempt = &a
 	}
-	return []any{int64(r.ev.Seq), cleanText(r.ev.ID), cleanText(r.runID), cleanText(r.ev.Type),
+	return []any{int64(r.ev.Seq), r.id, r.runID, cleanText(r.ev.Type),
 		cleanText(r.ev.Source), attempt, r.ev.Time, r.data}
-}
-
-// insertEvents copies rows into run_events and returns the rows it stored:
-// all of them, but for events already there (same id or sequence) and
-// repeats of an id within the batch.
-func insertEvents(ctx context.Context, tx pgx.Tx, rows []eventRow) ([]eventRow, error) {
-	rows = uniqueIDs(rows)
-	sp, err := tx.Begin(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("could not open a savepoint: %w", err)
-	}
-	_, err = copyEvents(ctx, sp, rows)
-	if err == nil {
-		if err := sp.Commit(ctx); err != nil {
-			return nil, fmt.Errorf("could not release the savepoint: %w", err)
-		}
-		return rows, nil
-	}
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
-		_ = sp.Rollback(ctx)
-		return nil, err
-	}
-	// Some event is stored already: roll the copy back and keep only the new ones.
-	if err := sp.Rollback(ctx); err != nil {
-		return nil, fmt.Errorf("could not roll back to the savepoint: %w", err)
-	}
-	ids := make([]string, len(rows))
-	seqs := make([]int64, len(rows))
-	for i, r := range rows {
-		ids[i], seqs[i] = cleanText(r.ev.ID), int64(r.ev.Seq)
-	}
-	existing, err := tx.Query(ctx, `SELECT id, seq FROM run_events WHERE id = ANY($1) OR seq = ANY($2)`, ids, seqs)
-	if err != nil {
-		return nil, fmt.Errorf("could not look up stored run events: %w", err)
-	}
-	storedIDs := map[string]bool{}
-	storedSeqs := map[int64]bool{}
-	for existing.Next() {
-		var id string
-		var seq int64
-		if err := existing.Scan(&id, &seq); err != nil {
-			existing.Close()
-			return nil, fmt.Errorf("could not read stored run events: %w", err)
-		}
-		storedIDs[id], storedSeqs[seq] = true, true
-	}
-	existing.Close()
-	if err := existing.Err(); err != nil {
-		return nil, fmt.Errorf("could not read stored run events: %w", err)
-	}
-	fresh := rows[:0:0]
-	for _, r := range rows {
-		if !storedIDs[cleanText(r.ev.ID)] && !storedSeqs[int64(r.ev.Seq)] {
-			fresh = append(fresh, r)
-		}
-	}
-	if _, err := copyEvents(ctx, tx, fresh); err != nil {
-		return nil, err
-	}
-	return fresh, nil
 }
 
 func copyEvents(ctx context.Context, tx pgx.Tx, rows []eventRow) (int64, error) {
@@ -187,10 +224,10 @@ func uniqueIDs(rows []eventRow) []eventRow {
 	seen := make(map[string]struct{}, len(rows))
 	out := rows[:0:0]
 	for _, r := range rows {
-		if _, dup := seen[r.ev.ID]; dup {
+		if _, dup := seen[r.id]; dup {
 			continue
 		}
-		seen[r.ev.ID] = struct{}{}
+		seen[r.id] = struct{}{}
 		out = append(out, r)
 	}
 	if len(out) == len(rows) {
@@ -233,47 +270,35 @@ func upsertSQL() string {
 		strings.Join(params, ", ") + `) ON CONFLICT (id) DO UPDATE SET ` + strings.Join(sets, ", ")
 }
 
-// foldRuns reads the runs the events are about, folds the events into them
-// in stream order and writes them back.
-func foldRuns(ctx context.Context, tx pgx.Tx, rows []eventRow) error {
-	ids := make([]string, 0, 16)
-	seen := map[string]bool{}
+// fold folds rows, in stream order, into the runs of state (creating
+// placeholders for runs not seen before) and returns the runs touched, in
+// the order of ids.
+func fold(state map[string]*runstate.Run, ids []string, rows []eventRow) ([]*runstate.Run, error) {
 	for _, r := range rows {
-		if id := cleanText(r.runID); !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
-	}
-	state, err := loadRuns(ctx, tx, ids)
-	if err != nil {
-		return err
-	}
-	// Every run the batch is about is written back once, in first-seen order.
-	order := make([]*runstate.Run, 0, len(ids))
-	for _, r := range rows {
-		id := cleanText(r.runID)
-		run, ok := state[id]
+		run, ok := state[r.runID]
 		if !ok {
-			run = runstate.New(id, runstate.Event{Seq: r.ev.Seq, Time: r.ev.Time})
-			state[id] = run
+			run = runstate.New(r.runID, runstate.Event{Seq: r.ev.Seq, Time: r.ev.Time})
+			state[r.runID] = run
 		}
-		if seen[id] {
-			seen[id] = false
-			order = append(order, run)
-		}
-		if err := run.Apply(runstate.Event{Seq: r.ev.Seq, Time: r.ev.Time, Attempt: headerAttempt(r.ev), Payload: r.ev.Payload}); err != nil {
-			return fmt.Errorf("%w: event %s (seq %d): %w", projection.ErrBadEvent, r.ev.ID, r.ev.Seq, err)
+		ev := runstate.Event{Seq: r.ev.Seq, Time: r.ev.Time, Attempt: headerAttempt(r.ev), Payload: r.ev.Payload}
+		if err := run.Apply(ev); err != nil {
+			return nil, fmt.Errorf("%w: event %s (seq %d): %w", projection.ErrBadEvent, r.ev.ID, r.ev.Seq, err)
 		}
 	}
-	return storeRuns(ctx, tx, order)
+	order := make([]*runstate.Run, len(ids))
+	for i, id := range ids {
+		order[i] = state[id]
+	}
+	return order, nil
 }
 
-func loadRuns(ctx context.Context, tx pgx.Tx, ids []string) (map[string]*runstate.Run, error) {
-	out := make(map[string]*runstate.Run, len(ids))
-	rs, err := tx.Query(ctx, selectRunsSQL, ids)
+// scanRuns reads runs rows (from selectRunsSQL, and the error of that
+// query) by id.
+func scanRuns(rs pgx.Rows, err error) (map[string]*runstate.Run, error) {
 	if err != nil {
-		return nil, fmt.Errorf("could not read runs: %w", err)
+		return nil, err
 	}
+	out := map[string]*runstate.Run{}
 	defer rs.Close()
 	for rs.Next() {
 		r := &runstate.Run{}
@@ -283,23 +308,18 @@ func loadRuns(ctx context.Context, tx pgx.Tx, ids []string) (map[string]*runstat
 			&r.Priority, &r.Attempt, &r.RunnerID, &r.Host, &r.PID, &r.Cwd, &r.ExitCode, &r.Reason, &r.Message,
 			&r.Result, &r.RerunOf, &r.ConversationID, &r.RequestedBy, &r.Archived, &r.CreatedAt, &r.QueuedAt,
 			&r.DispatchedAt, &r.StartedAt, &r.FinishedAt, &r.UpdatedAt, &lastSeq); err != nil {
-			return nil, fmt.Errorf("could not read a run: %w", err)
+			return nil, err
 		}
 		r.Status = runs.Status(status)
 		r.LastSeq = uint64(lastSeq)
 		out[r.ID] = r
 	}
-	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("could not read runs: %w", err)
-	}
-	return out, nil
+	return out, rs.Err()
 }
 
-// storeRuns writes rows with one statement: the columns travel as arrays.
-func storeRuns(ctx context.Context, tx pgx.Tx, rows []*runstate.Run) error {
-	if len(rows) == 0 {
-		return nil
-	}
+// queueStore queues the write of rows as one statement: the columns travel
+// as arrays.
+func queueStore(q *pgx.Batch, rows []*runstate.Run) {
 	n := len(rows)
 	var (
 		id, agent, provider, pool, prompt, workspace, spec, status = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -313,7 +333,7 @@ func storeRuns(ctx context.Context, tx pgx.Tx, rows []*runstate.Run) error {
 		lastSeq                                                    = make([]int64, n)
 	)
 	for i, r := range rows {
-		id[i], agent[i], provider[i], pool[i] = cleanText(r.ID), cleanText(r.Agent), cleanText(r.Provider), cleanText(r.Pool)
+		id[i], agent[i], provider[i], pool[i] = r.ID, cleanText(r.Agent), cleanText(r.Provider), cleanText(r.Pool)
 		prompt[i], workspace[i], spec[i], status[i] = cleanText(r.Prompt), cleanText(r.Workspace), string(cleanJSON(r.Spec)), cleanText(string(r.Status))
 		priority[i], attempt[i] = int32(r.Priority), int32(r.Attempt)
 		runnerID[i], host[i], cwd[i] = cleanTextp(r.RunnerID), cleanTextp(r.Host), cleanTextp(r.Cwd)
@@ -325,13 +345,9 @@ func storeRuns(ctx context.Context, tx pgx.Tx, rows []*runstate.Run) error {
 		queuedAt[i], dispatchedAt[i], startedAt[i], finishedAt[i] = r.QueuedAt, r.DispatchedAt, r.StartedAt, r.FinishedAt
 		lastSeq[i] = int64(r.LastSeq)
 	}
-	_, err := tx.Exec(ctx, upsertRunsSQL, id, agent, provider, pool, prompt, workspace, spec, status, priority, attempt,
+	q.Queue(upsertRunsSQL, id, agent, provider, pool, prompt, workspace, spec, status, priority, attempt,
 		runnerID, host, pid, cwd, exitCode, reason, message, result, rerunOf, conversationID, requestedBy, archived,
 		createdAt, queuedAt, dispatchedAt, startedAt, finishedAt, updatedAt, lastSeq)
-	if err != nil {
-		return fmt.Errorf("could not write %d runs: %w", n, err)
-	}
-	return nil
 }
 
 // int32p narrows an optional int to the integer column, saturating (pids and
