@@ -40,8 +40,13 @@ func (w *Worker) commit(ctx context.Context, b *batch, oneByOne bool) (refused i
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	name := w.p.Name()
-	// One round trip: the commit mode, then the checkpoint.
+	// One round trip: the session settings, then the checkpoint.
 	var q pgx.Batch
+	// A projection's tables grow from empty (a rebuild starts with a
+	// TRUNCATE): a generic plan cached while a table was empty (a sequential
+	// scan) would stay with it at millions of rows. Plan every statement for
+	// its parameters and the table as it is.
+	q.Queue(`SET LOCAL plan_cache_mode = force_custom_plan`)
 	if !w.e.o.SynchronousCommit {
 		q.Queue(`SET LOCAL synchronous_commit = off`)
 	}
