@@ -20,6 +20,12 @@
 //
 // So an event is applied exactly once in stream order, whatever crashes,
 // redeliveries, rebuilds or reconnects happen in between.
+//
+// The consumer is made here rather than with bus.EnsureConsumer: it acks
+// with AckAll (a batch is acknowledged by its last message) and is recreated
+// at a start sequence, neither of which EnsureConsumer offers. Messages that
+// do not decode are not terminated (msg.Term) but recorded in
+// projection_errors and acknowledged with their batch.
 package engine
 
 import (

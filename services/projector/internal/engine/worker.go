@@ -16,8 +16,9 @@ import (
 	"github.com/phantom-run/phantom/services/projector/internal/projection"
 )
 
-// Worker runs one projection. Its fields belong to the goroutine of Run but
-// for the atomics, which others read.
+// Worker runs one projection. Run's goroutine owns its fields, except that
+// while a consumer is in use its producer goroutine (see consume) owns cons,
+// pull, nextDelivery and verify; others only read the atomics.
 type Worker struct {
 	e   *Engine
 	p   projection.Projection
