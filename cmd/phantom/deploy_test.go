@@ -117,7 +117,7 @@ func TestComposeFile(t *testing.T) {
 	require.Equal(t, shared, volumeAt(worktree, "/var/lib/phantom"), "runners and the worktree service share workspaces and worktrees")
 	require.Equal(t, "service-git", runner.Build.Target)
 	require.Equal(t, "service-git", worktree.Build.Target)
-	require.Equal(t, runner.Environment["PHANTOM_HOST_ID"], worktree.Environment["PHANTOM_HOST_ID"])
+	require.Equal(t, runner.Environment["PHANTOM_HOST"], worktree.Environment["PHANTOM_HOST"])
 
 	gw := c.Services["gateway"]
 	require.Contains(t, gw.Ports, "127.0.0.1:7400:7400")

@@ -5,6 +5,7 @@ import (
 
 	"github.com/phantom-run/phantom/pkg/daemon"
 	gateway "github.com/phantom-run/phantom/services/gateway/service"
+	projector "github.com/phantom-run/phantom/services/projector/service"
 	"github.com/phantom-run/phantom/services/runner/fakeagent"
 	runner "github.com/phantom-run/phantom/services/runner/service"
 	safetyguard "github.com/phantom-run/phantom/services/safety-guard/service"
@@ -33,6 +34,7 @@ import (
 // settings struct.
 func Components() []Component {
 	var (
+		proj  projector.Config
 		sched scheduler.Config
 		guard safetyguard.Config
 		wt    worktree.Config
@@ -40,6 +42,10 @@ func Components() []Component {
 		gw    gateway.Config
 	)
 	return []Component{
+		{Name: "projector", Config: &proj, NeedsDB: true,
+			Build: func(ctx context.Context, env daemon.Env) (daemon.Service, error) {
+				return projector.New(ctx, proj, env)
+			}},
 		{Name: "scheduler", Config: &sched,
 			Build: func(ctx context.Context, env daemon.Env) (daemon.Service, error) {
 				return scheduler.New(ctx, sched, env)
