@@ -132,9 +132,6 @@ type Dispatch struct {
 	RetriesLeft int `json:"retriesLeft,omitempty"`
 	// ConversationID is the conversation the run belongs to (from run.requested), if any.
 	ConversationID string `json:"conversationId,omitempty"`
-	// ResumeSessionID, when set by the scheduler for a retry, is the provider
-	// session an earlier attempt opened, to resume instead of starting over.
-	ResumeSessionID string `json:"resumeSessionId,omitempty"`
 }
 
 // Subject is where the dispatch is published.
