@@ -255,6 +255,18 @@ func Handle(stdin []byte, judge Judge, opts ...Option) (stdout []byte, exitCode 
 	for _, o := range opts {
 		o(&cfg)
 	}
+	return HandleCall(stdin, func(call Call) policy.Decision {
+		return judge(policy.Request{Command: call.Command, Cwd: call.Cwd, Mode: cfg.mode, Shell: call.Shell})
+	}, opts...)
+}
+
+// HandleCall is Handle for a judge that wants the whole call (the agent,
+// the tool, the session), such as one that asks the safety-guard service.
+func HandleCall(stdin []byte, judge func(Call) policy.Decision, opts ...Option) (stdout []byte, exitCode int) {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
 	call, ok, err := Parse(stdin, cfg.agent)
 	if err != nil {
 		if cfg.mode.Has(policy.ModeStrict) {
@@ -269,7 +281,7 @@ func Handle(stdin []byte, judge Judge, opts ...Option) (stdout []byte, exitCode 
 	if !ok {
 		return nil, 0
 	}
-	d := judge(policy.Request{Command: call.Command, Cwd: call.Cwd, Mode: cfg.mode, Shell: call.Shell})
+	d := judge(call)
 	if !d.Blocked() {
 		return nil, 0
 	}
