@@ -191,7 +191,9 @@ func (h *hookRun) judge(call hook.Call) policy.Decision {
 	if err == nil {
 		return policy.Decision{Decision: reply.Decision, Rule: reply.Rule, Segment: reply.Segment, Reason: reply.Reason}
 	}
-	fmt.Fprintf(h.io.Stderr, "phantom guard hook: judging locally: %v\n", err)
+	if !errors.Is(err, errNoService) {
+		fmt.Fprintf(h.io.Stderr, "phantom guard hook: judging locally: %v\n", err)
+	}
 	if req.Mode == "" && h.localMode != policy.ModeDefault {
 		req.Mode = h.localMode.String()
 	}
