@@ -34,7 +34,7 @@ func main() {
 	}()
 	code := cli.Main(ctx, cli.App{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Getenv: os.Getenv, Components: up.Components, Version: version,
+		Getenv: os.Getenv, Components: up.Components, Version: version, Environ: os.Environ,
 	}, os.Args[1:])
 	stop()
 	os.Exit(code)
