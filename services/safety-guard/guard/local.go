@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/phantom-run/phantom/contracts/rpc"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/hook"
 )
 
 // ProjectRuleFileName is upstream's project rule file.
@@ -114,3 +115,7 @@ func secretName(k string) bool {
 	}
 	return false
 }
+
+// ShellJoin renders an argv (a program and its arguments, as exec runs
+// them) as the shell command line the engine judges, quoting what needs it.
+func ShellJoin(argv ...string) string { return hook.QuoteArgv(argv) }

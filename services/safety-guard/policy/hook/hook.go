@@ -214,7 +214,7 @@ func commandField(input json.RawMessage) string {
 	}
 	var argv []string
 	if json.Unmarshal(c, &argv) == nil && len(argv) > 0 {
-		return quoteArgv(argv)
+		return QuoteArgv(argv)
 	}
 	return ""
 }
@@ -234,9 +234,9 @@ func jsonString(m json.RawMessage) string {
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
 
-// quoteArgv renders an argv as a shell command line that parses back to the
+// QuoteArgv renders an argv as a shell command line that parses back to the
 // same words.
-func quoteArgv(argv []string) string {
+func QuoteArgv(argv []string) string {
 	parts := make([]string, len(argv))
 	for i, a := range argv {
 		if shellSafe.MatchString(a) {
