@@ -23,6 +23,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
+	"github.com/phantom-run/phantom/services/safety-guard/guard"
 	"github.com/phantom-run/phantom/services/worktree/internal/domain/layout"
 )
 
@@ -161,6 +162,8 @@ func (w *Worktrees) Prepare(ctx context.Context, req rpc.WorktreePrepareRequest)
 		return fail(CodeWorktreeFailed, "isolation %q must be %q, %q or empty (auto)", req.Isolation, runs.IsolationWorktree, runs.IsolationNone)
 	}
 
+	// The git commands below are judged by the safety guard on this run.
+	ctx = guard.WithRun(ctx, req.RunID, req.Attempt)
 	ws, reply, ok := w.grantedWorkspace(req.Workspace)
 	if !ok {
 		return reply
@@ -317,6 +320,7 @@ func (w *Worktrees) Remove(ctx context.Context, req rpc.WorktreeRemoveRequest) r
 	if err := subjects.CheckToken("runId", req.RunID); err != nil {
 		return rpc.WorktreeRemoveReply{Error: err.Error()}
 	}
+	ctx = guard.WithRun(ctx, req.RunID, 0)
 	paths, err := filepath.Glob(filepath.Join(w.dir, "*", req.RunID))
 	if err != nil {
 		return rpc.WorktreeRemoveReply{Error: err.Error()}
@@ -337,7 +341,7 @@ func (w *Worktrees) Remove(ctx context.Context, req rpc.WorktreeRemoveRequest) r
 		if err != nil {
 			hint := ""
 			if !req.Force {
-				hint = " (force removes a worktree with changes)"
+				hint = " (force removes a worktree with changes, when the safety guard's policy allows git worktree remove --force)"
 			}
 			return rpc.WorktreeRemoveReply{Removed: removed, Error: fmt.Sprintf("could not remove the worktree of run %s: %v%s", req.RunID, err, hint)}
 		}
