@@ -211,13 +211,9 @@ var notToken = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 
 // NewInstanceID returns <host>-<random>, usable as a subject token.
 func NewInstanceID() string {
-	host, _ := os.Hostname()
-	host = notToken.ReplaceAllString(host, "-")
+	host := HostToken()
 	if len(host) > 40 {
 		host = host[:40]
-	}
-	if host == "" {
-		host = "host"
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
