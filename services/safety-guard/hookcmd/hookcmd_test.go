@@ -79,7 +79,7 @@ type bundle struct {
 }
 
 // setup starts NATS and a real safety-guard service.
-func setup(t *testing.T) *bundle {
+func setup(t testing.TB) *bundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
@@ -110,7 +110,7 @@ type relay struct {
 	down     bool
 }
 
-func serveRelay(t *testing.T, nc *nats.Conn, runID string, attempt int) *relay {
+func serveRelay(t testing.TB, nc *nats.Conn, runID string, attempt int) *relay {
 	t.Helper()
 	// Unix socket paths are short (108 bytes): not under t.TempDir().
 	dir, err := os.MkdirTemp("", "guard")

@@ -26,7 +26,7 @@ type testBundle struct {
 	nats *testenv.NATS
 }
 
-func setup(t *testing.T, replicas int, cfg service.Config) *testBundle {
+func setup(t testing.TB, replicas int, cfg service.Config) *testBundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
