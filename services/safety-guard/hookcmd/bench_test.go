@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/phantom-run/phantom/contracts/rpc"
+	"github.com/phantom-run/phantom/services/safety-guard/guard/guardtest"
 )
 
 // phantomBinary builds the phantom command (or takes PHANTOM_BENCH_BINARY),
@@ -63,7 +64,7 @@ func (l samples) report(b *testing.B) {
 func BenchmarkHookProcess(b *testing.B) {
 	bin := phantomBinary(b)
 	tb := setup(b)
-	relay := serveRelay(b, tb.nats.Conn, "01JHOOKBENCH", 1)
+	relay := guardtest.Serve(b, tb.nats.Conn, "01JHOOKBENCH", 1)
 	cwd, home := b.TempDir(), b.TempDir()
 	payloads := []string{claudePayload("git status", cwd), claudePayload("git reset --hard HEAD~1", cwd),
 		claudePayload("npm test", cwd), claudePayload("rm -rf /", cwd)}
@@ -126,7 +127,7 @@ func BenchmarkHookProcess(b *testing.B) {
 		})
 	})
 	b.Run("hook-relay", func(b *testing.B) {
-		hook(b, append(base, "PHANTOM_GUARD_SOCKET="+relay.path), mix, decided)
+		hook(b, append(base, "PHANTOM_GUARD_SOCKET="+relay.Path), mix, decided)
 	})
 	b.Run("hook-nats", func(b *testing.B) {
 		hook(b, append(base, "PHANTOM_NATS_URL="+tb.nats.URL), mix, decided)

@@ -1,20 +1,16 @@
 package hookcmd_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
@@ -27,7 +23,7 @@ import (
 	"github.com/phantom-run/phantom/pkg/daemon"
 	"github.com/phantom-run/phantom/pkg/opshttp"
 	"github.com/phantom-run/phantom/pkg/testenv"
-	"github.com/phantom-run/phantom/services/safety-guard/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/guard/guardtest"
 	"github.com/phantom-run/phantom/services/safety-guard/hookcmd"
 	"github.com/phantom-run/phantom/services/safety-guard/service"
 )
@@ -99,66 +95,6 @@ func setup(t testing.TB) *bundle {
 	return &bundle{ctx: ctx, nats: n}
 }
 
-// relay serves the runner's relay contract on a unix socket, as the runner
-// does for a run: one JSON request line in, the run stamped, relayed to
-// phantom.rpc.guard.check, one reply line out ({"error":...} when NATS
-// cannot be asked). down makes it answer only errors.
-type relay struct {
-	path     string
-	mu       sync.Mutex
-	requests []rpc.GuardCheckRequest
-	down     bool
-}
-
-func serveRelay(t testing.TB, nc *nats.Conn, runID string, attempt int) *relay {
-	t.Helper()
-	// Unix socket paths are short (108 bytes): not under t.TempDir().
-	dir, err := os.MkdirTemp("", "guard")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	r := &relay{path: filepath.Join(dir, "relay.sock")}
-	l, err := net.Listen("unix", r.path)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = l.Close() })
-	client := guard.New(nc, guard.WithoutLocalFallback())
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				line, err := bufio.NewReader(conn).ReadBytes('\n')
-				if err != nil {
-					return
-				}
-				var req rpc.GuardCheckRequest
-				var reply rpc.GuardCheckReply
-				if err := json.Unmarshal(line, &req); err != nil {
-					reply.Error = err.Error()
-				} else {
-					req.RunID, req.Attempt, req.Origin = runID, attempt, rpc.GuardOriginHook
-					r.mu.Lock()
-					r.requests = append(r.requests, req)
-					down := r.down
-					r.mu.Unlock()
-					if down {
-						reply.Error = "could not reach NATS: connection closed"
-					} else if res, err := client.Check(context.Background(), req); err != nil {
-						reply.Error = err.Error()
-					} else {
-						reply = res.GuardCheckReply
-					}
-				}
-				out, _ := json.Marshal(reply)
-				_, _ = conn.Write(append(out, '\n'))
-			}()
-		}
-	}()
-	return r
-}
-
 func (b *bundle) audits(t *testing.T, runID string, n int) []*events.RunPolicyAudit {
 	t.Helper()
 	cons, err := b.nats.JS.OrderedConsumer(b.ctx, streams.Events, jetstream.OrderedConsumerConfig{
@@ -183,9 +119,9 @@ func TestHookAsksThroughTheRunnersRelayAndTheDecisionIsAudited(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	const runID = "01JHOOKRELAY"
-	r := serveRelay(t, b.nats.Conn, runID, 2)
+	r := guardtest.Serve(t, b.nats.Conn, runID, 2)
 	home, cwd := t.TempDir(), t.TempDir()
-	env := []string{"PHANTOM_GUARD_SOCKET=" + r.path, "HOME=" + home, "ANTHROPIC_API_KEY=sk-ant-secret", "PATH=/usr/bin"}
+	env := []string{"PHANTOM_GUARD_SOCKET=" + r.Path, "HOME=" + home, "ANTHROPIC_API_KEY=sk-ant-secret", "PATH=/usr/bin"}
 
 	out, _, code := runHook(t, claudePayload("git reset --hard HEAD~1", cwd), env)
 	require.Equal(t, 0, code)
@@ -197,9 +133,7 @@ func TestHookAsksThroughTheRunnersRelayAndTheDecisionIsAudited(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.Empty(t, out, "an allowed command gets no answer")
 
-	r.mu.Lock()
-	req := r.requests[0]
-	r.mu.Unlock()
+	req := r.Requests()[0]
 	require.Equal(t, "git reset --hard HEAD~1", req.Command)
 	require.Equal(t, cwd, req.Cwd)
 	require.Equal(t, "claude-code", req.Agent)
@@ -225,12 +159,10 @@ func TestHookAsksThroughTheRunnersRelayAndTheDecisionIsAudited(t *testing.T) {
 func TestHookJudgesLocallyWhenTheRelayCannotReachTheService(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	r := serveRelay(t, b.nats.Conn, "01JHOOKDOWN", 1)
-	r.mu.Lock()
-	r.down = true
-	r.mu.Unlock()
+	r := guardtest.Serve(t, b.nats.Conn, "01JHOOKDOWN", 1)
+	r.SetDown(true)
 	cwd := t.TempDir()
-	env := []string{"PHANTOM_GUARD_SOCKET=" + r.path, "HOME=" + t.TempDir()}
+	env := []string{"PHANTOM_GUARD_SOCKET=" + r.Path, "HOME=" + t.TempDir()}
 	out, stderr, _ := runHook(t, claudePayload("git reset --hard", cwd), env)
 	require.Contains(t, denial(t, out).HookSpecificOutput.PermissionDecisionReason, "reset --hard")
 	require.Contains(t, stderr, "judging locally")
