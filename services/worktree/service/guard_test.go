@@ -100,4 +100,21 @@ func TestGitCommandsPassTheSafetyGuard(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return b.remove("g1", true).Removed }, 10*time.Second, 50*time.Millisecond)
 	require.NoDirExists(t, r.Dir)
+
+	// A workspace whose inspection the guard refuses is not taken for "no
+	// repository" (which would run the agent in place): the prepare fails.
+	_, err = bus.NewPublisher(b.nats.JS, "phantom/gateway/test").Event(b.ctx, events.GuardPolicySaved{
+		PolicyID: "global", Scope: events.GuardScopeGlobal,
+		Policy: events.GuardPolicy{Rules: []events.GuardRule{{Name: "no-toplevel", Command: "git", Subcommand: "rev-parse",
+			BlockArgs: []string{"--show-toplevel"}, Reason: "not today"}}},
+	})
+	require.NoError(t, err)
+	var refused rpc.WorktreePrepareReply
+	require.Eventually(t, func() bool {
+		refused = b.prepare(rpc.WorktreePrepareRequest{RunID: "g2", Workspace: repo})
+		return refused.Code != ""
+	}, 10*time.Second, 50*time.Millisecond)
+	require.Equal(t, "worktree_failed", refused.Code)
+	require.Contains(t, refused.Error, "custom:no-toplevel")
+	require.Empty(t, refused.Dir)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/services/safety-guard/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy"
 )
 
 // Runner runs one git command.
@@ -54,7 +55,13 @@ func (e *BlockedError) Error() string {
 // Run asks the guard about `git -C dir args...`, then runs it.
 func (g *Git) Run(ctx context.Context, dir string, args ...string) (string, error) {
 	line := guard.ShellJoin(append([]string{"git", "-C", dir}, args...)...)
-	res, err := g.guard.Check(ctx, rpc.GuardCheckRequest{Command: line, Cwd: dir, Env: g.env, Origin: rpc.GuardOriginWorktree})
+	req := rpc.GuardCheckRequest{Command: line, Cwd: dir, Env: g.env, Origin: rpc.GuardOriginWorktree}
+	res, err := g.guard.Check(ctx, req)
+	if err == nil && res.Rule == policy.RuleEngineTimeout {
+		// These command lines are short and plain: a decision past the
+		// engine's time budget was a scheduling pause, which does not repeat.
+		res, err = g.guard.Check(ctx, req)
+	}
 	if err != nil {
 		return "", fmt.Errorf("could not ask the safety guard about %q: %w", line, err)
 	}

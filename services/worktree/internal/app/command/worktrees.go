@@ -38,6 +38,9 @@ type Appender interface {
 	Event(ctx context.Context, ev events.Payload, opts ...bus.MsgOption) (*jetstream.PubAck, error)
 }
 
+// notARepository is what git says (LC_ALL=C) outside a repository.
+const notARepository = "not a git repository"
+
 // Reply codes (rpc.WorktreePrepareReply.Code).
 const (
 	CodeCWDMissing     = "cwd_missing"
@@ -173,9 +176,11 @@ func (w *Worktrees) Prepare(ctx context.Context, req rpc.WorktreePrepareRequest)
 	}
 	top, err := w.git.Run(ctx, ws, "rev-parse", "--show-toplevel")
 	if err != nil {
-		if errors.Is(err, exec.ErrNotFound) || ctx.Err() != nil {
-			// Without git nothing can be told about the workspace: never
-			// run a repository's agent in place by accident.
+		if errors.Is(err, exec.ErrNotFound) || ctx.Err() != nil || !strings.Contains(err.Error(), notARepository) {
+			// Without git's word that this is no repository (git missing, a
+			// timeout, the safety guard refusing the command), nothing can be
+			// told about the workspace: never run a repository's agent in
+			// place by accident.
 			return fail(CodeWorktreeFailed, "could not inspect workspace %s: %v", ws, err)
 		}
 		if req.Isolation == runs.IsolationAuto {
