@@ -86,6 +86,10 @@ func TestModeComesFromTheRequestOrTheConfig(t *testing.T) {
 	bad := b.check(t, rpc.GuardCheckRequest{Command: "ls", Mode: "lenient"})
 	require.Equal(t, "block", bad.Decision)
 	require.Contains(t, bad.Error, "mode")
+	bad = b.check(t, rpc.GuardCheckRequest{Command: "ls", RunID: "a.b"})
+	require.Equal(t, "block", bad.Decision)
+	require.Equal(t, "request.invalid", bad.Rule)
+	require.Contains(t, bad.Error, "runId")
 }
 
 func TestMalformedRequestIsBlockedWithAnError(t *testing.T) {

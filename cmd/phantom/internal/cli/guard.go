@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -321,7 +322,7 @@ func newGuardPolicySet(app *App, g *globals) *cobra.Command {
 				if err != nil {
 					return fail(ExitUsage, fmt.Errorf("--file: %w", err))
 				}
-				dec := json.NewDecoder(strings.NewReader(string(data)))
+				dec := json.NewDecoder(bytes.NewReader(data))
 				dec.DisallowUnknownFields()
 				if err := dec.Decode(&p); err != nil {
 					return fail(ExitUsage, fmt.Errorf("--file %s: %w", file, err))

@@ -133,12 +133,16 @@ func (h *Handler) handle(ctx context.Context, m *nats.Msg) {
 			return
 		}
 	}
+	if req.RunID != "" && !subjects.ValidToken(req.RunID) {
+		h.reply(m, invalid("the run id is not one Phantom makes", subjects.CheckToken("runId", req.RunID).Error()))
+		return
+	}
 	tctx := tracing.Extract(ctx, m.Header)
 	reply, mode := h.judge(tctx, req)
 	h.latency.Observe(time.Since(start).Seconds())
 	h.decisions.WithLabelValues(reply.Decision, reply.Rule).Inc()
 	h.reply(m, reply)
-	if req.RunID != "" && subjects.ValidToken(req.RunID) {
+	if req.RunID != "" {
 		h.audit(tctx, req, mode, reply)
 	}
 }
