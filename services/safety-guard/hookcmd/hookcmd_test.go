@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/phantom-run/phantom/contracts/events"
@@ -20,8 +19,6 @@ import (
 	"github.com/phantom-run/phantom/contracts/streams"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
-	"github.com/phantom-run/phantom/pkg/daemon"
-	"github.com/phantom-run/phantom/pkg/opshttp"
 	"github.com/phantom-run/phantom/pkg/testenv"
 	"github.com/phantom-run/phantom/services/safety-guard/guard/guardtest"
 	"github.com/phantom-run/phantom/services/safety-guard/hookcmd"
@@ -81,17 +78,7 @@ func setup(t testing.TB) *bundle {
 	t.Cleanup(cancel)
 	n := testenv.StartNATS(t)
 	nc, js := n.Connect(t)
-	svc, err := service.New(ctx, service.Config{}, daemon.Env{Name: "safety-guard", Instance: daemon.NewInstanceID(),
-		Logger: testenv.Logger(t), Conn: nc, JS: js, Metrics: prometheus.NewRegistry(), Checks: opshttp.NewChecks()})
-	require.NoError(t, err)
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(sctx) }()
-	t.Cleanup(func() { stop(); require.NoError(t, <-done) })
-	require.Eventually(t, func() bool {
-		_, err := n.Conn.Request(subjects.GuardCheck, []byte(`{"command":"true"}`), 200*time.Millisecond)
-		return err == nil
-	}, 10*time.Second, 20*time.Millisecond)
+	guardtest.StartService(t, nc, js, service.Config{})
 	return &bundle{ctx: ctx, nats: n}
 }
 

@@ -1,14 +1,12 @@
 package service_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/phantom-run/phantom/contracts/events"
@@ -16,27 +14,14 @@ import (
 	"github.com/phantom-run/phantom/contracts/streams"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
-	"github.com/phantom-run/phantom/pkg/daemon"
-	"github.com/phantom-run/phantom/pkg/opshttp"
-	"github.com/phantom-run/phantom/pkg/testenv"
+	"github.com/phantom-run/phantom/services/safety-guard/guard/guardtest"
 	guardservice "github.com/phantom-run/phantom/services/safety-guard/service"
 )
 
 // startGuard runs a safety-guard service on the bundle's NATS.
 func (b *bundle) startGuard() {
-	t := b.t
-	nc, js := b.nats.Connect(t)
-	svc, err := guardservice.New(b.ctx, guardservice.Config{}, daemon.Env{Name: "safety-guard", Instance: "g-test",
-		Logger: testenv.Logger(t), Conn: nc, JS: js, Metrics: prometheus.NewRegistry(), Checks: opshttp.NewChecks()})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(b.ctx)
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-	require.Eventually(t, func() bool {
-		_, err := b.nats.Conn.Request(subjects.GuardCheck, []byte(`{"command":"true"}`), 200*time.Millisecond)
-		return err == nil
-	}, 10*time.Second, 20*time.Millisecond)
+	nc, js := b.nats.Connect(b.t)
+	guardtest.StartService(b.t, nc, js, guardservice.Config{})
 }
 
 func (b *bundle) audits(runID string, atLeast int) []*events.RunPolicyAudit {
