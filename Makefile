@@ -45,6 +45,14 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout $(BENCH_TIMEOUT) $(PKGS)
 
+## fuzz: the safety guard's fuzz targets, each for FUZZTIME: no panic, a well-formed decision
+## within its time budget (engine), one JSON denial or nothing (hook)
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./services/safety-guard/policy
+	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./services/safety-guard/policy/hook
+
 ## tidy-check: go.mod and go.sum of every module are what `go mod tidy` makes
 tidy-check:
 	@for m in $(MODULES); do \

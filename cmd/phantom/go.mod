@@ -11,7 +11,7 @@ require (
 	github.com/phantom-run/phantom/services/gateway v0.0.0-00010101000000-000000000000
 	github.com/phantom-run/phantom/services/projector v0.0.0-00010101000000-000000000000
 	github.com/phantom-run/phantom/services/runner v0.0.0-00010101000000-000000000000
-	github.com/phantom-run/phantom/services/safety-guard v0.0.0-00010101000000-000000000000
+	github.com/phantom-run/phantom/services/safety-guard v0.0.0
 	github.com/phantom-run/phantom/services/scheduler v0.0.0-00010101000000-000000000000
 	github.com/phantom-run/phantom/services/worktree v0.0.0
 	github.com/prometheus/client_golang v1.25.0

@@ -10,14 +10,19 @@ import (
 
 	"github.com/phantom-run/phantom/cmd/phantom/internal/cli"
 	"github.com/phantom-run/phantom/cmd/phantom/internal/up"
+	"github.com/phantom-run/phantom/services/safety-guard/hookcmd"
 )
 
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
 var version string
 
 func main() {
-	// First: this binary doubles as helper programs (the fake agent) that
-	// the runner starts by re-executing it.
+	// First: `phantom guard hook` answers an agent's pre-tool hook, which
+	// runs before every shell command the agent wants to run: nothing else
+	// may delay it.
+	hookcmd.MainIfRequested()
+	// This binary doubles as helper programs (the fake agent) that the
+	// runner starts by re-executing it.
 	up.MainIfRequested()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -29,7 +34,7 @@ func main() {
 	}()
 	code := cli.Main(ctx, cli.App{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		Getenv: os.Getenv, Components: up.Components, Version: version,
+		Getenv: os.Getenv, Components: up.Components, Version: version, Environ: os.Environ,
 	}, os.Args[1:])
 	stop()
 	os.Exit(code)

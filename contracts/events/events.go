@@ -109,6 +109,8 @@ func init() {
 		spec[ProviderTokenSaved](AggregateProviderToken, "A provider token was saved (encrypted; never the token itself)."),
 		spec[ProviderTokenCleared](AggregateProviderToken, "A provider token was removed."),
 		spec[RetentionPolicyUpdated](AggregateRetentionPolicy, "How long runs and their events are kept changed."),
+		spec[GuardPolicySaved](AggregateGuardPolicy, "The safety-guard policy of a scope (global, a workspace, a profile) was set."),
+		spec[GuardPolicyDeleted](AggregateGuardPolicy, "The safety-guard policy of a scope was removed."),
 		spec[RunnerRegistered](AggregateRunner, "A runner joined the fleet."),
 		spec[RunnerCapabilities](AggregateRunner, "The agent CLIs a runner found, with versions and support levels."),
 		spec[RunnerLost](AggregateRunner, "A runner missed its heartbeats and is considered gone."),

@@ -2,11 +2,13 @@ package events_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/phantom-run/phantom/contracts/events"
+	"github.com/phantom-run/phantom/contracts/subjects"
 )
 
 func TestEveryTypeDecodesItsOwnPayload(t *testing.T) {
@@ -42,6 +44,9 @@ func TestArchitectureEventListIsComplete(t *testing.T) {
 		"provider_token.saved", "provider_token.cleared", "retention_policy.updated",
 		"runner.registered", "runner.capabilities", "runner.lost", "runner.drained",
 	}
+	// Added after ARCHITECTURE.md's list was written (issue 5: where the
+	// safety guard's policy lives).
+	want = append(want, "guard_policy.saved", "guard_policy.deleted")
 	for _, typ := range want {
 		_, ok := events.Lookup(typ)
 		require.True(t, ok, "event type %s is missing", typ)
@@ -72,4 +77,18 @@ func TestTerminal(t *testing.T) {
 func TestUnknownTypeIsAnError(t *testing.T) {
 	_, err := events.Decode("run.nope", []byte(`{}`))
 	require.ErrorContains(t, err, "unknown event type")
+}
+
+func TestGuardPolicyIDIsOneTokenPerScopeAndTarget(t *testing.T) {
+	require.Equal(t, "global", events.GuardPolicyID(events.GuardScopeGlobal, ""))
+	long := "/" + strings.Repeat("deep/", 100) + "repo"
+	ws := events.GuardPolicyID(events.GuardScopeWorkspace, long)
+	require.True(t, subjects.ValidToken(ws), ws)
+	require.True(t, strings.HasPrefix(ws, "workspace-"), ws)
+	require.Equal(t, ws, events.GuardPolicyID(events.GuardScopeWorkspace, long), "the same target has the same id")
+	require.NotEqual(t, ws, events.GuardPolicyID(events.GuardScopeWorkspace, long+"2"))
+	require.NotEqual(t, events.GuardPolicyID(events.GuardScopeProfile, "a"), events.GuardPolicyID(events.GuardScopeWorkspace, "a"))
+	s, err := events.Subject(events.GuardPolicySaved{PolicyID: ws, Scope: events.GuardScopeWorkspace, Target: long})
+	require.NoError(t, err)
+	require.Equal(t, "phantom.events.guard_policy."+ws+".guard_policy.saved", s)
 }

@@ -160,6 +160,11 @@ type RunPolicyAudit struct {
 	Mode     string `json:"mode,omitempty"`
 	// Origin says who asked: hook, runner, worktree, cli.
 	Origin string `json:"origin,omitempty"`
+	// Agent names the agent CLI whose hook asked, when a hook did.
+	Agent string `json:"agent,omitempty"`
+	// Policies names the policies that applied, in order (global,
+	// workspace:<path>, profile:<name>, rules:<file>).
+	Policies []string `json:"policies,omitempty"`
 }
 
 // RunCompatibilityWarning: an option was dropped because the CLI cannot honour it.

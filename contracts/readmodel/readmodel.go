@@ -28,3 +28,11 @@ const (
 	// ProjectionRuns keeps runs and run_events.
 	ProjectionRuns = "runs"
 )
+
+// Projections of the safety guard.
+const (
+	// ProjectionPolicyAudits keeps policy_audits.
+	ProjectionPolicyAudits = "policy_audits"
+	// ProjectionGuardPolicies keeps guard_policies.
+	ProjectionGuardPolicies = "guard_policies"
+)

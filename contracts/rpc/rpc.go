@@ -20,6 +20,38 @@ type GuardCheckRequest struct {
 	Origin string `json:"origin,omitempty"`
 	// Env carries HOME and TMPDIR as the command would see them.
 	Env map[string]string `json:"env,omitempty"`
+	// Shell is the command's language: "bash" (default), "powershell" or
+	// "auto" (judged as both).
+	Shell string `json:"shell,omitempty"`
+	// Agent names the agent CLI whose hook asks (claude-code, codex,
+	// gemini-cli, copilot-cli), for the audit.
+	Agent string `json:"agent,omitempty"`
+	// RuleFiles are the custom rule files the requester found where the
+	// command runs (the user's, then the project's .safety-net.json), read
+	// there because the guard may run on another machine. They add to the
+	// configured policy, later files overriding earlier ones by rule name.
+	RuleFiles []GuardRuleFile `json:"ruleFiles,omitempty"`
+}
+
+// Origins of a guard check (GuardCheckRequest.Origin).
+const (
+	// GuardOriginHook: an agent's pre-tool hook (phantom guard hook).
+	GuardOriginHook = "hook"
+	// GuardOriginRunner: the runner, about the run's shell prelude.
+	GuardOriginRunner = "runner"
+	// GuardOriginWorktree: the worktree service, about its own git commands.
+	GuardOriginWorktree = "worktree"
+	// GuardOriginCLI: a person, through the phantom command.
+	GuardOriginCLI = "cli"
+)
+
+// GuardRuleFile is one custom rule file in upstream's .safety-net.json
+// format, as read by the requester.
+type GuardRuleFile struct {
+	// Path is where the file is, for messages and to protect it from the agent.
+	Path string `json:"path"`
+	// Content is the file's text.
+	Content string `json:"content"`
 }
 
 // GuardCheckReply is the decision.
@@ -32,6 +64,11 @@ type GuardCheckReply struct {
 	// Error is set when the request could not be judged (the caller decides
 	// what failing closed means for it).
 	Error string `json:"error,omitempty"`
+	// Mode is the policy mode the command was judged in.
+	Mode string `json:"mode,omitempty"`
+	// Policies names the policies that applied, in order (global,
+	// workspace:<path>, profile:<name>, rules:<file>).
+	Policies []string `json:"policies,omitempty"`
 }
 
 // Worktree verbs.

@@ -1,6 +1,7 @@
 package subjects_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -24,10 +25,10 @@ func TestParseEventRejectsOtherSubjects(t *testing.T) {
 }
 
 func TestTokens(t *testing.T) {
-	for _, ok := range []string{"default", "01JABC", "host-1_a"} {
+	for _, ok := range []string{"default", "01JABC", "host-1_a", strings.Repeat("z", 128), "A-Z_0-9"} {
 		require.True(t, subjects.ValidToken(ok), ok)
 	}
-	for _, bad := range []string{"", "a.b", "a b", "*", ">", "x\n"} {
+	for _, bad := range []string{"", "a.b", "a b", "*", ">", "x\n", strings.Repeat("z", 129), "caf\u00e9", "a/b", "a\x00"} {
 		require.False(t, subjects.ValidToken(bad), bad)
 		err := subjects.CheckToken("pool", bad)
 		require.ErrorContains(t, err, "pool")

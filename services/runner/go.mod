@@ -6,6 +6,7 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/phantom-run/phantom/contracts v0.0.0
 	github.com/phantom-run/phantom/pkg v0.0.0
+	github.com/phantom-run/phantom/services/safety-guard v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	golang.org/x/sys v0.49.0
 )
@@ -21,6 +22,7 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	golang.org/x/term v0.47.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
+	mvdan.cc/sh/v3 v3.14.1 // indirect
 )
 
 require (
@@ -97,3 +99,5 @@ replace github.com/phantom-run/phantom/contracts => ../../contracts
 replace github.com/phantom-run/phantom/pkg => ../../pkg
 
 replace github.com/phantom-run/phantom/services/worktree => ../worktree
+
+replace github.com/phantom-run/phantom/services/safety-guard => ../safety-guard

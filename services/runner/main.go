@@ -12,10 +12,14 @@ import (
 	"github.com/phantom-run/phantom/pkg/daemon"
 	"github.com/phantom-run/phantom/services/runner/fakeagent"
 	"github.com/phantom-run/phantom/services/runner/service"
+	"github.com/phantom-run/phantom/services/safety-guard/hookcmd"
 )
 
 func main() {
-	// First: when launched as the fake agent, be it and exit.
+	// First: `phantom-runner guard hook` is the safety guard's hook the
+	// runner puts into agents' settings; it must answer at once.
+	hookcmd.MainIfRequested()
+	// When launched as the fake agent, be it and exit.
 	fakeagent.MainIfRequested()
 	var cfg service.Config
 	os.Exit(daemon.Main(daemon.Spec{

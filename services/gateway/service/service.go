@@ -151,6 +151,9 @@ func New(ctx context.Context, cfg Config, env daemon.Env) (*Service, error) {
 		Runs:     query.NewRuns(store),
 		// A stream of a run nobody knows yet waits as long as a submit does.
 		Events: query.NewEvents(store, eventLog, cfg.SubmitWait),
+
+		Guard:         query.NewGuard(store),
+		GuardPolicies: command.NewGuardPolicies(natsbus.NewAppender(env.Publisher())),
 	})
 	if err != nil {
 		stop()

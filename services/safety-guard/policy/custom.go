@@ -31,11 +31,15 @@ type ruleFile struct {
 }
 
 var (
-	ruleNameRe    = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]{0,63}$`)
+	ruleNameRe    = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]*$`)
 	ruleCommandRe = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.-]*$`)
 )
 
 const maxReasonLength = 256
+
+// maxRuleNameLength bounds a rule name (checked apart from the pattern: a
+// counted repetition would compile to 64 copies at every start).
+const maxRuleNameLength = 64
 
 // LoadRuleFiles reads the user rule file and the project rule file (either
 // may be "" or missing) and merges them; a project rule replaces a user rule
@@ -121,7 +125,7 @@ func validateRule(prefix string, r CustomRule, seen map[string]bool) []string {
 	switch {
 	case r.Name == "":
 		p = append(p, prefix+".name: required string")
-	case !ruleNameRe.MatchString(r.Name):
+	case len(r.Name) > maxRuleNameLength || !ruleNameRe.MatchString(r.Name):
 		p = append(p, prefix+".name: must start with a letter and contain only letters, digits, '-' or '_' (max 64 characters)")
 	case seen[strings.ToLower(r.Name)]:
 		p = append(p, fmt.Sprintf("%s.name: duplicate rule name %q", prefix, r.Name))

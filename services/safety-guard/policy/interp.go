@@ -3,20 +3,25 @@ package policy
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // execCallRes match calls that run a shell command, per interpreter. The
-// first argument of a match is extracted and judged as shell code.
-var execCallRes = map[string]*regexp.Regexp{
-	"python":    regexp.MustCompile(`\b(?:os\.system|os\.popen|subprocess\.(?:run|call|check_call|check_output|Popen|getoutput|getstatusoutput)|commands\.getoutput|os\.exec[lv]p?e?|os\.spawn[lv]p?e?|pty\.spawn|asyncio\.create_subprocess_(?:shell|exec))\s*\(`),
-	"node":      regexp.MustCompile(`(?:\b(?:execSync|execFileSync|spawnSync|execFile|spawn)|(?:child_process|\bcp|\)|\bproc|\bchildProcess)\s*\.\s*exec|(?:^|[^.\w$])exec|\bBun\s*\.\s*spawn(?:Sync)?|\bDeno\s*\.\s*run)\s*\(`),
-	"ruby":      regexp.MustCompile(`(?:\b(?:Kernel\s*\.\s*)?(?:system|exec|spawn)|\bIO\s*\.\s*popen|\bOpen3\s*\.\s*\w+)\b\s*\(?`),
-	"perl":      regexp.MustCompile(`\b(?:system|exec)\b\s*\(?`),
-	"php":       regexp.MustCompile(`\b(?:system|exec|shell_exec|passthru|popen|proc_open)\s*\(`),
-	"lua":       regexp.MustCompile(`\b(?:os\.execute|io\.popen)\s*\(`),
-	"rscript":   regexp.MustCompile(`\bsystem2?\s*\(`),
-	"osascript": regexp.MustCompile(`\bdo\s+shell\s+script\s+`),
-}
+// first argument of a match is extracted and judged as shell code. They are
+// compiled on first use: `phantom guard hook` is a process per command, and
+// most commands run no interpreter.
+var execCallRes = sync.OnceValue(func() map[string]*regexp.Regexp {
+	return map[string]*regexp.Regexp{
+		"python":    regexp.MustCompile(`\b(?:os\.system|os\.popen|subprocess\.(?:run|call|check_call|check_output|Popen|getoutput|getstatusoutput)|commands\.getoutput|os\.exec[lv]p?e?|os\.spawn[lv]p?e?|pty\.spawn|asyncio\.create_subprocess_(?:shell|exec))\s*\(`),
+		"node":      regexp.MustCompile(`(?:\b(?:execSync|execFileSync|spawnSync|execFile|spawn)|(?:child_process|\bcp|\)|\bproc|\bchildProcess)\s*\.\s*exec|(?:^|[^.\w$])exec|\bBun\s*\.\s*spawn(?:Sync)?|\bDeno\s*\.\s*run)\s*\(`),
+		"ruby":      regexp.MustCompile(`(?:\b(?:Kernel\s*\.\s*)?(?:system|exec|spawn)|\bIO\s*\.\s*popen|\bOpen3\s*\.\s*\w+)\b\s*\(?`),
+		"perl":      regexp.MustCompile(`\b(?:system|exec)\b\s*\(?`),
+		"php":       regexp.MustCompile(`\b(?:system|exec|shell_exec|passthru|popen|proc_open)\s*\(`),
+		"lua":       regexp.MustCompile(`\b(?:os\.execute|io\.popen)\s*\(`),
+		"rscript":   regexp.MustCompile(`\bsystem2?\s*\(`),
+		"osascript": regexp.MustCompile(`\bdo\s+shell\s+script\s+`),
+	}
+})
 
 // execCallAnchors and deleteCallAnchors are substrings every match of the
 // corresponding expression contains. Regular expressions are slow on long
@@ -58,15 +63,17 @@ func qxMatches(code string) [][]string {
 	return qxRe.FindAllStringSubmatch(code, 16)
 }
 
-// deleteCallRes match library calls that delete files.
-var deleteCallRes = map[string]*regexp.Regexp{
-	"python": regexp.MustCompile(`\b(?:shutil\s*\.\s*rmtree|os\s*\.\s*(?:remove|unlink|rmdir|removedirs)|send2trash|\.\s*(?:unlink|rmdir|rmtree)\s*\()\s*\(?`),
-	"node":   regexp.MustCompile(`\b(?:rmSync|rmdirSync|unlinkSync|rimraf|fs(?:\s*\.\s*promises)?\s*\.\s*(?:rm|rmdir|unlink)|fsp\s*\.\s*(?:rm|rmdir|unlink)|Deno\s*\.\s*remove(?:Sync)?|Bun\s*\.\s*file\([^)]*\)\s*\.\s*delete)\s*\(`),
-	"ruby":   regexp.MustCompile(`\b(?:FileUtils\s*\.\s*(?:rm_rf|rm_r|rm_f|rm|remove_dir|remove_entry|remove_entry_secure|rmtree|remove|rmdir)|File\s*\.\s*(?:delete|unlink)|Dir\s*\.\s*(?:rmdir|delete|unlink)|\.rmtree)\b`),
-	"perl":   regexp.MustCompile(`\b(?:unlink|rmtree|remove_tree|rmdir)\b`),
-	"php":    regexp.MustCompile(`\b(?:unlink|rmdir)\s*\(`),
-	"lua":    regexp.MustCompile(`\bos\.remove\s*\(`),
-}
+// deleteCallRes match library calls that delete files (compiled on first use).
+var deleteCallRes = sync.OnceValue(func() map[string]*regexp.Regexp {
+	return map[string]*regexp.Regexp{
+		"python": regexp.MustCompile(`\b(?:shutil\s*\.\s*rmtree|os\s*\.\s*(?:remove|unlink|rmdir|removedirs)|send2trash|\.\s*(?:unlink|rmdir|rmtree)\s*\()\s*\(?`),
+		"node":   regexp.MustCompile(`\b(?:rmSync|rmdirSync|unlinkSync|rimraf|fs(?:\s*\.\s*promises)?\s*\.\s*(?:rm|rmdir|unlink)|fsp\s*\.\s*(?:rm|rmdir|unlink)|Deno\s*\.\s*remove(?:Sync)?|Bun\s*\.\s*file\([^)]*\)\s*\.\s*delete)\s*\(`),
+		"ruby":   regexp.MustCompile(`\b(?:FileUtils\s*\.\s*(?:rm_rf|rm_r|rm_f|rm|remove_dir|remove_entry|remove_entry_secure|rmtree|remove|rmdir)|File\s*\.\s*(?:delete|unlink)|Dir\s*\.\s*(?:rmdir|delete|unlink)|\.rmtree)\b`),
+		"perl":   regexp.MustCompile(`\b(?:unlink|rmtree|remove_tree|rmdir)\b`),
+		"php":    regexp.MustCompile(`\b(?:unlink|rmdir)\s*\(`),
+		"lua":    regexp.MustCompile(`\bos\.remove\s*\(`),
+	}
+})
 
 // backtickKinds are interpreters where `...` runs a shell command.
 var backtickKinds = set("ruby", "perl", "php")
@@ -100,7 +107,7 @@ func (r *run) judgeInterpreterCode(cc *cmdCall, kind, code string) *finding {
 			}
 		}
 	}
-	if re := deleteCallRes[kind]; re != nil && containsAny(code, deleteCallAnchors[kind]) {
+	if re := deleteCallRes()[kind]; re != nil && containsAny(code, deleteCallAnchors[kind]) {
 		if m := re.FindString(code); m != "" {
 			if f := r.block(RuleInterpreterDangerous, "Interpreter code deletes files ("+strings.TrimSpace(strings.TrimRight(m, "( "))+"). Delete explicit paths with rm instead, so the guard can check them.", cc.seg); f != nil {
 				return f
@@ -135,7 +142,7 @@ func (r *run) codeAsShell(cc *cmdCall, code string) *finding {
 // code: a static field when it is a string literal (or a list of them).
 func extractExecCommands(kind, code string) []field {
 	var out []field
-	if re := execCallRes[kind]; re != nil && containsAny(code, execCallAnchors[kind]) {
+	if re := execCallRes()[kind]; re != nil && containsAny(code, execCallAnchors[kind]) {
 		for _, loc := range re.FindAllStringIndex(code, 16) {
 			out = append(out, firstLiteralArg(kind, code[loc[1]:]))
 		}

@@ -354,6 +354,8 @@ func TestCustomRules(t *testing.T) {
 func TestBadRuleFiles(t *testing.T) {
 	tests := map[string]string{
 		`{"version":2,"rules":[]}`: "version: must be 1",
+		// 64 characters is the longest name.
+		`{"version":1,"rules":[{"name":"a` + strings.Repeat("b", 63) + `","command":"1git","block_args":["x"],"reason":"r"}]}`:                          "rules[0].command",
 		`{"version":1,"rules":[{"name":"1bad","command":"git","block_args":["x"],"reason":"r"}]}`:                                                       "rules[0].name: must start with a letter",
 		`{"version":1,"rules":[{"name":"a","command":"/bin/git","block_args":["x"],"reason":"r"}]}`:                                                     "rules[0].command: must be a command name",
 		`{"version":1,"rules":[{"name":"a","command":"git","block_args":[],"reason":"r"}]}`:                                                             "rules[0].block_args: required, at least one argument",
@@ -361,9 +363,13 @@ func TestBadRuleFiles(t *testing.T) {
 		`{"version":1,"rules":[{"name":"a","command":"git","block_args":["x"]}]}`:                                                                       "rules[0].reason: required string",
 		`{"version":1,"rules":[{"name":"a","command":"git","block_args":["x"],"reason":"r","extra":1}]}`:                                                "allowed fields are name, command, subcommand, block_args, reason",
 		`{"version":1,"rules":[{"name":"a","command":"g","block_args":["x"],"reason":"r"},{"name":"A","command":"g","block_args":["x"],"reason":"r"}]}`: `rules[1].name: duplicate rule name "A"`,
+		`{"version":1,"rules":[{"name":"a` + strings.Repeat("b", 64) + `","command":"git","block_args":["x"],"reason":"r"}]}`:                           "(max 64 characters)",
 		`{"version":1,"rules":`:    "invalid JSON",
 		`{"version":1,"rulez":[]}`: `allowed top-level fields are "version", "rules" and "$schema"`,
 	}
+	// 64 characters is the longest name.
+	_, err := policy.ParseRules([]byte(`{"version":1,"rules":[{"name":"a` + strings.Repeat("b", 63) + `","command":"git","block_args":["x"],"reason":"r"}]}`))
+	require.NoError(t, err)
 	dir := t.TempDir()
 	for content, want := range tests {
 		path := filepath.Join(dir, "bad.json")

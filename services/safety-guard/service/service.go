@@ -4,6 +4,14 @@
 // engine's decision, and appends every decision about a run as
 // run.policy_audit.
 //
+// The policy a command is judged under is chosen per request: the
+// service's own settings (PHANTOM_GUARD_MODE, PHANTOM_GUARD_RULES_FILE),
+// then the guard policies configured for all runs, for the run's workspace
+// and for its profile (guard_policy.* events, kept in memory from the event
+// log; a run's workspace and profile come from its run.requested event),
+// then the rule files the requester sent (the user's and the project's
+// .safety-net.json), then the request's own mode.
+//
 // The reply is sent before the audit is appended: the agent waits on the
 // reply, and the audit's publisher retries on its own. A decision is never
 // delayed by the event log.
@@ -14,9 +22,15 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
+	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/pkg/daemon"
+	"github.com/phantom-run/phantom/services/safety-guard/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/internal/policies"
 	"github.com/phantom-run/phantom/services/safety-guard/internal/ports"
 	"github.com/phantom-run/phantom/services/safety-guard/policy"
 )
@@ -47,8 +61,11 @@ func (c Config) Validate() error {
 
 // Service is a running safety-guard.
 type Service struct {
-	handler *ports.Handler
-	env     daemon.Env
+	handler  *ports.Handler
+	store    *policies.Store
+	env      daemon.Env
+	loaded   chan struct{}
+	answered atomic.Bool
 }
 
 // New checks the settings, loads the custom rules and builds the service.
@@ -63,20 +80,28 @@ func New(_ context.Context, cfg Config, env daemon.Env) (*Service, error) {
 		return nil, err
 	}
 	mode, _ := policy.ParseMode(cfg.Mode)
-	var rules []policy.CustomRule
+	var base []guard.Layer
 	if cfg.RulesFile != "" {
-		var err error
-		if rules, err = policy.LoadRuleFiles(cfg.RulesFile, ""); err != nil {
+		rules, err := policy.LoadRuleFiles(cfg.RulesFile, "")
+		if err != nil {
 			return nil, fmt.Errorf("could not load PHANTOM_GUARD_RULES_FILE: %w", err)
 		}
+		l := guard.Layer{Name: "rules:" + cfg.RulesFile}
+		for _, r := range rules {
+			l.Policy.Rules = append(l.Policy.Rules, events.GuardRule(r))
+		}
+		base = append(base, l)
 	}
-	if env.Conn == nil {
-		return nil, errors.New("safety-guard needs a NATS connection")
+	if env.Conn == nil || env.JS == nil {
+		return nil, errors.New("safety-guard needs a NATS connection and JetStream")
 	}
+	store := policies.NewStore()
 	h, err := ports.NewHandler(ports.Deps{
 		Engine:    policy.New(policy.WithTimeout(cfg.Timeout)),
 		Mode:      mode,
-		Rules:     rules,
+		Base:      base,
+		Policies:  store,
+		Runs:      policies.NewRuns(env.JS, lookupTimeout),
 		Publisher: env.Publisher(),
 		Logger:    env.Logger,
 		Metrics:   env.Metrics,
@@ -84,10 +109,36 @@ func New(_ context.Context, cfg Config, env daemon.Env) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{handler: h, env: env}, nil
+	s := &Service{handler: h, store: store, env: env, loaded: make(chan struct{})}
+	if env.Checks != nil {
+		env.Checks.Add("safety-guard", func(context.Context) error {
+			if !s.answered.Load() {
+				return errors.New("the guard policies are still being loaded from the event log")
+			}
+			return nil
+		})
+	}
+	return s, nil
 }
 
-// Run answers requests until ctx ends, then drains the subscription.
+// lookupTimeout bounds the read of a run's request from the event log.
+const lookupTimeout = time.Second
+
+// Run loads the guard policies from the event log, then answers requests
+// (keeping the policies current) until ctx ends, then drains.
 func (s *Service) Run(ctx context.Context) error {
-	return s.handler.Serve(ctx, s.env.Conn)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return policies.Follow(gctx, s.env.JS, s.store, s.env.Logger, s.loaded) })
+	g.Go(func() error {
+		// No command is judged before the configured policies are known:
+		// judging without them could allow what they block.
+		select {
+		case <-s.loaded:
+		case <-gctx.Done():
+			return nil
+		}
+		s.answered.Store(true)
+		return s.handler.Serve(gctx, s.env.Conn)
+	})
+	return g.Wait()
 }

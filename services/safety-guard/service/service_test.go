@@ -26,7 +26,7 @@ type testBundle struct {
 	nats *testenv.NATS
 }
 
-func setup(t *testing.T, replicas int, cfg service.Config) *testBundle {
+func setup(t testing.TB, replicas int, cfg service.Config) *testBundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -86,6 +86,10 @@ func TestModeComesFromTheRequestOrTheConfig(t *testing.T) {
 	bad := b.check(t, rpc.GuardCheckRequest{Command: "ls", Mode: "lenient"})
 	require.Equal(t, "block", bad.Decision)
 	require.Contains(t, bad.Error, "mode")
+	bad = b.check(t, rpc.GuardCheckRequest{Command: "ls", RunID: "a.b"})
+	require.Equal(t, "block", bad.Decision)
+	require.Equal(t, "request.invalid", bad.Rule)
+	require.Contains(t, bad.Error, "runId")
 }
 
 func TestMalformedRequestIsBlockedWithAnError(t *testing.T) {

@@ -3,7 +3,8 @@
 // host, giving each run its working directory (a git worktree on branch
 // phantom/<run id>, or the workspace itself), enforcing the workspace grants,
 // and appending run.worktree_prepared. It shares the runner's disk, so one
-// runs on every runner machine with the same PHANTOM_HOST.
+// runs on every runner machine with the same PHANTOM_HOST. Every git command
+// it runs is first judged by the safety guard (phantom.rpc.guard.check).
 package service
 
 import (
@@ -14,7 +15,9 @@ import (
 	"time"
 
 	"github.com/phantom-run/phantom/pkg/daemon"
+	"github.com/phantom-run/phantom/services/safety-guard/guard"
 	"github.com/phantom-run/phantom/services/worktree/internal/adapters/gitcli"
+	"github.com/phantom-run/phantom/services/worktree/internal/adapters/guardedgit"
 	"github.com/phantom-run/phantom/services/worktree/internal/app/command"
 	"github.com/phantom-run/phantom/services/worktree/internal/ports/rpcnats"
 )
@@ -73,7 +76,10 @@ func New(_ context.Context, cfg Config, env daemon.Env) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := command.New(gitcli.New(cfg.GitTimeout), env.Publisher(), env.Logger,
+	// Phantom's own git commands pass the safety guard like an agent's
+	// (judged in process when the guard service cannot be reached).
+	git := guardedgit.NewFromProcess(gitcli.New(cfg.GitTimeout), guard.New(env.Conn))
+	w, err := command.New(git, env.Publisher(), env.Logger,
 		command.Options{Host: cfg.Host, Roots: cfg.WorkspaceRoots, Dir: cfg.WorktreeDir})
 	if err != nil {
 		return nil, err

@@ -290,8 +290,12 @@ func TestRemoveKeepsTheBranch(t *testing.T) {
 	require.False(t, got.Removed)
 	require.Contains(t, got.Error, "force removes a worktree with changes")
 	require.DirExists(t, r.Dir)
-	require.Equal(t, rpc.WorktreeRemoveReply{Removed: true}, b.remove("rm2", true))
-	require.NoDirExists(t, r.Dir)
+	// Force discards the changes: the safety guard blocks it unless a
+	// policy allows it (TestGitCommandsPassTheSafetyGuard).
+	got = b.remove("rm2", true)
+	require.False(t, got.Removed)
+	require.Contains(t, got.Error, "git.worktree_remove_force")
+	require.DirExists(t, r.Dir)
 
 	// A later attempt after removal gets the branch back, with its commits.
 	again := b.prepare(rpc.WorktreePrepareRequest{RunID: "rm1", Attempt: 2, Workspace: repo})

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"strings"
 
@@ -42,6 +43,16 @@ type App struct {
 	Components func() []up.Component
 	// Version is the build's version (set by the linker), "" for a dev build.
 	Version string
+	// Environ lists the environment (os.Environ when nil), for the safety
+	// guard, which judges commands with HOME, TMPDIR and git's settings.
+	Environ func() []string
+}
+
+func (a *App) environ() []string {
+	if a.Environ == nil {
+		return os.Environ()
+	}
+	return a.Environ()
 }
 
 // exitError ends the command with a code; err (when not nil) is printed.
@@ -100,6 +111,8 @@ func newRoot(app *App) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.token, "token", "", "API token (default $PHANTOM_TOKEN, else the one phantom up wrote in its data dir)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fail(ExitUsage, err) })
 	root.AddCommand(newUp(app), newRun(app, &g), newPs(app, &g), newLogs(app, &g), newVersion(app))
+	// Safety guard (issue 5).
+	root.AddCommand(newGuard(app, &g))
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }

@@ -23,9 +23,13 @@ import (
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/testenv"
 	"github.com/phantom-run/phantom/services/runner/fakeagent"
+	"github.com/phantom-run/phantom/services/safety-guard/hookcmd"
 )
 
 func TestMain(m *testing.M) {
+	// Agents run the safety guard's hook as this test binary (the runner
+	// names os.Executable() in their settings).
+	hookcmd.MainIfRequested()
 	// The runner launches the fake agent as this test binary.
 	fakeagent.MainIfRequested()
 	os.Exit(m.Run())

@@ -12,5 +12,8 @@ import "github.com/phantom-run/phantom/services/projector/internal/projection"
 func All() []projection.Projection {
 	return []projection.Projection{
 		Runs{},
+		// Safety guard (issue 5).
+		PolicyAudits{},
+		GuardPolicies{},
 	}
 }

@@ -214,7 +214,7 @@ func commandField(input json.RawMessage) string {
 	}
 	var argv []string
 	if json.Unmarshal(c, &argv) == nil && len(argv) > 0 {
-		return quoteArgv(argv)
+		return QuoteArgv(argv)
 	}
 	return ""
 }
@@ -234,9 +234,9 @@ func jsonString(m json.RawMessage) string {
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
 
-// quoteArgv renders an argv as a shell command line that parses back to the
+// QuoteArgv renders an argv as a shell command line that parses back to the
 // same words.
-func quoteArgv(argv []string) string {
+func QuoteArgv(argv []string) string {
 	parts := make([]string, len(argv))
 	for i, a := range argv {
 		if shellSafe.MatchString(a) {
@@ -255,6 +255,18 @@ func Handle(stdin []byte, judge Judge, opts ...Option) (stdout []byte, exitCode 
 	for _, o := range opts {
 		o(&cfg)
 	}
+	return HandleCall(stdin, func(call Call) policy.Decision {
+		return judge(policy.Request{Command: call.Command, Cwd: call.Cwd, Mode: cfg.mode, Shell: call.Shell})
+	}, opts...)
+}
+
+// HandleCall is Handle for a judge that wants the whole call (the agent,
+// the tool, the session), such as one that asks the safety-guard service.
+func HandleCall(stdin []byte, judge func(Call) policy.Decision, opts ...Option) (stdout []byte, exitCode int) {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
 	call, ok, err := Parse(stdin, cfg.agent)
 	if err != nil {
 		if cfg.mode.Has(policy.ModeStrict) {
@@ -269,7 +281,7 @@ func Handle(stdin []byte, judge Judge, opts ...Option) (stdout []byte, exitCode 
 	if !ok {
 		return nil, 0
 	}
-	d := judge(policy.Request{Command: call.Command, Cwd: call.Cwd, Mode: cfg.mode, Shell: call.Shell})
+	d := judge(call)
 	if !d.Blocked() {
 		return nil, 0
 	}

@@ -50,6 +50,9 @@ type Run struct {
 	// LastSeq is the stream sequence of the last event projected into this
 	// row: an events stream resumed after it shows what happened since.
 	LastSeq int64 `json:"lastSeq"`
+	// Policy is what the safety guard decided about the run; only a
+	// single run's detail has it.
+	Policy *RunPolicy `json:"policy,omitempty"`
 }
 
 // ListFilter selects a page of runs, newest first.

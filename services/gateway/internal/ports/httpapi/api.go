@@ -74,6 +74,10 @@ type Deps struct {
 	Submit *command.Submit
 	Runs   *query.Runs
 	Events *query.Events
+
+	// Safety guard (issue 5): its decisions and its policies.
+	Guard         *query.Guard
+	GuardPolicies *command.GuardPolicies
 }
 
 // API is the HTTP API.
@@ -125,6 +129,7 @@ func (a *API) groups() []Group {
 	return []Group{
 		&runsGroup{api: a, submit: a.deps.Submit, runs: a.deps.Runs},
 		&runEventsGroup{api: a, events: a.deps.Events},
+		&guardGroup{api: a, guard: a.deps.Guard, policies: a.deps.GuardPolicies},
 	}
 }
 

@@ -61,6 +61,9 @@ func submitOutcome(err error) string {
 
 func (g *runsGroup) get(w http.ResponseWriter, r *http.Request) {
 	run, err := g.runs.Get(r.Context(), r.PathValue("id"))
+	if err == nil {
+		err = g.api.attachPolicy(r.Context(), &run)
+	}
 	if err != nil {
 		writeError(w, r, g.api.deps.Logger, err)
 		return

@@ -23,6 +23,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
+	"github.com/phantom-run/phantom/services/safety-guard/guard"
 	"github.com/phantom-run/phantom/services/worktree/internal/domain/layout"
 )
 
@@ -36,6 +37,9 @@ type Git interface {
 type Appender interface {
 	Event(ctx context.Context, ev events.Payload, opts ...bus.MsgOption) (*jetstream.PubAck, error)
 }
+
+// notARepository is what git says (LC_ALL=C) outside a repository.
+const notARepository = "not a git repository"
 
 // Reply codes (rpc.WorktreePrepareReply.Code).
 const (
@@ -161,6 +165,8 @@ func (w *Worktrees) Prepare(ctx context.Context, req rpc.WorktreePrepareRequest)
 		return fail(CodeWorktreeFailed, "isolation %q must be %q, %q or empty (auto)", req.Isolation, runs.IsolationWorktree, runs.IsolationNone)
 	}
 
+	// The git commands below are judged by the safety guard on this run.
+	ctx = guard.WithRun(ctx, req.RunID, req.Attempt)
 	ws, reply, ok := w.grantedWorkspace(req.Workspace)
 	if !ok {
 		return reply
@@ -170,9 +176,11 @@ func (w *Worktrees) Prepare(ctx context.Context, req rpc.WorktreePrepareRequest)
 	}
 	top, err := w.git.Run(ctx, ws, "rev-parse", "--show-toplevel")
 	if err != nil {
-		if errors.Is(err, exec.ErrNotFound) || ctx.Err() != nil {
-			// Without git nothing can be told about the workspace: never
-			// run a repository's agent in place by accident.
+		if errors.Is(err, exec.ErrNotFound) || ctx.Err() != nil || !strings.Contains(err.Error(), notARepository) {
+			// Without git's word that this is no repository (git missing, a
+			// timeout, the safety guard refusing the command), nothing can be
+			// told about the workspace: never run a repository's agent in
+			// place by accident.
 			return fail(CodeWorktreeFailed, "could not inspect workspace %s: %v", ws, err)
 		}
 		if req.Isolation == runs.IsolationAuto {
@@ -317,6 +325,7 @@ func (w *Worktrees) Remove(ctx context.Context, req rpc.WorktreeRemoveRequest) r
 	if err := subjects.CheckToken("runId", req.RunID); err != nil {
 		return rpc.WorktreeRemoveReply{Error: err.Error()}
 	}
+	ctx = guard.WithRun(ctx, req.RunID, 0)
 	paths, err := filepath.Glob(filepath.Join(w.dir, "*", req.RunID))
 	if err != nil {
 		return rpc.WorktreeRemoveReply{Error: err.Error()}
@@ -337,7 +346,7 @@ func (w *Worktrees) Remove(ctx context.Context, req rpc.WorktreeRemoveRequest) r
 		if err != nil {
 			hint := ""
 			if !req.Force {
-				hint = " (force removes a worktree with changes)"
+				hint = " (force removes a worktree with changes, when the safety guard's policy allows git worktree remove --force)"
 			}
 			return rpc.WorktreeRemoveReply{Removed: removed, Error: fmt.Sprintf("could not remove the worktree of run %s: %v%s", req.RunID, err, hint)}
 		}

@@ -1,0 +1,22 @@
+package natsbus
+
+import (
+	"context"
+
+	"github.com/phantom-run/phantom/contracts/events"
+	"github.com/phantom-run/phantom/pkg/bus"
+)
+
+// Appender appends configuration events (the gateway's own aggregates).
+type Appender struct {
+	pub *bus.Publisher
+}
+
+// NewAppender returns an appender publishing with pub.
+func NewAppender(pub *bus.Publisher) *Appender { return &Appender{pub: pub} }
+
+// Append appends ev and waits for the stream to store it.
+func (a *Appender) Append(ctx context.Context, ev events.Payload) error {
+	_, err := a.pub.Event(ctx, ev)
+	return err
+}

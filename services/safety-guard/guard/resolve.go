@@ -1,0 +1,223 @@
+package guard
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/phantom-run/phantom/contracts/events"
+	"github.com/phantom-run/phantom/contracts/rpc"
+	"github.com/phantom-run/phantom/services/safety-guard/policy"
+)
+
+// Rule ids of decisions the guard takes outside the engine.
+const (
+	// RuleInvalidPolicy: a policy or rule file that applies to the command
+	// cannot be loaded, so the command cannot be judged as the user asked.
+	RuleInvalidPolicy = "guard.invalid_policy"
+	// RuleUnavailable: the safety-guard service could not be reached in
+	// strict mode, which fails closed.
+	RuleUnavailable = "guard.unavailable"
+	// RuleInvalidRequest: the request itself is malformed.
+	RuleInvalidRequest = "request.invalid"
+)
+
+// Layer is one policy that applies to a check, in increasing precedence.
+type Layer struct {
+	// Name says where the policy comes from, for replies and audits:
+	// "global", "workspace:<path>", "profile:<name>", "rules:<file>".
+	Name   string
+	Policy events.GuardPolicy
+}
+
+// maxRuleFileBytes bounds one rule file a requester may send.
+const maxRuleFileBytes = 64 << 10
+
+// Resolve builds the engine's request for req: base is the mode when no
+// layer names one; the layers apply in order, then the rule files req
+// carries (each a layer), then req's own mode. It returns the request and
+// the names of the layers that applied. An error names the layer and the
+// field that cannot be applied; the caller blocks the command with
+// RuleInvalidPolicy rather than judge it under a policy the user did not
+// write.
+//
+// Layers combine field by field: the last mode wins; rules accumulate, a
+// later rule replacing an earlier one of the same name; rule switches merge
+// per id; path and wrapper lists accumulate; the two switches (destructive,
+// secrets) take the last value set. Every rule file is added to the
+// protected paths, so the agent cannot edit the rules that bind it.
+func Resolve(req rpc.GuardCheckRequest, base policy.Mode, layers []Layer) (policy.Request, []string, error) {
+	out := policy.Request{Command: req.Command, Cwd: req.Cwd, Env: req.Env, Mode: base}
+	shell, err := parseShell(req.Shell)
+	if err != nil {
+		return out, nil, err
+	}
+	out.Shell = shell
+	all := layers
+	if len(req.RuleFiles) > 0 {
+		all = make([]Layer, 0, len(layers)+len(req.RuleFiles))
+		all = append(all, layers...)
+		for i, f := range req.RuleFiles {
+			l, err := ruleFileLayer(f)
+			if err != nil {
+				return out, nil, fmt.Errorf("ruleFiles[%d]: %w", i, err)
+			}
+			all = append(all, l)
+		}
+	}
+	var (
+		names    []string
+		rules    []policy.CustomRule
+		switches map[string]bool
+	)
+	for _, l := range all {
+		p := l.Policy
+		if p.Mode != "" {
+			m, err := policy.ParseMode(p.Mode)
+			if err != nil {
+				return out, nil, fmt.Errorf("policy %s: mode: %w", l.Name, err)
+			}
+			out.Mode = m
+		}
+		for _, r := range p.Rules {
+			rules = replaceRule(rules, policy.CustomRule(r))
+		}
+		for id, on := range p.RuleSwitches {
+			if switches == nil {
+				switches = map[string]bool{}
+			}
+			switches[id] = on
+		}
+		if p.DisableDestructive != nil {
+			out.Policy.DisableDestructive = *p.DisableDestructive
+		}
+		if p.DisableSecrets != nil {
+			out.Policy.DisableSecrets = *p.DisableSecrets
+		}
+		out.Policy.AllowPaths = append(out.Policy.AllowPaths, p.AllowPaths...)
+		out.Policy.Wrappers = append(out.Policy.Wrappers, p.Wrappers...)
+		out.Policy.SecretDenyPaths = append(out.Policy.SecretDenyPaths, p.SecretDenyPaths...)
+		out.Policy.SecretAllowPaths = append(out.Policy.SecretAllowPaths, p.SecretAllowPaths...)
+		out.Policy.ProtectedPaths = append(out.Policy.ProtectedPaths, p.ProtectedPaths...)
+		names = append(names, l.Name)
+	}
+	for _, f := range req.RuleFiles {
+		out.Policy.ProtectedPaths = append(out.Policy.ProtectedPaths, f.Path)
+	}
+	out.Rules = rules
+	out.Policy.RuleSwitches = switches
+	if req.Mode != "" {
+		m, err := policy.ParseMode(req.Mode)
+		if err != nil {
+			return out, names, fmt.Errorf("mode: %w", err)
+		}
+		out.Mode = m
+	}
+	return out, names, nil
+}
+
+// replaceRule appends r, dropping an earlier rule of the same name
+// (case-insensitively), as upstream merges its user and project files.
+func replaceRule(rules []policy.CustomRule, r policy.CustomRule) []policy.CustomRule {
+	for i, old := range rules {
+		if strings.EqualFold(old.Name, r.Name) {
+			rules = append(rules[:i:i], rules[i+1:]...)
+			break
+		}
+	}
+	return append(rules, r)
+}
+
+func parseShell(s string) (policy.Shell, error) {
+	switch policy.Shell(s) {
+	case "", policy.ShellBash:
+		return policy.ShellBash, nil
+	case policy.ShellPowerShell, policy.ShellAuto:
+		return policy.Shell(s), nil
+	}
+	return "", fmt.Errorf("shell %q must be %q, %q or %q", s, policy.ShellBash, policy.ShellPowerShell, policy.ShellAuto)
+}
+
+// ruleFileLayer parses one rule file a requester sent.
+func ruleFileLayer(f rpc.GuardRuleFile) (Layer, error) {
+	if f.Path == "" || !filepath.IsAbs(f.Path) {
+		return Layer{}, fmt.Errorf("path %q must be absolute", f.Path)
+	}
+	if len(f.Content) > maxRuleFileBytes {
+		return Layer{}, fmt.Errorf("rule file %s is larger than %d KiB", f.Path, maxRuleFileBytes>>10)
+	}
+	rules, err := policy.ParseRules([]byte(f.Content))
+	if err != nil {
+		return Layer{}, fmt.Errorf("could not load rule file %s: %w", f.Path, err)
+	}
+	l := Layer{Name: "rules:" + f.Path}
+	for _, r := range rules {
+		l.Policy.Rules = append(l.Policy.Rules, events.GuardRule(r))
+	}
+	return l, nil
+}
+
+// ValidatePolicy checks a policy before it is saved; the error names the
+// field and what it may hold, every problem at once.
+func ValidatePolicy(p events.GuardPolicy) error {
+	var problems []string
+	if p.Mode != "" {
+		if _, err := policy.ParseMode(p.Mode); err != nil {
+			problems = append(problems, "mode: "+err.Error())
+		}
+	}
+	if len(p.Rules) > 0 {
+		// The rules are checked exactly as a rule file's are.
+		doc, err := json.Marshal(struct {
+			Version int                `json:"version"`
+			Rules   []events.GuardRule `json:"rules"`
+		}{1, p.Rules})
+		if err == nil {
+			_, err = policy.ParseRules(doc)
+		}
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	known := map[string]policy.RuleInfo{}
+	for _, r := range policy.RuleCatalogue() {
+		known[r.ID] = r
+	}
+	ids := make([]string, 0, len(p.RuleSwitches))
+	for id := range p.RuleSwitches {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		info, ok := known[id]
+		switch {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("ruleSwitches.%s: unknown rule id (phantom guard rules lists them)", id))
+		case info.Catastrophic && !p.RuleSwitches[id]:
+			problems = append(problems, fmt.Sprintf("ruleSwitches.%s: a catastrophic rule cannot be switched off", id))
+		}
+	}
+	for field, paths := range map[string][]string{
+		"allowPaths": p.AllowPaths, "secretDenyPaths": p.SecretDenyPaths,
+		"secretAllowPaths": p.SecretAllowPaths, "protectedPaths": p.ProtectedPaths,
+	} {
+		for i, path := range paths {
+			if strings.TrimSpace(path) == "" || strings.ContainsRune(path, 0) {
+				problems = append(problems, fmt.Sprintf("%s[%d]: must be a path (absolute, ~/..., or relative to the command's working directory)", field, i))
+			}
+		}
+	}
+	for i, w := range p.Wrappers {
+		if w == "" || strings.ContainsAny(w, "/ \t\n") {
+			problems = append(problems, fmt.Sprintf("wrappers[%d]: %q must be a bare command name", i, w))
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	sort.Strings(problems)
+	return errors.New(strings.Join(problems, "; "))
+}
