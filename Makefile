@@ -17,8 +17,10 @@ LDFLAGS := -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_TIMEOUT ?= 30m
 BENCH_TIMEOUT ?= 60m
+# Where `make agent-clis` installs the pinned agent CLIs (pkg/testenv/agentcli looks there).
+AGENT_CLIS_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/phantom/agent-clis
 
-.PHONY: build test lint bench tidy-check up readme clean
+.PHONY: build test lint bench tidy-check up readme clean agent-clis
 
 ## build: the phantom command and each service's own binary, into ./bin
 build:
@@ -49,6 +51,19 @@ tidy-check:
 		echo "go mod tidy -diff ($$m)"; \
 		(cd "$$m" && $(GO) mod tidy -diff) || { echo "run go mod tidy in $$m"; exit 1; }; \
 	done
+
+## agent-clis: install the pinned agent CLIs (tools/agent-clis/package-lock.json) that the
+## end-to-end tests drive against the fake model API; a no-op when the lock is unchanged
+agent-clis:
+	@mkdir -p "$(AGENT_CLIS_DIR)"
+	@if cmp -s tools/agent-clis/package-lock.json "$(AGENT_CLIS_DIR)/package-lock.json" && [ -d "$(AGENT_CLIS_DIR)/node_modules/.bin" ]; then \
+		echo "agent CLIs up to date in $(AGENT_CLIS_DIR)"; \
+	else \
+		cp tools/agent-clis/package.json tools/agent-clis/package-lock.json "$(AGENT_CLIS_DIR)/"; \
+		echo "npm ci in $(AGENT_CLIS_DIR)"; \
+		cd "$(AGENT_CLIS_DIR)" && npm ci --no-audit --no-fund --loglevel=error; \
+	fi
+	@for c in claude codex gemini; do "$(AGENT_CLIS_DIR)/node_modules/.bin/$$c" --version; done
 
 ## up: build and run all of Phantom on this machine (phantom up --help lists its settings)
 up: build
