@@ -185,6 +185,8 @@ const (
 	ReasonWorkspaceNotGranted = "workspace_not_granted"
 	ReasonSpawnFailed         = "spawn_failed"
 	ReasonCLIMissing          = "cli_missing"
+	// ReasonCLIBlocked: the installed CLI's version is one Phantom refuses to drive (agents.toml).
+	ReasonCLIBlocked = "cli_blocked"
 	ReasonCWDMissing          = "cwd_missing"
 	ReasonWorktreeFailed      = "worktree_failed"
 	ReasonAgentError          = "agent_error"
