@@ -39,12 +39,12 @@ func TestKnownFormatsAreRedacted(t *testing.T) {
 func TestNamedValuesAndExactValues(t *testing.T) {
 	r := New("hunter2-correct-horse")
 	for text, gone := range map[string]string{
-		"password=hunter2xyz":                         "hunter2xyz",
-		"API_KEY=abcdefgh12":                          "abcdefgh12",
-		`"client_secret": "s3cr3tvalue"`:              "s3cr3tvalue",
-		"Authorization: Bearer abcdefghijklmnop":      "abcdefghijklmnop",
-		"my pass is hunter2-correct-horse, keep it":   "hunter2-correct-horse",
-		"token: plainword12":                          "plainword12",
+		"password=hunter2xyz":                       "hunter2xyz",
+		"API_KEY=abcdefgh12":                        "abcdefgh12",
+		`"client_secret": "s3cr3tvalue"`:            "s3cr3tvalue",
+		"Authorization: Bearer abcdefghijklmnop":    "abcdefghijklmnop",
+		"my pass is hunter2-correct-horse, keep it": "hunter2-correct-horse",
+		"token: plainword12":                        "plainword12",
 		"-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\nafter": "MIIEow",
 	} {
 		out := r.String(text)
