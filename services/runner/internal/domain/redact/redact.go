@@ -281,9 +281,23 @@ func highEntropy(tok string) bool {
 func randomLooking(s string) bool {
 	var counts [256]int
 	hex, lower, upper, digit := true, false, false, false
+	changes, prev := 0, 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		counts[c]++
+		class := 3
+		switch {
+		case c >= '0' && c <= '9':
+			class = 0
+		case c >= 'a' && c <= 'z':
+			class = 1
+		case c >= 'A' && c <= 'Z':
+			class = 2
+		}
+		if i > 0 && class != prev {
+			changes++
+		}
+		prev = class
 		switch {
 		case c >= '0' && c <= '9':
 			digit = true
@@ -309,6 +323,12 @@ func randomLooking(s string) bool {
 	}
 	if hex && len(s) < 64 {
 		// Commit hashes and other hex ids are not secrets by their look alone.
+		return false
+	}
+	if !hex && changes*3 < len(s) {
+		// Random base62 changes between lower case, upper case and digits
+		// every other character or so; CamelCase words and names with a
+		// number at the end (TestSomething1234) do not.
 		return false
 	}
 	var h float64

@@ -66,6 +66,8 @@ func TestOrdinaryTextIsKept(t *testing.T) {
 		"run_shell_command__run_shell_command_1795258731197_0",
 		"description: Run requested command",
 		"github.com/phantom-run/phantom/services/runner/internal/domain/redact",
+		"/tmp/TestRawOutputArrivesExactly2750616821/003",
+		"BenchmarkAppendVsBareAsyncWithRedaction20260101",
 	} {
 		require.Equal(t, text, r.String(text))
 	}
