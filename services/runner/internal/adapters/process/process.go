@@ -123,7 +123,7 @@ func (p *Process) Stdout() *os.File { return p.stdout }
 
 // Stdin is the write end of the agent's standard input (nil unless
 // Spec.Stdin); the caller closes it to end the session.
-func (p *Process) Stdin() *os.File { return p.stdin }
+func (p *Process) Stdin() *os.File  { return p.stdin }
 func (p *Process) Stderr() *os.File { return p.stderr }
 
 // Exited is closed once the process has exited and its group is killed.

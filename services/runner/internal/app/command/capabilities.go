@@ -83,6 +83,7 @@ func (d *Detector) detect(ctx context.Context, def *agents.Definition) events.Ag
 	if def.SelfExec {
 		cmdName = d.fakeCmd
 	}
+	c.Options = harness.Options(def.Adapter, "")
 	path, err := d.lookPath(cmdName)
 	if err != nil {
 		c.Support = agents.Missing
@@ -94,7 +95,6 @@ func (d *Detector) detect(ctx context.Context, def *agents.Definition) events.Ag
 	if err != nil {
 		c.Support = agents.Degraded
 		c.Reason = fmt.Sprintf("%s %s failed: %v", cmdName, strings.Join(def.VersionArgs, " "), err)
-		c.Options = harness.Options(def.Adapter, "")
 		return c
 	}
 	if v, err := def.ParseVersion(out); err != nil {

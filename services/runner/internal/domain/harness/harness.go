@@ -383,8 +383,12 @@ func (a applier) fake(interactive bool, resume string) error {
 		p.ResumeSessionID = resume
 	}
 	if a.has(OptInteractive, interactive) {
+		// Like Claude Code's stream-json input: every turn, the first too, comes on stdin.
 		p.Args = append(p.Args, "stdin=1")
 		p.Interactive = true
+		if a.f.Prompt != "" {
+			p.Input = ClaudeTurn(a.f.Prompt)
+		}
 	}
 	a.dropAll(false, "", []string{OptResumeSessionID, OptInteractive})
 	return nil
