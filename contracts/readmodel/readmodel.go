@@ -28,3 +28,13 @@ const (
 	// ProjectionRuns keeps runs and run_events.
 	ProjectionRuns = "runs"
 )
+
+// Projections of the runner's read models (issue 4).
+const (
+	// ProjectionAgentActivity keeps messages, tool_calls and usage (from run.semantic).
+	ProjectionAgentActivity = "agent_activity"
+	// ProjectionCapabilities keeps capability_snapshots (from runner events).
+	ProjectionCapabilities = "capabilities"
+	// ProjectionConversations keeps conversations and conversation_runs.
+	ProjectionConversations = "conversations"
+)
