@@ -317,7 +317,6 @@ func (b *bundle) attemptEvent(runID string, attempt int, typ string) bus.Event {
 	return bus.Event{}
 }
 
-
 // TestClaudeLaunchGetsTheHarnessAndTheGuardHook runs a stand-in for Claude
 // Code (a script that records its arguments and environment, then asks the
 // guard socket as the hook would) and checks the launch: harness flags, the

@@ -12,5 +12,7 @@ import "github.com/phantom-run/phantom/services/projector/internal/projection"
 func All() []projection.Projection {
 	return []projection.Projection{
 		Runs{},
+		// The runner's read models (issue 4).
+		AgentActivity{}, Capabilities{}, Conversations{},
 	}
 }
