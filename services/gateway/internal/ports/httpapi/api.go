@@ -74,6 +74,11 @@ type Deps struct {
 	Submit *command.Submit
 	Runs   *query.Runs
 	Events *query.Events
+
+	// Agents and AgentReads steer and show agents (issue 4): sessions,
+	// pause/resume, capabilities, conversations, messages, tool calls, usage.
+	Agents     *command.Agents
+	AgentReads *query.Agents
 }
 
 // API is the HTTP API.
@@ -125,6 +130,10 @@ func (a *API) groups() []Group {
 	return []Group{
 		&runsGroup{api: a, submit: a.deps.Submit, runs: a.deps.Runs},
 		&runEventsGroup{api: a, events: a.deps.Events},
+		// Issue 4: agents, sessions, conversations.
+		&agentsGroup{api: a, read: a.deps.AgentReads, control: a.deps.Agents},
+		&sessionsGroup{api: a, control: a.deps.Agents},
+		&conversationsGroup{api: a, read: a.deps.AgentReads, control: a.deps.Agents},
 	}
 }
 
