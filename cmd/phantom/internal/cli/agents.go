@@ -67,8 +67,8 @@ func newCapabilities(app *App, g *globals) *cobra.Command {
 			var out struct {
 				Capabilities []struct {
 					RunnerID, Host, Agent, Support string
-					Version, Reason                 *string
-					Models                          []string
+					Version, Reason                *string
+					Models                         []string
 				} `json:"capabilities"`
 			}
 			if err := call(cmd, app, g, http.MethodGet, "/v1/capabilities", nil, &out); err != nil {

@@ -278,7 +278,9 @@ func (a applier) claude(interactive bool, resume string) error {
 		if a.f.Prompt != "" {
 			p.RemoveArg(a.f.Prompt)
 		}
-		p.Args = append(p.Args, "--input-format", "stream-json")
+		// --replay-user-messages echoes each turn back on stdout, so the
+		// messages read model has the user's side of the session too.
+		p.Args = append(p.Args, "--input-format", "stream-json", "--replay-user-messages")
 		p.Interactive = true
 		if a.f.Prompt != "" {
 			p.Input = ClaudeTurn(a.f.Prompt)
