@@ -43,6 +43,8 @@ type Outcome struct {
 	Subtype string
 	// APIStatus is the HTTP status of a failed model API call, if one was reported.
 	APIStatus int
+	// APIError: the failure came from the model API (its status may be unknown).
+	APIError bool
 	// ErrorText is the last error the agent reported.
 	ErrorText string
 	// MaxTurns: the agent stopped at its turn limit.
@@ -140,10 +142,18 @@ func contentText(raw json.RawMessage) string {
 	return ""
 }
 
+// apiErrorIn reports whether an error message is a model API's error: an
+// HTTP status, an "API Error", or a provider's JSON error body.
+func apiErrorIn(msg string) bool {
+	t := strings.TrimSpace(msg)
+	return apiStatusIn(t) != 0 || strings.Contains(t, "API Error") || strings.Contains(t, "unexpected status") ||
+		(strings.HasPrefix(t, "{") && strings.Contains(t, `"error"`))
+}
+
 // apiStatusIn finds an HTTP error status in an error message such as
 // "unexpected status 401 Unauthorized" or "API Error: 400 ...".
 func apiStatusIn(msg string) int {
-	for _, marker := range []string{"status ", "API Error: ", "status: ", "HTTP ", "code "} {
+	for _, marker := range []string{"status ", "API Error: ", "status: ", "HTTP ", "code ", `"code":`, `"status":`} {
 		i := strings.Index(msg, marker)
 		for i >= 0 {
 			rest := msg[i+len(marker):]

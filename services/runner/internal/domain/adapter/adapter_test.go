@@ -145,6 +145,18 @@ func TestCodex(t *testing.T) {
 	require.Equal(t, "reconnecting", find(evs, "error")[0].Subtype)
 }
 
+func TestAPIErrorsWithoutStatus(t *testing.T) {
+	p := New("codex")
+	p.Line([]byte(`{"type":"turn.failed","error":{"message":"{\"error\":{\"code\":\"invalid_request_error\",\"message\":\"fake error 400\"}}"}}`))
+	reason, _ := Classify("codex", 1, p.Outcome(), "Reading additional input from stdin...")
+	require.Equal(t, "api_error", reason)
+	g := New("gemini")
+	g.Line([]byte(`{"type":"result","status":"error","error":{"type":"unknown","message":"[API Error: {\"error\":{\"code\":400,\"message\":\"fake error 400\"}}]"}}`))
+	require.Equal(t, 400, g.Outcome().APIStatus)
+	reason, _ = Classify("gemini", 1, g.Outcome(), "")
+	require.Equal(t, "api_error", reason)
+}
+
 func TestGemini(t *testing.T) {
 	evs, out := parseFile(t, "gemini", "gemini_yolo_shell.ndjson")
 	require.Equal(t, []string{"session", "message", "message", "tool_use", "tool_result", "message", "usage", "usage", "result"}, kinds(evs))
@@ -171,11 +183,12 @@ func TestGarbageIsIgnored(t *testing.T) {
 func TestAPIStatusIn(t *testing.T) {
 	for msg, want := range map[string]int{
 		"unexpected status 401 Unauthorized: fake error 401, url: http://127.0.0.1:8766/v1/responses": 401,
-		"API Error: 400 fake error 400":                  400,
-		"Failed to authenticate. API Error: 401 fake":    401,
-		"[API Error: got status: 429 Too Many Requests]": 429,
-		"nothing here 12345":                             0,
-		"status 200 ok":                                  0,
+		"API Error: 400 fake error 400":                                  400,
+		"Failed to authenticate. API Error: 401 fake":                    401,
+		"[API Error: got status: 429 Too Many Requests]":                 429,
+		"nothing here 12345":                                             0,
+		"status 200 ok":                                                  0,
+		`[API Error: {"error":{"code":400,"message":"fake error 400"}}]`: 400,
 	} {
 		require.Equal(t, want, apiStatusIn(msg), msg)
 	}

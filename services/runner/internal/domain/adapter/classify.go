@@ -42,6 +42,8 @@ func Classify(adapterName string, code int, o Outcome, stderr string) (reason, m
 		return runs.ReasonRateLimited, describe("the provider rate-limited the agent")
 	case o.APIStatus >= 400:
 		return runs.ReasonAPIError, describe(fmt.Sprintf("the model API answered HTTP %d", o.APIStatus))
+	case o.APIError:
+		return runs.ReasonAPIError, describe("the model API failed")
 	case adapterName == "gemini" && code == 41:
 		return runs.ReasonAPIError, describe("Gemini CLI is not authenticated")
 	case o.IsError && o.ErrorText != "" && (strings.Contains(lower, "api error") || strings.Contains(lower, "unexpected status")):

@@ -148,6 +148,7 @@ func (c *claude) assistant(l claudeLine) []events.RunSemantic {
 				kind = events.SemanticError
 				c.out.ErrorText = b.Text
 				c.out.IsError = true
+				c.out.APIError = true
 				if s := apiStatusIn(b.Text); s != 0 {
 					c.out.APIStatus = s
 				}

@@ -122,6 +122,7 @@ func (c *codex) fail(msg string) {
 		if s := apiStatusIn(msg); s != 0 {
 			c.out.APIStatus = s
 		}
+		c.out.APIError = c.out.APIError || apiErrorIn(msg)
 		lower := strings.ToLower(msg)
 		if strings.Contains(lower, "no rollout found") || strings.Contains(lower, "thread not found") ||
 			strings.Contains(lower, "no conversation found") || strings.Contains(lower, "session not found") {

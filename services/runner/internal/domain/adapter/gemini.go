@@ -109,6 +109,7 @@ func (g *gemini) Line(line []byte) []events.RunSemantic {
 			if s := apiStatusIn(msg); s != 0 {
 				g.out.APIStatus = s
 			}
+			g.out.APIError = g.out.APIError || apiErrorIn(msg)
 		}
 		out = append(out, events.RunSemantic{Kind: events.SemanticError, Agent: "gemini", Text: msg, IsError: l.Severity != "warning", Subtype: l.Severity})
 	case "result":
@@ -123,6 +124,7 @@ func (g *gemini) Line(line []byte) []events.RunSemantic {
 				if s := apiStatusIn(msg); s != 0 {
 					g.out.APIStatus = s
 				}
+				g.out.APIError = g.out.APIError || apiErrorIn(msg)
 			}
 		}
 		if l.Stats != nil {
