@@ -12,11 +12,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,7 +81,29 @@ func guardHook(stdin io.Reader, stdout io.Writer) int {
 	return 0
 }
 
+// syncBuffer collects the logs of all of Phantom (for the redaction test).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+	t  *testing.T
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Write(p)
+	s.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 type bundle struct {
+	logs *syncBuffer
 	t    *testing.T
 	ctx  context.Context
 	host *up.Host
@@ -124,7 +148,9 @@ func setup(t *testing.T, clis ...string) *bundle {
 	}
 	settings, err := up.LoadSettings()
 	require.NoError(t, err)
-	h, err := up.Start(ctx, up.Options{Settings: settings, Components: up.Components(), Logger: testenv.Logger(t)})
+	logs := &syncBuffer{t: t}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h, err := up.Start(ctx, up.Options{Settings: settings, Components: up.Components(), Logger: logger})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, h.Stop()) })
 	nc, err := nats.Connect(h.NATSURL())
@@ -132,7 +158,7 @@ func setup(t *testing.T, clis ...string) *bundle {
 	t.Cleanup(nc.Close)
 	ws := filepath.Join(dir, "workspace")
 	require.NoError(t, os.MkdirAll(ws, 0o755))
-	return &bundle{t: t, ctx: ctx, host: h, nc: nc, http: &http.Client{Timeout: 2 * time.Minute}, api: api, db: db, ws: ws}
+	return &bundle{logs: logs, t: t, ctx: ctx, host: h, nc: nc, http: &http.Client{Timeout: 2 * time.Minute}, api: api, db: db, ws: ws}
 }
 
 func jsOf(t *testing.T, b *bundle) jetstream.JetStream {

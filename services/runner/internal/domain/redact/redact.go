@@ -96,6 +96,17 @@ func (r *Redactor) String(s string) string {
 			i++
 			continue
 		}
+		if i > 0 && s[i-1] == '\\' {
+			// A JSON or shell escape (\n, \t, \u00XX) is not part of the word after it.
+			switch {
+			case s[i] == 'u' && i+5 <= n:
+				i += 5
+				continue
+			case s[i] == 'n' || s[i] == 't' || s[i] == 'r' || s[i] == 'b' || s[i] == 'f':
+				i++
+				continue
+			}
+		}
 		j := i
 		for j < n && isTokenChar(s[j]) {
 			j++

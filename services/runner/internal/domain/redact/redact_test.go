@@ -28,7 +28,7 @@ var Corpus = []string{
 func TestKnownFormatsAreRedacted(t *testing.T) {
 	r := New()
 	for _, secret := range Corpus {
-		for _, text := range []string{secret, "key " + secret + " end", `{"k":"` + secret + `"}`, "x=" + secret + "\n"} {
+		for _, text := range []string{secret, "key " + secret + " end", `{"k":"` + secret + `"}`, "x=" + secret + "\n", `{"k":"a\n` + secret + `\t"}`, `"\u0022` + secret + `"`} {
 			out := r.String(text)
 			require.NotContains(t, out, secret, text)
 			require.Contains(t, out, Mask)
