@@ -35,6 +35,7 @@ import (
 // TestMain lets this test binary be the fake agent the runner launches.
 func TestMain(m *testing.M) {
 	fakeagent.MainIfRequested()
+	benchRunnerMain()
 	os.Exit(m.Run())
 }
 

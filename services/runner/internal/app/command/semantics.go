@@ -20,6 +20,13 @@ type semantics struct {
 	x      *execution
 	parser adapter.Parser
 
+	// in hands output from the stdout pump to the parsing goroutine, so
+	// that reading and chunking (one core) and parsing and publishing the
+	// semantic events (another) overlap. Its bound is back-pressure: a full
+	// queue stops the pump, whose pipe then stops the agent.
+	in   chan []byte
+	done chan struct{}
+
 	line []byte
 	over bool
 
@@ -30,7 +37,8 @@ type semantics struct {
 }
 
 func newSemantics(x *execution) *semantics {
-	s := &semantics{x: x, parser: adapter.New(x.def.Adapter), usage: map[string]events.Usage{}, sessions: map[string]bool{}}
+	s := &semantics{x: x, parser: adapter.New(x.def.Adapter), usage: map[string]events.Usage{}, sessions: map[string]bool{},
+		in: make(chan []byte, 32), done: make(chan struct{})}
 	if m, ok := s.parser.(interface{ SetModel(string) }); ok {
 		model := x.a.d.Spec.Model
 		if model == "" {
@@ -38,14 +46,38 @@ func newSemantics(x *execution) *semantics {
 		}
 		m.SetModel(model)
 	}
+	if s.parser == nil {
+		close(s.done)
+		return s
+	}
+	go s.loop()
 	return s
 }
 
-// write consumes a piece of standard output (called by the stdout pump).
+// write hands a piece of standard output to the parsing goroutine (called
+// by the stdout pump, after it published the chunks holding it, so each
+// semantic event follows its chunk in the stream).
 func (s *semantics) write(p []byte) {
 	if s.parser == nil {
 		return
 	}
+	s.in <- append([]byte(nil), p...)
+}
+
+func (s *semantics) loop() {
+	defer close(s.done)
+	for p := range s.in {
+		s.consume(p)
+	}
+	if !s.over && len(s.line) > 0 {
+		s.emit(s.parser.Line(s.line))
+	}
+	s.line = s.line[:0]
+	s.emit(s.parser.Flush())
+}
+
+// consume splits output into lines and parses each.
+func (s *semantics) consume(p []byte) {
 	limit := s.x.r.cfg.MaxLineBytes
 	for len(p) > 0 {
 		i := indexNewline(p)
@@ -80,16 +112,13 @@ func indexNewline(p []byte) int {
 	return -1
 }
 
-// flush parses a last line without newline and what the parser holds.
+// flush waits for the parsing goroutine to parse everything written, a
+// last line without newline included (call once the pump is over).
 func (s *semantics) flush() {
-	if s.parser == nil {
-		return
+	if s.parser != nil {
+		close(s.in)
 	}
-	if !s.over && len(s.line) > 0 {
-		s.emit(s.parser.Line(s.line))
-	}
-	s.line = s.line[:0]
-	s.emit(s.parser.Flush())
+	<-s.done
 }
 
 func (s *semantics) emit(evs []events.RunSemantic) {

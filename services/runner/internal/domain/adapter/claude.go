@@ -30,7 +30,7 @@ type claudeLine struct {
 	Subtype   string          `json:"subtype"`
 	SessionID string          `json:"session_id"`
 	Model     string          `json:"model"`
-	Message   json.RawMessage `json:"message"`
+	Message   *claudeMessage  `json:"message"`
 	Error     json.RawMessage `json:"error"`
 	// result
 	IsError       bool            `json:"is_error"`
@@ -62,11 +62,31 @@ type claudeUsage struct {
 }
 
 type claudeMessage struct {
-	ID      string          `json:"id"`
-	Role    string          `json:"role"`
-	Model   string          `json:"model"`
-	Content json.RawMessage `json:"content"`
-	Usage   *claudeUsage    `json:"usage"`
+	ID      string        `json:"id"`
+	Role    string        `json:"role"`
+	Model   string        `json:"model"`
+	Content claudeContent `json:"content"`
+	Usage   *claudeUsage  `json:"usage"`
+}
+
+// claudeContent is a message's content: a string or a list of blocks. It
+// is decoded in the same pass as the line (the parser's main cost).
+type claudeContent struct {
+	Text   string
+	IsText bool
+	Blocks []claudeBlock
+}
+
+// UnmarshalJSON implements json.Unmarshaler; content of another shape is left empty.
+func (c *claudeContent) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		c.IsText = true
+		return json.Unmarshal(b, &c.Text)
+	}
+	if len(b) > 0 && b[0] == '[' {
+		return json.Unmarshal(b, &c.Blocks)
+	}
+	return nil
 }
 
 type claudeBlock struct {
@@ -128,15 +148,12 @@ func (c *claude) system(l claudeLine) []events.RunSemantic {
 }
 
 func (c *claude) assistant(l claudeLine) []events.RunSemantic {
-	var m claudeMessage
-	if json.Unmarshal(l.Message, &m) != nil {
+	if l.Message == nil {
 		return nil
 	}
+	m := *l.Message
 	out := c.session(l.SessionID, "")
-	var blocks []claudeBlock
-	if json.Unmarshal(m.Content, &blocks) != nil {
-		return out
-	}
+	blocks := m.Content.Blocks
 	model := NormalizeModel(m.Model)
 	synthetic := m.Model == "<synthetic>"
 	for _, b := range blocks {
@@ -180,19 +197,15 @@ func (c *claude) assistant(l claudeLine) []events.RunSemantic {
 }
 
 func (c *claude) user(l claudeLine) []events.RunSemantic {
-	var m claudeMessage
-	if json.Unmarshal(l.Message, &m) != nil {
+	if l.Message == nil {
 		return nil
 	}
+	m := *l.Message
 	out := c.session(l.SessionID, "")
-	var text string
-	if json.Unmarshal(m.Content, &text) == nil {
-		return append(out, events.RunSemantic{Kind: events.SemanticMessage, Agent: c.agent, Role: "user", Text: text})
+	if m.Content.IsText {
+		return append(out, events.RunSemantic{Kind: events.SemanticMessage, Agent: c.agent, Role: "user", Text: m.Content.Text})
 	}
-	var blocks []claudeBlock
-	if json.Unmarshal(m.Content, &blocks) != nil {
-		return out
-	}
+	blocks := m.Content.Blocks
 	var texts []string
 	for _, b := range blocks {
 		switch b.Type {
