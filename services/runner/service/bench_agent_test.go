@@ -50,15 +50,25 @@ func (b *bundle) countRunEvents(runID string) int {
 // nats.go async publish of as many messages of the same sizes on a stream
 // with PHANTOM_EVENTS' configuration, in the same run (target: >= 0.70).
 func BenchmarkAgentEventsVsBareAsync(b *testing.B) {
+	for _, tc := range []struct{ name, prompt string }{
+		// 20,000 stream-json events: chunks and as many semantic events.
+		{"stream-json", "go lines=20000"},
+		// 256 MiB of raw text: chunk events of 32 KiB, nothing to parse.
+		{"raw", "go bytes=268435456"},
+	} {
+		b.Run(tc.name, func(b *testing.B) { benchAgentEvents(b, tc.prompt) })
+	}
+}
+
+func benchAgentEvents(b *testing.B, prompt string) {
 	bd := setup(b)
 	bd.startRunner("r-bench-ev", service.Config{})
-	const lines = 20000
 	var agentRate float64
 	var count int
 	var bytes int64
 	for i := range b.N {
 		id := fmt.Sprintf("bench-ev-%d", i)
-		bd.dispatch(id, runs.Spec{Prompt: fmt.Sprintf("go lines=%d", lines), Workspace: b.TempDir(), Isolation: "none"})
+		bd.dispatch(id, runs.Spec{Prompt: prompt, Workspace: b.TempDir(), Isolation: "none"})
 		started := bd.waitFor(id, "run.started", time.Minute)
 		done := bd.waitFor(id, "run.completed", 5*time.Minute)
 		count = bd.countRunEvents(id)
@@ -97,8 +107,8 @@ func BenchmarkAgentEventsVsBareAsync(b *testing.B) {
 	b.ReportMetric(bareRate, "bare-events/s")
 	b.ReportMetric(agentRate/bareRate, "ratio")
 	b.ReportMetric(float64(count), "events/run")
-	b.Logf("agent printing %d lines: %d events at %.0f/s; bare async publish of %d messages of %d B: %.0f/s; ratio %.2f",
-		lines, count, agentRate, count, size, bareRate, agentRate/bareRate)
+	b.Logf("agent %q: %d events at %.0f/s; bare async publish of %d messages of %d B: %.0f/s; ratio %.2f",
+		prompt, count, agentRate, count, size, bareRate, agentRate/bareRate)
 }
 
 // BenchmarkLineToEventLatency measures the time from a line printed by the

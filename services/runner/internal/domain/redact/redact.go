@@ -162,6 +162,17 @@ var prefixes = []struct {
 	{"AKIA", 20}, {"ASIA", 20}, {"AIza", 35}, {"hf_", 30}, {"npm_", 36}, {"pypi-", 40}, {"eyJ", 40},
 }
 
+// separators are the token characters after which a key may start.
+var separators = [256]bool{'_': true, '-': true, '+': true, '/': true, '=': true, '.': true}
+
+// prefixStart are the first characters of the prefixes.
+var prefixStart = func() (t [256]bool) {
+	for _, p := range prefixes {
+		t[p.p[0]] = true
+	}
+	return t
+}()
+
 // keyNames are words that, before ':' or '=', make the value after a secret.
 var keyNames = []string{"key", "token", "secret", "password", "passwd", "pwd", "auth", "bearer", "credential", "apikey", "api_key", "access_key", "private_key", "client_secret"}
 
@@ -170,13 +181,19 @@ func secretIn(s string, i, j int) (int, int, bool) {
 	tok := s[i:j]
 	// A known format starts the token or follows a separator inside it
 	// (KEY=sk-ant-..., path/ghp_...).
-	for k := 0; k < len(tok); k++ {
-		if k > 0 && isAlnum(tok[k-1]) {
-			continue
+	for k := 0; k+20 <= len(tok); k++ {
+		if k > 0 {
+			// Jump to the next separator: a prefix starts only after one.
+			for k < len(tok) && !separators[tok[k-1]] {
+				k++
+			}
+			if k+20 > len(tok) {
+				break
+			}
 		}
 		rest := tok[k:]
-		if len(rest) < 20 {
-			break
+		if !prefixStart[rest[0]] {
+			continue
 		}
 		for _, p := range prefixes {
 			if rest[0] != p.p[0] || !strings.HasPrefix(rest, p.p) {
@@ -290,39 +307,32 @@ func highEntropy(tok string) bool {
 }
 
 func randomLooking(s string) bool {
-	var counts [256]int
+	// First the cheap structural checks, then the entropy.
 	hex, lower, upper, digit := true, false, false, false
 	changes, prev := 0, 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		counts[c]++
 		class := 3
 		switch {
 		case c >= '0' && c <= '9':
-			class = 0
+			class, digit = 0, true
 		case c >= 'a' && c <= 'z':
-			class = 1
+			class, lower = 1, true
+			if c > 'f' {
+				hex = false
+			}
 		case c >= 'A' && c <= 'Z':
-			class = 2
+			class, upper = 2, true
+			if c > 'F' {
+				hex = false
+			}
+		default:
+			hex = false
 		}
 		if i > 0 && class != prev {
 			changes++
 		}
 		prev = class
-		switch {
-		case c >= '0' && c <= '9':
-			digit = true
-		case c >= 'a' && c <= 'f':
-			lower = true
-		case c >= 'A' && c <= 'F':
-			upper = true
-		case c >= 'g' && c <= 'z':
-			lower, hex = true, false
-		case c >= 'G' && c <= 'Z':
-			upper, hex = true, false
-		default:
-			hex = false
-		}
 	}
 	if !digit || !(lower || upper) {
 		return false
@@ -341,6 +351,10 @@ func randomLooking(s string) bool {
 		// every other character or so; CamelCase words and names with a
 		// number at the end (TestSomething1234) do not.
 		return false
+	}
+	var counts [256]int
+	for i := 0; i < len(s); i++ {
+		counts[s[i]]++
 	}
 	var h float64
 	n := float64(len(s))

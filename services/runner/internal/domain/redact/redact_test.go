@@ -110,3 +110,12 @@ func BenchmarkRedact(b *testing.B) {
 		_ = r.String(line)
 	}
 }
+
+func BenchmarkRedactRawText(b *testing.B) {
+	line := strings.Repeat(strings.Repeat("x", 99)+"\n", 330)
+	r := New()
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		_ = r.String(line)
+	}
+}
