@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 )
 
 // validateOutput checks an agent's final result against a JSON Schema. The
@@ -37,9 +39,7 @@ func validateOutput(schema []byte, result string) ([]byte, []string) {
 	if err := sch.Validate(v); err != nil {
 		var errs []string
 		if ve, ok := err.(*jsonschema.ValidationError); ok {
-			for _, cause := range flatten(ve) {
-				errs = append(errs, cause)
-			}
+			errs = append(errs, flatten(ve)...)
 		}
 		if len(errs) == 0 {
 			errs = []string{err.Error()}
@@ -57,7 +57,7 @@ func validateOutput(schema []byte, result string) ([]byte, []string) {
 func flatten(ve *jsonschema.ValidationError) []string {
 	if len(ve.Causes) == 0 {
 		loc := "/" + strings.Join(ve.InstanceLocation, "/")
-		return []string{loc + ": " + ve.ErrorKind.LocalizedString(nil)}
+		return []string{loc + ": " + ve.ErrorKind.LocalizedString(message.NewPrinter(language.English))}
 	}
 	var out []string
 	for _, c := range ve.Causes {
