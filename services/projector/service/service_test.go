@@ -595,7 +595,7 @@ func TestRebuildOfAnUnknownProjectionChangesNothing(t *testing.T) {
 	b.WaitCheckpoint(readmodel.ProjectionRuns, last, 10*time.Second)
 	before := b.Dump()
 	err := p.svc.Rebuild(b.Ctx, "nope")
-	require.EqualError(t, err, `projection "nope" does not exist; projections are runs`)
+	require.EqualError(t, err, `projection "nope" does not exist; projections are `+strings.Join(service.Projections(), ", "))
 	require.Equal(t, before, b.Dump())
 }
 
