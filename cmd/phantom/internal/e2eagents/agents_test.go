@@ -195,6 +195,19 @@ func TestRealCLIs(t *testing.T) {
 				require.Equal(t, second, detail.Runs[1].RunID)
 			})
 
+			t.Run("resume of an unknown session", func(t *testing.T) {
+				// The provider does not know the session: the runner starts
+				// the agent again once without resume, in the same attempt.
+				id := b.submit("/v1/runs", spec("say hello", map[string]any{"harness": map[string]any{
+					"resumeSessionId": "0badc0de-1111-2222-3333-444444444444"}}))
+				s := b.follow(id)
+				require.Equal(t, "run.completed", lastType(s), s.String())
+				warn := s.last("run.warning")
+				require.NotNil(t, warn, s.String())
+				require.Equal(t, "resume_failed", warn["code"])
+				require.Contains(t, b.run(id, "completed")["result"], "Hello from fake model")
+			})
+
 			t.Run("interactive", func(t *testing.T) {
 				id := b.submit("/v1/sessions", spec("first turn", nil))
 				if !tc.interactive {

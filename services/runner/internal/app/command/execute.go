@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,6 +47,9 @@ type execution struct {
 	sem       *semantics
 	// relay serves the guard hook's socket while the agent runs.
 	relay []*guardrelay.Relay
+	// resumeRefused is set when the agent's stderr said its session could
+	// not be resumed (Codex says so there, among other lines).
+	resumeRefused atomic.Bool
 }
 
 // execute runs one attempt to its end and records every step as events.
@@ -196,9 +200,9 @@ func (x *execution) run() string {
 		x.appendOrLog(events.RunWarning{RunID: d.RunID, Attempt: d.Attempt, Code: "resume_failed",
 			Message: fmt.Sprintf("provider session %s could not be resumed; starting again without it", plan.ResumeSessionID)})
 		x.plan.Cleanup()
-		plan, err = x.compose(path, reply.Dir, capa.Version, "")
+		plan, err = x.compose(path, reply.Dir, capa.Version, noResume)
 		if err == nil {
-			x.plan.ResumeSessionID = ""
+			x.resumeRefused.Store(false)
 			x.sem = newSemantics(x)
 			if proc, err = x.spawn(plan, reply.Dir); err == nil {
 				x.appendOrLog(events.RunProgress{RunID: d.RunID, Attempt: d.Attempt, Phase: "restarted",
@@ -246,7 +250,12 @@ func resumable(adapterName string) bool {
 	return false
 }
 
+// noResume makes compose start a fresh provider session whatever the run asked.
+const noResume = "\x00none"
+
 // compose builds the launch plan: template, harness options, decorators.
+// resume is the session an earlier attempt opened ("" for none, noResume to
+// drop the run's own resume options too).
 func (x *execution) compose(path, dir, version, resume string) (*launch.Plan, error) {
 	d := x.a.d
 	model := d.Spec.Model
@@ -266,6 +275,9 @@ func (x *execution) compose(path, dir, version, resume string) (*launch.Plan, er
 	var h runs.Harness
 	if d.Spec.Harness != nil {
 		h = *d.Spec.Harness
+	}
+	if resume == noResume {
+		h.ResumeSessionID, h.Continue, h.ForkSession, resume = "", false, false, ""
 	}
 	interactive := d.Spec.Interactive != nil && *d.Spec.Interactive
 	if err := harness.Apply(harness.Facts{Adapter: x.def.Adapter, Version: version, Root: x.r.cfg.Root, Prompt: d.Spec.Prompt},

@@ -137,7 +137,11 @@ func (x *execution) supervise(proc *process.Process) result {
 	defer x.a.setController(nil)
 
 	out := newPump(x, proc.Stdout(), "stdout", x.out, x.sem.write)
-	errp := newPump(x, proc.Stderr(), "stderr", x.errb, nil)
+	errp := newPump(x, proc.Stderr(), "stderr", x.errb, func(p []byte) {
+		if adapter.ResumeFailureIn(string(p)) {
+			x.resumeRefused.Store(true)
+		}
+	})
 	var pumps sync.WaitGroup
 	pumps.Add(2)
 	go func() { defer pumps.Done(); out.run() }()
@@ -196,7 +200,7 @@ func (x *execution) supervise(proc *process.Process) result {
 
 	res.exit = proc.Exit()
 	res.stderr = errp.lastLine()
-	res.resumeInvalid = adapter.ResumeFailed(x.outcomeOf(), res.stderr)
+	res.resumeInvalid = adapter.ResumeFailed(x.outcomeOf(), res.stderr) || x.resumeRefused.Load()
 	so, se := x.out.Stats(), x.errb.Stats()
 	x.appendOrLog(events.RunCLIExit{RunID: d.RunID, Attempt: d.Attempt, ExitCode: res.exit.Code, Signal: res.exit.Signal,
 		DurationMs: res.exit.Duration.Milliseconds()})

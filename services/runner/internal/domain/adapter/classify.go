@@ -81,10 +81,13 @@ func rateLimit(s string) bool {
 // session: from its output (Claude Code, Codex) or its standard error
 // (Gemini CLI prints "Invalid session identifier").
 func ResumeFailed(o Outcome, stderr string) bool {
-	if o.ResumeInvalid {
-		return true
-	}
-	s := strings.ToLower(stderr)
+	return o.ResumeInvalid || ResumeFailureIn(stderr)
+}
+
+// ResumeFailureIn reports whether text (standard error) says a session
+// could not be resumed.
+func ResumeFailureIn(text string) bool {
+	s := strings.ToLower(text)
 	return strings.Contains(s, "invalid session identifier") || strings.Contains(s, "no conversation found") ||
 		strings.Contains(s, "no rollout found") || strings.Contains(s, "error resuming session")
 }
