@@ -108,11 +108,13 @@ func (r *Redactor) String(s string) string {
 			}
 		}
 		j := i
+		var mask uint8
 		for j < n && isTokenChar(s[j]) {
+			mask |= classes[s[j]]
 			j++
 		}
 		if j-i >= 8 {
-			if start, end, ok := secretIn(s, i, j); ok {
+			if start, end, ok := secretIn(s, i, j, mask); ok {
 				if b == nil {
 					b = &strings.Builder{}
 					b.Grow(len(s))
@@ -151,6 +153,26 @@ var tokenChars = func() (t [256]bool) {
 
 func isTokenChar(c byte) bool { return tokenChars[c] }
 
+// Character classes of a token, gathered while it is scanned, so that the
+// checks that cannot match (no digit: no key, nothing random) are skipped.
+const (
+	classDigit uint8 = 1 << iota
+	classLetter
+	classEquals
+)
+
+var classes = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = classDigit
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = classLetter
+		t[c-'a'+'A'] = classLetter
+	}
+	t['='] = classEquals
+	return t
+}()
+
 // prefixes of known key formats, with the least length of the whole key.
 var prefixes = []struct {
 	p   string
@@ -176,12 +198,14 @@ var prefixStart = func() (t [256]bool) {
 // keyNames are words that, before ':' or '=', make the value after a secret.
 var keyNames = []string{"key", "token", "secret", "password", "passwd", "pwd", "auth", "bearer", "credential", "apikey", "api_key", "access_key", "private_key", "client_secret"}
 
-// secretIn judges the token s[i:j]; it returns the span to mask.
-func secretIn(s string, i, j int) (int, int, bool) {
+// secretIn judges the token s[i:j], whose character classes are mask; it
+// returns the span to mask.
+func secretIn(s string, i, j int, mask uint8) (int, int, bool) {
 	tok := s[i:j]
+	mixed := mask&classDigit != 0 && mask&classLetter != 0
 	// A known format starts the token or follows a separator inside it
-	// (KEY=sk-ant-..., path/ghp_...).
-	for k := 0; k+20 <= len(tok); k++ {
+	// (KEY=sk-ant-..., path/ghp_...); every one mixes letters and digits.
+	for k := 0; mixed && k+20 <= len(tok); k++ {
 		if k > 0 {
 			// Jump to the next separator: a prefix starts only after one.
 			for k < len(tok) && !separators[tok[k-1]] {
@@ -208,13 +232,15 @@ func secretIn(s string, i, j int) (int, int, bool) {
 		}
 	}
 	// name=value inside one token, or name: value / name = value / "name": "value" before it.
-	if eq := strings.IndexByte(tok, '='); eq > 0 && eq < len(tok)-1 && namedSecret(tok[:eq]) && len(tok)-eq-1 >= 8 {
-		return i + eq + 1, j, true
+	if mask&classEquals != 0 {
+		if eq := strings.IndexByte(tok, '='); eq > 0 && eq < len(tok)-1 && namedSecret(tok[:eq]) && len(tok)-eq-1 >= 8 {
+			return i + eq + 1, j, true
+		}
 	}
 	if precededBySecretName(s, i) {
 		return i, j, true
 	}
-	if highEntropy(tok) {
+	if mixed && highEntropy(tok) {
 		return i, j, true
 	}
 	return 0, 0, false
