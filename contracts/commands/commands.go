@@ -38,6 +38,8 @@ const (
 	VerbInput  = "input"
 	VerbPause  = "pause"
 	VerbResume = "resume"
+	// VerbDetect asks a runner to detect its agent CLIs again (runner.capabilities).
+	VerbDetect = "detect"
 )
 
 // SubmitRun asks the scheduler to queue a new run. RunID is chosen by the
@@ -93,6 +95,16 @@ type RunnerResume struct {
 	By       string `json:"by,omitempty"`
 }
 
+// RunnerDetect asks one runner to detect its agent CLIs again and publish
+// runner.capabilities (the API's "refresh capabilities").
+type RunnerDetect struct {
+	RunnerID string `json:"runnerId"`
+	By       string `json:"by,omitempty"`
+}
+
+func (RunnerDetect) CommandType() string { return "command.runner." + VerbDetect }
+func (c RunnerDetect) Subject() string   { return subjects.RunnerCommand(c.RunnerID, VerbDetect) }
+
 func (SubmitRun) CommandType() string    { return "command.scheduler." + VerbSubmitRun }
 func (CancelRun) CommandType() string    { return "command.scheduler." + VerbCancelRun }
 func (RunnerCancel) CommandType() string { return "command.runner." + VerbCancel }
@@ -111,7 +123,7 @@ func (c RunnerResume) Subject() string { return subjects.RunnerCommand(c.RunnerI
 
 // All returns a zero value of every command, for documentation and tests.
 func All() []Command {
-	return []Command{SubmitRun{}, CancelRun{}, RunnerCancel{RunnerID: "*"}, RunnerInput{RunnerID: "*"}, RunnerPause{RunnerID: "*"}, RunnerResume{RunnerID: "*"}}
+	return []Command{SubmitRun{}, CancelRun{}, RunnerCancel{RunnerID: "*"}, RunnerInput{RunnerID: "*"}, RunnerPause{RunnerID: "*"}, RunnerResume{RunnerID: "*"}, RunnerDetect{RunnerID: "*"}}
 }
 
 // DispatchType is the ce-type of a dispatch message.

@@ -114,6 +114,17 @@ type AgentCapability struct {
 	Support string   `json:"support"`
 	Reason  string   `json:"reason,omitempty"`
 	Models  []string `json:"models,omitempty"`
+	// DefaultModel and PlanModel are the agent's models when a run names none
+	// (PlanModel for planning runs), from agents.toml.
+	DefaultModel string `json:"defaultModel,omitempty"`
+	PlanModel    string `json:"planModel,omitempty"`
+	// Provider is the agent's provider (its concurrency key).
+	Provider string `json:"provider,omitempty"`
+	// Options are the harness options this CLI and version honour; the
+	// others are dropped with run.compatibility_warning.
+	Options []string `json:"options,omitempty"`
+	// Install says how to install the CLI when it is missing.
+	Install string `json:"install,omitempty"`
 }
 
 // RunnerCapabilities: the agents a runner can run.

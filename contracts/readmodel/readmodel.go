@@ -36,3 +36,13 @@ const (
 	// ProjectionGuardPolicies keeps guard_policies.
 	ProjectionGuardPolicies = "guard_policies"
 )
+
+// Projections of the runner's read models (issue 4).
+const (
+	// ProjectionAgentActivity keeps messages, tool_calls and usage (from run.semantic).
+	ProjectionAgentActivity = "agent_activity"
+	// ProjectionCapabilities keeps capability_snapshots (from runner events).
+	ProjectionCapabilities = "capabilities"
+	// ProjectionConversations keeps conversations and conversation_runs.
+	ProjectionConversations = "conversations"
+)

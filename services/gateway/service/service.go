@@ -135,6 +135,8 @@ func New(ctx context.Context, cfg Config, env daemon.Env) (*Service, error) {
 	store := pgstore.New(env.DB, cfg.QueryTimeout)
 	eventLog := natsbus.NewEventLog(env.JS, cfg.QueryTimeout)
 	submitter := natsbus.NewSubmitter(env.Conn, env.Publisher(), env.Logger)
+	limits := command.Limits{MaxPromptBytes: cfg.MaxPromptBytes, WorkspaceRoots: cfg.WorkspaceRoots}
+	submit := command.NewSubmit(submitter, limits, cfg.SubmitWait)
 	stopping, stop := context.WithCancel(context.Background())
 	api, err := httpapi.New(httpapi.Deps{
 		Token:   cfg.Token,
@@ -147,13 +149,16 @@ func New(ctx context.Context, cfg Config, env daemon.Env) (*Service, error) {
 			WriteTimeout: cfg.WriteTimeout,
 		},
 		Stopping: stopping,
-		Submit:   command.NewSubmit(submitter, command.Limits{MaxPromptBytes: cfg.MaxPromptBytes, WorkspaceRoots: cfg.WorkspaceRoots}, cfg.SubmitWait),
+		Submit:   submit,
 		Runs:     query.NewRuns(store),
 		// A stream of a run nobody knows yet waits as long as a submit does.
 		Events: query.NewEvents(store, eventLog, cfg.SubmitWait),
 
 		Guard:         query.NewGuard(store),
 		GuardPolicies: command.NewGuardPolicies(natsbus.NewAppender(env.Publisher())),
+		// A conversation just created may take the projector a moment to show.
+		Agents:     command.NewAgents(natsbus.NewControl(env.Publisher(), 15*time.Second), store, submit, limits, max(cfg.SubmitWait, 2*time.Second)),
+		AgentReads: query.NewAgents(store),
 	})
 	if err != nil {
 		stop()

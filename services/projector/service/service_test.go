@@ -611,7 +611,7 @@ func TestConfigIsChecked(t *testing.T) {
 		{func(c *service.Config) { c.MaxWait = 20 * time.Second }, "PHANTOM_PROJECTOR_MAX_WAIT is 20s, must be in 1ms..=10s"},
 		{func(c *service.Config) { c.Linger = time.Second }, "PHANTOM_PROJECTOR_LINGER is 1s, must be in 100us..=PHANTOM_PROJECTOR_MAX_WAIT (50ms)"},
 		{func(c *service.Config) { c.StandbyRetry = time.Hour }, "PHANTOM_PROJECTOR_STANDBY_RETRY is 1h0m0s, must be in 100ms..=1m"},
-		{func(c *service.Config) { c.Projections = []string{"runs", "usage"} }, `PHANTOM_PROJECTOR_PROJECTIONS names "usage", must be among ` + strings.Join(service.Projections(), ", ")},
+		{func(c *service.Config) { c.Projections = []string{"runs", "nosuch"} }, `PHANTOM_PROJECTOR_PROJECTIONS names "nosuch", must be among ` + strings.Join(service.Projections(), ", ")},
 	} {
 		cfg := service.DefaultConfig()
 		tc.change(&cfg)

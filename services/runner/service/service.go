@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,9 +31,12 @@ import (
 	"github.com/phantom-run/phantom/pkg/bus"
 	"github.com/phantom-run/phantom/pkg/daemon"
 	"github.com/phantom-run/phantom/services/runner/internal/adapters/eventlog"
+	"github.com/phantom-run/phantom/services/runner/internal/adapters/guardrelay"
 	"github.com/phantom-run/phantom/services/runner/internal/adapters/natsio"
 	"github.com/phantom-run/phantom/services/runner/internal/app/command"
-	"github.com/phantom-run/phantom/services/runner/internal/domain/launch"
+	"github.com/phantom-run/phantom/services/runner/internal/domain/agents"
+	"github.com/phantom-run/phantom/services/runner/internal/domain/pricing"
+	"github.com/phantom-run/phantom/services/runner/internal/domain/redact"
 	"github.com/phantom-run/phantom/services/runner/internal/ports/natsin"
 )
 
@@ -52,6 +56,13 @@ type Config struct {
 	PublishWindow    int           `envconfig:"RUNNER_PUBLISH_WINDOW" default:"128" desc:"events of one attempt sent and not yet acknowledged, at most (1..4096)"`
 	CommandsInactive time.Duration `envconfig:"RUNNER_COMMANDS_INACTIVE" default:"10m" desc:"the consumer of a runner's commands is deleted once the runner is gone this long (10s..168h)"`
 	FakeAgentCommand string        `envconfig:"FAKE_AGENT_COMMAND" desc:"executable of agent fake (default: this binary, as the built-in fake agent)"`
+	AgentsFile       string        `envconfig:"AGENTS_FILE" desc:"agents.toml that changes the built-in agents (claude, codex, gemini, fake) or adds others (optional)"`
+	PricesFile       string        `envconfig:"RUNNER_PRICES_FILE" desc:"TOML price table (USD per million tokens by model) that fills costs the CLI does not report (optional)"`
+	DetectInterval   time.Duration `envconfig:"RUNNER_DETECT_INTERVAL" default:"10m" desc:"how often the runner detects its agent CLIs again and publishes runner.capabilities (1m..24h)"`
+	GuardHook        bool          `envconfig:"RUNNER_GUARD_HOOK" default:"true" desc:"inject the safety guard's PreToolUse hook into every Claude Code run"`
+	GuardHookCommand string        `envconfig:"RUNNER_GUARD_HOOK_COMMAND" desc:"the hook command Claude Code runs (default: this executable followed by guard hook)"`
+	GuardTimeout     time.Duration `envconfig:"RUNNER_GUARD_TIMEOUT" default:"2s" desc:"bound on one safety-guard check relayed for a hook or the shell prelude (100ms..30s)"`
+	SpawnRetries     int           `envconfig:"RUNNER_SPAWN_RETRIES" default:"2" desc:"how many times a failed agent start is tried again, with backoff from 100ms (0..10)"`
 }
 
 // withDefaults fills zero fields and checks every range.
@@ -84,6 +95,8 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.KillGrace, 5*time.Second)
 	def(&c.PrepareTimeout, 2*time.Minute)
 	def(&c.CommandsInactive, 10*time.Minute)
+	def(&c.DetectInterval, 10*time.Minute)
+	def(&c.GuardTimeout, 2*time.Second)
 	// DrainTimeout 0 is meaningful (stop at once), so it has no zero default
 	// here; envconfig gives standalone runners 20s.
 	if err := subjects.CheckToken("PHANTOM_HOST", c.Host); err != nil {
@@ -100,6 +113,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"PHANTOM_RUNNER_CHUNK_BYTES", c.ChunkBytes, 1024, 512 << 10},
 		{"PHANTOM_RUNNER_MAX_LINE_BYTES", c.MaxLineBytes, 1024, 64 << 20},
 		{"PHANTOM_RUNNER_PUBLISH_WINDOW", c.PublishWindow, 1, 4096},
+		{"PHANTOM_RUNNER_SPAWN_RETRIES", c.SpawnRetries, 0, 10},
 	} {
 		if r.v < r.lo || r.v > r.h {
 			return c, fmt.Errorf("%s %d must be in %d..%d", r.name, r.v, r.lo, r.h)
@@ -115,6 +129,8 @@ func (c Config) withDefaults() (Config, error) {
 		{"PHANTOM_RUNNER_DRAIN_TIMEOUT", c.DrainTimeout, 0, time.Hour},
 		{"PHANTOM_RUNNER_PREPARE_TIMEOUT", c.PrepareTimeout, time.Second, time.Hour},
 		{"PHANTOM_RUNNER_COMMANDS_INACTIVE", c.CommandsInactive, 10 * time.Second, 168 * time.Hour},
+		{"PHANTOM_RUNNER_DETECT_INTERVAL", c.DetectInterval, time.Minute, 24 * time.Hour},
+		{"PHANTOM_RUNNER_GUARD_TIMEOUT", c.GuardTimeout, 100 * time.Millisecond, 30 * time.Second},
 	} {
 		if r.v < r.lo || r.v > r.h {
 			return c, fmt.Errorf("%s %s must be in %s..%s", r.name, r.v, r.lo, r.h)
@@ -134,6 +150,8 @@ type Service struct {
 	commands jetstream.Consumer
 	metrics  *command.Metrics
 	rcfg     command.Config
+	detector *command.Detector
+	log      *slog.Logger
 	started  time.Time
 }
 
@@ -151,13 +169,25 @@ func New(ctx context.Context, cfg Config, env daemon.Env) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("could not find this executable (the fake agent): %w", err)
 	}
-	templates := map[string]*launch.Compiled{}
-	for name, t := range launch.Builtin() {
-		c, err := launch.Compile(t)
-		if err != nil {
-			return nil, err
+	var agentsDoc []byte
+	if cfg.AgentsFile != "" {
+		if agentsDoc, err = os.ReadFile(cfg.AgentsFile); err != nil {
+			return nil, fmt.Errorf("PHANTOM_AGENTS_FILE: could not read %s: %w", cfg.AgentsFile, err)
 		}
-		templates[name] = c
+	}
+	defs, err := agents.Load(cmpOr(cfg.AgentsFile, "agents.toml"), agentsDoc)
+	if err != nil {
+		return nil, err
+	}
+	var pricesDoc []byte
+	if cfg.PricesFile != "" {
+		if pricesDoc, err = os.ReadFile(cfg.PricesFile); err != nil {
+			return nil, fmt.Errorf("PHANTOM_RUNNER_PRICES_FILE: could not read %s: %w", cfg.PricesFile, err)
+		}
+	}
+	prices, err := pricing.Load(cmpOr(cfg.PricesFile, "prices.toml"), pricesDoc)
+	if err != nil {
+		return nil, err
 	}
 	registry, err := natsio.OpenRegistry(ctx, env.JS, streams.RunnerEntry{RunnerID: env.Instance, Host: cfg.Host,
 		Pool: cfg.Pool, Slots: cfg.Slots, Version: version(), Started: time.Now().UTC()})
@@ -179,16 +209,41 @@ func New(ctx context.Context, cfg Config, env daemon.Env) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	environ := os.Environ()
+	red := redact.New(redact.SecretEnv(environ)...)
+	// The runner's own logs are redacted too (argv, stderr lines, messages).
+	log := slog.New(redact.NewHandler(env.Logger.Handler(), red))
 	s := &Service{cfg: cfg, env: env, id: env.Instance, pub: env.Publisher(), registry: registry,
-		dispatch: dispatch, commands: cmds, metrics: metrics}
+		dispatch: dispatch, commands: cmds, metrics: metrics, log: log}
 	s.rcfg = command.Config{
 		RunnerID: env.Instance, Host: cfg.Host, Slots: cfg.Slots,
 		ChunkBytes: cfg.ChunkBytes, MaxLineBytes: cfg.MaxLineBytes, ChunkInterval: cfg.ChunkInterval,
 		KillGrace: cfg.KillGrace, PrepareTimeout: cfg.PrepareTimeout, ProgressEvery: natsin.DispatchAckWait / 3,
-		SelfPath: self, FakeCommand: cfg.FakeAgentCommand, Templates: templates, LookPath: exec.LookPath,
-		Environ: os.Environ(),
+		SelfPath: self, FakeCommand: cfg.FakeAgentCommand, Agents: defs, LookPath: exec.LookPath,
+		Environ: environ, Prices: prices, Redact: red, Root: os.Geteuid() == 0, SpawnRetries: cfg.SpawnRetries,
+		GuardCheck: guardrelay.NATS{NC: env.Conn}, GuardTimeout: cfg.GuardTimeout,
 	}
+	if cfg.GuardHook {
+		s.rcfg.GuardHook = cfg.GuardHookCommand
+		if s.rcfg.GuardHook == "" {
+			s.rcfg.GuardHook = HookCommand(self)
+		}
+	}
+	s.detector = command.NewDetector(s.rcfg, 15*time.Second)
 	return s, nil
+}
+
+// HookCommand is the PreToolUse hook command line for an executable:
+// '<path>' guard hook, the path quoted for the shell Claude Code runs it with.
+func HookCommand(executable string) string {
+	return "'" + strings.ReplaceAll(executable, "'", `'\''`) + "' guard hook"
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // ID is the runner's id (its key in phantom_runners, its commands' subject token).
@@ -222,15 +277,61 @@ func (s slots) Start(ctx context.Context, d commands.Dispatch, del natsin.Delive
 	s.Runner.Start(ctx, d, del)
 }
 
+// handler adapts the runner and the detection loop to the command consumer.
+type handler struct {
+	*command.Runner
+	detect chan struct{}
+}
+
+// Detect asks the detection loop for a new detection (without waiting).
+func (h handler) Detect(commands.RunnerDetect) {
+	select {
+	case h.detect <- struct{}{}:
+	default:
+	}
+}
+
+// Detect detects the agent CLIs now and publishes runner.capabilities.
+func (s *Service) Detect(ctx context.Context) ([]events.AgentCapability, error) {
+	caps := s.detector.Detect(ctx)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := s.pub.Event(pctx, events.RunnerCapabilities{RunnerID: s.id, Host: s.cfg.Host, Agents: caps}); err != nil {
+		return caps, fmt.Errorf("could not publish runner.capabilities: %w", err)
+	}
+	return caps, nil
+}
+
+// detectLoop detects at start, every DetectInterval and when asked.
+func (s *Service) detectLoop(ctx context.Context, asked <-chan struct{}, log *slog.Logger) {
+	t := time.NewTicker(s.cfg.DetectInterval)
+	defer t.Stop()
+	for {
+		caps, err := s.Detect(ctx)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("could not publish the capabilities", "error", err)
+		}
+		for _, c := range caps {
+			log.Debug("agent CLI", "agent", c.Agent, "support", c.Support, "version", c.Version)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-asked:
+		}
+	}
+}
+
 // Run registers the runner and works until ctx ends, then drains: it stops
 // pulling, lets running agents finish for the drain timeout, stops and hands
 // back the rest, records runner.drained and deletes its registry entry.
 func (s *Service) Run(ctx context.Context) error {
-	log := s.env.Logger.With("runner", s.id)
+	log := s.log.With("runner", s.id)
 	// Attempts outlive ctx while the runner drains; hard ends them for good.
 	hard, hardStop := context.WithCancel(context.WithoutCancel(ctx))
 	defer hardStop()
-	runner := command.NewRunner(hard, s.rcfg, log, natsio.NewWorktrees(s.env.Conn, s.cfg.Host), natsio.NewHistory(s.env.JS),
+	runner := command.NewRunner(hard, s.rcfg, log, natsio.NewWorktrees(s.env.Conn, s.cfg.Host), natsio.NewHistory(s.env.JS), s.detector,
 		func(ctx context.Context) (command.Appender, error) {
 			return eventlog.New(ctx, s.env.Conn, s.pub, s.cfg.PublishWindow, 5*time.Second)
 		}, s.metrics)
@@ -249,16 +350,21 @@ func (s *Service) Run(ctx context.Context) error {
 	bg, bgStop := context.WithCancel(hard)
 	var bgWG sync.WaitGroup
 	fatal := make(chan error, 3)
-	bgWG.Add(2)
+	asked := make(chan struct{}, 1)
+	bgWG.Add(3)
 	go func() {
 		defer bgWG.Done()
 		s.heartbeat(bg, runner, log)
 	}()
 	go func() {
 		defer bgWG.Done()
-		if err := natsin.ConsumeCommands(bg, s.commands, s.id, runner, log); err != nil {
+		if err := natsin.ConsumeCommands(bg, s.commands, s.id, handler{Runner: runner, detect: asked}, log); err != nil {
 			fatal <- err
 		}
+	}()
+	go func() {
+		defer bgWG.Done()
+		s.detectLoop(bg, asked, log)
 	}()
 	pull, pullStop := context.WithCancel(ctx)
 	pullDone := make(chan struct{})

@@ -113,6 +113,7 @@ func newRoot(app *App) *cobra.Command {
 	root.AddCommand(newUp(app), newRun(app, &g), newPs(app, &g), newLogs(app, &g), newVersion(app))
 	// Safety guard (issue 5).
 	root.AddCommand(newGuard(app, &g))
+	root.AddCommand(agentCommands(app, &g)...)
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }

@@ -15,5 +15,7 @@ func All() []projection.Projection {
 		// Safety guard (issue 5).
 		PolicyAudits{},
 		GuardPolicies{},
+		// The runner's read models (issue 4).
+		AgentActivity{}, Capabilities{}, Conversations{},
 	}
 }

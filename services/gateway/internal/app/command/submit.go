@@ -92,6 +92,8 @@ type SubmitRequest struct {
 	Spec        runs.Spec
 	RequestedBy string
 	RerunOf     string
+	// ConversationID links the run to the conversation a message started it in.
+	ConversationID string
 }
 
 // Run validates the spec, publishes the command and waits for the answer.
@@ -101,7 +103,7 @@ func (s *Submit) Run(ctx context.Context, req SubmitRequest) (Submitted, error) 
 		return Submitted{}, err
 	}
 	runID := envelope.NewID()
-	cmd := commands.SubmitRun{RunID: runID, Spec: req.Spec, RequestedBy: req.RequestedBy, RerunOf: req.RerunOf}
+	cmd := commands.SubmitRun{RunID: runID, Spec: req.Spec, RequestedBy: req.RequestedBy, RerunOf: req.RerunOf, ConversationID: req.ConversationID}
 	// Once the gateway starts publishing it finishes, whatever the client
 	// does, so that the run exists exactly when the gateway said (or would
 	// have said) so. The trace context of ctx stays; its cancellation does not.

@@ -78,6 +78,10 @@ type Deps struct {
 	// Safety guard (issue 5): its decisions and its policies.
 	Guard         *query.Guard
 	GuardPolicies *command.GuardPolicies
+	// Agents and AgentReads steer and show agents (issue 4): sessions,
+	// pause/resume, capabilities, conversations, messages, tool calls, usage.
+	Agents     *command.Agents
+	AgentReads *query.Agents
 }
 
 // API is the HTTP API.
@@ -130,6 +134,10 @@ func (a *API) groups() []Group {
 		&runsGroup{api: a, submit: a.deps.Submit, runs: a.deps.Runs},
 		&runEventsGroup{api: a, events: a.deps.Events},
 		&guardGroup{api: a, guard: a.deps.Guard, policies: a.deps.GuardPolicies},
+		// Issue 4: agents, sessions, conversations.
+		&agentsGroup{api: a, read: a.deps.AgentReads, control: a.deps.Agents},
+		&sessionsGroup{api: a, control: a.deps.Agents},
+		&conversationsGroup{api: a, read: a.deps.AgentReads, control: a.deps.Agents},
 	}
 }
 

@@ -5,11 +5,13 @@
 package natsio
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -90,6 +92,82 @@ func (h *History) AttemptSeen(ctx context.Context, runID string, attempt int) (b
 		}
 	}
 	return false, nil
+}
+
+// ConversationOf returns the conversation a run belongs to, from its
+// run.requested ("" when it belongs to none).
+func (h *History) ConversationOf(ctx context.Context, runID string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := h.js.Stream(ctx, streams.Events)
+	if err != nil {
+		return "", fmt.Errorf("could not open %s: %w", streams.Events, err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, subjects.Event(events.AggregateRun, runID, "run.requested"))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("could not read run.requested of run %s: %w", runID, err)
+	}
+	var req events.RunRequested
+	if err := json.Unmarshal(m.Data, &req); err != nil {
+		return "", fmt.Errorf("could not decode run.requested of run %s: %w", runID, err)
+	}
+	return req.ConversationID, nil
+}
+
+// PreviousSession returns the provider session the latest attempt before
+// `before` opened on host (its run.started says where it ran), or "". A
+// provider session lives in the CLI's files on the machine that ran it, so
+// only a retry on the same host can resume it.
+func (h *History) PreviousSession(ctx context.Context, runID string, before int, host string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := h.js.Stream(ctx, streams.Events)
+	if err != nil {
+		return "", fmt.Errorf("could not open %s: %w", streams.Events, err)
+	}
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{
+		subjects.Event(events.AggregateRun, runID, "run.started"), subjects.Event(events.AggregateRun, runID, "run.semantic")}})
+	if err != nil {
+		return "", fmt.Errorf("could not read the events of run %s: %w", runID, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return "", fmt.Errorf("could not read the events of run %s: %w", runID, err)
+	}
+	if info.NumPending == 0 {
+		return "", nil
+	}
+	hosts := map[int]string{}
+	var session string
+	bestAttempt := 0
+	for {
+		msg, err := cons.Next(jetstream.FetchMaxWait(2 * time.Second))
+		if err != nil {
+			return session, fmt.Errorf("could not read the events of run %s: %w", runID, err)
+		}
+		attempt, _ := strconv.Atoi(msg.Headers().Get(envelope.HeaderAttempt))
+		if attempt > 0 && attempt < before {
+			switch {
+			case strings.HasSuffix(msg.Subject(), ".run.started"):
+				var st events.RunStarted
+				if json.Unmarshal(msg.Data(), &st) == nil {
+					hosts[attempt] = st.Host
+				}
+			case bytes.Contains(msg.Data(), []byte(`"kind":"session"`)):
+				var sem events.RunSemantic
+				if json.Unmarshal(msg.Data(), &sem) == nil && sem.SessionID != "" && hosts[attempt] == host && attempt >= bestAttempt {
+					session, bestAttempt = sem.SessionID, attempt
+				}
+			}
+		}
+		md, err := msg.Metadata()
+		if err != nil || md.NumPending == 0 {
+			return session, nil
+		}
+	}
 }
 
 // Registry is the runner's entry in the phantom_runners bucket.

@@ -23,6 +23,9 @@ type Spec struct {
 	Dir  string
 	// Env is the complete environment.
 	Env []string
+	// Stdin gives the agent a pipe as standard input (an interactive
+	// session) instead of /dev/null.
+	Stdin bool
 }
 
 // Process is a started agent process.
@@ -30,6 +33,7 @@ type Process struct {
 	cmd    *exec.Cmd
 	stdout *os.File
 	stderr *os.File
+	stdin  *os.File
 	start  time.Time
 	exited chan struct{}
 	// Set before exited is closed.
@@ -39,14 +43,29 @@ type Process struct {
 }
 
 // Start starts the process in a new process group. Its standard input is
-// /dev/null (agents must not wait for a person).
+// /dev/null (agents must not wait for a person) unless s.Stdin asks for a pipe.
 func Start(s Spec) (*Process, error) {
+	var inR, inW *os.File
+	if s.Stdin {
+		var err error
+		if inR, inW, err = os.Pipe(); err != nil {
+			return nil, fmt.Errorf("could not create a pipe: %w", err)
+		}
+	}
+	closeIn := func() {
+		if inR != nil {
+			inR.Close()
+			inW.Close()
+		}
+	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
+		closeIn()
 		return nil, fmt.Errorf("could not create a pipe: %w", err)
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
+		closeIn()
 		outR.Close()
 		outW.Close()
 		return nil, fmt.Errorf("could not create a pipe: %w", err)
@@ -62,16 +81,25 @@ func Start(s Spec) (*Process, error) {
 		// Ctrl-C at the runner's terminal does not reach the agent directly.
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
+	if inR != nil {
+		cmd.Stdin = inR
+	}
 	err = cmd.Start()
 	// The child has its copies; ours must go so that EOF comes when it exits.
 	outW.Close()
 	errW.Close()
+	if inR != nil {
+		inR.Close()
+	}
 	if err != nil {
 		outR.Close()
 		errR.Close()
+		if inW != nil {
+			inW.Close()
+		}
 		return nil, err
 	}
-	p := &Process{cmd: cmd, stdout: outR, stderr: errR, start: time.Now(), exited: make(chan struct{})}
+	p := &Process{cmd: cmd, stdout: outR, stderr: errR, stdin: inW, start: time.Now(), exited: make(chan struct{})}
 	go p.wait()
 	return p, nil
 }
@@ -92,6 +120,10 @@ func (p *Process) PID() int { return p.cmd.Process.Pid }
 // Stdout and Stderr are the read ends of the output pipes; the caller reads
 // and closes them.
 func (p *Process) Stdout() *os.File { return p.stdout }
+
+// Stdin is the write end of the agent's standard input (nil unless
+// Spec.Stdin); the caller closes it to end the session.
+func (p *Process) Stdin() *os.File  { return p.stdin }
 func (p *Process) Stderr() *os.File { return p.stderr }
 
 // Exited is closed once the process has exited and its group is killed.

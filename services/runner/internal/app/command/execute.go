@@ -2,7 +2,6 @@ package command
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/phantom-run/phantom/contracts/commands"
@@ -18,9 +19,14 @@ import (
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/pkg/bus"
+	"github.com/phantom-run/phantom/services/runner/internal/adapters/guardrelay"
 	"github.com/phantom-run/phantom/services/runner/internal/adapters/process"
+	"github.com/phantom-run/phantom/services/runner/internal/domain/adapter"
+	"github.com/phantom-run/phantom/services/runner/internal/domain/agents"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/chunk"
+	"github.com/phantom-run/phantom/services/runner/internal/domain/harness"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/launch"
+	"github.com/phantom-run/phantom/services/runner/internal/domain/redact"
 )
 
 // execution is the state of one attempt while it runs.
@@ -31,6 +37,19 @@ type execution struct {
 	log *slog.Logger
 	app Appender
 	opt bus.MsgOption
+	red *redact.Redactor
+
+	def  *agents.Definition
+	plan *launch.Plan
+	// out and errb batch the attempt's output; they outlive one spawn (a
+	// resume that failed is spawned again) so chunk numbers never repeat.
+	out, errb *chunk.Batcher
+	sem       *semantics
+	// relay serves the guard hook's socket while the agent runs.
+	relay []*guardrelay.Relay
+	// resumeRefused is set when the agent's stderr said its session could
+	// not be resumed (Codex says so there, among other lines).
+	resumeRefused atomic.Bool
 }
 
 // execute runs one attempt to its end and records every step as events.
@@ -49,13 +68,16 @@ func (r *Runner) execute(traceCtx context.Context, a *attempt) (outcome string) 
 		_ = a.del.NakWithDelay(time.Second)
 		return outcomeHandedBack
 	}
-	x := &execution{r: r, a: a, ctx: ctx, log: log, app: app, opt: attemptOption(d.Attempt)}
+	x := &execution{r: r, a: a, ctx: ctx, log: log, app: app, opt: attemptOption(d.Attempt), red: r.cfg.Redact}
 	defer func() {
 		if err := x.app.Close(); err != nil {
 			x.log.Error("events of the attempt may be lost", "error", err)
 		}
 	}()
 	outcome = x.run()
+	if x.plan != nil {
+		x.plan.Cleanup()
+	}
 	r.metrics.attempts.WithLabelValues(outcome).Inc()
 	x.log.Info("attempt over", "outcome", outcome)
 	return outcome
@@ -96,10 +118,15 @@ func (x *execution) run() string {
 	if d.Deadline != nil && !time.Now().Before(*d.Deadline) {
 		return x.failBeforeStart(runs.ReasonTimeout, fmt.Sprintf("the attempt's deadline %s passed before it started", d.Deadline.Format(time.RFC3339)))
 	}
-	tpl, ok := x.r.cfg.Templates[d.Spec.Agent]
+	def, ok := x.r.cfg.Agents[d.Spec.Agent]
 	if !ok {
 		return x.failBeforeStart(runs.ReasonInvalidRequest, fmt.Sprintf("agent %q is not known to runner %s (known: %s)",
-			d.Spec.Agent, x.r.cfg.RunnerID, strings.Join(launch.Names(x.r.cfg.Templates), ", ")))
+			d.Spec.Agent, x.r.cfg.RunnerID, strings.Join(agents.Names(x.r.cfg.Agents), ", ")))
+	}
+	x.def = def
+	capa, detected := x.r.caps.Get(d.Spec.Agent)
+	if detected && capa.Support == agents.Blocked {
+		return x.failBeforeStart(runs.ReasonCLIBlocked, capa.Reason)
 	}
 
 	reply, err := x.prepare()
@@ -120,23 +147,29 @@ func (x *execution) run() string {
 		return x.failBeforeStart(runs.ReasonWorktreeFailed, reply.Error)
 	}
 
-	args, env, err := tpl.Render(launch.Data{Agent: d.Spec.Agent, Prompt: d.Spec.Prompt, Model: d.Spec.Model,
-		Workspace: d.Spec.Workspace, Dir: reply.Dir, RunID: d.RunID, Attempt: d.Attempt})
-	if err != nil {
-		// A template that cannot render will not on another attempt either.
-		return x.failBeforeStart(runs.ReasonInternal, err.Error())
-	}
-	path, err := x.executable(tpl)
+	path, err := x.executable()
 	if err != nil {
 		x.r.metrics.spawnFailures.WithLabelValues(runs.ReasonCLIMissing).Inc()
-		x.appendOrLog(events.RunCLIMissing{RunID: d.RunID, Attempt: d.Attempt, Agent: d.Spec.Agent, Command: tpl.Command, Install: tpl.Install})
+		x.appendOrLog(events.RunCLIMissing{RunID: d.RunID, Attempt: d.Attempt, Agent: d.Spec.Agent, Command: def.Command, Install: def.Install})
 		return x.failBeforeStart(runs.ReasonCLIMissing, fmt.Sprintf("the %s CLI (%s) is not installed on runner %s: %v; install it with: %s",
-			d.Spec.Agent, tpl.Command, x.r.cfg.RunnerID, err, tpl.Install))
+			d.Spec.Agent, def.Command, x.r.cfg.RunnerID, err, def.Install))
+	}
+	resume := x.resumeSession()
+	plan, err := x.compose(path, reply.Dir, capa.Version, resume)
+	if err != nil {
+		return x.failBeforeStart(runs.ReasonInternal, err.Error())
 	}
 	if reason, _ := x.a.stopReason(); reason != "" {
 		return x.stoppedBeforeStart()
 	}
-	proc, err := process.Start(process.Spec{Path: path, Args: args, Dir: reply.Dir, Env: x.agentEnv(env)})
+	if reason, msg := x.prelude(reply.Dir); reason != "" {
+		return x.failBeforeStart(reason, msg)
+	}
+
+	copts := chunk.Options{MaxBytes: x.r.cfg.ChunkBytes, MaxLineBytes: x.r.cfg.MaxLineBytes, Interval: x.r.cfg.ChunkInterval}
+	x.out, x.errb = chunk.New(copts), chunk.New(copts)
+	x.sem = newSemantics(x)
+	proc, err := x.spawn(plan, reply.Dir)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) && pe.Op == "chdir" {
@@ -147,7 +180,142 @@ func (x *execution) run() string {
 		x.r.metrics.spawnFailures.WithLabelValues(runs.ReasonSpawnFailed).Inc()
 		return x.failBeforeStart(runs.ReasonSpawnFailed, fmt.Sprintf("could not start %s: %v", path, err))
 	}
-	return x.supervise(tpl, proc, append([]string{path}, args...), reply.Dir)
+	// run.started is stored before the dispatch is acknowledged: a crash in
+	// between redelivers the dispatch, and the redelivery sees the start.
+	x.appendOrLog(events.RunStarted{RunID: d.RunID, Attempt: d.Attempt, RunnerID: x.r.cfg.RunnerID, Host: x.r.cfg.Host,
+		PID: proc.PID(), Argv: x.red.Strings(abbreviate(append([]string{plan.Path}, plan.Args...))), Cwd: reply.Dir})
+	if err := x.a.del.Ack(); err != nil {
+		x.log.Warn("could not acknowledge the dispatch", "error", err)
+	}
+	if detected && capa.Support == agents.Degraded {
+		x.appendOrLog(events.RunWarning{RunID: d.RunID, Attempt: d.Attempt, Code: "cli_degraded", Message: capa.Reason})
+	}
+	for _, w := range plan.Warnings {
+		x.appendOrLog(events.RunCompatibilityWarning{RunID: d.RunID, Attempt: d.Attempt, Option: w.Option, Reason: w.Reason})
+	}
+	res := x.supervise(proc)
+	if res.resumeInvalid && plan.ResumeSessionID != "" && res.reason == "" {
+		// The provider session is gone (another machine, cleaned up): start
+		// over once without it, in the same attempt.
+		x.appendOrLog(events.RunWarning{RunID: d.RunID, Attempt: d.Attempt, Code: "resume_failed",
+			Message: fmt.Sprintf("provider session %s could not be resumed; starting again without it", plan.ResumeSessionID)})
+		x.plan.Cleanup()
+		plan, err = x.compose(path, reply.Dir, capa.Version, noResume)
+		if err == nil {
+			x.resumeRefused.Store(false)
+			x.sem = newSemantics(x)
+			if proc, err = x.spawn(plan, reply.Dir); err == nil {
+				x.appendOrLog(events.RunProgress{RunID: d.RunID, Attempt: d.Attempt, Phase: "restarted",
+					Message: fmt.Sprintf("agent started again without resume, pid %d", proc.PID())})
+				res = x.supervise(proc)
+			}
+		}
+		if err != nil {
+			x.appendFailed(runs.ReasonSpawnFailed, fmt.Sprintf("could not start %s again without resume: %v", path, err), nil, 0)
+			return "failed:" + runs.ReasonSpawnFailed
+		}
+	}
+	return x.finish(res)
+}
+
+// resumeSession is the provider session this attempt resumes: the run's
+// own (harness.resumeSessionId, a conversation's thread), else for a retry
+// the one an earlier attempt opened on this host (crash recovery).
+func (x *execution) resumeSession() string {
+	d := x.a.d
+	if d.Spec.Harness != nil && (d.Spec.Harness.ResumeSessionID != "" || d.Spec.Harness.Continue) {
+		return ""
+	}
+	if d.Attempt <= 1 || !resumable(x.def.Adapter) {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(x.ctx, 5*time.Second)
+	defer cancel()
+	id, err := x.r.history.PreviousSession(ctx, d.RunID, d.Attempt, x.r.cfg.Host)
+	if err != nil {
+		x.log.Warn("could not look up the session of an earlier attempt; starting afresh", "error", err)
+		return ""
+	}
+	if id != "" {
+		x.log.Info("resuming the provider session of an earlier attempt", "session", id)
+	}
+	return id
+}
+
+func resumable(adapterName string) bool {
+	switch adapterName {
+	case agents.AdapterClaude, agents.AdapterCodex, agents.AdapterGemini, agents.AdapterFake:
+		return true
+	}
+	return false
+}
+
+// noResume makes compose start a fresh provider session whatever the run asked.
+const noResume = "\x00none"
+
+// compose builds the launch plan: template, harness options, decorators.
+// resume is the session an earlier attempt opened ("" for none, noResume to
+// drop the run's own resume options too).
+func (x *execution) compose(path, dir, version, resume string) (*launch.Plan, error) {
+	d := x.a.d
+	model := d.Spec.Model
+	if model == "" {
+		model = x.def.DefaultModel
+		if d.Spec.Harness != nil && d.Spec.Harness.PermissionMode == "plan" && x.def.PlanModel != "" {
+			model = x.def.PlanModel
+		}
+	}
+	args, env, err := x.def.Template().Render(launch.Data{Agent: d.Spec.Agent, Prompt: d.Spec.Prompt, Model: model,
+		Workspace: d.Spec.Workspace, Dir: dir, RunID: d.RunID, Attempt: d.Attempt})
+	if err != nil {
+		return nil, err
+	}
+	p := &launch.Plan{Agent: d.Spec.Agent, Adapter: x.def.Adapter, Path: path, Args: args, Env: env}
+	x.plan = p
+	var h runs.Harness
+	if d.Spec.Harness != nil {
+		h = *d.Spec.Harness
+	}
+	if resume == noResume {
+		h.ResumeSessionID, h.Continue, h.ForkSession, resume = "", false, false, ""
+	}
+	interactive := d.Spec.Interactive != nil && *d.Spec.Interactive
+	if err := harness.Apply(harness.Facts{Adapter: x.def.Adapter, Version: version, Root: x.r.cfg.Root, Prompt: d.Spec.Prompt},
+		h, interactive, resume, p); err != nil {
+		return nil, err
+	}
+	if x.def.Adapter == agents.AdapterClaude {
+		if err := x.guardHook(p); err != nil {
+			return nil, err
+		}
+		if err := harness.FinalizeClaude(p); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// guardHook injects the safety guard's PreToolUse hook on Bash into a
+// Claude Code run (through --settings, so the user's own settings and hooks
+// stay) and serves the socket it asks through.
+func (x *execution) guardHook(p *launch.Plan) error {
+	if x.r.cfg.GuardHook == "" || x.r.cfg.GuardCheck == nil {
+		return nil
+	}
+	dir, err := p.PrivateDir()
+	if err != nil {
+		return err
+	}
+	relay, err := guardrelay.Start(dir, x.a.d.RunID, x.a.d.Attempt, x.r.cfg.GuardCheck, x.r.cfg.GuardTimeout, x.log)
+	if err != nil {
+		return err
+	}
+	x.relay = append(x.relay, relay)
+	p.Env = append(p.Env, guardrelay.SocketEnv+"="+relay.Path())
+	p.MergeSettings(map[string]any{"hooks": map[string]any{"PreToolUse": []any{
+		map[string]any{"matcher": "Bash", "hooks": []any{map[string]any{"type": "command", "command": x.r.cfg.GuardHook}}},
+	}}})
+	return nil
 }
 
 // prepare asks the host's worktree service for the directory, keeping the
@@ -188,28 +356,59 @@ func (x *execution) prepare() (rpc.WorktreePrepareReply, error) {
 	return reply, nil
 }
 
-// executable resolves the command of a template.
-func (x *execution) executable(tpl *launch.Compiled) (string, error) {
-	if tpl.SelfExec {
+// executable resolves the command of the agent.
+func (x *execution) executable() (string, error) {
+	if x.def.SelfExec {
 		if x.r.cfg.FakeCommand != "" {
 			return x.r.cfg.LookPath(x.r.cfg.FakeCommand)
 		}
 		return x.r.cfg.SelfPath, nil
 	}
-	return x.r.cfg.LookPath(tpl.Command)
+	return x.r.cfg.LookPath(x.def.Command)
+}
+
+// spawn starts the agent, trying again with backoff when the start fails
+// for a reason that may pass (not a missing file or directory).
+func (x *execution) spawn(p *launch.Plan, dir string) (*process.Process, error) {
+	spec := process.Spec{Path: p.Path, Args: p.Args, Dir: dir, Env: x.agentEnv(p.Env), Stdin: p.Interactive}
+	backoff := 100 * time.Millisecond
+	for try := 0; ; try++ {
+		proc, err := process.Start(spec)
+		if err == nil {
+			return proc, nil
+		}
+		var pe *fs.PathError
+		permanent := errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || (errors.As(err, &pe) && pe.Op == "chdir")
+		if permanent || try >= x.r.cfg.SpawnRetries {
+			return nil, err
+		}
+		x.log.Warn("could not start the agent; trying again", "error", err, "backoff", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-x.a.stopped:
+			return nil, err
+		}
+		backoff *= 2
+	}
 }
 
 // secretEnv are variables of the runner an agent must not inherit.
-var secretEnv = map[string]bool{"PHANTOM_TOKEN": true, "PHANTOM_DATABASE_URL": true, "PHANTOM_NATS_CREDS": true}
+var secretEnv = map[string]bool{"PHANTOM_TOKEN": true, "PHANTOM_DATABASE_URL": true, "PHANTOM_NATS_CREDS": true,
+	"PHANTOM_NATS_URL": true, "PHANTOM_NATS_TLS_KEY": true}
 
 // agentEnv is the runner's environment without its secrets, with the run's
-// identity (for hooks) and the template's additions.
+// identity (for hooks) and the plan's additions (which win).
 func (x *execution) agentEnv(extra []string) []string {
 	d := x.a.d
+	override := map[string]bool{"PHANTOM_RUN_ID": true, "PHANTOM_RUN_ATTEMPT": true, "PHANTOM_RUNNER_ID": true}
+	for _, kv := range extra {
+		k, _, _ := strings.Cut(kv, "=")
+		override[k] = true
+	}
 	env := make([]string, 0, len(x.r.cfg.Environ)+len(extra)+3)
 	for _, kv := range x.r.cfg.Environ {
 		k, _, _ := strings.Cut(kv, "=")
-		if !secretEnv[k] && k != "PHANTOM_RUN_ID" && k != "PHANTOM_RUN_ATTEMPT" && k != "PHANTOM_RUNNER_ID" {
+		if !secretEnv[k] && !override[k] {
 			env = append(env, kv)
 		}
 	}
@@ -251,7 +450,7 @@ func cancelReason(cmd commands.RunnerCancel) string {
 
 func (x *execution) appendFailed(reason, message string, exitCode *int, took time.Duration) {
 	d := x.a.d
-	x.appendOrLog(events.RunFailed{RunID: d.RunID, Attempt: d.Attempt, Reason: reason, Message: message,
+	x.appendOrLog(events.RunFailed{RunID: d.RunID, Attempt: d.Attempt, Reason: reason, Message: x.red.String(message),
 		ExitCode: exitCode, DurationMs: took.Milliseconds(),
 		Retryable: runs.RetryableReason(reason) && d.RetriesLeft > 0})
 }
@@ -261,99 +460,6 @@ func (x *execution) appendOrLog(ev events.Payload) {
 	if err := x.app.AppendSync(x.ctx, ev, x.opt); err != nil {
 		x.log.Error("could not append an event", "type", ev.EventType(), "error", err)
 	}
-}
-
-// supervise records the start, streams the output, stops the agent when
-// asked to or at its deadline, and records how it ended.
-func (x *execution) supervise(tpl *launch.Compiled, proc *process.Process, argv []string, dir string) string {
-	d := x.a.d
-	cfg := x.r.cfg
-	// run.started is stored before the dispatch is acknowledged: a crash in
-	// between redelivers the dispatch, and the redelivery sees the start.
-	x.appendOrLog(events.RunStarted{RunID: d.RunID, Attempt: d.Attempt, RunnerID: cfg.RunnerID, Host: cfg.Host,
-		PID: proc.PID(), Argv: abbreviate(argv), Cwd: dir})
-	if err := x.a.del.Ack(); err != nil {
-		x.log.Warn("could not acknowledge the dispatch", "error", err)
-	}
-
-	copts := chunk.Options{MaxBytes: cfg.ChunkBytes, MaxLineBytes: cfg.MaxLineBytes, Interval: cfg.ChunkInterval}
-	out := newPump(x, proc.Stdout(), "stdout", chunk.New(copts), tpl.ResultFormat != "")
-	errp := newPump(x, proc.Stderr(), "stderr", chunk.New(copts), false)
-	var pumps sync.WaitGroup
-	pumps.Add(2)
-	go func() { defer pumps.Done(); out.run() }()
-	go func() { defer pumps.Done(); errp.run() }()
-
-	var deadline <-chan time.Time
-	if d.Deadline != nil {
-		t := time.NewTimer(time.Until(*d.Deadline))
-		defer t.Stop()
-		deadline = t.C
-	}
-	// reason stays empty when the agent ended on its own: a stop asked for
-	// after that changes nothing.
-	var reason string
-	var cmd commands.RunnerCancel
-	select {
-	case <-proc.Exited():
-	case <-deadline:
-		x.a.requestStop(stopTimeout, nil)
-		reason, cmd = x.a.stopReason()
-		proc.Stop(cfg.KillGrace)
-	case <-x.a.stopped:
-		reason, cmd = x.a.stopReason()
-		proc.Stop(cfg.KillGrace)
-	}
-	// The agent and its group are gone; the pipes end unless something left
-	// the group holding them. Read what is there, then stop waiting.
-	pumpsDone := make(chan struct{})
-	go func() { pumps.Wait(); close(pumpsDone) }()
-	select {
-	case <-pumpsDone:
-	case <-time.After(2 * time.Second):
-		x.log.Warn("output pipes still open after the agent exited: closing them")
-		out.abandon()
-		errp.abandon()
-		<-pumpsDone
-	}
-
-	exit := proc.Exit()
-	so, se := out.batcher.Stats(), errp.batcher.Stats()
-	var exitCode *int
-	if exit.Signal == "" {
-		exitCode = &exit.Code
-	}
-	x.appendOrLog(events.RunCLIExit{RunID: d.RunID, Attempt: d.Attempt, ExitCode: exit.Code, Signal: exit.Signal,
-		DurationMs: exit.Duration.Milliseconds()})
-	x.appendOrLog(events.RunRunnerMetrics{RunID: d.RunID, Attempt: d.Attempt, DurationMs: exit.Duration.Milliseconds(),
-		StdoutBytes: so.Bytes, StderrBytes: se.Bytes, Lines: so.Lines + se.Lines, Chunks: so.Chunks + se.Chunks,
-		PeakRSSBytes: exit.PeakRSS, CPUUserMs: exit.CPUUser.Milliseconds(), CPUSystemMs: exit.CPUSys.Milliseconds()})
-
-	switch {
-	case reason == stopCanceled:
-		x.appendOrLog(events.RunCanceled{RunID: d.RunID, Attempt: d.Attempt, Reason: cancelReason(cmd), By: cmd.By})
-		return "canceled"
-	case reason == stopTimeout:
-		x.appendFailed(runs.ReasonTimeout, "the agent was stopped at the attempt's deadline", exitCode, exit.Duration)
-		return "failed:" + runs.ReasonTimeout
-	case reason == stopShutdown:
-		x.appendFailed(runs.ReasonRunnerLost, fmt.Sprintf("runner %s shut down while the agent ran", cfg.RunnerID), exitCode, exit.Duration)
-		return "failed:" + runs.ReasonRunnerLost
-	case exit.Signal != "":
-		x.appendFailed(runs.ReasonKilled, fmt.Sprintf("the agent was ended by %s", exit.Signal), nil, exit.Duration)
-		return "failed:" + runs.ReasonKilled
-	case exit.Code != 0:
-		msg := fmt.Sprintf("the agent exited with code %d", exit.Code)
-		if line := errp.lastLine(); line != "" {
-			// The last thing it said on stderr is usually why.
-			msg += ": " + abbreviate([]string{line})[0]
-		}
-		x.appendFailed(runs.ReasonAgentError, msg, exitCode, exit.Duration)
-		return "failed:" + runs.ReasonAgentError
-	}
-	x.appendOrLog(events.RunCompleted{RunID: d.RunID, Attempt: d.Attempt, ExitCode: 0, DurationMs: exit.Duration.Milliseconds(),
-		Result: finalResult(tpl.ResultFormat, out.lastLine())})
-	return "completed"
 }
 
 // abbreviate keeps the command line readable in an event: a long argument
@@ -374,17 +480,11 @@ func abbreviate(argv []string) []string {
 	return out
 }
 
-// finalResult reads the agent's final answer from its last output line.
-func finalResult(format, line string) string {
-	if format != launch.ResultClaude || line == "" {
-		return ""
+// outcomeOf is the parser's outcome, or an empty one for an agent whose
+// output is not parsed.
+func (x *execution) outcomeOf() adapter.Outcome {
+	if x.sem == nil || x.sem.parser == nil {
+		return adapter.Outcome{}
 	}
-	var res struct {
-		Type   string `json:"type"`
-		Result string `json:"result"`
-	}
-	if json.Unmarshal([]byte(line), &res) != nil || res.Type != "result" {
-		return ""
-	}
-	return res.Result
+	return x.sem.parser.Outcome()
 }

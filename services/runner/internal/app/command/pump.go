@@ -20,14 +20,16 @@ type pump struct {
 	f       *os.File
 	stream  string
 	batcher *chunk.Batcher
-	// last keeps the last complete line (the final result of stream-json).
+	// onData sees every byte read (the parser of standard output).
+	onData func([]byte)
+	// last keeps the last complete line of standard error (why it failed).
 	last     *lastLine
 	warnings int
 }
 
-func newPump(x *execution, f *os.File, stream string, b *chunk.Batcher, keepLast bool) *pump {
-	p := &pump{x: x, f: f, stream: stream, batcher: b}
-	if keepLast || stream == "stderr" {
+func newPump(x *execution, f *os.File, stream string, b *chunk.Batcher, onData func([]byte)) *pump {
+	p := &pump{x: x, f: f, stream: stream, batcher: b, onData: onData}
+	if stream == "stderr" {
 		p.last = &lastLine{max: 64 << 10}
 	}
 	return p
@@ -53,6 +55,10 @@ func (p *pump) run() {
 			chunks, truncated := p.batcher.Write(buf[:n], now)
 			p.publish(chunks)
 			p.warnTruncated(truncated)
+			if p.onData != nil {
+				// After the chunks: the raw output is in the log before what was parsed from it.
+				p.onData(buf[:n])
+			}
 		}
 		p.publish(p.batcher.Flush(now))
 		if err != nil {
@@ -73,7 +79,8 @@ func (p *pump) publish(chunks []chunk.Chunk) {
 	x := p.x
 	d := x.a.d
 	for _, c := range chunks {
-		rc := events.RunChunk{RunID: d.RunID, Attempt: d.Attempt, Seq: c.Seq, Offset: c.Offset, Data: c.Data, Lines: c.Lines}
+		// Secrets never leave the runner: every chunk is redacted first.
+		rc := events.RunChunk{RunID: d.RunID, Attempt: d.Attempt, Seq: c.Seq, Offset: c.Offset, Data: x.red.String(c.Data), Lines: c.Lines}
 		var ev events.Payload = events.RunChunkStdout{RunChunk: rc}
 		if p.stream == "stderr" {
 			ev = events.RunChunkStderr{RunChunk: rc}
@@ -104,10 +111,14 @@ func (p *pump) warnTruncated(n int) {
 	}
 }
 
-// lastLine returns the last complete non-empty line read (call after run).
+// lastLine returns the last complete non-empty line read, or the partial
+// one after it (call after run).
 func (p *pump) lastLine() string {
 	if p.last == nil {
 		return ""
+	}
+	if len(bytes.TrimSpace(p.last.cur)) > 0 && !p.last.over {
+		return string(p.last.cur)
 	}
 	return string(p.last.last)
 }

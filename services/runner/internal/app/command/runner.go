@@ -17,7 +17,10 @@ import (
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/contracts/streams"
 	"github.com/phantom-run/phantom/pkg/bus"
-	"github.com/phantom-run/phantom/services/runner/internal/domain/launch"
+	"github.com/phantom-run/phantom/services/runner/internal/adapters/guardrelay"
+	"github.com/phantom-run/phantom/services/runner/internal/domain/agents"
+	"github.com/phantom-run/phantom/services/runner/internal/domain/pricing"
+	"github.com/phantom-run/phantom/services/runner/internal/domain/redact"
 )
 
 // Appender appends one attempt's events in order (eventlog.Appender).
@@ -32,10 +35,19 @@ type Worktrees interface {
 	Prepare(ctx context.Context, req rpc.WorktreePrepareRequest) (rpc.WorktreePrepareReply, error)
 }
 
-// History tells whether an attempt already left a trace in the event log
-// (started or ended), for dispatches delivered more than once.
+// History reads the event log: whether an attempt already left a trace
+// (started or ended), for dispatches delivered more than once; the provider
+// session an earlier attempt opened on this host, for a retry to resume; the
+// conversation a run belongs to.
 type History interface {
 	AttemptSeen(ctx context.Context, runID string, attempt int) (bool, error)
+	PreviousSession(ctx context.Context, runID string, before int, host string) (string, error)
+	ConversationOf(ctx context.Context, runID string) (string, error)
+}
+
+// Capabilities are the agent CLIs detected on this runner.
+type Capabilities interface {
+	Get(agent string) (events.AgentCapability, bool)
 }
 
 // Delivery is the dispatch message an attempt came in, to acknowledge.
@@ -70,12 +82,29 @@ type Config struct {
 	// SelfPath is this binary (the fake agent by self-exec); FakeCommand overrides it.
 	SelfPath    string
 	FakeCommand string
-	// Templates are the launch templates by agent name.
-	Templates map[string]*launch.Compiled
+	// Agents are the agent definitions by name.
+	Agents map[string]*agents.Definition
 	// LookPath finds an executable (exec.LookPath).
 	LookPath func(file string) (string, error)
 	// Environ is the environment agents inherit (os.Environ()).
 	Environ []string
+	// Prices fill the cost of usage the CLI reports without one.
+	Prices pricing.Table
+	// Redact removes secrets from everything an attempt publishes; nil
+	// builds one from Environ's secret values.
+	Redact *redact.Redactor
+	// GuardHook is the command Claude Code runs as its PreToolUse hook on
+	// Bash ("" injects none); GuardCheck answers it through the attempt's
+	// socket within GuardTimeout.
+	GuardHook    string
+	GuardCheck   guardrelay.Checker
+	GuardTimeout time.Duration
+	// Root: the runner runs as root (see harness.Facts).
+	Root bool
+	// SpawnRetries is how many times a failed spawn is tried again (with backoff).
+	SpawnRetries int
+	// PreludeTimeout bounds a run's shell prelude.
+	PreludeTimeout time.Duration
 }
 
 // Runner executes attempts in a bounded number of slots.
@@ -84,6 +113,7 @@ type Runner struct {
 	log       *slog.Logger
 	worktrees Worktrees
 	history   History
+	caps      Capabilities
 	appender  func(ctx context.Context) (Appender, error)
 	metrics   *Metrics
 	// hard bounds everything an attempt does, drain included: it ends only
@@ -101,10 +131,19 @@ type Runner struct {
 }
 
 // NewRunner returns a runner. Attempts run within hard.
-func NewRunner(hard context.Context, cfg Config, log *slog.Logger, worktrees Worktrees, history History,
+func NewRunner(hard context.Context, cfg Config, log *slog.Logger, worktrees Worktrees, history History, caps Capabilities,
 	appender func(ctx context.Context) (Appender, error), metrics *Metrics) *Runner {
+	if cfg.Redact == nil {
+		cfg.Redact = redact.New(redact.SecretEnv(cfg.Environ)...)
+	}
+	if cfg.GuardTimeout == 0 {
+		cfg.GuardTimeout = 2 * time.Second
+	}
+	if cfg.PreludeTimeout == 0 {
+		cfg.PreludeTimeout = 2 * time.Minute
+	}
 	return &Runner{
-		cfg: cfg, log: log, worktrees: worktrees, history: history, appender: appender, metrics: metrics, hard: hard,
+		cfg: cfg, log: log, worktrees: worktrees, history: history, caps: caps, appender: appender, metrics: metrics, hard: hard,
 		slots: make(chan struct{}, cfg.Slots), attempts: map[string]*attempt{},
 	}
 }
@@ -180,6 +219,46 @@ func (r *Runner) Cancel(cmd commands.RunnerCancel) bool {
 	return a.requestStop(stopCanceled, &cmd)
 }
 
+// held returns the attempt a runner command names, if it runs here.
+func (r *Runner) held(runID string, attempt int) (*attempt, bool) {
+	r.mu.Lock()
+	a, ok := r.attempts[runID]
+	r.mu.Unlock()
+	if !ok || a.d.Attempt != attempt {
+		r.log.Info("command for an attempt not running here ignored", "run", runID, "attempt", attempt)
+		return nil, false
+	}
+	return a, true
+}
+
+// Input writes to an interactive attempt's stdin; false when the attempt
+// is not here or takes no input.
+func (r *Runner) Input(cmd commands.RunnerInput) bool {
+	a, ok := r.held(cmd.RunID, cmd.Attempt)
+	if !ok {
+		return false
+	}
+	return a.control(func(c controller) bool { return c.input(cmd) })
+}
+
+// Pause stops an attempt's agent where it is (its process group gets SIGSTOP).
+func (r *Runner) Pause(cmd commands.RunnerPause) bool {
+	a, ok := r.held(cmd.RunID, cmd.Attempt)
+	if !ok {
+		return false
+	}
+	return a.control(func(c controller) bool { return c.pause(cmd.By) })
+}
+
+// Resume continues a paused attempt (SIGCONT).
+func (r *Runner) Resume(cmd commands.RunnerResume) bool {
+	a, ok := r.held(cmd.RunID, cmd.Attempt)
+	if !ok {
+		return false
+	}
+	return a.control(func(c controller) bool { return c.resume(cmd.By) })
+}
+
 // Running lists the attempts held (preparing or running), sorted.
 func (r *Runner) Running() []streams.RunnerAttempt {
 	r.mu.Lock()
@@ -242,7 +321,15 @@ const (
 	stopCanceled = "canceled"
 	stopTimeout  = "timeout"
 	stopShutdown = "shutdown"
+	stopBudget   = "budget"
 )
+
+// controller is what commands reach in a running attempt.
+type controller interface {
+	input(cmd commands.RunnerInput) bool
+	pause(by string) bool
+	resume(by string) bool
+}
 
 // attempt is one dispatch being executed.
 type attempt struct {
@@ -251,9 +338,29 @@ type attempt struct {
 
 	mu     sync.Mutex
 	reason string
+	detail string
 	cancel commands.RunnerCancel
 	// stopped is closed by the first stop request.
 	stopped chan struct{}
+	// ctl is set while the agent runs.
+	ctl controller
+}
+
+// control runs f on the running agent; false when none runs.
+func (a *attempt) control(f func(controller) bool) bool {
+	a.mu.Lock()
+	c := a.ctl
+	a.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	return f(c)
+}
+
+func (a *attempt) setController(c controller) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.ctl = c
 }
 
 func newAttempt(d commands.Dispatch, del Delivery) *attempt {
@@ -273,6 +380,24 @@ func (a *attempt) requestStop(reason string, cmd *commands.RunnerCancel) bool {
 	}
 	close(a.stopped)
 	return true
+}
+
+// requestStopDetail is requestStop with a message for the failure.
+func (a *attempt) requestStopDetail(reason, detail string) bool {
+	a.mu.Lock()
+	if a.reason != "" {
+		a.mu.Unlock()
+		return false
+	}
+	a.detail = detail
+	a.mu.Unlock()
+	return a.requestStop(reason, nil)
+}
+
+func (a *attempt) stopDetail() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.detail
 }
 
 func (a *attempt) stopReason() (string, commands.RunnerCancel) {

@@ -15,7 +15,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/pkg/bus"
 	"github.com/phantom-run/phantom/pkg/testenv"
-	"github.com/phantom-run/phantom/services/runner/internal/domain/launch"
+	"github.com/phantom-run/phantom/services/runner/internal/domain/agents"
 )
 
 // These tests cover the runner's bookkeeping around deliveries, with the
@@ -47,6 +47,14 @@ func (d *delivery) counts() (int, int, int) {
 type history struct{ seen bool }
 
 func (h history) AttemptSeen(context.Context, string, int) (bool, error) { return h.seen, nil }
+func (h history) PreviousSession(context.Context, string, int, string) (string, error) {
+	return "", nil
+}
+func (h history) ConversationOf(context.Context, string) (string, error) { return "", nil }
+
+type noCaps struct{}
+
+func (noCaps) Get(string) (events.AgentCapability, bool) { return events.AgentCapability{}, false }
 
 // worktrees answers not_granted, after release is closed when it is set.
 type worktrees struct {
@@ -98,12 +106,11 @@ func newTestRunner(t *testing.T, w Worktrees, h History, rec *recorder) *Runner 
 	t.Helper()
 	m, err := NewMetrics(prometheus.NewRegistry())
 	require.NoError(t, err)
-	fake, err := launch.Compile(launch.Builtin()["fake"])
+	defs, err := agents.Load("agents.toml", nil)
 	require.NoError(t, err)
 	cfg := Config{RunnerID: "r1", Host: "h", Slots: 2, ChunkBytes: 1024, MaxLineBytes: 1024, ChunkInterval: time.Millisecond,
-		KillGrace: time.Second, PrepareTimeout: 5 * time.Second, ProgressEvery: time.Second,
-		Templates: map[string]*launch.Compiled{"fake": fake}}
-	return NewRunner(context.Background(), cfg, testenv.Logger(t), w, h, func(context.Context) (Appender, error) { return rec, nil }, m)
+		KillGrace: time.Second, PrepareTimeout: 5 * time.Second, ProgressEvery: time.Second, Agents: defs}
+	return NewRunner(context.Background(), cfg, testenv.Logger(t), w, h, noCaps{}, func(context.Context) (Appender, error) { return rec, nil }, m)
 }
 
 func dispatch(attempt int) commands.Dispatch {

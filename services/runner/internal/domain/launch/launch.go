@@ -40,9 +40,6 @@ type Template struct {
 	SelfExec bool
 	// Install says how to install the CLI when it is missing.
 	Install string
-	// ResultFormat names how the final answer is read from the last line of
-	// standard output ("claude-stream-json"), or "" when it is not.
-	ResultFormat string
 }
 
 // Optional is a group of arguments added when the field If is not empty.
@@ -69,42 +66,6 @@ func field(d Data, name string) (string, bool) {
 		return d.RunID, true
 	}
 	return "", false
-}
-
-// ResultClaude is the result format of Claude Code's stream-json (and the fake agent's).
-const ResultClaude = "claude-stream-json"
-
-// Builtin returns the built-in templates by agent name.
-func Builtin() map[string]Template {
-	return map[string]Template{
-		"fake": {
-			Agent: "fake", SelfExec: true,
-			Args:         []string{"{{.Prompt}}"},
-			Optional:     []Optional{{If: "Model", Args: []string{"model={{.Model}}"}}},
-			Env:          []string{"PHANTOM_FAKE_AGENT=1"},
-			Install:      "the fake agent is built into every Phantom binary; set PHANTOM_FAKE_AGENT_COMMAND to use another one",
-			ResultFormat: ResultClaude,
-		},
-		"claude": {
-			Agent: "claude", Command: "claude",
-			Args:         []string{"-p", "{{.Prompt}}", "--output-format", "stream-json", "--verbose"},
-			Optional:     []Optional{{If: "Model", Args: []string{"--model", "{{.Model}}"}}},
-			Install:      "npm install -g @anthropic-ai/claude-code",
-			ResultFormat: ResultClaude,
-		},
-		"codex": {
-			Agent: "codex", Command: "codex",
-			Args:     []string{"exec", "--json", "{{.Prompt}}"},
-			Optional: []Optional{{If: "Model", Args: []string{"-m", "{{.Model}}"}}},
-			Install:  "npm install -g @openai/codex",
-		},
-		"gemini": {
-			Agent: "gemini", Command: "gemini",
-			Args:     []string{"-p", "{{.Prompt}}", "-o", "stream-json"},
-			Optional: []Optional{{If: "Model", Args: []string{"-m", "{{.Model}}"}}},
-			Install:  "npm install -g @google/gemini-cli",
-		},
-	}
 }
 
 // Names lists the names of a set of templates, sorted.

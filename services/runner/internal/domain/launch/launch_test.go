@@ -8,37 +8,34 @@ import (
 	"github.com/phantom-run/phantom/services/runner/internal/domain/launch"
 )
 
-func compile(t *testing.T, name string) *launch.Compiled {
-	t.Helper()
-	c, err := launch.Compile(launch.Builtin()[name])
-	require.NoError(t, err)
-	return c
-}
-
-func TestBuiltinCommandLines(t *testing.T) {
+func TestRender(t *testing.T) {
 	t.Parallel()
 	prompt := `fix "it"; rm -rf / $(whoami)` // one argument, never a shell string
-	for _, tc := range []struct {
-		agent, model string
-		want         []string
-	}{
-		{"claude", "", []string{"-p", prompt, "--output-format", "stream-json", "--verbose"}},
-		{"claude", "sonnet", []string{"-p", prompt, "--output-format", "stream-json", "--verbose", "--model", "sonnet"}},
-		{"codex", "", []string{"exec", "--json", prompt}},
-		{"codex", "gpt-5", []string{"exec", "--json", prompt, "-m", "gpt-5"}},
-		{"gemini", "", []string{"-p", prompt, "-o", "stream-json"}},
-		{"fake", "m1", []string{prompt, "model=m1"}},
-	} {
-		args, _, err := compile(t, tc.agent).Render(launch.Data{Agent: tc.agent, Prompt: prompt, Model: tc.model})
-		require.NoError(t, err)
-		require.Equal(t, tc.want, args, "%s model=%q", tc.agent, tc.model)
-	}
-	args, env, err := compile(t, "fake").Render(launch.Data{Prompt: "x"})
+	c, err := launch.Compile(launch.Template{Agent: "a", Command: "a", Args: []string{"-p", "{{.Prompt}}"},
+		Optional: []launch.Optional{{If: "Model", Args: []string{"--model", "{{.Model}}"}}}, Env: []string{"RUN={{.RunID}}"}})
 	require.NoError(t, err)
-	require.Equal(t, []string{"x"}, args, "no model, no model argument")
-	require.Equal(t, []string{"PHANTOM_FAKE_AGENT=1"}, env)
-	require.Equal(t, []string{"claude", "codex", "fake", "gemini"}, launch.Names(launch.Builtin()))
-	require.Equal(t, "npm install -g @anthropic-ai/claude-code", launch.Builtin()["claude"].Install)
+	args, env, err := c.Render(launch.Data{Prompt: prompt, RunID: "r1"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"-p", prompt}, args)
+	require.Equal(t, []string{"RUN=r1"}, env)
+	args, _, err = c.Render(launch.Data{Prompt: prompt, Model: "sonnet"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"-p", prompt, "--model", "sonnet"}, args)
+}
+
+func TestPlanSettingsMerge(t *testing.T) {
+	t.Parallel()
+	p := &launch.Plan{Args: []string{"a", "b", "a"}}
+	require.True(t, p.RemoveArg("a"))
+	require.Equal(t, []string{"b", "a"}, p.Args)
+	p.MergeSettings(map[string]any{"x": map[string]any{"y": 1, "l": []any{1}}})
+	p.MergeSettings(map[string]any{"x": map[string]any{"z": 2, "l": []any{2}}})
+	require.Equal(t, map[string]any{"x": map[string]any{"y": 1, "z": 2, "l": []any{1, 2}}}, p.Settings)
+	path, err := p.WriteFile("f", []byte("secret"))
+	require.NoError(t, err)
+	require.FileExists(t, path)
+	p.Cleanup()
+	require.NoFileExists(t, path)
 }
 
 func TestCompileRejectsBadTemplates(t *testing.T) {

@@ -35,9 +35,14 @@ type Delivery interface {
 	Redelivered() bool
 }
 
-// Canceler stops attempts.
-type Canceler interface {
+// Handler acts on the commands addressed to the runner.
+type Handler interface {
 	Cancel(cmd commands.RunnerCancel) bool
+	Input(cmd commands.RunnerInput) bool
+	Pause(cmd commands.RunnerPause) bool
+	Resume(cmd commands.RunnerResume) bool
+	// Detect detects the agent CLIs again and publishes runner.capabilities.
+	Detect(cmd commands.RunnerDetect)
 }
 
 // DispatchConsumerName is the durable consumer shared by a pool's runners.
@@ -155,8 +160,10 @@ func decodeDispatch(ctx context.Context, msg jetstream.Msg) (commands.Dispatch, 
 	return d, tracing.Extract(ctx, msg.Headers()), nil
 }
 
-// ConsumeCommands handles the runner's commands until ctx ends.
-func ConsumeCommands(ctx context.Context, cons jetstream.Consumer, runnerID string, c Canceler, log *slog.Logger) error {
+// ConsumeCommands handles the runner's commands until ctx ends. A command
+// that does not decode or names another runner is terminated; one for an
+// attempt not running here is acknowledged and ignored (it is stale).
+func ConsumeCommands(ctx context.Context, cons jetstream.Consumer, runnerID string, h Handler, log *slog.Logger) error {
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		m, err := bus.Decode(msg)
 		if err != nil {
@@ -164,21 +171,46 @@ func ConsumeCommands(ctx context.Context, cons jetstream.Consumer, runnerID stri
 			_ = msg.Term()
 			return
 		}
+		var target string
+		var run func()
 		switch m.Type {
 		case commands.RunnerCancel{}.CommandType():
 			var cmd commands.RunnerCancel
-			if err := json.Unmarshal(m.Data, &cmd); err != nil || cmd.RunnerID != runnerID {
-				log.Error("dropping a cancel command", "error", err, "runner", cmd.RunnerID)
-				_ = msg.Term()
-				return
+			if err = json.Unmarshal(m.Data, &cmd); err == nil {
+				target, run = cmd.RunnerID, func() { h.Cancel(cmd) }
 			}
-			c.Cancel(cmd)
-			_ = msg.Ack()
+		case commands.RunnerInput{}.CommandType():
+			var cmd commands.RunnerInput
+			if err = json.Unmarshal(m.Data, &cmd); err == nil {
+				target, run = cmd.RunnerID, func() { h.Input(cmd) }
+			}
+		case commands.RunnerPause{}.CommandType():
+			var cmd commands.RunnerPause
+			if err = json.Unmarshal(m.Data, &cmd); err == nil {
+				target, run = cmd.RunnerID, func() { h.Pause(cmd) }
+			}
+		case commands.RunnerResume{}.CommandType():
+			var cmd commands.RunnerResume
+			if err = json.Unmarshal(m.Data, &cmd); err == nil {
+				target, run = cmd.RunnerID, func() { h.Resume(cmd) }
+			}
+		case commands.RunnerDetect{}.CommandType():
+			var cmd commands.RunnerDetect
+			if err = json.Unmarshal(m.Data, &cmd); err == nil {
+				target, run = cmd.RunnerID, func() { h.Detect(cmd) }
+			}
 		default:
-			// input, pause and resume come with interactive sessions.
 			log.Warn("command not supported by this runner", "type", m.Type)
 			_ = msg.Term()
+			return
 		}
+		if err != nil || target != runnerID {
+			log.Error("dropping a command", "type", m.Type, "error", err, "runner", target)
+			_ = msg.Term()
+			return
+		}
+		run()
+		_ = msg.Ack()
 	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
 			log.Debug("command consumer", "error", err)

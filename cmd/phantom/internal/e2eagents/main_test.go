@@ -1,0 +1,353 @@
+// Package e2eagents runs the whole of Phantom, composed as `phantom up`
+// composes it, with the real agent CLIs (Claude Code, Codex, Gemini CLI at
+// their pinned versions, `make agent-clis`) pointed at the fake model API of
+// pkg/testenv/modelapi, and checks what users see: the semantic events on
+// the run's stream and the read models behind the API.
+package e2eagents
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/phantom-run/phantom/cmd/phantom/internal/up"
+	"github.com/phantom-run/phantom/pkg/testenv"
+	"github.com/phantom-run/phantom/pkg/testenv/agentcli"
+	"github.com/phantom-run/phantom/pkg/testenv/modelapi"
+	"github.com/phantom-run/phantom/services/runner/fakeagent"
+)
+
+func TestMain(m *testing.M) {
+	// The runner launches the fake agent as this binary, and Claude Code
+	// runs `<this binary> guard hook` as its PreToolUse hook.
+	fakeagent.MainIfRequested()
+	if len(os.Args) == 3 && os.Args[1] == "guard" && os.Args[2] == "hook" {
+		os.Exit(guardHook(os.Stdin, os.Stdout))
+	}
+	os.Exit(m.Run())
+}
+
+// guardHook is a minimal PreToolUse hook speaking the runner's socket
+// protocol (the safety guard's `phantom guard hook` does the same and
+// more): one JSON line to $PHANTOM_GUARD_SOCKET, one back; a block becomes
+// Claude Code's deny answer.
+func guardHook(stdin io.Reader, stdout io.Writer) int {
+	var in struct {
+		ToolInput struct {
+			Command string `json:"command"`
+		} `json:"tool_input"`
+		Cwd string `json:"cwd"`
+	}
+	data, _ := io.ReadAll(io.LimitReader(stdin, 1<<20))
+	if json.Unmarshal(data, &in) != nil || in.ToolInput.Command == "" {
+		return 0
+	}
+	conn, err := net.DialTimeout("unix", os.Getenv("PHANTOM_GUARD_SOCKET"), 2*time.Second)
+	if err != nil {
+		return 0
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	req, _ := json.Marshal(map[string]any{"command": in.ToolInput.Command, "cwd": in.Cwd, "runId": "claimed-by-the-hook"})
+	if _, err := conn.Write(append(req, '\n')); err != nil {
+		return 0
+	}
+	var reply struct {
+		Decision, Reason, Rule string
+	}
+	line, _ := bufio.NewReader(conn).ReadBytes('\n')
+	if json.Unmarshal(line, &reply) != nil || reply.Decision != "block" {
+		return 0
+	}
+	out, _ := json.Marshal(map[string]any{"hookSpecificOutput": map[string]any{"hookEventName": "PreToolUse",
+		"permissionDecision": "deny", "permissionDecisionReason": "BLOCKED by Phantom's safety guard (" + reply.Rule + "): " + reply.Reason}})
+	_, _ = stdout.Write(out)
+	return 0
+}
+
+// syncBuffer collects the logs of all of Phantom (for the redaction test).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+	t  *testing.T
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Write(p)
+	s.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type bundle struct {
+	logs *syncBuffer
+	t    *testing.T
+	ctx  context.Context
+	host *up.Host
+	nc   *nats.Conn
+	http *http.Client
+	api  *modelapi.Server
+	db   string
+	ws   string
+}
+
+// setup starts a fake model API and all of Phantom with the agent CLIs of
+// clis on PATH (none: they are missing), each with an isolated home.
+func setup(t *testing.T, clis ...string) *bundle {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	t.Cleanup(cancel)
+	api := modelapi.Start(t)
+	dir := t.TempDir()
+	db := testenv.Postgres(t)
+	vars := map[string]string{
+		"PHANTOM_DATA_DIR":                   filepath.Join(dir, "data"),
+		"PHANTOM_HTTP_ADDR":                  "127.0.0.1:0",
+		"PHANTOM_NATS_LISTEN":                "127.0.0.1:0",
+		"PHANTOM_DATABASE_URL":               db,
+		"PHANTOM_LOG_LEVEL":                  "warn",
+		"PHANTOM_SCHEDULER_MAX_PER_PROVIDER": "2",
+	}
+	for _, kv := range agentcli.Env(t, dir, api.URL) {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	path := []string{}
+	for _, c := range clis {
+		path = append(path, filepath.Dir(agentcli.Find(t, c)))
+	}
+	// node for the CLIs, git for the worktree service; the CLIs' own
+	// directory only when they are meant to be found.
+	path = append(path, "/usr/local/bin", "/usr/bin", "/bin")
+	vars["PATH"] = strings.Join(path, string(os.PathListSeparator))
+	for k, v := range vars {
+		t.Setenv(k, v)
+	}
+	settings, err := up.LoadSettings()
+	require.NoError(t, err)
+	logs := &syncBuffer{t: t}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h, err := up.Start(ctx, up.Options{Settings: settings, Components: up.Components(), Logger: logger})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, h.Stop()) })
+	nc, err := nats.Connect(h.NATSURL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	ws := filepath.Join(dir, "workspace")
+	require.NoError(t, os.MkdirAll(ws, 0o755))
+	return &bundle{logs: logs, t: t, ctx: ctx, host: h, nc: nc, http: &http.Client{Timeout: 2 * time.Minute}, api: api, db: db, ws: ws}
+}
+
+func jsOf(t *testing.T, b *bundle) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(b.nc)
+	require.NoError(t, err)
+	return js
+}
+
+func (b *bundle) do(method, path string, body any) (int, []byte) {
+	b.t.Helper()
+	var r io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		require.NoError(b.t, err)
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(b.ctx, method, b.host.URL()+path, r)
+	require.NoError(b.t, err)
+	req.Header.Set("Authorization", "Bearer "+b.host.Token())
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := b.http.Do(req)
+	require.NoError(b.t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(b.t, err)
+	return resp.StatusCode, data
+}
+
+// getJSON GETs a path and decodes the 200 answer.
+func (b *bundle) getJSON(path string, out any) {
+	b.t.Helper()
+	code, data := b.do(http.MethodGet, path, nil)
+	require.Equal(b.t, http.StatusOK, code, "%s: %s", path, data)
+	require.NoError(b.t, json.Unmarshal(data, out))
+}
+
+func (b *bundle) submit(path string, spec map[string]any) string {
+	b.t.Helper()
+	code, data := b.do(http.MethodPost, path, spec)
+	require.Equal(b.t, http.StatusAccepted, code, string(data))
+	var out struct{ ID string }
+	require.NoError(b.t, json.Unmarshal(data, &out))
+	require.NotEmpty(b.t, out.ID)
+	return out.ID
+}
+
+type event struct {
+	Seq     uint64          `json:"seq"`
+	Type    string          `json:"type"`
+	Attempt int             `json:"attempt"`
+	Data    json.RawMessage `json:"data"`
+}
+
+type semantic struct {
+	Kind      string          `json:"kind"`
+	Agent     string          `json:"agent"`
+	Role      string          `json:"role"`
+	Text      string          `json:"text"`
+	ToolUseID string          `json:"toolUseId"`
+	ToolName  string          `json:"toolName"`
+	ToolInput json.RawMessage `json:"toolInput"`
+	IsError   bool            `json:"isError"`
+	SessionID string          `json:"sessionId"`
+	Subtype   string          `json:"subtype"`
+	Usage     *struct {
+		Model        string   `json:"model"`
+		InputTokens  int64    `json:"inputTokens"`
+		OutputTokens int64    `json:"outputTokens"`
+		CostUSD      *float64 `json:"costUsd"`
+	} `json:"usage"`
+}
+
+// stream is a run's events, as a client sees them.
+type stream []event
+
+// follow reads a run's event stream to its end.
+func (b *bundle) follow(runID string) stream {
+	b.t.Helper()
+	return b.readEvents(runID, func(event) bool { return false })
+}
+
+// readEvents reads a run's event stream until until says stop or the stream ends.
+func (b *bundle) readEvents(runID string, until func(event) bool) stream {
+	b.t.Helper()
+	req, err := http.NewRequestWithContext(b.ctx, http.MethodGet, b.host.URL()+"/v1/runs/"+runID+"/events", nil)
+	require.NoError(b.t, err)
+	req.Header.Set("Authorization", "Bearer "+b.host.Token())
+	resp, err := (&http.Client{Timeout: 3 * time.Minute}).Do(req)
+	require.NoError(b.t, err)
+	defer resp.Body.Close()
+	require.Equal(b.t, http.StatusOK, resp.StatusCode)
+	var out stream
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			var ev event
+			require.NoError(b.t, json.Unmarshal([]byte(data), &ev))
+			out = append(out, ev)
+			if until(ev) {
+				return out
+			}
+		}
+	}
+	return out
+}
+
+func (s stream) types() []string {
+	var out []string
+	for _, e := range s {
+		out = append(out, e.Type)
+	}
+	return out
+}
+
+func (s stream) semantics() []semantic {
+	var out []semantic
+	for _, e := range s {
+		if e.Type == "run.semantic" {
+			var sem semantic
+			if json.Unmarshal(e.Data, &sem) == nil {
+				out = append(out, sem)
+			}
+		}
+	}
+	return out
+}
+
+func (s stream) kinds() map[string]int {
+	out := map[string]int{}
+	for _, sem := range s.semantics() {
+		out[sem.Kind]++
+	}
+	return out
+}
+
+func (s stream) last(typ string) map[string]any {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i].Type == typ {
+			var m map[string]any
+			_ = json.Unmarshal(s[i].Data, &m)
+			return m
+		}
+	}
+	return nil
+}
+
+func (s stream) String() string { return fmt.Sprint(s.types()) }
+
+// run is the run's row from the API, once its status is final.
+func (b *bundle) run(runID, status string) map[string]any {
+	b.t.Helper()
+	var run map[string]any
+	require.Eventually(b.t, func() bool {
+		code, data := b.do(http.MethodGet, "/v1/runs/"+runID, nil)
+		if code != http.StatusOK {
+			return false
+		}
+		require.NoError(b.t, json.Unmarshal(data, &run))
+		return run["status"] == status
+	}, 60*time.Second, 50*time.Millisecond, "run %s never reached %s (last: %v)", runID, status, run)
+	return run
+}
+
+type message struct {
+	Kind, Role, Text string
+}
+
+type toolCall struct {
+	Name    *string         `json:"name"`
+	Input   json.RawMessage `json:"input"`
+	Status  string          `json:"status"`
+	Result  *string         `json:"result"`
+	IsError bool            `json:"isError"`
+}
+
+// readModels waits until the projector has the run's messages (at least
+// minMessages) and returns messages, tool calls and usage.
+func (b *bundle) readModels(runID string, minMessages int) ([]message, []toolCall, map[string]any) {
+	b.t.Helper()
+	var msgs struct{ Messages []message }
+	require.Eventually(b.t, func() bool {
+		b.getJSON("/v1/runs/"+runID+"/messages", &msgs)
+		return len(msgs.Messages) >= minMessages
+	}, 30*time.Second, 50*time.Millisecond)
+	var tools struct{ ToolCalls []toolCall }
+	b.getJSON("/v1/runs/"+runID+"/tool-calls", &tools)
+	var usage map[string]any
+	b.getJSON("/v1/runs/"+runID+"/usage", &usage)
+	return msgs.Messages, tools.ToolCalls, usage
+}

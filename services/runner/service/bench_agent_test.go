@@ -1,0 +1,251 @@
+package service_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/phantom-run/phantom/contracts/events"
+	"github.com/phantom-run/phantom/contracts/runs"
+	"github.com/phantom-run/phantom/contracts/streams"
+	"github.com/phantom-run/phantom/contracts/subjects"
+	"github.com/phantom-run/phantom/pkg/daemon"
+	"github.com/phantom-run/phantom/services/runner/service"
+)
+
+func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// countRunEvents counts the events of a run in the stream.
+func (b *bundle) countRunEvents(runID string) int {
+	b.t.Helper()
+	c, err := b.nats.JS.OrderedConsumer(b.ctx, streams.Events, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subjects.AggregateEvents(events.AggregateRun, runID)}})
+	require.NoError(b.t, err)
+	info, err := c.Info(b.ctx)
+	require.NoError(b.t, err)
+	return int(info.NumPending)
+}
+
+// BenchmarkAgentEventsVsBareAsync runs the fake agent printing 20,000
+// stream-json events at full speed: the runner turns them into chunk and
+// semantic events (parsed, priced, redacted). It reports the events
+// appended per second, from the agent's start to its end, against a bare
+// nats.go async publish of as many messages of the same sizes on a stream
+// with PHANTOM_EVENTS' configuration, in the same run (target: >= 0.70).
+func BenchmarkAgentEventsVsBareAsync(b *testing.B) {
+	for _, tc := range []struct{ name, prompt string }{
+		// 20,000 stream-json events: chunks and as many semantic events.
+		{"stream-json", "go lines=20000"},
+		// 256 MiB of raw text: chunk events of 32 KiB, nothing to parse.
+		{"raw", "go bytes=268435456"},
+	} {
+		b.Run(tc.name, func(b *testing.B) { benchAgentEvents(b, tc.prompt) })
+	}
+}
+
+func benchAgentEvents(b *testing.B, prompt string) {
+	bd := setup(b)
+	bd.startRunner("r-bench-ev", service.Config{})
+	var agentRate float64
+	var count int
+	var bytes int64
+	for i := range b.N {
+		id := fmt.Sprintf("bench-ev-%d", i)
+		bd.dispatch(id, runs.Spec{Prompt: prompt, Workspace: b.TempDir(), Isolation: "none"})
+		started := bd.waitFor(id, "run.started", time.Minute)
+		done := bd.waitFor(id, "run.completed", 5*time.Minute)
+		count = bd.countRunEvents(id)
+		took := done.Time.Sub(started.Time)
+		agentRate = float64(count) / took.Seconds()
+		m := bd.waitFor(id, "run.runner_metrics", time.Minute).Payload.(*events.RunRunnerMetrics)
+		bytes = m.StdoutBytes
+	}
+	b.StopTimer()
+	// The bare baseline: as many messages, of the run's mean event size.
+	info, err := bd.nats.JS.Stream(bd.ctx, streams.Events)
+	require.NoError(b, err)
+	cfg := info.CachedInfo().Config
+	cfg.Name, cfg.Subjects = "BENCH_BARE", []string{"bench.bare.>"}
+	_, err = bd.nats.JS.CreateStream(bd.ctx, cfg)
+	require.NoError(b, err)
+	size := int(bytes)/count + 200
+	payload := []byte(strings.Repeat("x", size))
+	js, err := jetstream.New(bd.nats.Conn, jetstream.WithPublishAsyncMaxPending(128))
+	require.NoError(b, err)
+	t0 := time.Now()
+	for i := range count {
+		msg := nats.NewMsg("bench.bare.run." + strconv.Itoa(i%7))
+		msg.Data = payload
+		msg.Header.Set(nats.MsgIdHdr, "bare-"+strconv.Itoa(i))
+		_, err := js.PublishMsgAsync(msg)
+		require.NoError(b, err)
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(2 * time.Minute):
+		b.Fatal("bare publishes not acknowledged")
+	}
+	bareRate := float64(count) / time.Since(t0).Seconds()
+	b.ReportMetric(agentRate, "events/s")
+	b.ReportMetric(bareRate, "bare-events/s")
+	b.ReportMetric(agentRate/bareRate, "ratio")
+	b.ReportMetric(float64(count), "events/run")
+	b.Logf("agent %q: %d events at %.0f/s; bare async publish of %d messages of %d B: %.0f/s; ratio %.2f",
+		prompt, count, agentRate, count, size, bareRate, agentRate/bareRate)
+}
+
+// BenchmarkLineToEventLatency measures the time from a line printed by the
+// agent (it prints its clock, 400 lines 5 ms apart) to the chunk event
+// carrying it reaching a subscriber, with the default chunk interval
+// (50 ms: lines that follow a chunk within it wait for the next) and with
+// 5 ms.
+func BenchmarkLineToEventLatency(b *testing.B) {
+	for _, interval := range []time.Duration{50 * time.Millisecond, 5 * time.Millisecond} {
+		b.Run("interval="+interval.String(), func(b *testing.B) {
+			bd := setup(b)
+			dir := b.TempDir()
+			agentsFile := filepath.Join(dir, "agents.toml")
+			script := `i=0; while [ $i -lt 400 ]; do date +%s%N; sleep 0.005; i=$((i+1)); done`
+			require.NoError(b, os.WriteFile(agentsFile, []byte(fmt.Sprintf("[agents.ticker]\ncommand = \"/bin/sh\"\nargs = [\"-c\", %q, \"{{.Prompt}}\"]\n", script)), 0o600))
+			bd.startRunner("r-lat", service.Config{AgentsFile: agentsFile, ChunkInterval: interval})
+			var lat []time.Duration
+			var mu sync.Mutex
+			for i := range b.N {
+				id := fmt.Sprintf("lat-%d", i)
+				sub, err := bd.nats.Conn.Subscribe(subjects.Event(events.AggregateRun, id, "run.chunk.stdout"), func(m *nats.Msg) {
+					now := time.Now()
+					var c events.RunChunkStdout
+					if jsonUnmarshal(m.Data, &c) != nil {
+						return
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					for _, l := range strings.Split(strings.TrimSpace(c.Data), "\n") {
+						if ns, err := strconv.ParseInt(l, 10, 64); err == nil {
+							lat = append(lat, now.Sub(time.Unix(0, ns)))
+						}
+					}
+				})
+				require.NoError(b, err)
+				bd.dispatch(id, runs.Spec{Agent: "ticker", Prompt: "tick", Workspace: dir, Isolation: "none"})
+				bd.waitFor(id, "run.completed", 2*time.Minute)
+				_ = sub.Unsubscribe()
+			}
+			b.StopTimer()
+			mu.Lock()
+			defer mu.Unlock()
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			require.NotEmpty(b, lat)
+			p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+			b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+			b.Logf("line -> chunk event at a subscriber, chunk interval %s, %d lines: p50 %s, p99 %s", interval, len(lat), p50, p99)
+		})
+	}
+}
+
+// benchRunnerEnv makes this test binary a standalone runner (for the RSS
+// benchmark, which must measure the runner alone): it connects to the NATS
+// at this URL and runs until SIGTERM.
+const benchRunnerEnv = "PHANTOM_BENCH_RUNNER_NATS"
+
+// benchRunnerMain runs the runner when this binary was started as one.
+func benchRunnerMain() {
+	url := os.Getenv(benchRunnerEnv)
+	if url == "" {
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	env := daemon.Env{Name: "runner", Instance: "r-rss", Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Conn: nc, JS: js, Metrics: prometheus.NewRegistry()}
+	svc, err := service.New(ctx, service.Config{Host: host, KillGrace: 2 * time.Second, Heartbeat: 500 * time.Millisecond}, env)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := svc.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	nc.Close()
+	os.Exit(0)
+}
+
+// BenchmarkStream1GBPeakRSS streams 1 GiB of agent output (PHANTOM_BENCH_BYTES
+// changes it) through a runner running as a process of its own, and reports
+// that process's peak resident set (VmHWM; target < 100 MB) and the
+// throughput. The agent and NATS are other processes.
+func BenchmarkStream1GBPeakRSS(b *testing.B) {
+	size := int64(1 << 30)
+	if v := os.Getenv("PHANTOM_BENCH_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		require.NoError(b, err)
+		size = n
+	}
+	bd := setup(b)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchRunnerEnv+"="+bd.nats.URL)
+	cmd.Stderr = os.Stderr
+	require.NoError(b, cmd.Start())
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	var peak int64
+	var took time.Duration
+	for i := range b.N {
+		id := fmt.Sprintf("rss-%d", i)
+		t0 := time.Now()
+		bd.dispatch(id, runs.Spec{Prompt: fmt.Sprintf("bytes=%d", size), Workspace: b.TempDir(), Isolation: "none"})
+		bd.waitFor(id, "run.completed", 15*time.Minute)
+		took = time.Since(t0)
+		peak = vmHWM(b, cmd.Process.Pid)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(peak)/(1<<20), "peak-rss-MB")
+	b.ReportMetric(float64(size)/took.Seconds()/(1<<20), "MB/s")
+	b.Logf("%d MiB of agent output through a runner process: peak RSS %.1f MB, %.0f MB/s", size>>20, float64(peak)/(1<<20), float64(size)/took.Seconds()/(1<<20))
+}
+
+// vmHWM reads a process's peak resident set, in bytes.
+func vmHWM(b *testing.B, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(b, err)
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			require.NoError(b, err)
+			return kb << 10
+		}
+	}
+	b.Fatal("no VmHWM")
+	return 0
+}
