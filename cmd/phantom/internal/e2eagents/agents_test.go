@@ -281,7 +281,7 @@ func TestClaudeHookGuardsBash(t *testing.T) {
 	require.Equal(t, "run.completed", lastType(s), s.String())
 	var blocked bool
 	for _, sem := range s.semantics() {
-		if sem.Kind == "tool_result" && sem.IsError && strings.Contains(sem.Text, "BLOCKED by Phantom's safety guard") {
+		if sem.Kind == "tool_result" && sem.IsError && strings.Contains(sem.Text, "BLOCKED") && strings.Contains(sem.Text, "reset --hard") {
 			blocked = true
 		}
 	}
@@ -292,6 +292,20 @@ func TestClaudeHookGuardsBash(t *testing.T) {
 	require.NotNil(t, audit, "the safety guard audited the decision: %s", s)
 	require.Equal(t, "block", audit["decision"])
 	require.Equal(t, "hook", audit["origin"])
+	require.Equal(t, id, audit["runId"], "the runner stamps the run, whatever the hook claims")
+
+	// The denial is in the run's read model.
+	require.Eventually(t, func() bool {
+		var run struct {
+			Policy *struct {
+				Denials    int
+				LastDenial *struct{ Rule, Command string }
+			}
+		}
+		b.getJSON("/v1/runs/"+id, &run)
+		return run.Policy != nil && run.Policy.Denials >= 1 && run.Policy.LastDenial != nil &&
+			strings.Contains(run.Policy.LastDenial.Command, "reset --hard")
+	}, 30*time.Second, 50*time.Millisecond)
 }
 
 // TestMissingCLIs runs each agent on a machine where its CLI is not installed.

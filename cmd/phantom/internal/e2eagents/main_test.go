@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -31,54 +30,16 @@ import (
 	"github.com/phantom-run/phantom/pkg/testenv/agentcli"
 	"github.com/phantom-run/phantom/pkg/testenv/modelapi"
 	"github.com/phantom-run/phantom/services/runner/fakeagent"
+	"github.com/phantom-run/phantom/services/safety-guard/hookcmd"
 )
 
 func TestMain(m *testing.M) {
 	// The runner launches the fake agent as this binary, and Claude Code
-	// runs `<this binary> guard hook` as its PreToolUse hook.
+	// runs `<this binary> guard hook` (the real phantom guard hook) as its
+	// PreToolUse hook.
 	fakeagent.MainIfRequested()
-	if len(os.Args) == 3 && os.Args[1] == "guard" && os.Args[2] == "hook" {
-		os.Exit(guardHook(os.Stdin, os.Stdout))
-	}
+	hookcmd.MainIfRequested()
 	os.Exit(m.Run())
-}
-
-// guardHook is a minimal PreToolUse hook speaking the runner's socket
-// protocol (the safety guard's `phantom guard hook` does the same and
-// more): one JSON line to $PHANTOM_GUARD_SOCKET, one back; a block becomes
-// Claude Code's deny answer.
-func guardHook(stdin io.Reader, stdout io.Writer) int {
-	var in struct {
-		ToolInput struct {
-			Command string `json:"command"`
-		} `json:"tool_input"`
-		Cwd string `json:"cwd"`
-	}
-	data, _ := io.ReadAll(io.LimitReader(stdin, 1<<20))
-	if json.Unmarshal(data, &in) != nil || in.ToolInput.Command == "" {
-		return 0
-	}
-	conn, err := net.DialTimeout("unix", os.Getenv("PHANTOM_GUARD_SOCKET"), 2*time.Second)
-	if err != nil {
-		return 0
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	req, _ := json.Marshal(map[string]any{"command": in.ToolInput.Command, "cwd": in.Cwd, "runId": "claimed-by-the-hook"})
-	if _, err := conn.Write(append(req, '\n')); err != nil {
-		return 0
-	}
-	var reply struct {
-		Decision, Reason, Rule string
-	}
-	line, _ := bufio.NewReader(conn).ReadBytes('\n')
-	if json.Unmarshal(line, &reply) != nil || reply.Decision != "block" {
-		return 0
-	}
-	out, _ := json.Marshal(map[string]any{"hookSpecificOutput": map[string]any{"hookEventName": "PreToolUse",
-		"permissionDecision": "deny", "permissionDecisionReason": "BLOCKED by Phantom's safety guard (" + reply.Rule + "): " + reply.Reason}})
-	_, _ = stdout.Write(out)
-	return 0
 }
 
 // syncBuffer collects the logs of all of Phantom (for the redaction test).
