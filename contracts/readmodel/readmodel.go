@@ -28,3 +28,15 @@ const (
 	// ProjectionRuns keeps runs and run_events.
 	ProjectionRuns = "runs"
 )
+
+// Projections of the scheduler's area (issue 3).
+const (
+	// ProjectionSchedulerJobs keeps scheduler_jobs.
+	ProjectionSchedulerJobs = "scheduler_jobs"
+	// ProjectionRunners keeps runners.
+	ProjectionRunners = "runners"
+	// ProjectionProviderHolds keeps provider_holds.
+	ProjectionProviderHolds = "provider_holds"
+	// ProjectionProfiles keeps profiles.
+	ProjectionProfiles = "profiles"
+)

@@ -9,6 +9,7 @@
 //	phantom.dispatch.<pool>                  runs released to a runner pool
 //	phantom.rpc.guard.check                  request/reply, not persisted
 //	phantom.rpc.worktree.<host>.<verb>       request/reply, not persisted
+//	phantom.rpc.scheduler.queue              request/reply, not persisted
 package subjects
 
 import (
@@ -32,6 +33,10 @@ const (
 	// through the queue group GuardQueueGroup.
 	GuardCheck      = RPCRoot + ".guard.check"
 	GuardQueueGroup = "safety-guard"
+
+	// SchedulerQueue is answered by the active scheduler with the queue as it
+	// stands (positions, effective priorities, why each run waits).
+	SchedulerQueue = RPCRoot + ".scheduler.queue"
 )
 
 // tokenPattern is what an id may look like to be a single subject token: no
