@@ -24,6 +24,7 @@ import (
 	"github.com/phantom-run/phantom/pkg/opshttp"
 	"github.com/phantom-run/phantom/pkg/testenv"
 	"github.com/phantom-run/phantom/services/scheduler/internal/app/command"
+	"github.com/phantom-run/phantom/services/scheduler/internal/domain/queue"
 )
 
 // wait bounds every wait in these tests.
@@ -41,6 +42,8 @@ type testBundle struct {
 	sched *bus.Publisher
 	// taken are dispatch messages a runner consumed (see take).
 	taken []sent
+	// beating are the runners whose heartbeat the bundle writes.
+	beating map[string]context.CancelFunc
 }
 
 func setup(t *testing.T) *testBundle {
@@ -53,6 +56,50 @@ func setup(t *testing.T) *testBundle {
 		gateway: bus.NewPublisher(n.JS, "phantom/gateway/test"),
 		runner:  bus.NewPublisher(n.JS, "phantom/runner/test"),
 		sched:   bus.NewPublisher(n.JS, "phantom/scheduler/earlier"),
+		beating: map[string]context.CancelFunc{},
+	}
+}
+
+// heartbeatEvery is the fake runners' heartbeat interval.
+const heartbeatEvery = 200 * time.Millisecond
+
+// alive writes runner's entry in phantom_runners every heartbeatEvery, as a
+// live runner does, until the test ends or silence(runner).
+func (b *testBundle) alive(runner string) {
+	b.t.Helper()
+	if _, ok := b.beating[runner]; ok {
+		return
+	}
+	kv, err := b.nats.JS.KeyValue(b.ctx, streams.RunnersBucket)
+	require.NoError(b.t, err)
+	ctx, cancel := context.WithCancel(b.ctx)
+	b.beating[runner] = cancel
+	b.t.Cleanup(cancel)
+	put := func() error {
+		data, _ := json.Marshal(streams.RunnerEntry{RunnerID: runner, Host: "h", Pool: runs.DefaultPool, Slots: 4,
+			HeartbeatMs: heartbeatEvery.Milliseconds(), Updated: time.Now().UTC()})
+		_, err := kv.Put(ctx, runner, data)
+		return err
+	}
+	require.NoError(b.t, put())
+	go func() {
+		t := time.NewTicker(heartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_ = put()
+			}
+		}
+	}()
+}
+
+// silence stops a runner's heartbeat, as a killed runner does.
+func (b *testBundle) silence(runner string) {
+	if cancel, ok := b.beating[runner]; ok {
+		cancel()
 	}
 }
 
@@ -112,6 +159,13 @@ func (in *instance) stop(t *testing.T) {
 	}
 }
 
+func (in *instance) snapshot(t *testing.T) queue.Snapshot {
+	t.Helper()
+	s, ok := in.svc.Snapshot()
+	require.True(t, ok, "the scheduler has no queue yet")
+	return s
+}
+
 func (in *instance) metric(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := in.reg.Gather()
@@ -169,9 +223,13 @@ func (b *testBundle) cancel(runID string) {
 	require.NoError(b.t, err)
 }
 
-// runnerEvent appends an event as a runner does.
+// runnerEvent appends an event as a runner does; a runner that starts a
+// run heartbeats from then on.
 func (b *testBundle) runnerEvent(ev events.Payload, attempt int) {
 	b.t.Helper()
+	if st, ok := ev.(*events.RunStarted); ok {
+		b.alive(st.RunnerID)
+	}
 	_, err := b.runner.Event(b.ctx, ev, bus.WithAttempt(attempt))
 	require.NoError(b.t, err)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -18,20 +19,17 @@ import (
 )
 
 // wanted reports whether the scheduler acts on events of this subject: the
-// run event types the queue tracks, and every runner event. Everything else
-// (a run's output chunks are most of the log) is skipped without decoding.
+// event types the queue tracks, and every runner event. Everything else (a
+// run's output chunks are most of the log) is skipped without decoding.
 func wanted(subject string, tracked map[string]bool) bool {
 	p, err := subjects.ParseEvent(subject)
 	if err != nil {
 		return false
 	}
-	switch p.Aggregate {
-	case events.AggregateRun:
-		return tracked[p.Type]
-	case events.AggregateRunner:
+	if p.Aggregate == events.AggregateRunner {
 		return true
 	}
-	return false
+	return tracked[p.Type]
 }
 
 // EventLog reads PHANTOM_EVENTS with an ordered consumer (not durable by
@@ -62,7 +60,9 @@ func NewEventLog(js jetstream.JetStream, log *slog.Logger) *EventLog {
 // Reader reads the log from sequence 1: Replay up to where the log ended
 // when the reader opened, then Tail for everything after.
 type Reader struct {
-	log     *slog.Logger
+	// position is the stream sequence of the last message read, wanted or not.
+	position atomic.Uint64
+	log      *slog.Logger
 	tracked map[string]bool
 	iter    jetstream.MessagesContext
 	// target is the stream's last sequence when the reader opened.
@@ -124,6 +124,7 @@ func (r *Reader) Replay(ctx context.Context, fn func(command.Event)) (int, error
 		if err != nil {
 			return n, fmt.Errorf("could not read the position of an event: %w", err)
 		}
+		r.position.Store(md.Sequence.Stream)
 		if md.Sequence.Stream >= r.target || md.NumPending == 0 {
 			return n, nil
 		}
@@ -151,13 +152,31 @@ func (r *Reader) Tail(ctx context.Context, fn func(context.Context, command.Even
 			continue
 		}
 		ev, ok := r.decode(msg)
-		if !ok {
-			continue
+		if ok {
+			if err := fn(ctx, ev); err != nil && ctx.Err() == nil {
+				r.log.Warn("could not act on an event; will retry", "seq", ev.Seq, "id", ev.ID, "error", err)
+			}
 		}
-		if err := fn(ctx, ev); err != nil && ctx.Err() == nil {
-			r.log.Warn("could not act on an event; will retry", "seq", ev.Seq, "id", ev.ID, "error", err)
+		if md, err := msg.Metadata(); err == nil {
+			r.position.Store(md.Sequence.Stream)
 		}
 	}
+}
+
+// Position is the stream sequence of the last event read.
+func (r *Reader) Position() uint64 { return r.position.Load() }
+
+// LastSeq reads the stream's last sequence now.
+func (l *EventLog) LastSeq(ctx context.Context) (uint64, error) {
+	stream, err := l.js.Stream(ctx, streams.Events)
+	if err != nil {
+		return 0, fmt.Errorf("could not open stream %s: %w", streams.Events, err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("could not read stream %s: %w", streams.Events, err)
+	}
+	return info.State.LastSeq, nil
 }
 
 // Close stops the consumer.

@@ -51,7 +51,12 @@ func (h *Commands) Handle(msg *message.Message) error {
 			log.Error("malformed submit dropped", "error", err)
 			return nil
 		}
-		return h.app.Submit(ctx, cmd)
+		err := h.app.Submit(ctx, cmd)
+		if errors.Is(err, command.ErrNotLeader) {
+			msg.Nack()
+			return nil
+		}
+		return err
 	case commands.CancelRun{}.CommandType():
 		var cmd commands.CancelRun
 		if err := json.Unmarshal(msg.Payload, &cmd); err != nil {
@@ -59,7 +64,7 @@ func (h *Commands) Handle(msg *message.Message) error {
 			return nil
 		}
 		err := h.app.Cancel(ctx, cmd)
-		if errors.Is(err, command.ErrCancelPending) {
+		if errors.Is(err, command.ErrCancelPending) || errors.Is(err, command.ErrNotLeader) {
 			// Not a failure: hand the command back to be delivered again after
 			// the subscriber's delay. The router acks only a message nobody
 			// nacked, so this Nack wins and nothing is logged as an error.

@@ -24,7 +24,7 @@ func BenchmarkEnqueueAndDecide(b *testing.B) {
 		b.Run(fmt.Sprintf("queued=%d", depth), func(b *testing.B) {
 			const providers = 16
 			limits := queue.Limits{MaxRunning: 100, MaxPerProvider: 1, Capacity: 512}
-			q := queue.New(limits)
+			q := queue.New(limits, queue.DefaultPolicy())
 			for p := range providers {
 				id := fmt.Sprintf("active-%d", p)
 				q.Apply(&events.RunRequested{RunID: id, Spec: runs.Spec{Agent: fmt.Sprintf("p%d", p), Workspace: "/w"}}, t0)
@@ -46,7 +46,7 @@ func BenchmarkEnqueueAndDecide(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				id := ids[i]
 				q.Apply(&events.RunRequested{RunID: id, Spec: spec}, t0)
-				d, _ := q.Decide(id)
+				d, _ := q.Decide(id, t0, 0)
 				q.Apply(&events.RunQueued{RunID: id, Attempt: d.Attempt, Position: d.Position}, t0)
 				if len(q.NextDispatches(t0)) != 0 {
 					b.Fatal("every provider is at its limit: nothing may be dispatched")
