@@ -157,7 +157,7 @@ func (s *Service) term(ctx context.Context, lease *adapters.Lease) error {
 	s.ready.Store(true)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return reader.Tail(gctx, app.OnEvent) })
+	g.Go(func() error { return reader.Tail(gctx, app.OnEvent, app) })
 	g.Go(func() error {
 		defer s.leading.Store(false)
 		defer s.metrics.Leader(false)
@@ -196,7 +196,7 @@ func (s *Service) rebuild(ctx context.Context, app *command.Scheduler) (*adapter
 	n, err := reader.Replay(rctx, func(ev command.Event) {
 		// Not live yet: applying decides nothing and cannot fail.
 		_ = app.OnEvent(ctx, ev)
-	})
+	}, app)
 	if err != nil {
 		reader.Close()
 		return nil, err

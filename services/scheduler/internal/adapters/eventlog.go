@@ -63,8 +63,8 @@ type Reader struct {
 	// position is the stream sequence of the last message read, wanted or not.
 	position atomic.Uint64
 	log      *slog.Logger
-	tracked map[string]bool
-	iter    jetstream.MessagesContext
+	tracked  map[string]bool
+	iter     jetstream.MessagesContext
 	// target is the stream's last sequence when the reader opened.
 	target uint64
 	// pending is how many matching events the consumer had to deliver then.
@@ -102,11 +102,18 @@ func (l *EventLog) Open(ctx context.Context) (*Reader, error) {
 // Target is the stream's last sequence when the reader opened.
 func (r *Reader) Target() uint64 { return r.target }
 
+// Positions receives the place in the log of a run's events the scheduler
+// does not decode (its output, above all).
+type Positions interface {
+	OnPosition(runID string, seq uint64)
+}
+
 // Replay hands fn every event up to the end of the log as it was when the
-// reader opened, in stream order, and returns how many it read. An event
-// that does not decode is logged and skipped: the log is append-only, so
-// refusing it would stop the scheduler for good.
-func (r *Reader) Replay(ctx context.Context, fn func(command.Event)) (int, error) {
+// reader opened, in stream order, and pos the position of the run events fn
+// does not get; it returns how many events it read. An event that does not
+// decode is logged and skipped: the log is append-only, so refusing it would
+// stop the scheduler for good.
+func (r *Reader) Replay(ctx context.Context, fn func(command.Event), pos Positions) (int, error) {
 	if r.target == 0 || r.pending == 0 {
 		return 0, nil
 	}
@@ -117,7 +124,7 @@ func (r *Reader) Replay(ctx context.Context, fn func(command.Event)) (int, error
 			return n, fmt.Errorf("could not replay %s (read %d events): %w", streams.Events, n, err)
 		}
 		n++
-		if ev, ok := r.decode(msg); ok {
+		if ev, ok := r.decode(msg, pos); ok {
 			fn(ev)
 		}
 		md, err := msg.Metadata()
@@ -131,10 +138,10 @@ func (r *Reader) Replay(ctx context.Context, fn func(command.Event)) (int, error
 	}
 }
 
-// Tail hands fn every later event until ctx ends. An error from fn is logged:
-// the event stays applied and the scheduler's periodic retry takes over the
-// decision that failed.
-func (r *Reader) Tail(ctx context.Context, fn func(context.Context, command.Event) error) error {
+// Tail hands fn every later event (and pos the positions of the others)
+// until ctx ends. An error from fn is logged: the event stays applied and
+// the scheduler's periodic retry takes over the decision that failed.
+func (r *Reader) Tail(ctx context.Context, fn func(context.Context, command.Event) error, pos Positions) error {
 	stop := context.AfterFunc(ctx, r.iter.Stop)
 	defer stop()
 	for {
@@ -151,7 +158,7 @@ func (r *Reader) Tail(ctx context.Context, fn func(context.Context, command.Even
 			}
 			continue
 		}
-		ev, ok := r.decode(msg)
+		ev, ok := r.decode(msg, pos)
 		if ok {
 			if err := fn(ctx, ev); err != nil && ctx.Err() == nil {
 				r.log.Warn("could not act on an event; will retry", "seq", ev.Seq, "id", ev.ID, "error", err)
@@ -182,8 +189,13 @@ func (l *EventLog) LastSeq(ctx context.Context) (uint64, error) {
 // Close stops the consumer.
 func (r *Reader) Close() { r.iter.Stop() }
 
-func (r *Reader) decode(msg jetstream.Msg) (command.Event, bool) {
+func (r *Reader) decode(msg jetstream.Msg, pos Positions) (command.Event, bool) {
 	if !wanted(msg.Subject(), r.tracked) {
+		if p, err := subjects.ParseEvent(msg.Subject()); err == nil && p.Aggregate == events.AggregateRun && pos != nil {
+			if md, err := msg.Metadata(); err == nil {
+				pos.OnPosition(p.ID, md.Sequence.Stream)
+			}
+		}
 		return command.Event{}, false
 	}
 	ev, err := bus.DecodeEvent(msg)

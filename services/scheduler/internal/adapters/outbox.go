@@ -2,7 +2,9 @@ package adapters
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -113,4 +115,24 @@ func withTrace(tp, ts string) bus.MsgOption {
 			e.TraceParent, e.TraceState = tp, ts
 		}
 	}
+}
+
+// AppendIf appends one event on condition that the last event stored on
+// cond.Subject has sequence cond.Seq (JetStream's expected last subject
+// sequence, on a wildcard subject); command.ErrConflict when it has not.
+func (o *Outbox) AppendIf(ctx context.Context, m command.Msg, cond command.Condition) error {
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	nm, err := o.build(ctx, m)
+	if err != nil {
+		return err
+	}
+	nm.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(cond.Seq, 10))
+	nm.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, cond.Subject)
+	_, err = o.pub.PublishMsg(ctx, nm)
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		return fmt.Errorf("%w: %v", command.ErrConflict, err)
+	}
+	return err
 }

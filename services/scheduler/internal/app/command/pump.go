@@ -34,8 +34,11 @@ func (s *Scheduler) pump(ctx context.Context) error {
 		ev := &events.RunFailed{RunID: r.ID, Attempt: r.Attempt, Reason: runs.ReasonTimeout,
 			Message:   "no runner reported the attempt's end by its deadline " + r.Deadline.Format(time.RFC3339) + " and the grace after it",
 			Retryable: runs.AttemptRetryable(r.Spec, runs.ReasonTimeout, left)}
-		s.log.Warn("attempt overdue: failed by the scheduler", "run", r.ID, "attempt", r.Attempt, "deadline", r.Deadline)
-		s.emit(ev, r.Attempt, EventID(ev, r.Attempt), now)
+		s.log.Warn("attempt overdue: failing it", "run", r.ID, "attempt", r.Attempt, "deadline", r.Deadline)
+		// It races with a runner that may report the end at last.
+		if _, err := s.appendIf(ctx, ev, r.Attempt, now); err != nil {
+			return err
+		}
 	}
 	s.retries(now)
 	for _, rq := range s.q.DueRequeues(now) {
@@ -88,8 +91,8 @@ func (s *Scheduler) retries(now time.Time) {
 			if reason == "" {
 				reason = runs.ReasonCanceled
 			}
-			ev := &events.RunCanceled{RunID: d.RunID, Attempt: d.Attempt, Reason: reason, By: d.Cancel.By}
-			s.emit(ev, d.Attempt, EventID(ev, d.Attempt), now)
+			ev := &events.RunCanceled{RunID: d.RunID, Attempt: d.NextAttempt, Reason: reason, By: d.Cancel.By}
+			s.emit(ev, d.NextAttempt, EventID(ev, d.NextAttempt), now)
 		case queue.RetrySchedule:
 			if h := d.Hold; h != nil {
 				ev := &events.ProviderHeld{Provider: h.Provider, Until: h.Until, Reason: h.Reason, RunID: h.RunID,
@@ -106,8 +109,8 @@ func (s *Scheduler) retries(now time.Time) {
 			s.log.Info("retry scheduled", "run", d.RunID, "attempt", d.Attempt, "next", d.NextAttempt,
 				"not_before", d.NotBefore, "reason", d.Reason)
 		case queue.RetryGiveUp:
-			ev := &events.RunFailed{RunID: d.RunID, Attempt: d.Attempt, Reason: d.Reason, Message: d.Message}
-			s.emit(ev, d.Attempt, EventID(ev, d.Attempt, "final"), now)
+			ev := &events.RunFailed{RunID: d.RunID, Attempt: d.NextAttempt, Reason: d.Reason, Message: d.Message}
+			s.emit(ev, d.NextAttempt, EventID(ev, d.NextAttempt), now)
 		}
 	}
 }
@@ -146,7 +149,7 @@ func (s *Scheduler) flush(ctx context.Context) error {
 		n, err := s.bus.Publish(ctx, msgs)
 		clear(s.outbox[:n])
 		s.outbox = s.outbox[n:]
-		if err != nil {
+		if err != nil && len(s.outbox) > 0 {
 			if age := s.now().Sub(s.outbox[0].decided); age > s.cfg.ResendWindow {
 				return ErrStateSuspect
 			}
@@ -187,6 +190,10 @@ func (s *Scheduler) flushCommands(ctx context.Context) error {
 	for _, c := range s.cancels {
 		tp, ts := s.traces.of(c.RunID)
 		msgs = append(msgs, Msg{Command: c, ID: RunnerCancelID(c.RunID, c.Attempt), Attempt: c.Attempt, TraceParent: tp, TraceState: ts})
+	}
+	if len(msgs) == 0 {
+		s.unsent, s.cancels = s.unsent[:0], s.cancels[:0]
+		return nil
 	}
 	n, err := s.bus.Publish(ctx, msgs)
 	for i := 0; i < n; i++ {

@@ -61,12 +61,24 @@ type Msg struct {
 	TraceParent, TraceState string
 }
 
+// Condition makes an append conditional: the event is stored only if the
+// last event stored on Subject (wildcards allowed) has sequence Seq.
+type Condition struct {
+	Subject string
+	Seq     uint64
+}
+
+// ErrConflict means a conditional append was refused: the log moved.
+var ErrConflict = errors.New("the event log moved since the decision was taken")
+
 // Bus is how the scheduler speaks.
 type Bus interface {
 	// Publish sends msgs in order and waits for their acknowledgements. It
 	// returns how many of the first msgs were acknowledged, and the error of
 	// the first that was not (nil when all were).
 	Publish(ctx context.Context, msgs []Msg) (int, error)
+	// AppendIf appends one event if cond holds, else returns ErrConflict.
+	AppendIf(ctx context.Context, m Msg, cond Condition) error
 }
 
 // Metrics receives what the scheduler does.
@@ -180,7 +192,11 @@ type Scheduler struct {
 	// runners tracks heartbeats while live.
 	runners *liveness.Tracker
 	lastSeq uint64
-	traces  runTraces
+	// runSeq is, per live run, the sequence of its last event read from the
+	// log (whatever its type): the condition of decisions that race with
+	// the run's runner.
+	runSeq map[string]uint64
+	traces runTraces
 	// wake is signalled after decisions, when the next wake-up may be sooner.
 	wake chan struct{}
 }
@@ -211,7 +227,7 @@ func New(cfg Config, bus Bus, metrics Metrics, log *slog.Logger) (*Scheduler, er
 		cfg.Leading = func() bool { return true }
 	}
 	return &Scheduler{q: queue.New(cfg.Limits, cfg.Policy), bus: bus, metrics: metrics, log: log, cfg: cfg, traces: runTraces{},
-		wake: make(chan struct{}, 1)}, nil
+		runSeq: map[string]uint64{}, wake: make(chan struct{}, 1)}, nil
 }
 
 // Wake is signalled after decisions: NextWake may have moved closer.
@@ -364,6 +380,9 @@ func (s *Scheduler) OnEvent(ctx context.Context, ev Event) error {
 	if ev.Payload == nil {
 		return nil
 	}
+	if id, ok := events.RunIDOf(ev.Payload); ok && ev.Seq > s.runSeq[id] {
+		s.runSeq[id] = ev.Seq
+	}
 	if _, ok := ev.Payload.(*events.RunRequested); ok {
 		s.traces.remember(ev.Payload.AggregateID(), ev.TraceParent, ev.TraceState)
 	}
@@ -371,7 +390,13 @@ func (s *Scheduler) OnEvent(ctx context.Context, ev Event) error {
 		defer s.traces.forget(ev.Payload.AggregateID())
 	}
 	at := ev.Time.UTC().Round(0)
-	if !s.apply(ev.Payload, at) || !s.live {
+	changed := s.apply(ev.Payload, at)
+	if id, ok := events.RunIDOf(ev.Payload); ok && changed {
+		if r, _ := s.q.Get(id); r.Phase == queue.PhaseFinished {
+			delete(s.runSeq, id)
+		}
+	}
+	if !changed || !s.live {
 		return nil
 	}
 	if started, ok := ev.Payload.(*events.RunStarted); ok {
@@ -380,6 +405,20 @@ func (s *Scheduler) OnEvent(ctx context.Context, ev Event) error {
 		}
 	}
 	return s.pump(ctx)
+}
+
+// OnPosition records that an event of a run the scheduler does not act on
+// (an output chunk, say) was read at seq: decisions that race with the run's
+// runner are conditional on the run's log not having moved.
+func (s *Scheduler) OnPosition(runID string, seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq > s.lastSeq {
+		s.lastSeq = seq
+	}
+	if r, ok := s.q.Get(runID); ok && r.Phase != queue.PhaseFinished && seq > s.runSeq[runID] {
+		s.runSeq[runID] = seq
+	}
 }
 
 // RunnerSeen records a runner's heartbeat (an entry written in
@@ -416,7 +455,10 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 	now := s.now()
 	s.q.Prune(now)
 	for _, r := range s.runners.Lost(now, s.q.Runners()) {
-		s.runnerLost(r, now)
+		if err := s.runnerLost(ctx, r, now); err != nil {
+			s.runners.Unreport(r.ID)
+			return err
+		}
 	}
 	return s.pump(ctx)
 }
@@ -463,23 +505,60 @@ func (s *Scheduler) Queue(req rpc.SchedulerQueueRequest) rpc.SchedulerQueueReply
 // run.failed runner_lost for every attempt it had started (retryable while
 // retries are left). Its dispatches not started are JetStream's: the pool's
 // consumer delivers them to another runner after its ack wait.
-func (s *Scheduler) runnerLost(r liveness.Runner, now time.Time) {
+//
+// Each failure races with the runner: one that is only slow may still
+// report the attempt's end. So each is appended only if the run's log has
+// not moved since the scheduler last read it, and applied once stored; a
+// run whose log moved is left alone and the runner judged again at the next
+// tick (Unreport), by then with the news read.
+func (s *Scheduler) runnerLost(ctx context.Context, r liveness.Runner, now time.Time) error {
 	held := s.q.RunningOn(r.ID)
 	ids := make([]string, len(held))
 	for i, run := range held {
 		ids[i] = run.ID
 	}
+	lost := &events.RunnerLost{RunnerID: r.ID, LastSeen: r.LastSeen, Runs: ids}
+	if _, err := s.bus.Publish(ctx, []Msg{{Event: lost, ID: EventID(lost, 0, fmt.Sprint(r.LastSeen.UnixMilli())), Time: now}}); err != nil {
+		return fmt.Errorf("could not record runner %s lost: %w", r.ID, err)
+	}
+	s.apply(lost, now)
 	s.metrics.RunnerLost()
 	s.log.Warn("runner lost: no heartbeat", "runner", r.ID, "last_seen", r.LastSeen, "missed", liveness.Missed, "runs", ids)
-	lost := &events.RunnerLost{RunnerID: r.ID, LastSeen: r.LastSeen, Runs: ids}
-	s.emit(lost, 0, EventID(lost, 0, fmt.Sprint(r.LastSeen.UnixMilli())), now)
+	moved := false
 	for _, run := range held {
 		left := max(run.MaxRetries(s.cfg.Policy)-run.Retries, 0)
 		ev := &events.RunFailed{RunID: run.ID, Attempt: run.Attempt, Reason: runs.ReasonRunnerLost,
 			Message:   fmt.Sprintf("runner %s missed %d heartbeats (last seen %s)", r.ID, liveness.Missed, r.LastSeen.Format(time.RFC3339)),
 			Retryable: runs.AttemptRetryable(run.Spec, runs.ReasonRunnerLost, left)}
-		s.emit(ev, run.Attempt, EventID(ev, run.Attempt), now)
+		ok, err := s.appendIf(ctx, ev, run.Attempt, now)
+		if err != nil {
+			return err
+		}
+		moved = moved || !ok
 	}
+	if moved {
+		s.runners.Unreport(r.ID)
+	}
+	return nil
+}
+
+// appendIf appends a decision about a run that races with its runner, on
+// condition that the run's log has not moved since it was last read, and
+// applies it once stored. It reports false when the log had moved.
+func (s *Scheduler) appendIf(ctx context.Context, ev events.Payload, attempt int, now time.Time) (bool, error) {
+	id := ev.AggregateID()
+	tp, ts := s.traces.of(id)
+	m := Msg{Event: ev, ID: EventID(ev, attempt), Attempt: attempt, Time: now, TraceParent: tp, TraceState: ts}
+	err := s.bus.AppendIf(ctx, m, Condition{Subject: subjects.AggregateEvents(events.AggregateRun, id), Seq: s.runSeq[id]})
+	switch {
+	case errors.Is(err, ErrConflict):
+		s.log.Info("decision dropped: the run's log moved; judged again", "run", id, "event", ev.EventType(), "attempt", attempt)
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("could not append %s of run %s: %w", ev.EventType(), id, err)
+	}
+	s.apply(ev, now)
+	return true, nil
 }
 
 func (s *Scheduler) cancelOnRunner(d queue.CancelDecision) {

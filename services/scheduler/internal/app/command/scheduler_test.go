@@ -76,6 +76,11 @@ func (b *recordingBus) Publish(_ context.Context, msgs []command.Msg) (int, erro
 	return len(msgs), nil
 }
 
+func (b *recordingBus) AppendIf(ctx context.Context, m command.Msg, _ command.Condition) error {
+	_, err := b.Publish(ctx, []command.Msg{m})
+	return err
+}
+
 func (b *recordingBus) types() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -208,7 +213,7 @@ func TestCancelPaths(t *testing.T) {
 	// The attempt fails retryably instead of ending canceled: no retry, a cancel.
 	require.NoError(t, b.s.OnEvent(b.ctx, command.Event{Seq: 10, Payload: &events.RunFailed{RunID: "r1", Attempt: 1, Reason: runs.ReasonRunnerLost, Retryable: true}}))
 	last = b.bus.appended[len(b.bus.appended)-1]
-	require.Equal(t, &events.RunCanceled{RunID: "r1", Attempt: 1, Reason: "stop"}, last)
+	require.Equal(t, &events.RunCanceled{RunID: "r1", Attempt: 2, Reason: "stop"}, last, "the failed attempt is abandoned: the cancel ends the next")
 
 	// Finished or unknown: nothing.
 	n := len(b.bus.appended)

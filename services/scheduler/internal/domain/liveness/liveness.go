@@ -88,6 +88,10 @@ func (t *Tracker) Lost(now time.Time, holders []string) []Runner {
 	return out
 }
 
+// Unreport forgets that a runner was reported lost, so that Lost reports
+// it again (the caller could not act on the report).
+func (t *Tracker) Unreport(id string) { delete(t.reported, id) }
+
 // Next is the earliest deadline after now of a runner not reported, or zero.
 func (t *Tracker) Next(now time.Time) time.Time {
 	var next time.Time

@@ -55,7 +55,10 @@ func (q *Queue) Cancel(runID string, req CancelRequest) CancelDecision {
 	}
 	d := CancelDecision{RunID: runID, Attempt: r.Attempt, RunnerID: r.RunnerID, Known: true, Phase: r.Phase, CancelRequest: req}
 	switch {
-	case r.Phase == PhaseRequested || r.Phase == PhaseQueued || r.Phase.waitsForRetry():
+	case r.Phase.waitsForRetry():
+		// The failed attempt is abandoned: the cancel ends the next one.
+		d.Action, d.Attempt = CancelInQueue, r.Attempt+1
+	case r.Phase == PhaseRequested || r.Phase == PhaseQueued:
 		d.Action = CancelInQueue
 	case r.Phase == PhaseRunning && r.cancelSent:
 		d.Action = CancelAwaitingEnd

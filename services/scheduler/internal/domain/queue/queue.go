@@ -322,8 +322,15 @@ type Queue struct {
 	// profiles are the profiles' concurrency limits (profile.saved).
 	profiles map[string]int
 	holds    map[string]Hold
-	// done remembers finished runs (id -> when) until Prune forgets them.
-	done map[string]time.Time
+	// done remembers finished runs (id -> when) until Prune forgets them;
+	// doneOrder is the same in finishing order, so Prune stops early.
+	done      map[string]time.Time
+	doneOrder []finished
+}
+
+type finished struct {
+	id string
+	at time.Time
 }
 
 // New returns an empty queue (the caller has validated limits and policy).
@@ -363,16 +370,18 @@ func (q *Queue) Get(runID string) (Run, bool) {
 	return e.Run, true
 }
 
-// Prune forgets the runs finished before now - ForgetAfter.
+// Prune forgets the runs finished before now - ForgetAfter (in finishing
+// order: a run that finished out of time order is forgotten with the runs
+// after it).
 func (q *Queue) Prune(now time.Time) int {
-	n := 0
 	cut := now.Add(-q.policy.ForgetAfter)
-	for id, at := range q.done {
-		if at.Before(cut) {
-			delete(q.done, id)
-			n++
-		}
+	n := 0
+	for n < len(q.doneOrder) && q.doneOrder[n].at.Before(cut) {
+		delete(q.done, q.doneOrder[n].id)
+		n++
 	}
+	clear(q.doneOrder[:n])
+	q.doneOrder = q.doneOrder[n:]
 	return n
 }
 
@@ -553,9 +562,17 @@ func (q *Queue) dispatched(e *events.RunDispatched, at time.Time) bool {
 }
 
 // ended handles a terminal event of attempt: completed, canceled, failed for good.
+//
+// An attempt that failed retryably is abandoned: while the run waits for its
+// retry, an end of that attempt (a runner that comes back and reports what it
+// was doing) changes nothing, and only the scheduler ends the run, with an
+// event of the next attempt (RetryCancel, a cancel in the queue, a run out of
+// retries). So the outcome does not depend on whether such a late event is
+// stored before or after the scheduler's retry: a replay of the log agrees
+// with the live scheduler whatever the interleaving.
 func (q *Queue) ended(runID string, attempt int, at time.Time) bool {
 	r, ok := q.runs[runID]
-	if !ok || attempt < r.Attempt {
+	if !ok || attempt < r.Attempt || r.Phase.waitsForRetry() && attempt == r.Attempt {
 		return false
 	}
 	q.finish(r, at)
@@ -617,6 +634,7 @@ func (q *Queue) finish(r *entry, at time.Time) {
 	r.cancel, r.cancelSent = nil, false
 	delete(q.runs, r.ID)
 	q.done[r.ID] = at
+	q.doneOrder = append(q.doneOrder, finished{id: r.ID, at: at})
 }
 
 func (q *Queue) acquire(r *entry) {

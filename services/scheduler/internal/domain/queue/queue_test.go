@@ -669,3 +669,49 @@ func TestReplayGivesTheSameSnapshot(t *testing.T) {
 	require.NotEmpty(t, live.Snapshot().Retrying)
 	require.Equal(t, live.NextDispatches(now), replayed.NextDispatches(now), "the same decisions next")
 }
+
+// A late end of an attempt that failed retryably (a runner that comes back
+// and reports what it was doing) changes nothing, whether it is stored
+// before or after the scheduler's retry: replays in either order agree.
+func TestAnAbandonedAttemptsLateEndChangesNothingInEitherOrder(t *testing.T) {
+	t.Parallel()
+	base := []events.Payload{
+		&events.RunRequested{RunID: "r", Spec: spec("a")},
+		&events.RunQueued{RunID: "r", Attempt: 1},
+		&events.RunDispatched{RunID: "r", Attempt: 1},
+		&events.RunStarted{RunID: "r", Attempt: 1, RunnerID: "w"},
+		&events.RunFailed{RunID: "r", Attempt: 1, Reason: runs.ReasonRunnerLost, Retryable: true},
+	}
+	late := &events.RunCompleted{RunID: "r", Attempt: 1}
+	retry := []events.Payload{
+		&events.RunRetryScheduled{RunID: "r", Attempt: 1, NextAttempt: 2, NotBefore: t0, Reason: runs.ReasonRunnerLost},
+		&events.RunQueued{RunID: "r", Attempt: 2},
+	}
+	var snaps []queue.Snapshot
+	for _, order := range [][]events.Payload{
+		append(append(append([]events.Payload{}, base...), late), retry...),
+		append(append(append([]events.Payload{}, base...), retry[0], late), retry[1]),
+		append(append(append([]events.Payload{}, base...), retry...), late),
+	} {
+		q := newQ(queue.Limits{MaxRunning: 1, MaxPerProvider: 1, Capacity: 10})
+		for _, e := range order {
+			q.Apply(e, t0)
+		}
+		snaps = append(snaps, q.Snapshot())
+	}
+	require.Len(t, snaps[0].Queued, 1, "attempt 2 waits")
+	require.Equal(t, snaps[0], snaps[1])
+	require.Equal(t, snaps[0], snaps[2])
+
+	// Only an end of the next attempt (the scheduler's cancel) ends the run.
+	q := newQ(queue.Limits{MaxRunning: 1, MaxPerProvider: 1, Capacity: 10})
+	for _, e := range append(base, retry[0]) {
+		q.Apply(e, t0)
+	}
+	d := q.Cancel("r", queue.CancelRequest{By: "me"})
+	require.Equal(t, queue.CancelInQueue, d.Action)
+	require.Equal(t, 2, d.Attempt)
+	require.True(t, q.Apply(&events.RunCanceled{RunID: "r", Attempt: 2}, t0))
+	r, _ := q.Get("r")
+	require.Equal(t, queue.PhaseFinished, r.Phase)
+}

@@ -16,9 +16,12 @@ type RetryAction uint8
 const (
 	// RetrySchedule: append run.retry_scheduled (and provider.held when Hold is set).
 	RetrySchedule RetryAction = iota + 1
-	// RetryCancel: a cancel came for the run: append run.canceled instead.
+	// RetryCancel: a cancel came for the run: append run.canceled of
+	// NextAttempt instead (the failed attempt is abandoned).
 	RetryCancel
-	// RetryGiveUp: no retry is left: append run.failed (not retryable).
+	// RetryGiveUp: no retry is left: append run.failed (not retryable) of
+	// NextAttempt. It happens only when a runner said Retryable against the
+	// retry budget the scheduler gave it.
 	RetryGiveUp
 )
 
@@ -63,12 +66,12 @@ func (q *Queue) Retries(now time.Time) []RetryDecision {
 		if f == nil {
 			f = &Failure{Reason: runs.ReasonInternal, At: now}
 		}
-		d := RetryDecision{RunID: r.ID, Attempt: r.Attempt, Reason: f.Reason, Message: f.Message}
+		d := RetryDecision{RunID: r.ID, Attempt: r.Attempt, NextAttempt: r.Attempt + 1, Reason: f.Reason, Message: f.Message}
 		switch {
 		case r.cancel != nil:
 			d.Action, d.Cancel = RetryCancel, *r.cancel
 		case runs.HoldReason(f.Reason):
-			d.Action, d.NextAttempt, d.NotBefore = RetrySchedule, r.Attempt+1, f.At
+			d.Action, d.NotBefore = RetrySchedule, f.At
 			h := q.holdFor(r, f, now)
 			cur := decided[r.Provider]
 			if old, ok := q.holds[r.Provider]; ok && old.Until.After(cur) {
@@ -79,7 +82,7 @@ func (q *Queue) Retries(now time.Time) []RetryDecision {
 				decided[r.Provider] = h.Until
 			}
 		case r.Retries < r.MaxRetries(q.policy) && retryableKind(r.Spec, f.Reason):
-			d.Action, d.NextAttempt = RetrySchedule, r.Attempt+1
+			d.Action = RetrySchedule
 			d.Backoff = q.Backoff(r.Spec, r.ID, r.Retries+1)
 			d.NotBefore = f.At.Add(d.Backoff)
 		default:

@@ -36,11 +36,23 @@ type Snapshot struct {
 	Holds []Hold
 	// Profiles are the profiles' concurrency limits.
 	Profiles map[string]int
+	// Slots counts the slots taken per key ("provider:claude",
+	// "profile:nightly", "workspace:/src"); it must agree with Active.
+	Slots map[string]int
 }
 
 // Snapshot returns the current state.
 func (q *Queue) Snapshot() Snapshot {
-	s := Snapshot{Undecided: entries(q.undecided), Queued: entries(q.queued), Profiles: q.ProfileLimits()}
+	s := Snapshot{Undecided: entries(q.undecided), Queued: entries(q.queued), Profiles: q.ProfileLimits(), Slots: map[string]int{}}
+	for k, n := range q.perProvider {
+		s.Slots["provider:"+k] = n
+	}
+	for k, n := range q.perProfile {
+		s.Slots["profile:"+k] = n
+	}
+	for k, n := range q.perSpace {
+		s.Slots["workspace:"+k] = n
+	}
 	for _, r := range q.runs {
 		switch {
 		case r.Phase.holdsSlot():
