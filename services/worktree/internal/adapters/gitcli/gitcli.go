@@ -21,7 +21,6 @@ type Git struct {
 // New returns a Git whose every command is bounded by timeout.
 func New(timeout time.Duration) *Git { return &Git{timeout: timeout} }
 
-
 // Run runs `git -C dir args...` and returns its standard output without the
 // trailing newline.
 func (g *Git) Run(ctx context.Context, dir string, args ...string) (string, error) {
