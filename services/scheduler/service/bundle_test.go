@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -120,6 +121,7 @@ type instance struct {
 	checks *opshttp.Checks
 	cancel context.CancelFunc
 	done   chan error
+	nc     *nats.Conn
 }
 
 // start builds and runs a scheduler on the bundle's server and waits until
@@ -137,11 +139,33 @@ func (b *testBundle) start(cfg Config) *instance {
 	require.NoError(b.t, err)
 	require.NotEmpty(b.t, checks.Run(b.ctx), "not ready before Run")
 	ctx, cancel := context.WithCancel(b.ctx)
-	in := &instance{svc: svc, reg: reg, checks: checks, cancel: cancel, done: make(chan error, 1)}
+	in := &instance{svc: svc, reg: reg, checks: checks, cancel: cancel, done: make(chan error, 1), nc: nc}
 	go func() { in.done <- svc.Run(ctx) }()
 	b.t.Cleanup(func() { in.stop(b.t) })
 	require.Eventually(b.t, func() bool { return len(checks.Run(b.ctx)) == 0 }, wait, 10*time.Millisecond, "scheduler never ready")
 	return in
+}
+
+// startLeader starts an instance and waits until it leads.
+func (b *testBundle) startLeader(cfg Config) *instance {
+	b.t.Helper()
+	in := b.start(cfg)
+	require.Eventually(b.t, in.svc.Leading, wait, 10*time.Millisecond, "the scheduler never became active")
+	return in
+}
+
+// kill ends an instance as a crash does: its connection drops first, so it
+// neither releases its lease nor publishes anything more.
+func (in *instance) kill(t *testing.T) {
+	t.Helper()
+	in.nc.Close()
+	in.cancel()
+	select {
+	case <-in.done:
+		close(in.done)
+	case <-time.After(wait):
+		t.Fatal("a killed scheduler did not return")
+	}
 }
 
 // stop ends Run and checks it drained without error. Stopping twice is fine.

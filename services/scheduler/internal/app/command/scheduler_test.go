@@ -34,6 +34,7 @@ type recordingBus struct {
 	failDispatch bool
 	// traces records the trace id each publish carried, by event type or "dispatch".
 	traces map[string]string
+	conds  []command.Condition
 }
 
 func (b *recordingBus) trace(tp, what string) {
@@ -76,7 +77,10 @@ func (b *recordingBus) Publish(_ context.Context, msgs []command.Msg) (int, erro
 	return len(msgs), nil
 }
 
-func (b *recordingBus) AppendIf(ctx context.Context, m command.Msg, _ command.Condition) error {
+func (b *recordingBus) AppendIf(ctx context.Context, m command.Msg, c command.Condition) error {
+	b.mu.Lock()
+	b.conds = append(b.conds, c)
+	b.mu.Unlock()
 	_, err := b.Publish(ctx, []command.Msg{m})
 	return err
 }
@@ -260,4 +264,51 @@ func TestPublishesAboutARunCarryItsRequestTrace(t *testing.T) {
 	require.Equal(t, traceOf(ctxB), b.bus.traces["run.queued B"])
 	require.Equal(t, traceOf(ctxB), b.bus.traces["run.dispatched B"])
 	require.Equal(t, traceOf(ctxB), b.bus.traces["dispatch B"])
+}
+
+// An attempt that no runner reports by its deadline (a dispatch nobody took,
+// a runner gone unnoticed) is failed by the scheduler after the grace, and
+// retried when the request asks for retries on timeout.
+func TestAnOverdueAttemptIsFailedByTheScheduler(t *testing.T) {
+	t.Parallel()
+	b := setup(t, limits)
+	s := spec("a")
+	s.TimeoutSeconds = new(int)
+	*s.TimeoutSeconds = 10
+	s.RetryOnTimeout = new(bool)
+	*s.RetryOnTimeout = true
+	require.NoError(t, b.s.Submit(b.ctx, commands.SubmitRun{RunID: "r", Spec: s}))
+	require.Len(t, b.bus.dispatches, 1)
+	grace := queue.DefaultPolicy().DeadlineGrace
+	require.Equal(t, b.clock.Add(10*time.Second+grace+time.Millisecond), b.s.NextWake())
+	*b.clock = b.clock.Add(10*time.Second + grace)
+	require.NoError(t, b.s.Tick(b.ctx))
+	require.Equal(t, []string{"run.requested r", "run.queued r", "run.dispatched r"}, b.bus.types(), "not before the grace is over")
+	*b.clock = b.clock.Add(time.Second)
+	require.NoError(t, b.s.Tick(b.ctx))
+	types := b.bus.types()
+	require.Equal(t, []string{"run.failed r", "run.retry_scheduled r"}, types[3:5])
+	f := b.bus.appended[3].(*events.RunFailed)
+	require.Equal(t, runs.ReasonTimeout, f.Reason)
+	require.True(t, f.Retryable)
+}
+
+// A runner silent for three heartbeats is lost; its started attempts fail
+// with runner_lost unless the run's log moved since the scheduler read it.
+func TestALostRunnerFailsItsAttempts(t *testing.T) {
+	t.Parallel()
+	b := setup(t, limits)
+	require.NoError(t, b.s.Submit(b.ctx, commands.SubmitRun{RunID: "r", Spec: spec("a")}))
+	require.NoError(t, b.s.OnEvent(b.ctx, command.Event{Seq: 4, Time: *b.clock, Payload: &events.RunStarted{RunID: "r", Attempt: 1, RunnerID: "w"}}))
+	b.s.RunnerSeen("w", *b.clock, time.Second)
+	*b.clock = b.clock.Add(3 * time.Second)
+	require.NoError(t, b.s.Tick(b.ctx))
+	require.Len(t, b.bus.appended, 3, "three heartbeats are not missed yet")
+	*b.clock = b.clock.Add(time.Millisecond)
+	require.NoError(t, b.s.Tick(b.ctx))
+	types := b.bus.types()
+	require.Equal(t, []string{"runner.lost w", "run.failed r", "run.retry_scheduled r"}, types[3:6])
+	require.Equal(t, command.Condition{Subject: "phantom.events.run.r.>", Seq: 4}, b.bus.conds[0], "conditional on the run's log")
+	lost := b.bus.appended[3].(*events.RunnerLost)
+	require.Equal(t, []string{"r"}, lost.Runs)
 }

@@ -91,19 +91,28 @@ type Dispatch struct {
 // counts tallies the slots taken in one walk over the queue.
 type counts struct {
 	provider, profile, space map[string]int
+	// closed are providers found held or full in this walk: counts only
+	// grow during a walk, so they stay so (most of a long queue is skipped
+	// with one lookup).
+	closed map[string]string
 }
 
 func (q *Queue) newCounts() counts {
-	return counts{provider: map[string]int{}, profile: map[string]int{}, space: map[string]int{}}
+	return counts{provider: map[string]int{}, profile: map[string]int{}, space: map[string]int{}, closed: map[string]string{}}
 }
 
 // blocked says which limit keeps r from a slot now, given the slots c
 // already taken in this walk ("" when none does).
 func (q *Queue) blocked(r *entry, c counts, now time.Time) string {
+	if why, ok := c.closed[r.Provider]; ok {
+		return why
+	}
 	if _, on := q.held(r.Provider, now); on {
+		c.closed[r.Provider] = rpc.WaitProviderHold
 		return rpc.WaitProviderHold
 	}
 	if q.perProvider[r.Provider]+c.provider[r.Provider] >= q.limits.providerLimit(r.Provider) {
+		c.closed[r.Provider] = rpc.WaitProviderLimit
 		return rpc.WaitProviderLimit
 	}
 	if r.Profile != "" {
