@@ -236,6 +236,9 @@ func (x *execution) stoppedBeforeStart() string {
 		return outcomeHandedBack
 	case stopTimeout:
 		return x.failBeforeStart(runs.ReasonTimeout, "the attempt's deadline passed while preparing")
+	case stopFenced:
+		_ = x.a.del.Ack()
+		return x.fencedEnd()
 	}
 	x.appendOrLog(events.RunCanceled{RunID: d.RunID, Attempt: d.Attempt, Reason: cancelReason(cmd), By: cmd.By})
 	_ = x.a.del.Ack()
@@ -253,7 +256,7 @@ func (x *execution) appendFailed(reason, message string, exitCode *int, took tim
 	d := x.a.d
 	x.appendOrLog(events.RunFailed{RunID: d.RunID, Attempt: d.Attempt, Reason: reason, Message: message,
 		ExitCode: exitCode, DurationMs: took.Milliseconds(),
-		Retryable: runs.RetryableReason(reason) && d.RetriesLeft > 0})
+		Retryable: runs.AttemptRetryable(d.Spec, reason, d.RetriesLeft)})
 }
 
 // appendOrLog appends an event and waits for it to be stored.
@@ -277,7 +280,9 @@ func (x *execution) supervise(tpl *launch.Compiled, proc *process.Process, argv 
 	}
 
 	copts := chunk.Options{MaxBytes: cfg.ChunkBytes, MaxLineBytes: cfg.MaxLineBytes, Interval: cfg.ChunkInterval}
-	out := newPump(x, proc.Stdout(), "stdout", chunk.New(copts), tpl.ResultFormat != "")
+	// The last stdout line is kept for every agent: the final result, or the
+	// error a failure is classified by (quotaFailure).
+	out := newPump(x, proc.Stdout(), "stdout", chunk.New(copts), true)
 	errp := newPump(x, proc.Stderr(), "stderr", chunk.New(copts), false)
 	var pumps sync.WaitGroup
 	pumps.Add(2)
@@ -329,7 +334,14 @@ func (x *execution) supervise(tpl *launch.Compiled, proc *process.Process, argv 
 		StdoutBytes: so.Bytes, StderrBytes: se.Bytes, Lines: so.Lines + se.Lines, Chunks: so.Chunks + se.Chunks,
 		PeakRSSBytes: exit.PeakRSS, CPUUserMs: exit.CPUUser.Milliseconds(), CPUSystemMs: exit.CPUSys.Milliseconds()})
 
+	if reason == "" && exit.Signal == "" && exit.Code != 0 {
+		if outcome, ok := x.quotaFailure([]string{out.lastLine(), errp.lastLine()}, exitCode, exit.Duration); ok {
+			return outcome
+		}
+	}
 	switch {
+	case reason == stopFenced:
+		return x.fencedEnd()
 	case reason == stopCanceled:
 		x.appendOrLog(events.RunCanceled{RunID: d.RunID, Attempt: d.Attempt, Reason: cancelReason(cmd), By: cmd.By})
 		return "canceled"

@@ -252,6 +252,8 @@ type attempt struct {
 	mu     sync.Mutex
 	reason string
 	cancel commands.RunnerCancel
+	// fenceWhy says why a fenced attempt was stopped.
+	fenceWhy string
 	// stopped is closed by the first stop request.
 	stopped chan struct{}
 }
