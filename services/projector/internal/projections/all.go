@@ -12,5 +12,7 @@ import "github.com/phantom-run/phantom/services/projector/internal/projection"
 func All() []projection.Projection {
 	return []projection.Projection{
 		Runs{},
+		// The scheduler's area (issue 3).
+		SchedulerJobs{}, Runners{}, ProviderHolds{}, Profiles{},
 	}
 }
