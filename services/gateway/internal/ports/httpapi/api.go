@@ -74,6 +74,12 @@ type Deps struct {
 	Submit *command.Submit
 	Runs   *query.Runs
 	Events *query.Events
+
+	// The scheduler's area (issue 3).
+	Scheduler *query.Scheduler
+	Cancel    *command.Cancel
+	Rerun     *command.Rerun
+	Profiles  *command.Profiles
 }
 
 // API is the HTTP API.
@@ -125,6 +131,7 @@ func (a *API) groups() []Group {
 	return []Group{
 		&runsGroup{api: a, submit: a.deps.Submit, runs: a.deps.Runs},
 		&runEventsGroup{api: a, events: a.deps.Events},
+		&schedulerGroup{api: a, scheduler: a.deps.Scheduler, cancel: a.deps.Cancel, rerun: a.deps.Rerun, profiles: a.deps.Profiles},
 	}
 }
 
