@@ -279,7 +279,7 @@ func TestQueueProvidersAndRunners(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.status, "%s", res.body)
 	var rs struct {
 		Runners []struct {
-			RunnerID, Status string
+			RunnerID, Status  string
 			Running, LeftRuns []string
 		}
 	}
