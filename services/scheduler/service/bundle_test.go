@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ import (
 const wait = 15 * time.Second
 
 type testBundle struct {
-	t    *testing.T
+	t    testing.TB
 	ctx  context.Context
 	nats *testenv.NATS
 	// gateway and runner publish as the services the scheduler talks to.
@@ -45,9 +46,12 @@ type testBundle struct {
 	taken []sent
 	// beating are the runners whose heartbeat the bundle writes.
 	beating map[string]context.CancelFunc
+	// quiet drops the schedulers' logs (benchmarks: formatting debug logs
+	// would be measured too).
+	quiet bool
 }
 
-func setup(t *testing.T) *testBundle {
+func setup(t testing.TB) *testBundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
@@ -131,8 +135,12 @@ func (b *testBundle) start(cfg Config) *instance {
 	nc, js := b.nats.Connect(b.t)
 	reg := prometheus.NewRegistry()
 	checks := opshttp.NewChecks()
+	log := testenv.Logger(b.t).With("service", Name)
+	if b.quiet {
+		log = slog.New(slog.DiscardHandler)
+	}
 	env := daemon.Env{
-		Name: Name, Instance: daemon.NewInstanceID(), Logger: testenv.Logger(b.t).With("service", Name),
+		Name: Name, Instance: daemon.NewInstanceID(), Logger: log,
 		Conn: nc, JS: js, Metrics: reg, Checks: checks, Streams: streams.DefaultOptions(),
 	}
 	svc, err := New(b.ctx, cfg, env)
@@ -156,7 +164,7 @@ func (b *testBundle) startLeader(cfg Config) *instance {
 
 // kill ends an instance as a crash does: its connection drops first, so it
 // neither releases its lease nor publishes anything more.
-func (in *instance) kill(t *testing.T) {
+func (in *instance) kill(t testing.TB) {
 	t.Helper()
 	in.nc.Close()
 	in.cancel()
@@ -169,7 +177,7 @@ func (in *instance) kill(t *testing.T) {
 }
 
 // stop ends Run and checks it drained without error. Stopping twice is fine.
-func (in *instance) stop(t *testing.T) {
+func (in *instance) stop(t testing.TB) {
 	t.Helper()
 	in.cancel()
 	select {
@@ -183,14 +191,14 @@ func (in *instance) stop(t *testing.T) {
 	}
 }
 
-func (in *instance) snapshot(t *testing.T) queue.Snapshot {
+func (in *instance) snapshot(t testing.TB) queue.Snapshot {
 	t.Helper()
 	s, ok := in.svc.Snapshot()
 	require.True(t, ok, "the scheduler has no queue yet")
 	return s
 }
 
-func (in *instance) metric(t *testing.T, name string, labels ...string) float64 {
+func (in *instance) metric(t testing.TB, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := in.reg.Gather()
 	require.NoError(t, err)

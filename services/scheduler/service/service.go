@@ -8,16 +8,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/phantom-run/phantom/contracts/commands"
 	"github.com/phantom-run/phantom/contracts/streams"
 	"github.com/phantom-run/phantom/contracts/subjects"
-	"github.com/phantom-run/phantom/pkg/bus/watermilljs"
+	"github.com/phantom-run/phantom/pkg/bus"
 	"github.com/phantom-run/phantom/pkg/daemon"
 	"github.com/phantom-run/phantom/services/scheduler/internal/adapters"
 	"github.com/phantom-run/phantom/services/scheduler/internal/app/command"
@@ -157,7 +154,12 @@ func (s *Service) term(ctx context.Context, lease *adapters.Lease) error {
 	s.ready.Store(true)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return reader.Tail(gctx, app.OnEvent, app) })
+	g.Go(func() error {
+		return reader.Tail(gctx, func(_ context.Context, ev command.Event) error {
+			app.ApplyEvent(ev)
+			return nil
+		}, app)
+	})
 	g.Go(func() error {
 		defer s.leading.Store(false)
 		defer s.metrics.Leader(false)
@@ -283,22 +285,16 @@ func (s *Service) decide(ctx context.Context, app *command.Scheduler, lease *ada
 		// The periodic retry takes it up; the state itself is complete.
 		s.log.Warn("could not finish the decisions left undone; will retry", "error", err)
 	}
-	sub, err := s.subscriber()
+	cons, err := bus.EnsureConsumer(ctx, s.env.JS, streams.Commands, jetstream.ConsumerConfig{
+		Durable:       ConsumerName,
+		Description:   "The scheduler's commands: submit_run, cancel_run (pulled by the active scheduler).",
+		FilterSubject: subjects.ServiceCommands(commands.ServiceScheduler),
+		AckWait:       s.cfg.CommandAckWait,
+		MaxAckPending: 4 * ports.MaxBatch,
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("could not subscribe to the scheduler's commands: %w", err)
 	}
-	defer func() {
-		if err := sub.Close(); err != nil {
-			s.log.Warn("could not close the command subscriber", "error", err)
-		}
-	}()
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: s.cfg.PublishTimeout}, watermill.NewSlogLogger(s.log))
-	if err != nil {
-		return fmt.Errorf("could not create the command router: %w", err)
-	}
-	router.AddMiddleware(middleware.Recoverer)
-	router.AddConsumerHandler(ConsumerName, subjects.ServiceCommands(commands.ServiceScheduler), sub,
-		ports.NewCommands(app, s.log).Handle)
 	rpcSub, err := ports.ServeQueue(s.env.Conn, app, s.log)
 	if err != nil {
 		return err
@@ -306,16 +302,7 @@ func (s *Service) decide(ctx context.Context, app *command.Scheduler, lease *ada
 	defer func() { _ = rpcSub.Unsubscribe() }()
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		err := router.Run(gctx)
-		if gctx.Err() != nil {
-			return nil
-		}
-		if err == nil {
-			err = errors.New("every handler stopped")
-		}
-		return fmt.Errorf("the command router stopped: %w", err)
-	})
+	g.Go(func() error { return ports.ConsumeCommands(gctx, cons, app, s.cfg.CommandRetryDelay, s.log) })
 	g.Go(func() error { return s.wakeLoop(gctx, app) })
 	g.Go(func() error {
 		for gctx.Err() == nil {
@@ -330,23 +317,6 @@ func (s *Service) decide(ctx context.Context, app *command.Scheduler, lease *ada
 		return nil
 	})
 	return g.Wait()
-}
-
-func (s *Service) subscriber() (*watermilljs.Subscriber, error) {
-	sub, err := watermilljs.NewSubscriber(s.env.JS, watermilljs.SubscriberConfig{
-		Stream:  streams.Commands,
-		Durable: func(string) string { return ConsumerName },
-		Consumer: jetstream.ConsumerConfig{
-			Description: "The scheduler's commands: submit_run, cancel_run (consumed by the active scheduler).",
-			AckWait:     s.cfg.CommandAckWait,
-		},
-		NakDelay: s.cfg.CommandRetryDelay,
-		Logger:   s.log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("could not subscribe to the scheduler's commands: %w", err)
-	}
-	return sub, nil
 }
 
 // renew keeps the lease until ctx ends; errLeaseLost when it cannot.
@@ -386,6 +356,15 @@ func (s *Service) wakeLoop(ctx context.Context, app *command.Scheduler) error {
 		case <-ctx.Done():
 			return nil
 		case <-app.Wake():
+			// Events were applied or commands handled: decide what is due.
+			if err := app.Decide(ctx); err != nil && ctx.Err() == nil {
+				if errors.Is(err, command.ErrStateSuspect) {
+					return err
+				}
+				if !errors.Is(err, command.ErrNotLeader) {
+					s.log.Warn("decisions could not be published; will retry", "error", err)
+				}
+			}
 		case <-timer.C:
 			err := app.Tick(ctx)
 			switch {

@@ -3,11 +3,13 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phantom-run/phantom/cmd/phantom/internal/up"
+	"github.com/phantom-run/phantom/contracts/envelope"
 	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/contracts/streams"
 	"github.com/phantom-run/phantom/contracts/subjects"
@@ -240,4 +243,81 @@ func TestQueueCancelRerunAndProfilesEndToEnd(t *testing.T) {
 	run := b.waitStatus(t, rerun.ID, "completed")
 	require.Equal(t, waiting, run["rerunOf"])
 	require.Equal(t, "again", run["prompt"])
+}
+
+// BenchmarkSubmitToSpawned measures the whole path of a run through the
+// whole system, as phantom up composes it: from POST /v1/runs to the agent
+// process spawned (run.started: the runner appends it right after the
+// process started), one run at a time, with a no-op agent (/bin/true, via
+// PHANTOM_FAKE_AGENT_COMMAND) in its workspace itself (isolation none), so
+// what is measured is Phantom's own path: the gateway, the scheduler's
+// decisions and appends, the dispatch, the runner's fetch, the worktree
+// RPC, the spawn. It reports p50 and p99, the median of each step (from the
+// events' ce-times), and the bare JetStream publish -> pull delivery
+// latency in the same run.
+func BenchmarkSubmitToSpawned(b *testing.B) {
+	tb := setup(b, map[string]string{"PHANTOM_FAKE_AGENT_COMMAND": "true", "PHANTOM_LOG_LEVEL": "error"})
+	type stamp struct {
+		typ string
+		at  time.Time
+	}
+	stamps := make(chan stamp, 1024)
+	sub, err := tb.nc.Subscribe(subjects.AllEvents, func(m *nats.Msg) {
+		env, err := envelope.FromHeader(m.Header, m.Data)
+		if err == nil {
+			stamps <- stamp{typ: env.Type, at: env.Time}
+		}
+	})
+	require.NoError(b, err)
+	defer func() { _ = sub.Unsubscribe() }()
+	ws := b.TempDir()
+	const runs = 200
+	lat := make([]time.Duration, 0, runs)
+	steps := map[string][]time.Duration{}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for r := 0; r < runs; r++ {
+			for len(stamps) > 0 {
+				<-stamps
+			}
+			t0 := time.Now()
+			id := tb.submit(b, map[string]any{"agent": "fake", "prompt": "ok", "workspace": ws, "isolation": "none"})
+			seen := map[string]time.Time{}
+			for s := range stamps {
+				if _, dup := seen[s.typ]; !dup {
+					seen[s.typ] = s.at
+				}
+				if s.typ == "run.started" {
+					break
+				}
+			}
+			lat = append(lat, seen["run.started"].Sub(t0))
+			prev, prevAt := "post", t0
+			for _, typ := range []string{"run.requested", "run.queued", "run.dispatched", "run.started"} {
+				at, ok := seen[typ]
+				if !ok {
+					continue
+				}
+				steps[prev+" -> "+typ] = append(steps[prev+" -> "+typ], at.Sub(prevAt))
+				prev, prevAt = typ, at
+			}
+			tb.waitStatus(b, id, "completed")
+		}
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	base := bareLatency(b, tb.host.NATSURL())
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(base.Microseconds())/1000, "bare-js-p50-ms")
+	var parts []string
+	for _, k := range []string{"post -> run.requested", "run.requested -> run.queued", "run.queued -> run.dispatched", "run.dispatched -> run.started"} {
+		d := steps[k]
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		if len(d) > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s", k, d[len(d)/2].Round(10*time.Microsecond)))
+		}
+	}
+	b.Logf("POST /v1/runs -> agent spawned (no-op agent, isolation none) over %d runs: p50 %s p99 %s; median steps: %s; bare JetStream publish->consume p50 %s",
+		len(lat), lat[len(lat)/2], lat[len(lat)*99/100], strings.Join(parts, ", "), base)
 }

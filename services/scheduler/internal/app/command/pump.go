@@ -25,11 +25,25 @@ func (s *Scheduler) pump(ctx context.Context) error {
 	if !s.live {
 		return nil
 	}
-	if err := s.ready(ctx); err != nil {
+	// The decisions go into the outbox after whatever an earlier call left
+	// there (the order stays the decisions' order), and are all published
+	// together at the end.
+	if !s.cfg.Leading() {
+		return ErrNotLeader
+	}
+	if err := s.tooOld(); err != nil {
 		return err
 	}
 	now := s.now()
-	for _, r := range s.q.Overdue(now) {
+	overdue := s.q.Overdue(now)
+	if len(overdue) > 0 {
+		// Their failures are appended at once (on condition): what the
+		// outbox holds goes first, in order.
+		if err := s.ready(ctx); err != nil {
+			return err
+		}
+	}
+	for _, r := range overdue {
 		left := max(r.MaxRetries(s.cfg.Policy)-r.Retries, 0)
 		ev := &events.RunFailed{RunID: r.ID, Attempt: r.Attempt, Reason: runs.ReasonTimeout,
 			Message:   "no runner reported the attempt's end by its deadline " + r.Deadline.Format(time.RFC3339) + " and the grace after it",
@@ -74,10 +88,6 @@ func (s *Scheduler) pump(ctx context.Context) error {
 			d.DispatchedAt = now
 			s.unsent = append(s.unsent, d)
 		}
-	}
-	select {
-	case s.wake <- struct{}{}:
-	default:
 	}
 	return s.flush(ctx)
 }
@@ -126,8 +136,8 @@ func (s *Scheduler) emit(ev events.Payload, attempt int, id string, at time.Time
 }
 
 // ready checks that this instance may decide, and publishes what an
-// earlier call left in the outbox: no decision is taken on top of decisions
-// not stored.
+// earlier call left in the outbox (before a decision that must be applied
+// only once stored, see appendIf).
 func (s *Scheduler) ready(ctx context.Context) error {
 	if !s.cfg.Leading() {
 		return ErrNotLeader
@@ -136,6 +146,15 @@ func (s *Scheduler) ready(ctx context.Context) error {
 		return nil
 	}
 	return s.flush(ctx)
+}
+
+// tooOld fails when the outbox holds a decision older than the resend
+// window: publishing it now could store it twice.
+func (s *Scheduler) tooOld() error {
+	if len(s.outbox) > 0 && s.now().Sub(s.outbox[0].decided) > s.cfg.ResendWindow {
+		return ErrStateSuspect
+	}
+	return nil
 }
 
 // flush publishes the outbox in one round, then the dispatch messages and

@@ -230,7 +230,8 @@ func New(cfg Config, bus Bus, metrics Metrics, log *slog.Logger) (*Scheduler, er
 		runSeq: map[string]uint64{}, wake: make(chan struct{}, 1)}, nil
 }
 
-// Wake is signalled after decisions: NextWake may have moved closer.
+// Wake is signalled when an event was applied or commands handled: a
+// decision may be due, or NextWake may have moved closer.
 func (s *Scheduler) Wake() <-chan struct{} { return s.wake }
 
 // now is the clock, in UTC without a monotonic reading, so that a time the
@@ -295,32 +296,21 @@ func (s *Scheduler) StepDown() {
 	s.outbox, s.unsent, s.cancels, s.runners = nil, nil, nil, nil
 }
 
+// Command is one command addressed to the scheduler: a submit or a cancel,
+// with the trace context it came with.
+type Command struct {
+	Submit *commands.SubmitRun
+	Cancel *commands.CancelRun
+	// TraceParent and TraceState are the command's trace (the request's).
+	TraceParent, TraceState string
+}
+
 // Submit handles a submit: a new run is requested, then queued or rejected,
 // then dispatched if it fits. A submit of a known run does nothing more than
 // finishing what a stopped scheduler may have left undone.
 func (s *Scheduler) Submit(ctx context.Context, cmd commands.SubmitRun) error {
-	if err := subjects.CheckToken("runId", cmd.RunID); err != nil {
-		// No event can be addressed to it: nothing to record, nothing to retry.
-		s.log.Warn("submit dropped: invalid run id", "error", err)
-		return nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.live {
-		return ErrNotLeader
-	}
-	if r, known := s.q.Get(cmd.RunID); known {
-		s.log.Debug("submit of a known run ignored", "run", cmd.RunID, "phase", r.Phase.String())
-		return s.pump(ctx)
-	}
-	if err := s.ready(ctx); err != nil {
-		return err
-	}
 	tp, ts := tracing.TraceParent(ctx)
-	s.traces.remember(cmd.RunID, tp, ts)
-	ev := &events.RunRequested{RunID: cmd.RunID, Spec: cmd.Spec, RequestedBy: cmd.RequestedBy, RerunOf: cmd.RerunOf, ConversationID: cmd.ConversationID}
-	s.emit(ev, 0, EventID(ev, 0), s.now())
-	return s.pump(ctx)
+	return s.Handle(ctx, []Command{{Submit: &cmd, TraceParent: tp, TraceState: ts}})[0]
 }
 
 // Cancel handles a cancel. A run holding no slot gets run.canceled; a
@@ -330,14 +320,65 @@ func (s *Scheduler) Submit(ctx context.Context, cmd commands.SubmitRun) error {
 // deliver the command again later. A cancel of a finished or unknown run is
 // logged and dropped.
 func (s *Scheduler) Cancel(ctx context.Context, cmd commands.CancelRun) error {
+	return s.Handle(ctx, []Command{{Cancel: &cmd}})[0]
+}
+
+// Handle handles commands in one go: every submit and cancel is decided in
+// order, then the decisions that follow (queuing, dispatching) are taken
+// and everything is published in one pipelined round. It returns one error
+// per command (nil: done, acknowledge it; ErrCancelPending or ErrNotLeader:
+// deliver it again later; another: the publish failed, deliver it again).
+func (s *Scheduler) Handle(ctx context.Context, cmds []Command) []error {
+	errs := make([]error, len(cmds))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.live {
-		return ErrNotLeader
+	fill := func(err error) []error {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
 	}
-	if err := s.ready(ctx); err != nil {
-		return err
+	if !s.live || !s.cfg.Leading() {
+		return fill(ErrNotLeader)
 	}
+	pending := make([]bool, len(cmds))
+	for i, c := range cmds {
+		switch {
+		case c.Submit != nil:
+			s.submit(*c.Submit, c.TraceParent, c.TraceState)
+		case c.Cancel != nil:
+			errs[i] = s.cancel(*c.Cancel)
+			pending[i] = errors.Is(errs[i], ErrCancelPending)
+		}
+	}
+	if err := s.pump(ctx); err != nil {
+		for i := range errs {
+			if errs[i] == nil || pending[i] {
+				errs[i] = err
+			}
+		}
+	}
+	// New deadlines and the like: the wake-up may have moved closer.
+	s.signal()
+	return errs
+}
+
+func (s *Scheduler) submit(cmd commands.SubmitRun, tp, ts string) {
+	if err := subjects.CheckToken("runId", cmd.RunID); err != nil {
+		// No event can be addressed to it: nothing to record, nothing to retry.
+		s.log.Warn("submit dropped: invalid run id", "error", err)
+		return
+	}
+	if r, known := s.q.Get(cmd.RunID); known {
+		s.log.Debug("submit of a known run ignored", "run", cmd.RunID, "phase", r.Phase.String())
+		return
+	}
+	s.traces.remember(cmd.RunID, tp, ts)
+	ev := &events.RunRequested{RunID: cmd.RunID, Spec: cmd.Spec, RequestedBy: cmd.RequestedBy, RerunOf: cmd.RerunOf, ConversationID: cmd.ConversationID}
+	s.emit(ev, 0, EventID(ev, 0), s.now())
+}
+
+func (s *Scheduler) cancel(cmd commands.CancelRun) error {
 	d := s.q.Cancel(cmd.RunID, queue.CancelRequest{Reason: cmd.Reason, By: cmd.By})
 	switch d.Action {
 	case queue.CancelInQueue:
@@ -347,12 +388,9 @@ func (s *Scheduler) Cancel(ctx context.Context, cmd commands.CancelRun) error {
 		}
 		ev := &events.RunCanceled{RunID: d.RunID, Attempt: d.Attempt, Reason: reason, By: cmd.By}
 		s.emit(ev, d.Attempt, EventID(ev, d.Attempt), s.now())
-		return s.pump(ctx)
+		return nil
 	case queue.CancelOnRunner:
 		s.cancelOnRunner(d)
-		if err := s.pump(ctx); err != nil {
-			return err
-		}
 		return ErrCancelPending
 	case queue.CancelWhenStarted, queue.CancelAwaitingEnd:
 		// Debug: the command comes back every CommandRetryDelay until the run ends.
@@ -374,11 +412,48 @@ func (s *Scheduler) Cancel(ctx context.Context, cmd commands.CancelRun) error {
 func (s *Scheduler) OnEvent(ctx context.Context, ev Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.applyEvent(ev) || !s.live {
+		return nil
+	}
+	return s.pump(ctx)
+}
+
+// ApplyEvent applies one event from the log without deciding yet: it
+// signals Wake, and Decide takes what became due (many events may be
+// applied between two decisions when the log is busy).
+func (s *Scheduler) ApplyEvent(ev Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.applyEvent(ev) && s.live {
+		s.signal()
+	}
+}
+
+// Decide takes every decision due now.
+func (s *Scheduler) Decide(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.live {
+		return nil
+	}
+	return s.pump(ctx)
+}
+
+// signal wakes whoever waits on Wake.
+func (s *Scheduler) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// applyEvent applies ev; it reports whether the state changed. Callers hold s.mu.
+func (s *Scheduler) applyEvent(ev Event) bool {
 	if ev.Seq > s.lastSeq {
 		s.lastSeq = ev.Seq
 	}
 	if ev.Payload == nil {
-		return nil
+		return false
 	}
 	if id, ok := events.RunIDOf(ev.Payload); ok && ev.Seq > s.runSeq[id] {
 		s.runSeq[id] = ev.Seq
@@ -397,14 +472,14 @@ func (s *Scheduler) OnEvent(ctx context.Context, ev Event) error {
 		}
 	}
 	if !changed || !s.live {
-		return nil
+		return changed
 	}
 	if started, ok := ev.Payload.(*events.RunStarted); ok {
 		if d, due := s.q.CancelDue(started.RunID); due {
 			s.cancelOnRunner(d)
 		}
 	}
-	return s.pump(ctx)
+	return true
 }
 
 // OnPosition records that an event of a run the scheduler does not act on

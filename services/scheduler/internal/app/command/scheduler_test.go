@@ -136,7 +136,7 @@ func TestNewRejectsBadLimits(t *testing.T) {
 	require.ErrorContains(t, err, "MaxRunning 0 must be at least 1")
 }
 
-func TestAFailedAppendStaysInTheOutboxAndBlocksNewDecisions(t *testing.T) {
+func TestAFailedAppendStaysInTheOutboxInOrder(t *testing.T) {
 	t.Parallel()
 	b := setup(t, limits)
 	b.bus.failAppend["run.queued"] = true
@@ -145,16 +145,16 @@ func TestAFailedAppendStaysInTheOutboxAndBlocksNewDecisions(t *testing.T) {
 	require.Equal(t, []string{"run.requested r1"}, b.bus.types(), "the stored prefix")
 	require.Empty(t, b.bus.dispatches, "no dispatch message before its run.dispatched is stored")
 
-	// Nothing new is decided while the outbox holds events.
+	// A new decision goes behind the ones not stored yet, in order.
 	require.ErrorIs(t, b.s.Submit(b.ctx, commands.SubmitRun{RunID: "r2", Spec: spec("b")}), errDown)
 	require.Equal(t, []string{"run.requested r1"}, b.bus.types())
 
 	// The command comes back (it was nacked): the outbox goes out in order,
-	// then the dispatch message; the run is known, so no second run.requested.
+	// then the dispatch messages; the run is known, so no second run.requested.
 	b.bus.failAppend["run.queued"] = false
 	require.NoError(t, b.s.Submit(b.ctx, submit))
-	require.Equal(t, []string{"run.requested r1", "run.queued r1", "run.dispatched r1"}, b.bus.types())
-	require.Len(t, b.bus.dispatches, 1)
+	require.Equal(t, []string{"run.requested r1", "run.queued r1", "run.dispatched r1", "run.requested r2", "run.queued r2", "run.dispatched r2"}, b.bus.types())
+	require.Len(t, b.bus.dispatches, 2)
 
 	// Past the resend window, decisions that could not be stored make the
 	// state suspect: the service rebuilds it from the log.
