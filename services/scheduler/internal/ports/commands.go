@@ -140,4 +140,3 @@ func decode(m jetstream.Msg, log *slog.Logger) (command.Command, bool) {
 	}
 	return c, true
 }
-

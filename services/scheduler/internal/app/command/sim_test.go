@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +32,8 @@ import (
 // must handle, hit quotas, die (stop heartbeating) and come back as zombies
 // with late events, users who submit and cancel, and schedulers that crash
 // and are rebuilt from the log. Everything is seeded: a failing seed
-// reproduces exactly (PHANTOM_SIM_SEED=<n>).
+// reproduces exactly (PHANTOM_SIM_SEED=<n>; PHANTOM_SIM_DUMP=<run,run> logs
+// those runs' whole history when it fails).
 //
 // Afterwards an oracle replays the log, independently of the queue package,
 // and checks the invariants: no limit ever exceeded, no attempt dispatched
@@ -213,7 +215,6 @@ type simAttempt struct {
 	d       commands.Dispatch
 	started bool
 	ends    time.Time
-	outcome string
 }
 
 type simRunner struct {
@@ -223,8 +224,8 @@ type simRunner struct {
 	zombie   bool
 	lastBeat time.Time
 	held     map[string]*simAttempt
-	// diesAt and revivesAt schedule a death and a return.
-	diesAt, revivesAt time.Time
+	// revivesAt schedules the return of a dead runner.
+	revivesAt time.Time
 }
 
 // inFlight is a dispatch a runner pulled and has not acknowledged.
@@ -903,7 +904,8 @@ func (w *world) explain(t *testing.T) {
 	for _, d := range q.NextDispatches(w.now) {
 		t.Logf("replayed queue would dispatch: %s", d.RunID)
 	}
-	for _, j := range q.Jobs(w.now, "", "")[:5] {
+	jobs := q.Jobs(w.now, "", "")
+	for _, j := range jobs[:min(5, len(jobs))] {
 		t.Logf("replayed queue job: %s %s waiting %s", j.RunID, j.Provider, j.Waiting)
 	}
 	t.Logf("replayed slots: %v", q.Snapshot().Slots)
@@ -915,9 +917,14 @@ func (w *world) explain(t *testing.T) {
 		}
 		t.Log(line)
 	}
+	if ids := os.Getenv("PHANTOM_SIM_DUMP"); ids != "" {
+		dumpRun(t, w, strings.Split(ids, ",")...)
+	}
 	t.Fatalf("at %s: %v", w.now.Format("15:04:05.000"), w.bus.broken)
 }
 
+// dumpRun logs the whole history of the runs ids (PHANTOM_SIM_DUMP=id,id
+// when a seed fails) and the provider holds.
 func dumpRun(t *testing.T, w *world, ids ...string) {
 	for _, e := range w.bus.log {
 		id, ok := events.RunIDOf(e.msg.Event)
