@@ -51,6 +51,7 @@ func codeSubjects() map[string][]string {
 	out[subjects.GuardCheck] = []string{"guard.check.request", "guard.check.reply"}
 	out[rpc.WorktreePrepareSubject("*")] = []string{"worktree.prepare.request", "worktree.prepare.reply"}
 	out[rpc.WorktreeRemoveSubject("*")] = []string{"worktree.remove.request", "worktree.remove.reply"}
+	out[subjects.SchedulerQueue] = []string{"scheduler.queue.request", "scheduler.queue.reply"}
 	return out
 }
 

@@ -33,6 +33,7 @@ const (
 	AggregateProviderToken   = "provider_token"
 	AggregateRetentionPolicy = "retention_policy"
 	AggregateRunner          = "runner"
+	AggregateProvider        = "provider"
 )
 
 // Spec describes one event type.
@@ -115,6 +116,8 @@ func init() {
 		spec[RunnerCapabilities](AggregateRunner, "The agent CLIs a runner found, with versions and support levels."),
 		spec[RunnerLost](AggregateRunner, "A runner missed its heartbeats and is considered gone."),
 		spec[RunnerDrained](AggregateRunner, "A runner stopped taking runs and handed its runs back."),
+		spec[ProviderHeld](AggregateProvider, "The scheduler holds a provider whose quota ran out: its runs wait until the reset."),
+		spec[ProviderReleased](AggregateProvider, "A provider's hold ended: its runs are dispatched again."),
 	} {
 		if _, dup := table[s.Type]; dup {
 			panic("events: duplicate type " + s.Type)

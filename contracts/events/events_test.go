@@ -44,15 +44,26 @@ func TestArchitectureEventListIsComplete(t *testing.T) {
 		"provider_token.saved", "provider_token.cleared", "retention_policy.updated",
 		"runner.registered", "runner.capabilities", "runner.lost", "runner.drained",
 	}
-	// Added after ARCHITECTURE.md's list was written (issue 5: where the
-	// safety guard's policy lives).
-	want = append(want, "guard_policy.saved", "guard_policy.deleted")
+	listed := map[string]bool{}
 	for _, typ := range want {
 		_, ok := events.Lookup(typ)
 		require.True(t, ok, "event type %s is missing", typ)
+		listed[typ] = true
 	}
-	require.Len(t, events.Specs(), len(want))
+	// A type beyond the architecture's list must say why, in the
+	// beyondArchitecture set of its own test file.
+	for _, s := range events.Specs() {
+		require.True(t, listed[s.Type] || beyondArchitecture[s.Type] != "", "event type %s is neither in ARCHITECTURE.md nor in beyondArchitecture", s.Type)
+	}
+	for typ := range beyondArchitecture {
+		_, ok := events.Lookup(typ)
+		require.True(t, ok, "event type %s is listed in beyondArchitecture but not registered", typ)
+	}
 }
+
+// beyondArchitecture lists event types added after ARCHITECTURE.md's list,
+// each with why; every area fills it from a file of its own (init).
+var beyondArchitecture = map[string]string{}
 
 func TestSubjectOfAPayload(t *testing.T) {
 	s, err := events.Subject(events.SessionOpened{RunID: "R1"})

@@ -53,6 +53,9 @@ type ProfileSaved struct {
 	Name string `json:"name"`
 	// Defaults has the shape of a run request; only present fields apply.
 	Defaults json.RawMessage `json:"defaults"`
+	// MaxConcurrent bounds the runs of this profile dispatched or running at
+	// once; absent means no limit of its own.
+	MaxConcurrent *int `json:"maxConcurrent,omitempty"`
 }
 
 // SettingsUpdated changes global settings (Key "global" is the only instance today).
@@ -142,6 +145,33 @@ type RunnerLost struct {
 	Runs []string `json:"runs,omitempty"`
 }
 
+// ProviderHeld: the scheduler holds a provider (its quota ran out): its
+// queued runs wait until Until instead of being dispatched, and the attempt
+// that hit the limit is re-queued.
+type ProviderHeld struct {
+	Provider string    `json:"provider"`
+	Until    time.Time `json:"until"`
+	// Reason is usage_limit or rate_limited.
+	Reason string `json:"reason"`
+	// RunID and Attempt are the attempt that hit the limit.
+	RunID   string `json:"runId,omitempty"`
+	Attempt int    `json:"attempt,omitempty"`
+	Message string `json:"message,omitempty"`
+	// ResetKnown is true when Until is the reset time the provider gave,
+	// false when it is the scheduler's default hold.
+	ResetKnown bool `json:"resetKnown,omitempty"`
+}
+
+// ProviderReleased: a provider's hold ended; its runs are dispatched again.
+type ProviderReleased struct {
+	Provider string `json:"provider"`
+	// Until is the end of the hold released.
+	Until time.Time `json:"until"`
+	// Reason is expired (the reset time passed) or manual.
+	Reason string `json:"reason"`
+	By     string `json:"by,omitempty"`
+}
+
 // RunnerDrained: the runner stopped taking runs and handed back Runs.
 type RunnerDrained struct {
 	RunnerID string   `json:"runnerId"`
@@ -165,6 +195,8 @@ func (RunnerRegistered) EventType() string           { return "runner.registered
 func (RunnerCapabilities) EventType() string         { return "runner.capabilities" }
 func (RunnerLost) EventType() string                 { return "runner.lost" }
 func (RunnerDrained) EventType() string              { return "runner.drained" }
+func (ProviderHeld) EventType() string               { return "provider.held" }
+func (ProviderReleased) EventType() string           { return "provider.released" }
 
 func (e ConversationCreated) AggregateID() string        { return e.ConversationID }
 func (e ConversationUpdated) AggregateID() string        { return e.ConversationID }
@@ -183,3 +215,5 @@ func (e RunnerRegistered) AggregateID() string           { return e.RunnerID }
 func (e RunnerCapabilities) AggregateID() string         { return e.RunnerID }
 func (e RunnerLost) AggregateID() string                 { return e.RunnerID }
 func (e RunnerDrained) AggregateID() string              { return e.RunnerID }
+func (e ProviderHeld) AggregateID() string               { return e.Provider }
+func (e ProviderReleased) AggregateID() string           { return e.Provider }

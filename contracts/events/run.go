@@ -286,6 +286,10 @@ type RunFailed struct {
 	// not over, and the scheduler answers with run.retry_scheduled (or
 	// run.canceled if a cancel came first). false means the run ended here.
 	Retryable bool `json:"retryable,omitempty"`
+	// ResetsAt is when the provider's quota resets, for a usage_limit or
+	// rate_limited failure whose agent said so; the scheduler holds the
+	// provider until then.
+	ResetsAt *time.Time `json:"resetsAt,omitempty"`
 }
 
 // RunCanceled: the run was canceled.

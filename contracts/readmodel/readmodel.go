@@ -46,3 +46,15 @@ const (
 	// ProjectionConversations keeps conversations and conversation_runs.
 	ProjectionConversations = "conversations"
 )
+
+// Projections of the scheduler's area (issue 3).
+const (
+	// ProjectionSchedulerJobs keeps scheduler_jobs.
+	ProjectionSchedulerJobs = "scheduler_jobs"
+	// ProjectionRunners keeps runners.
+	ProjectionRunners = "runners"
+	// ProjectionProviderHolds keeps provider_holds.
+	ProjectionProviderHolds = "provider_holds"
+	// ProjectionProfiles keeps profiles.
+	ProjectionProfiles = "profiles"
+)

@@ -3,7 +3,11 @@
 // recorded as an event by whoever acts on it.
 package rpc
 
-import "github.com/phantom-run/phantom/contracts/subjects"
+import (
+	"time"
+
+	"github.com/phantom-run/phantom/contracts/subjects"
+)
 
 // GuardCheckRequest asks the safety-guard to judge one shell command.
 type GuardCheckRequest struct {
@@ -123,4 +127,87 @@ type WorktreeRemoveRequest struct {
 type WorktreeRemoveReply struct {
 	Removed bool   `json:"removed"`
 	Error   string `json:"error,omitempty"`
+}
+
+// SchedulerQueueRequest asks the active scheduler for its queue
+// (subjects.SchedulerQueue). Empty filters match everything.
+type SchedulerQueueRequest struct {
+	Pool     string `json:"pool,omitempty"`
+	Provider string `json:"provider,omitempty"`
+	// Limit bounds the jobs returned (the first Limit in dispatch order); 0 means all.
+	Limit int `json:"limit,omitempty"`
+}
+
+// Why a pending run waits (QueueJob.Waiting).
+const (
+	// WaitNext: nothing holds it back; it goes with the next decision.
+	WaitNext = "next"
+	// WaitGlobalLimit: every slot overall is taken.
+	WaitGlobalLimit = "global_limit"
+	// WaitProviderLimit: its provider's slots are taken.
+	WaitProviderLimit = "provider_limit"
+	// WaitProfileLimit: its profile's maxConcurrent is reached.
+	WaitProfileLimit = "profile_limit"
+	// WaitWorkspaceLimit: its workspace's limit is reached.
+	WaitWorkspaceLimit = "workspace_limit"
+	// WaitProviderHold: its provider is on hold until HoldUntil (a quota ran out).
+	WaitProviderHold = "provider_hold"
+	// WaitBackoff: a retry waits for its backoff until NotBefore.
+	WaitBackoff = "backoff"
+	// WaitDecision: requested, not yet queued or rejected.
+	WaitDecision = "decision"
+)
+
+// QueueJob is one pending run as the scheduler sees it.
+type QueueJob struct {
+	RunID string `json:"runId"`
+	// Position is 1-based in dispatch order (runs in backoff come last).
+	Position int    `json:"position"`
+	Attempt  int    `json:"attempt"`
+	Agent    string `json:"agent"`
+	Provider string `json:"provider"`
+	Pool     string `json:"pool"`
+	Profile  string `json:"profile,omitempty"`
+	// Workspace is the run's workspace (a concurrency key when it has a limit).
+	Workspace string `json:"workspace"`
+	Priority  int    `json:"priority"`
+	// EffectivePriority is Priority raised by aging: +20 levels per aging horizon waited.
+	EffectivePriority float64 `json:"effectivePriority"`
+	// QueuedAt is when the run first entered the queue; waits count from it.
+	QueuedAt time.Time `json:"queuedAt"`
+	WaitMs   int64     `json:"waitMs"`
+	// Waiting is why it waits (Wait*).
+	Waiting string `json:"waiting"`
+	// NotBefore is when a retry's backoff ends.
+	NotBefore *time.Time `json:"notBefore,omitempty"`
+	// HoldUntil is when its provider's hold ends.
+	HoldUntil *time.Time `json:"holdUntil,omitempty"`
+}
+
+// SchedulerLimits are the limits in force.
+type SchedulerLimits struct {
+	MaxRunning     int `json:"maxRunning"`
+	MaxPerProvider int `json:"maxPerProvider"`
+	Capacity       int `json:"capacity"`
+	// Providers, Workspaces and Profiles are limits that differ from the defaults.
+	Providers  map[string]int `json:"providers,omitempty"`
+	Workspaces map[string]int `json:"workspaces,omitempty"`
+	Profiles   map[string]int `json:"profiles,omitempty"`
+	// AgingHorizonMs is how long a run waits to gain 20 priority levels (-10 to 10).
+	AgingHorizonMs int64 `json:"agingHorizonMs"`
+}
+
+// SchedulerQueueReply is the queue as it stands.
+type SchedulerQueueReply struct {
+	// Instance is the answering scheduler's instance id.
+	Instance string          `json:"instance"`
+	AsOf     time.Time       `json:"asOf"`
+	Limits   SchedulerLimits `json:"limits"`
+	// Pending counts every pending run (Jobs may be cut by the request's Limit).
+	Pending int `json:"pending"`
+	// Running counts the runs dispatched or running.
+	Running int        `json:"running"`
+	Jobs    []QueueJob `json:"jobs"`
+	// Error is set when the request could not be answered.
+	Error string `json:"error,omitempty"`
 }

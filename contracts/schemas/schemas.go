@@ -55,6 +55,8 @@ func Docs() []Doc {
 		"worktree.prepare.reply":   rpc.WorktreePrepareReply{},
 		"worktree.remove.request":  rpc.WorktreeRemoveRequest{},
 		"worktree.remove.reply":    rpc.WorktreeRemoveReply{},
+		"scheduler.queue.request":  rpc.SchedulerQueueRequest{},
+		"scheduler.queue.reply":    rpc.SchedulerQueueReply{},
 	} {
 		docs = append(docs, Doc{Path: "rpc/" + name + ".json", Title: name, Value: v})
 	}

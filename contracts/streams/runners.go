@@ -14,8 +14,11 @@ type RunnerEntry struct {
 	// Running are the attempts the runner holds (preparing or running).
 	Running []RunnerAttempt `json:"running"`
 	Version string          `json:"version,omitempty"`
-	Started time.Time       `json:"started"`
-	Updated time.Time       `json:"updated"`
+	// HeartbeatMs is how often the runner rewrites its entry: the scheduler
+	// declares it lost after three intervals without one.
+	HeartbeatMs int64     `json:"heartbeatMs,omitempty"`
+	Started     time.Time `json:"started"`
+	Updated     time.Time `json:"updated"`
 }
 
 // RunnerAttempt is one attempt a runner holds.

@@ -9,6 +9,7 @@
 //	phantom.dispatch.<pool>                  runs released to a runner pool
 //	phantom.rpc.guard.check                  request/reply, not persisted
 //	phantom.rpc.worktree.<host>.<verb>       request/reply, not persisted
+//	phantom.rpc.scheduler.queue              request/reply, not persisted
 package subjects
 
 import (
@@ -31,6 +32,10 @@ const (
 	// through the queue group GuardQueueGroup.
 	GuardCheck      = RPCRoot + ".guard.check"
 	GuardQueueGroup = "safety-guard"
+
+	// SchedulerQueue is answered by the active scheduler with the queue as it
+	// stands (positions, effective priorities, why each run waits).
+	SchedulerQueue = RPCRoot + ".scheduler.queue"
 )
 
 // ValidToken reports whether s can stand as one subject token (an id, a pool,

@@ -235,6 +235,35 @@ type received struct {
 type fakeScheduler struct {
 	mu  sync.Mutex
 	got []received
+	// cancels are the cancel commands received; onCancel answers them
+	// (nil: run.canceled at once).
+	cancels  []commands.CancelRun
+	onCancel func(commands.CancelRun) events.Payload
+}
+
+// cancel answers a cancel as the scheduler does for a queued run.
+func (f *fakeScheduler) cancel(msg jetstream.Msg, m bus.Message, pub *bus.Publisher) {
+	var cmd commands.CancelRun
+	if err := json.Unmarshal(m.Data, &cmd); err != nil {
+		_ = msg.Term()
+		return
+	}
+	f.mu.Lock()
+	f.cancels = append(f.cancels, cmd)
+	answer := f.onCancel
+	f.mu.Unlock()
+	var ev events.Payload = &events.RunCanceled{RunID: cmd.RunID, Attempt: 1, Reason: cmd.Reason, By: cmd.By}
+	if answer != nil {
+		ev = answer(cmd)
+	}
+	if ev != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := pub.Event(ctx, ev, bus.WithAttempt(attemptOf(ev))); err != nil {
+			return
+		}
+	}
+	_ = msg.Ack()
 }
 
 func (f *fakeScheduler) commands() []received {
@@ -259,6 +288,10 @@ func (b *bundle) startScheduler(answer func(commands.SubmitRun) events.Payload) 
 			_ = msg.Term()
 			return
 		}
+		if m.Type == (commands.CancelRun{}).CommandType() {
+			f.cancel(msg, m, pub)
+			return
+		}
 		var cmd commands.SubmitRun
 		if err := json.Unmarshal(m.Data, &cmd); err != nil {
 			_ = msg.Term()
@@ -269,7 +302,7 @@ func (b *bundle) startScheduler(answer func(commands.SubmitRun) events.Payload) 
 		f.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if _, err := pub.Event(ctx, events.RunRequested{RunID: cmd.RunID, Spec: cmd.Spec, RequestedBy: cmd.RequestedBy}); err != nil {
+		if _, err := pub.Event(ctx, events.RunRequested{RunID: cmd.RunID, Spec: cmd.Spec, RequestedBy: cmd.RequestedBy, RerunOf: cmd.RerunOf}); err != nil {
 			return // not acknowledged: redelivered
 		}
 		if a := answer(cmd); a != nil {

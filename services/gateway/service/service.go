@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/pkg/daemon"
 	"github.com/phantom-run/phantom/services/gateway/internal/adapters/natsbus"
 	"github.com/phantom-run/phantom/services/gateway/internal/adapters/pgstore"
@@ -135,8 +136,9 @@ func New(ctx context.Context, cfg Config, env daemon.Env) (*Service, error) {
 	store := pgstore.New(env.DB, cfg.QueryTimeout)
 	eventLog := natsbus.NewEventLog(env.JS, cfg.QueryTimeout)
 	submitter := natsbus.NewSubmitter(env.Conn, env.Publisher(), env.Logger)
+	sched := natsbus.NewScheduler(env.Conn, env.JS, env.Publisher(), env.Logger, cfg.QueryTimeout)
 	limits := command.Limits{MaxPromptBytes: cfg.MaxPromptBytes, WorkspaceRoots: cfg.WorkspaceRoots}
-	submit := command.NewSubmit(submitter, limits, cfg.SubmitWait)
+	submit := command.NewSubmit(submitter, limits, cfg.SubmitWait).WithProfiles(sched)
 	stopping, stop := context.WithCancel(context.Background())
 	api, err := httpapi.New(httpapi.Deps{
 		Token:   cfg.Token,
@@ -159,6 +161,11 @@ func New(ctx context.Context, cfg Config, env daemon.Env) (*Service, error) {
 		// A conversation just created may take the projector a moment to show.
 		Agents:     command.NewAgents(natsbus.NewControl(env.Publisher(), 15*time.Second), store, submit, limits, max(cfg.SubmitWait, 2*time.Second)),
 		AgentReads: query.NewAgents(store),
+		// The scheduler's area (issue 3).
+		Scheduler: query.NewScheduler(sched, store),
+		Cancel:    command.NewCancel(runStates{store: store, log: sched}, sched, cfg.SubmitWait),
+		Rerun:     command.NewRerun(sched, submit),
+		Profiles:  command.NewProfiles(sched, limits),
 	})
 	if err != nil {
 		stop()
@@ -215,4 +222,20 @@ func (s *Service) Serve(ctx context.Context, l net.Listener) error {
 	}
 	<-errc
 	return nil
+}
+
+// runStates tells where a run stands: the read model's status, or, for a
+// run the projector has not caught up with yet, its existence in the log.
+type runStates struct {
+	store *pgstore.Store
+	log   *natsbus.Scheduler
+}
+
+func (r runStates) RunStatus(ctx context.Context, id string) (runs.Status, bool, error) {
+	status, found, err := r.store.RunStatus(ctx, id)
+	if err != nil || found {
+		return status, found, err
+	}
+	found, err = r.log.Exists(ctx, id)
+	return "", found, err
 }

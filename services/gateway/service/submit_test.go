@@ -33,6 +33,8 @@ func TestSubmitQueuedPublishesTheCommandWithTheSpecAndTrace(t *testing.T) {
 		Priority: intp(-10), TimeoutSeconds: intp(10800), Isolation: runs.IsolationWorktree,
 		Labels: map[string]string{"ticket": "PH-12"},
 	}
+	// The profile it names exists (an empty one: the request is sent as is).
+	require.Equal(t, http.StatusOK, b.put("/v1/profiles/careful", map[string]any{}).status)
 	body, err := json.Marshal(spec)
 	require.NoError(t, err)
 	req := b.request(http.MethodPost, "/v1/runs", body)

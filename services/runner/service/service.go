@@ -190,7 +190,7 @@ func New(ctx context.Context, cfg Config, env daemon.Env) (*Service, error) {
 		return nil, err
 	}
 	registry, err := natsio.OpenRegistry(ctx, env.JS, streams.RunnerEntry{RunnerID: env.Instance, Host: cfg.Host,
-		Pool: cfg.Pool, Slots: cfg.Slots, Version: version(), Started: time.Now().UTC()})
+		Pool: cfg.Pool, Slots: cfg.Slots, Version: version(), Started: time.Now().UTC(), HeartbeatMs: cfg.Heartbeat.Milliseconds()})
 	if err != nil {
 		return nil, err
 	}
@@ -407,6 +407,7 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) heartbeat(ctx context.Context, runner *command.Runner, log *slog.Logger) {
 	t := time.NewTicker(s.cfg.Heartbeat)
 	defer t.Stop()
+	fencing := natsio.NewFencing(s.env.JS, s.env.Source())
 	for {
 		select {
 		case <-ctx.Done():
@@ -415,6 +416,8 @@ func (s *Service) heartbeat(ctx context.Context, runner *command.Runner, log *sl
 			if err := s.registry.Put(ctx, runner.Running()); err != nil && ctx.Err() == nil {
 				log.Warn("heartbeat failed", "error", err)
 			}
+			// A runner that was cut off stops what was taken from it meanwhile.
+			runner.Fence(ctx, fencing)
 		}
 	}
 }

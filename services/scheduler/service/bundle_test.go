@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -24,13 +26,14 @@ import (
 	"github.com/phantom-run/phantom/pkg/opshttp"
 	"github.com/phantom-run/phantom/pkg/testenv"
 	"github.com/phantom-run/phantom/services/scheduler/internal/app/command"
+	"github.com/phantom-run/phantom/services/scheduler/internal/domain/queue"
 )
 
 // wait bounds every wait in these tests.
 const wait = 15 * time.Second
 
 type testBundle struct {
-	t    *testing.T
+	t    testing.TB
 	ctx  context.Context
 	nats *testenv.NATS
 	// gateway and runner publish as the services the scheduler talks to.
@@ -41,9 +44,14 @@ type testBundle struct {
 	sched *bus.Publisher
 	// taken are dispatch messages a runner consumed (see take).
 	taken []sent
+	// beating are the runners whose heartbeat the bundle writes.
+	beating map[string]context.CancelFunc
+	// quiet drops the schedulers' logs (benchmarks: formatting debug logs
+	// would be measured too).
+	quiet bool
 }
 
-func setup(t *testing.T) *testBundle {
+func setup(t testing.TB) *testBundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
@@ -53,6 +61,50 @@ func setup(t *testing.T) *testBundle {
 		gateway: bus.NewPublisher(n.JS, "phantom/gateway/test"),
 		runner:  bus.NewPublisher(n.JS, "phantom/runner/test"),
 		sched:   bus.NewPublisher(n.JS, "phantom/scheduler/earlier"),
+		beating: map[string]context.CancelFunc{},
+	}
+}
+
+// heartbeatEvery is the fake runners' heartbeat interval.
+const heartbeatEvery = 200 * time.Millisecond
+
+// alive writes runner's entry in phantom_runners every heartbeatEvery, as a
+// live runner does, until the test ends or silence(runner).
+func (b *testBundle) alive(runner string) {
+	b.t.Helper()
+	if _, ok := b.beating[runner]; ok {
+		return
+	}
+	kv, err := b.nats.JS.KeyValue(b.ctx, streams.RunnersBucket)
+	require.NoError(b.t, err)
+	ctx, cancel := context.WithCancel(b.ctx)
+	b.beating[runner] = cancel
+	b.t.Cleanup(cancel)
+	put := func() error {
+		data, _ := json.Marshal(streams.RunnerEntry{RunnerID: runner, Host: "h", Pool: runs.DefaultPool, Slots: 4,
+			HeartbeatMs: heartbeatEvery.Milliseconds(), Updated: time.Now().UTC()})
+		_, err := kv.Put(ctx, runner, data)
+		return err
+	}
+	require.NoError(b.t, put())
+	go func() {
+		t := time.NewTicker(heartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_ = put()
+			}
+		}
+	}()
+}
+
+// silence stops a runner's heartbeat, as a killed runner does.
+func (b *testBundle) silence(runner string) {
+	if cancel, ok := b.beating[runner]; ok {
+		cancel()
 	}
 }
 
@@ -73,6 +125,7 @@ type instance struct {
 	checks *opshttp.Checks
 	cancel context.CancelFunc
 	done   chan error
+	nc     *nats.Conn
 }
 
 // start builds and runs a scheduler on the bundle's server and waits until
@@ -82,23 +135,49 @@ func (b *testBundle) start(cfg Config) *instance {
 	nc, js := b.nats.Connect(b.t)
 	reg := prometheus.NewRegistry()
 	checks := opshttp.NewChecks()
+	log := testenv.Logger(b.t).With("service", Name)
+	if b.quiet {
+		log = slog.New(slog.DiscardHandler)
+	}
 	env := daemon.Env{
-		Name: Name, Instance: daemon.NewInstanceID(), Logger: testenv.Logger(b.t).With("service", Name),
+		Name: Name, Instance: daemon.NewInstanceID(), Logger: log,
 		Conn: nc, JS: js, Metrics: reg, Checks: checks, Streams: streams.DefaultOptions(),
 	}
 	svc, err := New(b.ctx, cfg, env)
 	require.NoError(b.t, err)
 	require.NotEmpty(b.t, checks.Run(b.ctx), "not ready before Run")
 	ctx, cancel := context.WithCancel(b.ctx)
-	in := &instance{svc: svc, reg: reg, checks: checks, cancel: cancel, done: make(chan error, 1)}
+	in := &instance{svc: svc, reg: reg, checks: checks, cancel: cancel, done: make(chan error, 1), nc: nc}
 	go func() { in.done <- svc.Run(ctx) }()
 	b.t.Cleanup(func() { in.stop(b.t) })
 	require.Eventually(b.t, func() bool { return len(checks.Run(b.ctx)) == 0 }, wait, 10*time.Millisecond, "scheduler never ready")
 	return in
 }
 
+// startLeader starts an instance and waits until it leads.
+func (b *testBundle) startLeader(cfg Config) *instance {
+	b.t.Helper()
+	in := b.start(cfg)
+	require.Eventually(b.t, in.svc.Leading, wait, 10*time.Millisecond, "the scheduler never became active")
+	return in
+}
+
+// kill ends an instance as a crash does: its connection drops first, so it
+// neither releases its lease nor publishes anything more.
+func (in *instance) kill(t testing.TB) {
+	t.Helper()
+	in.nc.Close()
+	in.cancel()
+	select {
+	case <-in.done:
+		close(in.done)
+	case <-time.After(wait):
+		t.Fatal("a killed scheduler did not return")
+	}
+}
+
 // stop ends Run and checks it drained without error. Stopping twice is fine.
-func (in *instance) stop(t *testing.T) {
+func (in *instance) stop(t testing.TB) {
 	t.Helper()
 	in.cancel()
 	select {
@@ -112,7 +191,14 @@ func (in *instance) stop(t *testing.T) {
 	}
 }
 
-func (in *instance) metric(t *testing.T, name string, labels ...string) float64 {
+func (in *instance) snapshot(t testing.TB) queue.Snapshot {
+	t.Helper()
+	s, ok := in.svc.Snapshot()
+	require.True(t, ok, "the scheduler has no queue yet")
+	return s
+}
+
+func (in *instance) metric(t testing.TB, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := in.reg.Gather()
 	require.NoError(t, err)
@@ -169,9 +255,13 @@ func (b *testBundle) cancel(runID string) {
 	require.NoError(b.t, err)
 }
 
-// runnerEvent appends an event as a runner does.
+// runnerEvent appends an event as a runner does; a runner that starts a
+// run heartbeats from then on.
 func (b *testBundle) runnerEvent(ev events.Payload, attempt int) {
 	b.t.Helper()
+	if st, ok := ev.(*events.RunStarted); ok {
+		b.alive(st.RunnerID)
+	}
 	_, err := b.runner.Event(b.ctx, ev, bus.WithAttempt(attempt))
 	require.NoError(b.t, err)
 }

@@ -49,7 +49,7 @@ func TestSubmitIsRequestedQueuedAndDispatched(t *testing.T) {
 	require.Equal(t, 1, d.Dispatch.Attempt)
 	require.Equal(t, s, d.Dispatch.Spec)
 	require.Equal(t, "claude", d.Dispatch.Provider)
-	require.Equal(t, 0, d.Dispatch.RetriesLeft)
+	require.Equal(t, runs.DefaultMaxRetries, d.Dispatch.RetriesLeft)
 	require.NotNil(t, d.Dispatch.Deadline)
 	require.True(t, disp.Deadline.Equal(*d.Dispatch.Deadline), "the event and the message carry the same deadline")
 	require.WithinDuration(t, time.Now().Add(600*time.Second), *d.Dispatch.Deadline, 30*time.Second)
@@ -277,10 +277,10 @@ func TestRestartRebuildsTheSameQueueAndDispatchesNothingTwice(t *testing.T) {
 	// r2 is dispatched and not started: its cancel must survive the restart.
 	b.cancel("r2")
 	require.Eventually(t, func() bool {
-		s := first.svc.app.Snapshot()
+		s := first.snapshot(t)
 		return len(s.Active) == 2 && s.Active[0].RunnerID == "w-1"
 	}, wait, 10*time.Millisecond)
-	before := first.svc.app.Snapshot()
+	before := first.snapshot(t)
 	require.Equal(t, []string{"r1", "r3", "r4"}, queuedIDs(before))
 	// A runner took both dispatch messages (r2's is being prepared).
 	b.take()
@@ -295,7 +295,7 @@ func TestRestartRebuildsTheSameQueueAndDispatchesNothingTwice(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "dispatch-r2-1", resent.Header.Get(envelope.HeaderID), "the dispatched, unstarted attempt's message is sent again")
 	require.NoError(t, wire.Unsubscribe())
-	require.Equal(t, before, second.svc.app.Snapshot(), "the rebuilt queue equals the one before")
+	require.Equal(t, before, second.snapshot(t), "the rebuilt queue equals the one before")
 	require.Equal(t, 3.0, second.metric(t, "phantom_scheduler_queue_depth"))
 	require.Equal(t, 2.0, second.metric(t, "phantom_scheduler_running"))
 	require.Zero(t, second.metric(t, "phantom_scheduler_dispatches_total"), "the restart dispatched nothing")
@@ -484,8 +484,8 @@ func TestReplayOfALongLog(t *testing.T) {
 	in := b.start(testConfig())
 	t.Logf("replayed %d events (%d runs) and became ready in %s", len(pending), finished+1, time.Since(start))
 	b.waitDispatched("left")
-	snap := in.svc.app.Snapshot()
-	require.Equal(t, finished, snap.Finished)
+	snap := in.snapshot(t)
+	require.Empty(t, snap.Queued)
 	require.Len(t, snap.Active, 1)
 	require.Equal(t, "left", snap.Active[0].RunID)
 }

@@ -114,6 +114,7 @@ func newRoot(app *App) *cobra.Command {
 	// Safety guard (issue 5).
 	root.AddCommand(newGuard(app, &g))
 	root.AddCommand(agentCommands(app, &g)...)
+	root.AddCommand(schedulerCommands(app, &g)...)
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
 }

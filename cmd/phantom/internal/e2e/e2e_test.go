@@ -32,6 +32,8 @@ func TestMain(m *testing.M) {
 	hookcmd.MainIfRequested()
 	// The runner launches the fake agent as this test binary.
 	fakeagent.MainIfRequested()
+	// Some tests run runner machines as processes of this test binary.
+	runnerChildIfRequested()
 	os.Exit(m.Run())
 }
 
@@ -45,6 +47,12 @@ type testBundle struct {
 // setup starts the whole of Phantom, as `phantom up` composes it, on free
 // ports with a fresh data dir and database.
 func setup(t testing.TB, env map[string]string) *testBundle {
+	t.Helper()
+	return setupWith(t, env, up.Components())
+}
+
+// setupWith is setup with a chosen composition.
+func setupWith(t testing.TB, env map[string]string, components []up.Component) *testBundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
@@ -63,7 +71,7 @@ func setup(t testing.TB, env map[string]string) *testBundle {
 	}
 	settings, err := up.LoadSettings()
 	require.NoError(t, err)
-	h, err := up.Start(ctx, up.Options{Settings: settings, Components: up.Components(), Logger: testenv.Logger(t)})
+	h, err := up.Start(ctx, up.Options{Settings: settings, Components: components, Logger: testenv.Logger(t)})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, h.Stop()) })
 	nc, err := nats.Connect(h.NATSURL())

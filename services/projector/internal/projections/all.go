@@ -17,5 +17,7 @@ func All() []projection.Projection {
 		GuardPolicies{},
 		// The runner's read models (issue 4).
 		AgentActivity{}, Capabilities{}, Conversations{},
+		// The scheduler's area (issue 3).
+		SchedulerJobs{}, Runners{}, ProviderHolds{}, Profiles{},
 	}
 }

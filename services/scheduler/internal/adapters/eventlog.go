@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -18,20 +19,17 @@ import (
 )
 
 // wanted reports whether the scheduler acts on events of this subject: the
-// run event types the queue tracks, and every runner event. Everything else
-// (a run's output chunks are most of the log) is skipped without decoding.
+// event types the queue tracks, and every runner event. Everything else (a
+// run's output chunks are most of the log) is skipped without decoding.
 func wanted(subject string, tracked map[string]bool) bool {
 	p, err := subjects.ParseEvent(subject)
 	if err != nil {
 		return false
 	}
-	switch p.Aggregate {
-	case events.AggregateRun:
-		return tracked[p.Type]
-	case events.AggregateRunner:
+	if p.Aggregate == events.AggregateRunner {
 		return true
 	}
-	return false
+	return tracked[p.Type]
 }
 
 // EventLog reads PHANTOM_EVENTS with an ordered consumer (not durable by
@@ -62,9 +60,11 @@ func NewEventLog(js jetstream.JetStream, log *slog.Logger) *EventLog {
 // Reader reads the log from sequence 1: Replay up to where the log ended
 // when the reader opened, then Tail for everything after.
 type Reader struct {
-	log     *slog.Logger
-	tracked map[string]bool
-	iter    jetstream.MessagesContext
+	// position is the stream sequence of the last message read, wanted or not.
+	position atomic.Uint64
+	log      *slog.Logger
+	tracked  map[string]bool
+	iter     jetstream.MessagesContext
 	// target is the stream's last sequence when the reader opened.
 	target uint64
 	// pending is how many matching events the consumer had to deliver then.
@@ -102,11 +102,18 @@ func (l *EventLog) Open(ctx context.Context) (*Reader, error) {
 // Target is the stream's last sequence when the reader opened.
 func (r *Reader) Target() uint64 { return r.target }
 
+// Positions receives the place in the log of a run's events the scheduler
+// does not decode (its output, above all).
+type Positions interface {
+	OnPosition(runID string, seq uint64)
+}
+
 // Replay hands fn every event up to the end of the log as it was when the
-// reader opened, in stream order, and returns how many it read. An event
-// that does not decode is logged and skipped: the log is append-only, so
-// refusing it would stop the scheduler for good.
-func (r *Reader) Replay(ctx context.Context, fn func(command.Event)) (int, error) {
+// reader opened, in stream order, and pos the position of the run events fn
+// does not get; it returns how many events it read. An event that does not
+// decode is logged and skipped: the log is append-only, so refusing it would
+// stop the scheduler for good.
+func (r *Reader) Replay(ctx context.Context, fn func(command.Event), pos Positions) (int, error) {
 	if r.target == 0 || r.pending == 0 {
 		return 0, nil
 	}
@@ -117,23 +124,24 @@ func (r *Reader) Replay(ctx context.Context, fn func(command.Event)) (int, error
 			return n, fmt.Errorf("could not replay %s (read %d events): %w", streams.Events, n, err)
 		}
 		n++
-		if ev, ok := r.decode(msg); ok {
+		if ev, ok := r.decode(msg, pos); ok {
 			fn(ev)
 		}
 		md, err := msg.Metadata()
 		if err != nil {
 			return n, fmt.Errorf("could not read the position of an event: %w", err)
 		}
+		r.position.Store(md.Sequence.Stream)
 		if md.Sequence.Stream >= r.target || md.NumPending == 0 {
 			return n, nil
 		}
 	}
 }
 
-// Tail hands fn every later event until ctx ends. An error from fn is logged:
-// the event stays applied and the scheduler's periodic retry takes over the
-// decision that failed.
-func (r *Reader) Tail(ctx context.Context, fn func(context.Context, command.Event) error) error {
+// Tail hands fn every later event (and pos the positions of the others)
+// until ctx ends. An error from fn is logged: the event stays applied and
+// the scheduler's periodic retry takes over the decision that failed.
+func (r *Reader) Tail(ctx context.Context, fn func(context.Context, command.Event) error, pos Positions) error {
 	stop := context.AfterFunc(ctx, r.iter.Stop)
 	defer stop()
 	for {
@@ -150,21 +158,44 @@ func (r *Reader) Tail(ctx context.Context, fn func(context.Context, command.Even
 			}
 			continue
 		}
-		ev, ok := r.decode(msg)
-		if !ok {
-			continue
+		ev, ok := r.decode(msg, pos)
+		if ok {
+			if err := fn(ctx, ev); err != nil && ctx.Err() == nil {
+				r.log.Warn("could not act on an event; will retry", "seq", ev.Seq, "id", ev.ID, "error", err)
+			}
 		}
-		if err := fn(ctx, ev); err != nil && ctx.Err() == nil {
-			r.log.Warn("could not act on an event; will retry", "seq", ev.Seq, "id", ev.ID, "error", err)
+		if md, err := msg.Metadata(); err == nil {
+			r.position.Store(md.Sequence.Stream)
 		}
 	}
+}
+
+// Position is the stream sequence of the last event read.
+func (r *Reader) Position() uint64 { return r.position.Load() }
+
+// LastSeq reads the stream's last sequence now.
+func (l *EventLog) LastSeq(ctx context.Context) (uint64, error) {
+	stream, err := l.js.Stream(ctx, streams.Events)
+	if err != nil {
+		return 0, fmt.Errorf("could not open stream %s: %w", streams.Events, err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("could not read stream %s: %w", streams.Events, err)
+	}
+	return info.State.LastSeq, nil
 }
 
 // Close stops the consumer.
 func (r *Reader) Close() { r.iter.Stop() }
 
-func (r *Reader) decode(msg jetstream.Msg) (command.Event, bool) {
+func (r *Reader) decode(msg jetstream.Msg, pos Positions) (command.Event, bool) {
 	if !wanted(msg.Subject(), r.tracked) {
+		if p, err := subjects.ParseEvent(msg.Subject()); err == nil && p.Aggregate == events.AggregateRun && pos != nil {
+			if md, err := msg.Metadata(); err == nil {
+				pos.OnPosition(p.ID, md.Sequence.Stream)
+			}
+		}
 		return command.Event{}, false
 	}
 	ev, err := bus.DecodeEvent(msg)

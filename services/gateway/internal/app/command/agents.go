@@ -236,7 +236,14 @@ func (a *Agents) CreateConversation(ctx context.Context, n NewConversation) (que
 	return c, nil
 }
 
-func validateWorkspace(ws string, l Limits) error { return workspace(ws, l.WorkspaceRoots) }
+// validateWorkspace checks a conversation's workspace as a run's would be
+// (every run of the conversation works there).
+func validateWorkspace(ws string, l Limits) error {
+	if ws == "" {
+		return apperr.Invalid("workspace", "workspace is required: the absolute path of the directory the agent works in")
+	}
+	return ValidatePartial(runs.Spec{Workspace: ws}, l)
+}
 
 func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 

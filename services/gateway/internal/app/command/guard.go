@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"github.com/phantom-run/phantom/contracts/runs"
 	"path/filepath"
 	"strings"
 
@@ -91,7 +92,7 @@ func checkScope(s PolicyScope) (string, error) {
 		if len(t) > 1 {
 			t = strings.TrimRight(t, "/")
 		}
-		if !filepath.IsAbs(t) || filepath.Clean(t) != t || len(t) > MaxWorkspaceBytes || strings.ContainsRune(t, 0) {
+		if !filepath.IsAbs(t) || filepath.Clean(t) != t || len(t) > runs.MaxWorkspaceBytes || strings.ContainsRune(t, 0) {
 			return "", apperr.Invalid("target", "a workspace policy's target must be an absolute, clean directory path (no '..'), got %q", s.Target)
 		}
 		return t, nil

@@ -63,6 +63,15 @@ type Submit struct {
 	wait   time.Duration
 	// publishTimeout bounds delivering the command.
 	publishTimeout time.Duration
+	// profiles fill what a request leaves out (nil: profiles are not used).
+	profiles ProfileSource
+}
+
+// WithProfiles makes submits fill what a request leaves out from the
+// profile it names.
+func (s *Submit) WithProfiles(p ProfileSource) *Submit {
+	s.profiles = p
+	return s
 }
 
 // NewSubmit returns the use case. wait is how long it waits for the
@@ -96,14 +105,20 @@ type SubmitRequest struct {
 	ConversationID string
 }
 
-// Run validates the spec, publishes the command and waits for the answer.
-// Invalid input publishes nothing.
+// Run fills what the spec leaves out from its profile, validates the
+// result, publishes the command and waits for the answer. Invalid input
+// publishes nothing. The command (and so run.requested) carries the spec
+// as it will run.
 func (s *Submit) Run(ctx context.Context, req SubmitRequest) (Submitted, error) {
-	if err := Validate(req.Spec, s.limits); err != nil {
+	spec, err := applyProfile(ctx, s.profiles, req.Spec)
+	if err != nil {
+		return Submitted{}, err
+	}
+	if err := Validate(spec, s.limits); err != nil {
 		return Submitted{}, err
 	}
 	runID := envelope.NewID()
-	cmd := commands.SubmitRun{RunID: runID, Spec: req.Spec, RequestedBy: req.RequestedBy, RerunOf: req.RerunOf, ConversationID: req.ConversationID}
+	cmd := commands.SubmitRun{RunID: runID, Spec: spec, RequestedBy: req.RequestedBy, RerunOf: req.RerunOf, ConversationID: req.ConversationID}
 	// Once the gateway starts publishing it finishes, whatever the client
 	// does, so that the run exists exactly when the gateway said (or would
 	// have said) so. The trace context of ctx stays; its cancellation does not.

@@ -82,6 +82,11 @@ type Deps struct {
 	// pause/resume, capabilities, conversations, messages, tool calls, usage.
 	Agents     *command.Agents
 	AgentReads *query.Agents
+	// The scheduler's area (issue 3).
+	Scheduler *query.Scheduler
+	Cancel    *command.Cancel
+	Rerun     *command.Rerun
+	Profiles  *command.Profiles
 }
 
 // API is the HTTP API.
@@ -138,6 +143,7 @@ func (a *API) groups() []Group {
 		&agentsGroup{api: a, read: a.deps.AgentReads, control: a.deps.Agents},
 		&sessionsGroup{api: a, control: a.deps.Agents},
 		&conversationsGroup{api: a, read: a.deps.AgentReads, control: a.deps.Agents},
+		&schedulerGroup{api: a, scheduler: a.deps.Scheduler, cancel: a.deps.Cancel, rerun: a.deps.Rerun, profiles: a.deps.Profiles},
 	}
 }
 

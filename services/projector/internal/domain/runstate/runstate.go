@@ -18,8 +18,13 @@
 //     (runner, process, exit code, outcome, timestamps but queued_at).
 //   - A terminal status (runs.Status.Terminal) never changes again; only
 //     run.archived still applies. A retryable run.failed is not terminal: it
-//     records the failure (reason, message, exit code) and leaves the status
-//     to the scheduler's answer (run.retry_scheduled or run.canceled).
+//     records the failure (reason, message, exit code), sets the status
+//     retry_scheduled (another attempt follows, or the scheduler's cancel
+//     of the next attempt), and abandons its attempt: a later event of that
+//     attempt (a runner that comes back late) changes nothing but last_seq
+//     and updated_at, except the scheduler's run.retry_scheduled, as the
+//     scheduler's queue does (whatever the order of such a late event and
+//     the retry in the log, both agree).
 //   - last_seq and updated_at are the stream sequence and ce-time of the
 //     latest event of the run, whatever its type.
 package runstate
@@ -123,6 +128,9 @@ func (r *Run) Apply(ev Event) error {
 	if r.Status.Terminal() {
 		return nil
 	}
+	if _, retry := ev.Payload.(*events.RunRetryScheduled); r.Status == runs.StatusRetryScheduled && n == r.Attempt && !retry {
+		return nil // the attempt failed retryably: it is abandoned
+	}
 	if n > r.Attempt {
 		r.newAttempt(n)
 	}
@@ -184,7 +192,9 @@ func (r *Run) Apply(ev Event) error {
 			code := *p.ExitCode
 			r.ExitCode = &code
 		}
-		if !p.Retryable {
+		if p.Retryable {
+			r.Status = runs.StatusRetryScheduled
+		} else {
 			r.Status = runs.StatusFailed
 			r.FinishedAt = &t
 		}

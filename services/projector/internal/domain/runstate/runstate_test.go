@@ -102,12 +102,17 @@ func TestFold(t *testing.T) {
 				&events.RunFailed{RunID: "r1", Attempt: 1, Reason: runs.ReasonRateLimited, Message: "slow down", Retryable: true},
 			},
 			check: func(t *testing.T, r *runstate.Run) {
-				require.Equal(t, runs.StatusRunning, r.Status, "a retryable failure is not terminal")
+				require.Equal(t, runs.StatusRetryScheduled, r.Status, "a retryable failure is not terminal: another attempt follows")
 				require.Equal(t, ptr(runs.ReasonRateLimited), r.Reason)
 				require.Nil(t, r.FinishedAt)
-				require.NoError(t, r.Apply(runstate.Event{Seq: 6, Time: at(5), Payload: &events.RunRetryScheduled{RunID: "r1", Attempt: 1, NextAttempt: 2, Reason: runs.ReasonRateLimited}}))
+				// The failed attempt is abandoned: a late end of it changes nothing.
+				require.NoError(t, r.Apply(runstate.Event{Seq: 6, Time: at(5), Payload: &events.RunCompleted{RunID: "r1", Attempt: 1}}))
 				require.Equal(t, runs.StatusRetryScheduled, r.Status)
-				require.NoError(t, r.Apply(runstate.Event{Seq: 7, Time: at(6), Payload: &events.RunQueued{RunID: "r1", Attempt: 2}}))
+				require.Nil(t, r.FinishedAt)
+				require.Equal(t, uint64(6), r.LastSeq)
+				require.NoError(t, r.Apply(runstate.Event{Seq: 7, Time: at(5), Payload: &events.RunRetryScheduled{RunID: "r1", Attempt: 1, NextAttempt: 2, Reason: runs.ReasonRateLimited}}))
+				require.Equal(t, runs.StatusRetryScheduled, r.Status)
+				require.NoError(t, r.Apply(runstate.Event{Seq: 8, Time: at(6), Payload: &events.RunQueued{RunID: "r1", Attempt: 2}}))
 				require.Equal(t, runs.StatusQueued, r.Status)
 				require.Equal(t, 2, r.Attempt)
 				require.Nil(t, r.RunnerID, "the runner of attempt 1 does not describe attempt 2")

@@ -433,6 +433,9 @@ func (x *execution) stoppedBeforeStart() string {
 	case stopShutdown:
 		_ = x.a.del.Nak()
 		return outcomeHandedBack
+	case stopFenced:
+		_ = x.a.del.Ack()
+		return x.fencedEnd()
 	case stopTimeout:
 		return x.failBeforeStart(runs.ReasonTimeout, "the attempt's deadline passed while preparing")
 	}
@@ -452,7 +455,7 @@ func (x *execution) appendFailed(reason, message string, exitCode *int, took tim
 	d := x.a.d
 	x.appendOrLog(events.RunFailed{RunID: d.RunID, Attempt: d.Attempt, Reason: reason, Message: x.red.String(message),
 		ExitCode: exitCode, DurationMs: took.Milliseconds(),
-		Retryable: runs.RetryableReason(reason) && d.RetriesLeft > 0})
+		Retryable: runs.AttemptRetryable(d.Spec, reason, d.RetriesLeft)})
 }
 
 // appendOrLog appends an event and waits for it to be stored.

@@ -22,17 +22,15 @@ type pump struct {
 	batcher *chunk.Batcher
 	// onData sees every byte read (the parser of standard output).
 	onData func([]byte)
-	// last keeps the last complete line of standard error (why it failed).
+	// last keeps the stream's last complete line (why the agent failed).
 	last     *lastLine
 	warnings int
 }
 
 func newPump(x *execution, f *os.File, stream string, b *chunk.Batcher, onData func([]byte)) *pump {
-	p := &pump{x: x, f: f, stream: stream, batcher: b, onData: onData}
-	if stream == "stderr" {
-		p.last = &lastLine{max: 64 << 10}
-	}
-	return p
+	// The last line of each stream is kept: stderr says why an agent
+	// failed, and either may carry a quota refusal (see quotaFailure).
+	return &pump{x: x, f: f, stream: stream, batcher: b, onData: onData, last: &lastLine{max: 64 << 10}}
 }
 
 // run reads until the pipe ends (or is abandoned). The read deadline is the

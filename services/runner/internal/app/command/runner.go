@@ -340,6 +340,8 @@ type attempt struct {
 	reason string
 	detail string
 	cancel commands.RunnerCancel
+	// fenceWhy says why a fenced attempt was stopped.
+	fenceWhy string
 	// stopped is closed by the first stop request.
 	stopped chan struct{}
 	// ctl is set while the agent runs.

@@ -27,8 +27,9 @@ type result struct {
 	reason string
 	detail string
 	cmd    commands.RunnerCancel
-	// stderr is its last line on standard error.
+	// stderr and stdout are its last lines on each stream.
 	stderr        string
+	stdout        string
 	resumeInvalid bool
 }
 
@@ -200,6 +201,7 @@ func (x *execution) supervise(proc *process.Process) result {
 
 	res.exit = proc.Exit()
 	res.stderr = errp.lastLine()
+	res.stdout = out.lastLine()
 	res.resumeInvalid = adapter.ResumeFailed(x.outcomeOf(), res.stderr) || x.resumeRefused.Load()
 	so, se := x.out.Stats(), x.errb.Stats()
 	x.appendOrLog(events.RunCLIExit{RunID: d.RunID, Attempt: d.Attempt, ExitCode: res.exit.Code, Signal: res.exit.Signal,
@@ -224,6 +226,8 @@ func (x *execution) finish(res result) string {
 		exitCode = &exit.Code
 	}
 	switch res.reason {
+	case stopFenced:
+		return x.fencedEnd()
 	case stopCanceled:
 		x.appendOrLog(events.RunCanceled{RunID: d.RunID, Attempt: d.Attempt, Reason: cancelReason(res.cmd), By: res.cmd.By})
 		return "canceled"
@@ -246,6 +250,13 @@ func (x *execution) finish(res result) string {
 		return "failed:" + runs.ReasonKilled
 	}
 	o := x.outcomeOf()
+	if exit.Code != 0 || (o.HasResult && o.IsError) {
+		// A quota refusal first: it carries when the quota resets, so the
+		// scheduler holds the provider instead of failing its runs.
+		if outcome, ok := x.quotaFailure([]string{res.stdout, o.ErrorText, res.stderr}, exitCode, exit.Duration); ok {
+			return outcome
+		}
+	}
 	if reason, msg := adapter.Classify(x.def.Adapter, exit.Code, o, res.stderr); reason != "" {
 		x.appendFailed(reason, abbreviate([]string{msg})[0], exitCode, exit.Duration)
 		return "failed:" + reason

@@ -26,6 +26,7 @@ import (
 type recordingBus struct {
 	mu         sync.Mutex
 	appended   []events.Payload
+	log        []command.Msg
 	dispatches []commands.Dispatch
 	cancels    []commands.RunnerCancel
 	// failAppend fails the next appends of these event types.
@@ -33,12 +34,14 @@ type recordingBus struct {
 	failDispatch bool
 	// traces records the trace id each publish carried, by event type or "dispatch".
 	traces map[string]string
+	conds  []command.Condition
 }
 
-func (b *recordingBus) trace(ctx context.Context, what string) {
+func (b *recordingBus) trace(tp, what string) {
 	if b.traces == nil {
 		b.traces = map[string]string{}
 	}
+	ctx := tracing.WithTraceParent(context.Background(), tp, "")
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		b.traces[what] = sc.TraceID().String()
 	}
@@ -46,33 +49,40 @@ func (b *recordingBus) trace(ctx context.Context, what string) {
 
 var errDown = errors.New("nats is down")
 
-func (b *recordingBus) Append(ctx context.Context, ev events.Payload, _ string, _ int) error {
+func (b *recordingBus) Publish(_ context.Context, msgs []command.Msg) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.trace(ctx, ev.EventType()+" "+ev.AggregateID())
-	if b.failAppend[ev.EventType()] {
-		return errDown
+	for i, m := range msgs {
+		switch {
+		case m.Event != nil:
+			b.trace(m.TraceParent, m.Event.EventType()+" "+m.Event.AggregateID())
+			if b.failAppend[m.Event.EventType()] {
+				return i, errDown
+			}
+			b.appended = append(b.appended, m.Event)
+			b.log = append(b.log, m)
+		default:
+			switch c := m.Command.(type) {
+			case commands.Dispatch:
+				b.trace(m.TraceParent, "dispatch "+c.RunID)
+				if b.failDispatch {
+					return i, errDown
+				}
+				b.dispatches = append(b.dispatches, c)
+			case commands.RunnerCancel:
+				b.cancels = append(b.cancels, c)
+			}
+		}
 	}
-	b.appended = append(b.appended, ev)
-	return nil
+	return len(msgs), nil
 }
 
-func (b *recordingBus) Dispatch(ctx context.Context, d commands.Dispatch) error {
+func (b *recordingBus) AppendIf(ctx context.Context, m command.Msg, c command.Condition) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.trace(ctx, "dispatch "+d.RunID)
-	if b.failDispatch {
-		return errDown
-	}
-	b.dispatches = append(b.dispatches, d)
-	return nil
-}
-
-func (b *recordingBus) CancelOnRunner(_ context.Context, c commands.RunnerCancel) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.cancels = append(b.cancels, c)
-	return nil
+	b.conds = append(b.conds, c)
+	b.mu.Unlock()
+	_, err := b.Publish(ctx, []command.Msg{m})
+	return err
 }
 
 func (b *recordingBus) types() []string {
@@ -87,9 +97,12 @@ func (b *recordingBus) types() []string {
 
 type nopMetrics struct{}
 
-func (nopMetrics) State(int, int)        {}
+func (nopMetrics) State(int, int, int)   {}
 func (nopMetrics) Dispatched()           {}
 func (nopMetrics) Rejected(string)       {}
+func (nopMetrics) Retried(string)        {}
+func (nopMetrics) Held(string)           {}
+func (nopMetrics) RunnerLost()           {}
 func (nopMetrics) Applied(time.Duration) {}
 
 type testBundle struct {
@@ -105,7 +118,7 @@ func setup(t *testing.T, limits queue.Limits) *testBundle {
 	t.Cleanup(cancel)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	b := &testBundle{ctx: ctx, bus: &recordingBus{failAppend: map[string]bool{}}, clock: &now}
-	s, err := command.New(command.Config{Limits: limits, ResendWindow: 90 * time.Second, Now: func() time.Time { return *b.clock }},
+	s, err := command.New(command.Config{Limits: limits, Policy: queue.DefaultPolicy(), ResendWindow: 90 * time.Second, Now: func() time.Time { return *b.clock }},
 		b.bus, nopMetrics{}, testenv.Logger(t))
 	require.NoError(t, err)
 	require.NoError(t, s.Recover(ctx))
@@ -113,31 +126,42 @@ func setup(t *testing.T, limits queue.Limits) *testBundle {
 	return b
 }
 
-func spec(agent string) runs.Spec { return runs.Spec{Agent: agent, Workspace: "/w"} }
+func spec(agent string) runs.Spec { return runs.Spec{Agent: agent, Prompt: "p", Workspace: "/w"} }
 
 var limits = queue.Limits{MaxRunning: 2, MaxPerProvider: 1, Capacity: 10}
 
 func TestNewRejectsBadLimits(t *testing.T) {
 	t.Parallel()
-	_, err := command.New(command.Config{Limits: queue.Limits{}, ResendWindow: time.Second}, &recordingBus{}, nopMetrics{}, testenv.Logger(t))
+	_, err := command.New(command.Config{Limits: queue.Limits{}, Policy: queue.DefaultPolicy(), ResendWindow: time.Second}, &recordingBus{}, nopMetrics{}, testenv.Logger(t))
 	require.ErrorContains(t, err, "MaxRunning 0 must be at least 1")
 }
 
-func TestAFailedAppendIsFinishedByTheRedeliveredSubmit(t *testing.T) {
+func TestAFailedAppendStaysInTheOutboxInOrder(t *testing.T) {
 	t.Parallel()
 	b := setup(t, limits)
 	b.bus.failAppend["run.queued"] = true
 	submit := commands.SubmitRun{RunID: "r1", Spec: spec("a")}
 	require.ErrorIs(t, b.s.Submit(b.ctx, submit), errDown)
-	require.Equal(t, []string{"run.requested r1"}, b.bus.types())
-	require.Equal(t, "r1", b.s.Snapshot().Undecided[0].RunID, "requested, not decided")
+	require.Equal(t, []string{"run.requested r1"}, b.bus.types(), "the stored prefix")
+	require.Empty(t, b.bus.dispatches, "no dispatch message before its run.dispatched is stored")
 
-	// The command comes back (it was nacked): the run is known, so no second
-	// run.requested, but the decision left undone is taken.
+	// A new decision goes behind the ones not stored yet, in order.
+	require.ErrorIs(t, b.s.Submit(b.ctx, commands.SubmitRun{RunID: "r2", Spec: spec("b")}), errDown)
+	require.Equal(t, []string{"run.requested r1"}, b.bus.types())
+
+	// The command comes back (it was nacked): the outbox goes out in order,
+	// then the dispatch messages; the run is known, so no second run.requested.
 	b.bus.failAppend["run.queued"] = false
 	require.NoError(t, b.s.Submit(b.ctx, submit))
-	require.Equal(t, []string{"run.requested r1", "run.queued r1", "run.dispatched r1"}, b.bus.types())
-	require.Len(t, b.bus.dispatches, 1)
+	require.Equal(t, []string{"run.requested r1", "run.queued r1", "run.dispatched r1", "run.requested r2", "run.queued r2", "run.dispatched r2"}, b.bus.types())
+	require.Len(t, b.bus.dispatches, 2)
+
+	// Past the resend window, decisions that could not be stored make the
+	// state suspect: the service rebuilds it from the log.
+	b.bus.failAppend["run.requested"] = true
+	require.ErrorIs(t, b.s.Submit(b.ctx, commands.SubmitRun{RunID: "r3", Spec: spec("c")}), errDown)
+	*b.clock = b.clock.Add(91 * time.Second)
+	require.ErrorIs(t, b.s.Tick(b.ctx), command.ErrStateSuspect)
 }
 
 func TestAFailedDispatchIsRetriedWithinItsWindowOnly(t *testing.T) {
@@ -156,6 +180,7 @@ func TestAFailedDispatchIsRetriedWithinItsWindowOnly(t *testing.T) {
 	require.Equal(t, "r1", b.bus.dispatches[0].RunID)
 	require.NoError(t, b.s.Tick(b.ctx))
 	require.Len(t, b.bus.dispatches, 2, "a message sent is not sent again")
+	require.Equal(t, runs.DefaultMaxRetries, b.bus.dispatches[0].RetriesLeft)
 
 	// A message that cannot be sent within the window is given up: sending it
 	// later could deliver the attempt twice.
@@ -186,11 +211,19 @@ func TestCancelPaths(t *testing.T) {
 	require.NoError(t, b.s.OnEvent(b.ctx, command.Event{Seq: 9, Payload: &events.RunStarted{RunID: "r1", Attempt: 1, RunnerID: "w-1"}}))
 	require.Equal(t, []commands.RunnerCancel{{RunnerID: "w-1", RunID: "r1", Attempt: 1, Reason: "stop"}}, b.bus.cancels)
 	require.Equal(t, uint64(9), b.s.LastSeq())
+	// The command, delivered again, waits for the end without a second cancel.
+	require.ErrorIs(t, b.s.Cancel(b.ctx, commands.CancelRun{RunID: "r1", Reason: "stop"}), command.ErrCancelPending)
+	require.Len(t, b.bus.cancels, 1)
+	// The attempt fails retryably instead of ending canceled: no retry, a cancel.
+	require.NoError(t, b.s.OnEvent(b.ctx, command.Event{Seq: 10, Payload: &events.RunFailed{RunID: "r1", Attempt: 1, Reason: runs.ReasonRunnerLost, Retryable: true}}))
+	last = b.bus.appended[len(b.bus.appended)-1]
+	require.Equal(t, &events.RunCanceled{RunID: "r1", Attempt: 2, Reason: "stop"}, last, "the failed attempt is abandoned: the cancel ends the next")
 
 	// Finished or unknown: nothing.
 	n := len(b.bus.appended)
 	require.NoError(t, b.s.Cancel(b.ctx, commands.CancelRun{RunID: "r2"}))
 	require.NoError(t, b.s.Cancel(b.ctx, commands.CancelRun{RunID: "nobody"}))
+	require.NoError(t, b.s.Cancel(b.ctx, commands.CancelRun{RunID: "r1"}))
 	require.Len(t, b.bus.appended, n)
 	require.Len(t, b.bus.cancels, 1)
 }
@@ -198,11 +231,11 @@ func TestCancelPaths(t *testing.T) {
 func TestNothingIsDecidedDuringReplay(t *testing.T) {
 	t.Parallel()
 	bus := &recordingBus{}
-	s, err := command.New(command.Config{Limits: limits, ResendWindow: time.Minute}, bus, nopMetrics{}, testenv.Logger(t))
+	s, err := command.New(command.Config{Limits: limits, Policy: queue.DefaultPolicy(), ResendWindow: time.Minute}, bus, nopMetrics{}, testenv.Logger(t))
 	require.NoError(t, err)
 	ctx := context.Background()
 	require.NoError(t, s.OnEvent(ctx, command.Event{Seq: 1, Payload: &events.RunRequested{RunID: "r1", Spec: spec("a")}}))
-	require.NoError(t, s.Submit(ctx, commands.SubmitRun{RunID: "r1", Spec: spec("a")}))
+	require.ErrorIs(t, s.Submit(ctx, commands.SubmitRun{RunID: "r1", Spec: spec("a")}), command.ErrNotLeader)
 	require.NoError(t, s.Tick(ctx))
 	require.False(t, s.Live())
 	require.Empty(t, bus.appended)
@@ -231,4 +264,51 @@ func TestPublishesAboutARunCarryItsRequestTrace(t *testing.T) {
 	require.Equal(t, traceOf(ctxB), b.bus.traces["run.queued B"])
 	require.Equal(t, traceOf(ctxB), b.bus.traces["run.dispatched B"])
 	require.Equal(t, traceOf(ctxB), b.bus.traces["dispatch B"])
+}
+
+// An attempt that no runner reports by its deadline (a dispatch nobody took,
+// a runner gone unnoticed) is failed by the scheduler after the grace, and
+// retried when the request asks for retries on timeout.
+func TestAnOverdueAttemptIsFailedByTheScheduler(t *testing.T) {
+	t.Parallel()
+	b := setup(t, limits)
+	s := spec("a")
+	s.TimeoutSeconds = new(int)
+	*s.TimeoutSeconds = 10
+	s.RetryOnTimeout = new(bool)
+	*s.RetryOnTimeout = true
+	require.NoError(t, b.s.Submit(b.ctx, commands.SubmitRun{RunID: "r", Spec: s}))
+	require.Len(t, b.bus.dispatches, 1)
+	grace := queue.DefaultPolicy().DeadlineGrace
+	require.Equal(t, b.clock.Add(10*time.Second+grace+time.Millisecond), b.s.NextWake())
+	*b.clock = b.clock.Add(10*time.Second + grace)
+	require.NoError(t, b.s.Tick(b.ctx))
+	require.Equal(t, []string{"run.requested r", "run.queued r", "run.dispatched r"}, b.bus.types(), "not before the grace is over")
+	*b.clock = b.clock.Add(time.Second)
+	require.NoError(t, b.s.Tick(b.ctx))
+	types := b.bus.types()
+	require.Equal(t, []string{"run.failed r", "run.retry_scheduled r"}, types[3:5])
+	f := b.bus.appended[3].(*events.RunFailed)
+	require.Equal(t, runs.ReasonTimeout, f.Reason)
+	require.True(t, f.Retryable)
+}
+
+// A runner silent for three heartbeats is lost; its started attempts fail
+// with runner_lost unless the run's log moved since the scheduler read it.
+func TestALostRunnerFailsItsAttempts(t *testing.T) {
+	t.Parallel()
+	b := setup(t, limits)
+	require.NoError(t, b.s.Submit(b.ctx, commands.SubmitRun{RunID: "r", Spec: spec("a")}))
+	require.NoError(t, b.s.OnEvent(b.ctx, command.Event{Seq: 4, Time: *b.clock, Payload: &events.RunStarted{RunID: "r", Attempt: 1, RunnerID: "w"}}))
+	b.s.RunnerSeen("w", *b.clock, time.Second)
+	*b.clock = b.clock.Add(3 * time.Second)
+	require.NoError(t, b.s.Tick(b.ctx))
+	require.Len(t, b.bus.appended, 3, "three heartbeats are not missed yet")
+	*b.clock = b.clock.Add(time.Millisecond)
+	require.NoError(t, b.s.Tick(b.ctx))
+	types := b.bus.types()
+	require.Equal(t, []string{"runner.lost w", "run.failed r", "run.retry_scheduled r"}, types[3:6])
+	require.Equal(t, command.Condition{Subject: "phantom.events.run.r.>", Seq: 4}, b.bus.conds[0], "conditional on the run's log")
+	lost := b.bus.appended[3].(*events.RunnerLost)
+	require.Equal(t, []string{"r"}, lost.Runs)
 }

@@ -1,7 +1,8 @@
 // Package queue is the scheduler's state machine: the runs it knows, the
-// order they wait in and the slots they hold. It does no I/O and reads no
-// clock; the caller hands it events (as appended to PHANTOM_EVENTS) and asks
-// it for decisions.
+// order they wait in, the slots they hold, the retries they wait for and the
+// providers on hold. It does no I/O and reads no clock; the caller hands it
+// events (as appended to PHANTOM_EVENTS, each with its ce-time) and asks it
+// for decisions, passing the time.
 //
 // Two kinds of call:
 //   - Apply changes the state from one event. It is idempotent and fenced by
@@ -9,22 +10,38 @@
 //     attempt, changes nothing. That is what lets the scheduler apply its own
 //     events at once and again when they come back from the stream, and
 //     rebuild the whole state by replaying the stream from sequence 1.
-//   - Decide, NextDispatches and Cancel answer what to do now. They never
-//     change the event-sourced state: the caller appends the events the
-//     answer implies and applies them. (Cancel keeps one piece of memory that
-//     is not event-sourced, a cancel waiting for its run to start; see Cancel.)
+//   - Decide, NextDispatches, Retries, DueRequeues, ExpiredHolds, Overdue and
+//     Cancel answer what to do now. They never change the event-sourced
+//     state: the caller appends the events the answer implies and applies
+//     them. (Cancel keeps memory that is not event-sourced, a cancel waiting
+//     for its run to start or to end; the caller keeps the cancel command
+//     unacknowledged until then, so a restart does not lose it.)
 //
-// Semantics today: FIFO among queued runs, at most Limits.MaxRunning runs
-// dispatched or running overall and Limits.MaxPerProvider per provider, and
-// at most Limits.Capacity runs queued. A run whose provider is at its limit
-// is skipped, not waited for, so one busy provider does not block the others.
-// Priority with aging, per-profile limits and retries change the order and
-// the admission rules here, behind the same calls.
+// # Order
+//
+// Queued runs are kept sorted by a key that never changes while they wait:
+//
+//	key = queuedAt - priority × step,  step = AgingHorizon / 20
+//
+// which is the order of the effective priority priority + wait/step at any
+// instant (higher first; equal keys in request order). So a run's effective
+// priority grows by one level per step waited, a -10 run gains the 20 levels
+// to 10 in one aging horizon, and no run queued more than one aging horizon
+// after it can overtake it. A retry keeps the run's first queuedAt.
+//
+// # Admission
+//
+// A run is dispatched when a slot is free overall (MaxRunning), for its
+// provider (MaxPerProvider, or its own limit in Providers), for its profile
+// (the profile's maxConcurrent, from profile.saved) and for its workspace
+// (the limit of the longest root in Workspaces that holds it), and its
+// provider is not on hold. A run that does not fit is passed over, not
+// waited for, so one busy key does not block the others.
 package queue
 
 import (
 	"fmt"
-	"slices"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -37,16 +54,24 @@ import (
 var Tracked = []events.Payload{
 	&events.RunRequested{}, &events.RunQueued{}, &events.RunRejected{}, &events.RunDispatched{},
 	&events.RunStarted{}, &events.RunCompleted{}, &events.RunFailed{}, &events.RunCanceled{},
+	&events.RunRetryScheduled{}, &events.ProviderHeld{}, &events.ProviderReleased{}, &events.ProfileSaved{},
 }
 
 // Limits are the concurrency and capacity limits of the queue.
 type Limits struct {
 	// MaxRunning bounds the runs dispatched or running at once.
 	MaxRunning int
-	// MaxPerProvider bounds the runs dispatched or running at once per provider.
+	// MaxPerProvider bounds the runs dispatched or running at once per
+	// provider, unless Providers has the provider's own limit.
 	MaxPerProvider int
-	// Capacity bounds the runs waiting in the queue.
+	// Capacity bounds the runs waiting (queued, or waiting for a retry) when
+	// a new run asks to join; a retry is never refused.
 	Capacity int
+	// Providers are per-provider limits that replace MaxPerProvider.
+	Providers map[string]int
+	// Workspaces are limits per workspace root (absolute, clean): a run
+	// counts against the longest root that is its workspace or holds it.
+	Workspaces map[string]int
 }
 
 // Validate reports the first limit out of range, naming it.
@@ -59,14 +84,105 @@ func (l Limits) Validate() error {
 	case l.Capacity < 1:
 		return fmt.Errorf("queue limit Capacity %d must be at least 1", l.Capacity)
 	}
+	for p, n := range l.Providers {
+		if n < 1 {
+			return fmt.Errorf("queue limit of provider %q is %d; it must be at least 1", p, n)
+		}
+	}
+	for w, n := range l.Workspaces {
+		if !filepath.IsAbs(w) || filepath.Clean(w) != w {
+			return fmt.Errorf("workspace limit root %q must be an absolute, clean path", w)
+		}
+		if n < 1 {
+			return fmt.Errorf("queue limit of workspace %q is %d; it must be at least 1", w, n)
+		}
+	}
 	return nil
+}
+
+// providerLimit is the limit of one provider.
+func (l Limits) providerLimit(p string) int {
+	if n, ok := l.Providers[p]; ok {
+		return n
+	}
+	return l.MaxPerProvider
+}
+
+// workspaceKey is the root whose limit a workspace counts against, or "".
+func (l Limits) workspaceKey(ws string) string {
+	best := ""
+	for root := range l.Workspaces {
+		if (ws == root || root == "/" || strings.HasPrefix(ws, root+"/")) && len(root) > len(best) {
+			best = root
+		}
+	}
+	return best
+}
+
+// Policy is the time-related behaviour of the queue.
+type Policy struct {
+	// AgingHorizon is how long a waiting run takes to gain 20 priority
+	// levels (from -10 to 10).
+	AgingHorizon time.Duration
+	// DefaultMaxRetries and DefaultBackoff apply when a request (and its
+	// profile) leaves maxRetries or retryBackoffMs out.
+	DefaultMaxRetries int
+	DefaultBackoff    time.Duration
+	// DefaultHold is how long a provider is held after a quota failure that
+	// did not say when the quota resets; MaxHold bounds any hold.
+	DefaultHold time.Duration
+	MaxHold     time.Duration
+	// ForgetAfter is how long a finished run is remembered (by id only) so
+	// that a submit delivered again, or a late event, changes nothing. A
+	// submit command is acknowledged once handled and only ever delivered
+	// again while it is in hand, so a few minutes are plenty; the memory of
+	// the scheduler then stays bounded however many runs it has seen.
+	ForgetAfter time.Duration
+	// DeadlineGrace is how long after an attempt's deadline the scheduler
+	// waits for its runner to report the timeout before it fails the attempt
+	// itself (a runner that vanished without being noticed, a dispatch that
+	// no runner took).
+	DeadlineGrace time.Duration
+}
+
+// Validate reports the first setting out of range.
+func (p Policy) Validate() error {
+	switch {
+	case p.AgingHorizon < 20*time.Millisecond:
+		return fmt.Errorf("queue AgingHorizon %s must be at least 20ms", p.AgingHorizon)
+	case p.DefaultMaxRetries < 0 || p.DefaultMaxRetries > runs.MaxRetriesLimit:
+		return fmt.Errorf("queue DefaultMaxRetries %d must be in 0..=%d", p.DefaultMaxRetries, runs.MaxRetriesLimit)
+	case p.DefaultBackoff < runs.MinRetryBackoffMs*time.Millisecond || p.DefaultBackoff > runs.MaxRetryBackoffMs*time.Millisecond:
+		return fmt.Errorf("queue DefaultBackoff %s must be in 100ms..=10m", p.DefaultBackoff)
+	case p.DefaultHold <= 0 || p.MaxHold < p.DefaultHold:
+		return fmt.Errorf("queue DefaultHold %s must be positive and at most MaxHold %s", p.DefaultHold, p.MaxHold)
+	case p.DeadlineGrace <= 0:
+		return fmt.Errorf("queue DeadlineGrace %s must be positive", p.DeadlineGrace)
+	case p.ForgetAfter <= 0:
+		return fmt.Errorf("queue ForgetAfter %s must be positive", p.ForgetAfter)
+	}
+	return nil
+}
+
+// DefaultPolicy is the policy with every default.
+func DefaultPolicy() Policy {
+	return Policy{
+		AgingHorizon:      10 * time.Minute,
+		DefaultMaxRetries: runs.DefaultMaxRetries,
+		DefaultBackoff:    runs.DefaultRetryBackoffMs * time.Millisecond,
+		DefaultHold:       time.Minute,
+		MaxHold:           24 * time.Hour,
+		DeadlineGrace:     time.Minute,
+		ForgetAfter:       10 * time.Minute,
+	}
 }
 
 // Phase is where a run is, as far as scheduling goes.
 type Phase uint8
 
-// Phases. A run moves forward only; a retry (a later issue) moves it from
-// PhaseAwaitingRetry back to PhaseQueued with a higher attempt.
+// Phases. An attempt moves forward only; a retry moves the run from
+// PhaseRetryPending through PhaseBackoff back to PhaseQueued with the next
+// attempt.
 const (
 	// PhaseRequested: run.requested seen, neither run.queued nor run.rejected yet.
 	PhaseRequested Phase = iota + 1
@@ -76,9 +192,11 @@ const (
 	PhaseDispatched
 	// PhaseRunning: a runner started it (run.started); holds a slot.
 	PhaseRunning
-	// PhaseAwaitingRetry: an attempt failed with Retryable set; the slot is free
-	// and the run waits for the retry policy (not built yet).
-	PhaseAwaitingRetry
+	// PhaseRetryPending: the attempt failed with Retryable set; the slot is
+	// free and the scheduler has not decided the retry yet.
+	PhaseRetryPending
+	// PhaseBackoff: run.retry_scheduled; the next attempt is queued at NotBefore.
+	PhaseBackoff
 	// PhaseFinished: completed, failed, canceled or rejected.
 	PhaseFinished
 )
@@ -93,8 +211,10 @@ func (p Phase) String() string {
 		return "dispatched"
 	case PhaseRunning:
 		return "running"
-	case PhaseAwaitingRetry:
-		return "awaiting_retry"
+	case PhaseRetryPending:
+		return "retry_pending"
+	case PhaseBackoff:
+		return "backoff"
 	case PhaseFinished:
 		return "finished"
 	}
@@ -104,23 +224,51 @@ func (p Phase) String() string {
 // holdsSlot reports whether a run in this phase counts against the limits.
 func (p Phase) holdsSlot() bool { return p == PhaseDispatched || p == PhaseRunning }
 
+// waitsForRetry reports whether a run in this phase waits for its next attempt.
+func (p Phase) waitsForRetry() bool { return p == PhaseRetryPending || p == PhaseBackoff }
+
+// Failure is the retryable failure of an attempt, awaiting the retry decision.
+type Failure struct {
+	Reason   string
+	Message  string
+	ResetsAt *time.Time
+	At       time.Time
+}
+
 // Run is what the queue knows of one run.
 type Run struct {
 	ID       string
 	Spec     runs.Spec
 	Provider string
 	Pool     string
-	Priority int
-	Phase    Phase
-	// Attempt is the attempt queued, dispatched or running (0 while requested).
+	Profile  string
+	// Workspace is the workspace limit root the run counts against, or "".
+	Workspace      string
+	Priority       int
+	ConversationID string
+	Phase          Phase
+	// Attempt is the attempt queued, dispatched, running or failed (0 while requested).
 	Attempt int
 	// RunnerID is the runner that started the current attempt.
 	RunnerID string
+	// QueuedAt is when the run first entered the queue (aging counts from it).
+	QueuedAt time.Time
 	// DispatchedAt is the time of the current attempt's run.dispatched.
 	DispatchedAt time.Time
 	// Deadline is the current attempt's deadline, if it has a timeout.
 	Deadline *time.Time
+	// NotBefore is when a retry in backoff is queued.
+	NotBefore time.Time
+	// RetryReason is why the run waits for a retry.
+	RetryReason string
+	// Retries counts the retries scheduled, quota holds excluded.
+	Retries int
+	// Failure is the retryable failure awaiting its retry decision.
+	Failure *Failure
 }
+
+// MaxRetries is the run's retry budget under policy p.
+func (r Run) MaxRetries(p Policy) int { return r.Spec.MaxRetriesOr(p.DefaultMaxRetries) }
 
 // CancelRequest is who asked for a cancel and why.
 type CancelRequest struct {
@@ -130,44 +278,118 @@ type CancelRequest struct {
 
 type entry struct {
 	Run
-	// cancel is a cancel waiting for run.started. It is memory only: the
-	// caller keeps the cancel command unacknowledged until it is acted on,
-	// so a restart does not lose it.
+	// seq is the request order, the tie-break between equal keys.
+	seq uint64
+	// key orders the queue (see the package doc).
+	key int64
+	// cancel is a cancel waiting for run.started (dispatched) or for the
+	// attempt's end (running). It is memory only: the caller keeps the cancel
+	// command unacknowledged until it is done, so a restart does not lose it.
 	cancel *CancelRequest
+	// cancelSent: the cancel went to the runner of the current attempt.
+	cancelSent bool
+}
+
+// Hold is a provider on hold.
+type Hold struct {
+	Provider   string
+	Until      time.Time
+	Reason     string
+	RunID      string
+	Attempt    int
+	Message    string
+	ResetKnown bool
 }
 
 // Queue is the scheduler's state. It is not safe for concurrent use: its
 // owner serializes calls.
 type Queue struct {
 	limits Limits
+	policy Policy
+	step   int64
 	runs   map[string]*entry
+	nextSq uint64
 	// undecided are runs in PhaseRequested, in request order.
 	undecided []*entry
-	// queued are runs in PhaseQueued, in dispatch order.
-	queued      []*entry
+	// queued are runs in PhaseQueued, sorted by (key, seq).
+	queued []*entry
+	// retrying counts runs in PhaseRetryPending or PhaseBackoff.
+	retrying    int
 	active      int
 	perProvider map[string]int
+	perProfile  map[string]int
+	perSpace    map[string]int
+	// profiles are the profiles' concurrency limits (profile.saved).
+	profiles map[string]int
+	holds    map[string]Hold
+	// done remembers finished runs (id -> when) until Prune forgets them;
+	// doneOrder is the same in finishing order, so Prune stops early.
+	done      map[string]time.Time
+	doneOrder []finished
 }
 
-// New returns an empty queue with limits (which the caller has validated).
-func New(limits Limits) *Queue {
-	return &Queue{limits: limits, runs: map[string]*entry{}, perProvider: map[string]int{}}
+type finished struct {
+	id string
+	at time.Time
+}
+
+// New returns an empty queue (the caller has validated limits and policy).
+func New(limits Limits, policy Policy) *Queue {
+	return &Queue{
+		limits: limits, policy: policy, step: max(int64(policy.AgingHorizon/20), 1),
+		runs: map[string]*entry{}, perProvider: map[string]int{}, perProfile: map[string]int{}, perSpace: map[string]int{},
+		profiles: map[string]int{}, holds: map[string]Hold{}, done: map[string]time.Time{},
+	}
 }
 
 // Limits returns the limits in force.
 func (q *Queue) Limits() Limits { return q.limits }
 
-// Get returns what the queue knows of a run.
+// Policy returns the policy in force.
+func (q *Queue) Policy() Policy { return q.policy }
+
+// ProfileLimits returns the profiles' concurrency limits.
+func (q *Queue) ProfileLimits() map[string]int {
+	out := make(map[string]int, len(q.profiles))
+	for k, v := range q.profiles {
+		out[k] = v
+	}
+	return out
+}
+
+// Get returns what the queue knows of a run; a finished run is known (in
+// PhaseFinished, with its id only) until Prune forgets it.
 func (q *Queue) Get(runID string) (Run, bool) {
 	e, ok := q.runs[runID]
 	if !ok {
+		if _, done := q.done[runID]; done {
+			return Run{ID: runID, Phase: PhaseFinished}, true
+		}
 		return Run{}, false
 	}
 	return e.Run, true
 }
 
+// Prune forgets the runs finished before now - ForgetAfter (in finishing
+// order: a run that finished out of time order is forgotten with the runs
+// after it).
+func (q *Queue) Prune(now time.Time) int {
+	cut := now.Add(-q.policy.ForgetAfter)
+	n := 0
+	for n < len(q.doneOrder) && q.doneOrder[n].at.Before(cut) {
+		delete(q.done, q.doneOrder[n].id)
+		n++
+	}
+	clear(q.doneOrder[:n])
+	q.doneOrder = q.doneOrder[n:]
+	return n
+}
+
 // Depth is the number of queued runs.
 func (q *Queue) Depth() int { return len(q.queued) }
+
+// Pending is the number of runs waiting: queued or waiting for a retry.
+func (q *Queue) Pending() int { return len(q.queued) + q.retrying }
 
 // Active is the number of runs dispatched or running.
 func (q *Queue) Active() int { return q.active }
@@ -175,22 +397,43 @@ func (q *Queue) Active() int { return q.active }
 // ActiveFor is the number of runs of provider dispatched or running.
 func (q *Queue) ActiveFor(provider string) int { return q.perProvider[provider] }
 
+// HoldOf returns a provider's hold, if it has one (expired or not).
+func (q *Queue) HoldOf(provider string) (Hold, bool) {
+	h, ok := q.holds[provider]
+	return h, ok
+}
+
+// Holds returns every hold recorded and not released, by provider.
+func (q *Queue) Holds() map[string]Hold {
+	out := make(map[string]Hold, len(q.holds))
+	for k, v := range q.holds {
+		out[k] = v
+	}
+	return out
+}
+
+// held reports whether provider is on hold at now.
+func (q *Queue) held(provider string, now time.Time) (Hold, bool) {
+	h, ok := q.holds[provider]
+	return h, ok && now.Before(h.Until)
+}
+
 // Apply changes the state from one event (a payload as events.Decode returns
-// it, a pointer) appended at time at. It reports whether anything changed;
-// an event already reflected, of a stale attempt, of an unknown run or of a
-// type the scheduler does not track changes nothing.
+// it, a pointer) appended at time at (its ce-time). It reports whether
+// anything changed; an event already reflected, of a stale attempt, of an
+// unknown run or of a type the scheduler does not track changes nothing.
 func (q *Queue) Apply(p events.Payload, at time.Time) bool {
 	switch e := p.(type) {
 	case *events.RunRequested:
 		return q.requested(e)
 	case *events.RunQueued:
-		return q.queuedEv(e)
+		return q.queuedEv(e, at)
 	case *events.RunRejected:
 		r, ok := q.runs[e.RunID]
 		if !ok || r.Phase != PhaseRequested {
 			return false
 		}
-		q.finish(r)
+		q.finish(r, at)
 		return true
 	case *events.RunDispatched:
 		return q.dispatched(e, at)
@@ -203,14 +446,34 @@ func (q *Queue) Apply(p events.Payload, at time.Time) bool {
 		r.RunnerID = e.RunnerID
 		return true
 	case *events.RunCompleted:
-		return q.ended(e.RunID, e.Attempt)
+		return q.ended(e.RunID, e.Attempt, at)
 	case *events.RunCanceled:
-		return q.ended(e.RunID, e.Attempt)
+		return q.ended(e.RunID, e.Attempt, at)
 	case *events.RunFailed:
 		if e.Retryable {
-			return q.attemptFailed(e.RunID, e.Attempt)
+			return q.attemptFailed(e, at)
 		}
-		return q.ended(e.RunID, e.Attempt)
+		return q.ended(e.RunID, e.Attempt, at)
+	case *events.RunRetryScheduled:
+		return q.retryScheduled(e)
+	case *events.ProviderHeld:
+		return q.heldEv(e)
+	case *events.ProviderReleased:
+		h, ok := q.holds[e.Provider]
+		if !ok || h.Until.After(e.Until) {
+			// A longer hold came after the one released: it stays.
+			return false
+		}
+		delete(q.holds, e.Provider)
+		return true
+	case *events.ProfileSaved:
+		old, had := q.profiles[e.Name]
+		if e.MaxConcurrent == nil {
+			delete(q.profiles, e.Name)
+			return had
+		}
+		q.profiles[e.Name] = *e.MaxConcurrent
+		return !had || old != *e.MaxConcurrent
 	}
 	return false
 }
@@ -219,104 +482,196 @@ func (q *Queue) requested(e *events.RunRequested) bool {
 	if _, known := q.runs[e.RunID]; known {
 		return false
 	}
-	r := &entry{Run: Run{
-		ID:       e.RunID,
-		Spec:     e.Spec,
-		Provider: e.Spec.ProviderOrAgent(),
-		Pool:     e.Spec.PoolOrDefault(),
-		Priority: e.Spec.PriorityOrZero(),
-		Phase:    PhaseRequested,
+	if _, done := q.done[e.RunID]; done {
+		return false
+	}
+	q.nextSq++
+	r := &entry{seq: q.nextSq, Run: Run{
+		ID:             e.RunID,
+		Spec:           e.Spec,
+		Provider:       e.Spec.ProviderOrAgent(),
+		Pool:           e.Spec.PoolOrDefault(),
+		Profile:        e.Spec.Profile,
+		Workspace:      q.limits.workspaceKey(e.Spec.Workspace),
+		Priority:       e.Spec.PriorityOrZero(),
+		ConversationID: e.ConversationID,
+		Phase:          PhaseRequested,
 	}}
 	q.runs[e.RunID] = r
 	q.undecided = append(q.undecided, r)
 	return true
 }
 
-func (q *Queue) queuedEv(e *events.RunQueued) bool {
+func (q *Queue) queuedEv(e *events.RunQueued, at time.Time) bool {
 	r, ok := q.runs[e.RunID]
 	if !ok || e.Attempt <= r.Attempt {
 		return false
 	}
-	switch r.Phase {
-	case PhaseRequested:
+	switch {
+	case r.Phase == PhaseRequested:
 		q.undecided = remove(q.undecided, r)
-	case PhaseAwaitingRetry:
+	case r.Phase.waitsForRetry():
+		q.retrying--
 	default:
 		return false
 	}
+	q.enqueue(r, e.Attempt, at)
+	return true
+}
+
+func (q *Queue) enqueue(r *entry, attempt int, at time.Time) {
+	if r.QueuedAt.IsZero() {
+		r.QueuedAt = at
+		r.key = at.UnixNano() - int64(r.Priority)*q.step
+	}
 	r.Phase = PhaseQueued
-	r.Attempt = e.Attempt
+	r.Attempt = attempt
 	r.RunnerID = ""
 	r.DispatchedAt = time.Time{}
 	r.Deadline = nil
-	q.queued = append(q.queued, r)
-	return true
+	r.NotBefore = time.Time{}
+	r.Failure = nil
+	q.insert(r)
 }
 
 func (q *Queue) dispatched(e *events.RunDispatched, at time.Time) bool {
 	r, ok := q.runs[e.RunID]
-	if !ok || r.Phase != PhaseQueued || e.Attempt != r.Attempt {
+	if !ok || e.Attempt != r.Attempt && !(r.Phase == PhaseRequested && e.Attempt == 1) {
 		return false
 	}
-	q.queued = remove(q.queued, r)
+	switch r.Phase {
+	case PhaseQueued:
+		q.unqueue(r)
+	case PhaseRequested:
+		// run.queued missing before it (it cannot be on one connection, but
+		// a log is what it is): the dispatch says the run was queued.
+		q.undecided = remove(q.undecided, r)
+		if r.QueuedAt.IsZero() {
+			r.QueuedAt = at
+			r.key = at.UnixNano() - int64(r.Priority)*q.step
+		}
+		r.Attempt = e.Attempt
+	default:
+		return false
+	}
 	r.Phase = PhaseDispatched
 	r.DispatchedAt = at
 	r.Deadline = e.Deadline
-	q.active++
-	q.perProvider[r.Provider]++
+	q.acquire(r)
 	return true
 }
 
 // ended handles a terminal event of attempt: completed, canceled, failed for good.
-func (q *Queue) ended(runID string, attempt int) bool {
+//
+// An attempt that failed retryably is abandoned: while the run waits for its
+// retry, an end of that attempt (a runner that comes back and reports what it
+// was doing) changes nothing, and only the scheduler ends the run, with an
+// event of the next attempt (RetryCancel, a cancel in the queue, a run out of
+// retries). So the outcome does not depend on whether such a late event is
+// stored before or after the scheduler's retry: a replay of the log agrees
+// with the live scheduler whatever the interleaving.
+func (q *Queue) ended(runID string, attempt int, at time.Time) bool {
 	r, ok := q.runs[runID]
-	if !ok || r.Phase == PhaseFinished || attempt < r.Attempt {
+	if !ok || attempt < r.Attempt || r.Phase.waitsForRetry() && attempt == r.Attempt {
 		return false
 	}
-	q.finish(r)
+	q.finish(r, at)
 	return true
 }
 
-func (q *Queue) attemptFailed(runID string, attempt int) bool {
-	r, ok := q.runs[runID]
-	if !ok || !r.Phase.holdsSlot() || attempt != r.Attempt {
+func (q *Queue) attemptFailed(e *events.RunFailed, at time.Time) bool {
+	r, ok := q.runs[e.RunID]
+	if !ok || !r.Phase.holdsSlot() || e.Attempt != r.Attempt {
 		return false
 	}
 	q.release(r)
-	r.Phase = PhaseAwaitingRetry
-	r.cancel = nil
+	r.Phase = PhaseRetryPending
+	q.retrying++
+	r.Failure = &Failure{Reason: e.Reason, Message: e.Message, ResetsAt: e.ResetsAt, At: at}
+	// A cancel waiting for this attempt's start or end stays: the retry
+	// decision turns into the cancel (never a retry after a cancel).
+	r.cancelSent = false
 	return true
 }
 
-func (q *Queue) finish(r *entry) {
-	switch r.Phase {
-	case PhaseRequested:
+func (q *Queue) retryScheduled(e *events.RunRetryScheduled) bool {
+	r, ok := q.runs[e.RunID]
+	if !ok || r.Phase != PhaseRetryPending || e.Attempt != r.Attempt {
+		return false
+	}
+	r.Phase = PhaseBackoff
+	r.NotBefore = e.NotBefore
+	r.RetryReason = e.Reason
+	if !runs.HoldReason(e.Reason) {
+		r.Retries++
+	}
+	return true
+}
+
+func (q *Queue) heldEv(e *events.ProviderHeld) bool {
+	if h, ok := q.holds[e.Provider]; ok && !e.Until.After(h.Until) {
+		return false
+	}
+	q.holds[e.Provider] = Hold{Provider: e.Provider, Until: e.Until, Reason: e.Reason, RunID: e.RunID,
+		Attempt: e.Attempt, Message: e.Message, ResetKnown: e.ResetKnown}
+	return true
+}
+
+// finish ends a run: it leaves every list and the map, and is remembered
+// by id only.
+func (q *Queue) finish(r *entry, at time.Time) {
+	switch {
+	case r.Phase == PhaseRequested:
 		q.undecided = remove(q.undecided, r)
-	case PhaseQueued:
-		q.queued = remove(q.queued, r)
-	case PhaseDispatched, PhaseRunning:
+	case r.Phase == PhaseQueued:
+		q.unqueue(r)
+	case r.Phase.holdsSlot():
 		q.release(r)
+	case r.Phase.waitsForRetry():
+		q.retrying--
 	}
 	r.Phase = PhaseFinished
-	r.cancel = nil
-	// A finished run is kept only so that a redelivered submit or a late event
-	// of it changes nothing; its request is no longer needed.
-	r.Spec = runs.Spec{}
-	r.Deadline = nil
+	r.cancel, r.cancelSent = nil, false
+	delete(q.runs, r.ID)
+	q.done[r.ID] = at
+	q.doneOrder = append(q.doneOrder, finished{id: r.ID, at: at})
+}
+
+func (q *Queue) acquire(r *entry) {
+	q.active++
+	q.perProvider[r.Provider]++
+	if r.Profile != "" {
+		q.perProfile[r.Profile]++
+	}
+	if r.Workspace != "" {
+		q.perSpace[r.Workspace]++
+	}
 }
 
 func (q *Queue) release(r *entry) {
 	q.active--
-	if n := q.perProvider[r.Provider] - 1; n > 0 {
-		q.perProvider[r.Provider] = n
+	dec(q.perProvider, r.Provider)
+	if r.Profile != "" {
+		dec(q.perProfile, r.Profile)
+	}
+	if r.Workspace != "" {
+		dec(q.perSpace, r.Workspace)
+	}
+}
+
+func dec(m map[string]int, k string) {
+	if n := m[k] - 1; n > 0 {
+		m[k] = n
 	} else {
-		delete(q.perProvider, r.Provider)
+		delete(m, k)
 	}
 }
 
 func remove(list []*entry, r *entry) []*entry {
-	if i := slices.Index(list, r); i >= 0 {
-		return slices.Delete(list, i, i+1)
+	for i, e := range list {
+		if e == r {
+			return append(list[:i], list[i+1:]...)
+		}
 	}
 	return list
 }
@@ -330,252 +685,4 @@ func (q *Queue) Undecided() []string {
 		out[i] = r.ID
 	}
 	return out
-}
-
-// Decision is whether an undecided run is queued or rejected.
-type Decision struct {
-	RunID string
-	// Rejection is set when the run is refused; otherwise it is queued.
-	Rejection *Rejection
-	// Attempt, Position (1-based), Priority, Provider and Pool describe the queuing.
-	Attempt  int
-	Position int
-	Priority int
-	Provider string
-	Pool     string
-}
-
-// Decide says whether an undecided run is queued or rejected: an invalid
-// request is rejected with invalid_request, a full queue with queue_full.
-// It reports false when the run is not awaiting a decision.
-func (q *Queue) Decide(runID string) (Decision, bool) {
-	r, ok := q.runs[runID]
-	if !ok || r.Phase != PhaseRequested {
-		return Decision{}, false
-	}
-	d := Decision{RunID: runID}
-	if rej := Validate(r.Spec); rej != nil {
-		d.Rejection = rej
-		return d, true
-	}
-	if len(q.queued) >= q.limits.Capacity {
-		d.Rejection = &Rejection{
-			Reason:  runs.ReasonQueueFull,
-			Message: fmt.Sprintf("the queue holds %d runs, its capacity", q.limits.Capacity),
-		}
-		return d, true
-	}
-	d.Attempt = 1
-	d.Position = len(q.queued) + 1
-	d.Priority, d.Provider, d.Pool = r.Priority, r.Provider, r.Pool
-	return d, true
-}
-
-// Dispatch is one attempt of a run to release to its pool.
-type Dispatch struct {
-	RunID    string
-	Attempt  int
-	Spec     runs.Spec
-	Pool     string
-	Provider string
-	// Deadline is when the attempt times out, when the run has a timeout.
-	Deadline *time.Time
-	// DispatchedAt is set for an attempt already dispatched (see AwaitingRunner).
-	DispatchedAt time.Time
-}
-
-type providerCount struct {
-	provider string
-	n        int
-}
-
-// NextDispatches returns the runs to dispatch now, in order, within the
-// limits: at most the free global slots, and per provider at most its free
-// slots. A deadline is now plus the run's timeout.
-func (q *Queue) NextDispatches(now time.Time) []Dispatch {
-	free := q.limits.MaxRunning - q.active
-	if free <= 0 || len(q.queued) == 0 {
-		return nil
-	}
-	var out []Dispatch
-	var picked []providerCount
-	for _, r := range q.queued {
-		if len(out) == free {
-			break
-		}
-		i := slices.IndexFunc(picked, func(c providerCount) bool { return c.provider == r.Provider })
-		n := q.perProvider[r.Provider]
-		if i >= 0 {
-			n += picked[i].n
-		}
-		if n >= q.limits.MaxPerProvider {
-			continue
-		}
-		if i >= 0 {
-			picked[i].n++
-		} else {
-			picked = append(picked, providerCount{r.Provider, 1})
-		}
-		out = append(out, Dispatch{
-			RunID: r.ID, Attempt: r.Attempt, Spec: r.Spec, Pool: r.Pool, Provider: r.Provider,
-			Deadline: deadline(r.Spec, now),
-		})
-	}
-	return out
-}
-
-func deadline(s runs.Spec, now time.Time) *time.Time {
-	if s.TimeoutSeconds == nil {
-		return nil
-	}
-	d := now.Add(time.Duration(*s.TimeoutSeconds) * time.Second).UTC()
-	return &d
-}
-
-// AwaitingRunner lists the attempts dispatched that no runner has started,
-// in dispatch order, each with its dispatch time and deadline.
-func (q *Queue) AwaitingRunner() []Dispatch {
-	var out []Dispatch
-	for _, r := range q.runs {
-		if r.Phase == PhaseDispatched {
-			out = append(out, Dispatch{
-				RunID: r.ID, Attempt: r.Attempt, Spec: r.Spec, Pool: r.Pool, Provider: r.Provider,
-				Deadline: r.Deadline, DispatchedAt: r.DispatchedAt,
-			})
-		}
-	}
-	slices.SortFunc(out, func(a, b Dispatch) int {
-		if c := a.DispatchedAt.Compare(b.DispatchedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.RunID, b.RunID)
-	})
-	return out
-}
-
-// CancelAction is what a cancel takes.
-type CancelAction uint8
-
-// Cancel actions.
-const (
-	// CancelNothing: the run is unknown or already finished.
-	CancelNothing CancelAction = iota + 1
-	// CancelInQueue: the run holds no slot; append run.canceled for Attempt.
-	CancelInQueue
-	// CancelOnRunner: send a runner cancel to RunnerID for Attempt.
-	CancelOnRunner
-	// CancelWhenStarted: the run is dispatched and no runner has started it;
-	// the cancel is remembered and returned by CancelDue once run.started
-	// names the runner.
-	CancelWhenStarted
-)
-
-// CancelDecision is what to do for a cancel.
-type CancelDecision struct {
-	Action   CancelAction
-	RunID    string
-	Attempt  int
-	RunnerID string
-	// Known is false for a run the queue never saw.
-	Known bool
-	// Phase is the run's phase when the cancel came.
-	Phase Phase
-	CancelRequest
-}
-
-// Cancel decides what a cancel of runID does. A run that holds no slot
-// (requested, queued, awaiting a retry) is canceled in the queue; a running
-// one on its runner. A dispatched run that no runner has started yet keeps
-// its slot and its dispatch, and the cancel is remembered until run.started
-// names the runner to send it to (CancelDue): appending run.canceled at once
-// would free the slot while a runner may already be preparing the attempt,
-// breaking the limits and leaving two terminal stories for one attempt.
-func (q *Queue) Cancel(runID string, req CancelRequest) CancelDecision {
-	r, ok := q.runs[runID]
-	if !ok {
-		return CancelDecision{Action: CancelNothing, RunID: runID, CancelRequest: req}
-	}
-	d := CancelDecision{RunID: runID, Attempt: r.Attempt, RunnerID: r.RunnerID, Known: true, Phase: r.Phase, CancelRequest: req}
-	switch r.Phase {
-	case PhaseRequested, PhaseQueued, PhaseAwaitingRetry:
-		d.Action = CancelInQueue
-	case PhaseRunning:
-		d.Action = CancelOnRunner
-	case PhaseDispatched:
-		d.Action = CancelWhenStarted
-		c := req
-		r.cancel = &c
-	default:
-		d.Action = CancelNothing
-	}
-	return d
-}
-
-// CancelDue returns, and forgets, a remembered cancel of a run that has now
-// started.
-func (q *Queue) CancelDue(runID string) (CancelDecision, bool) {
-	r, ok := q.runs[runID]
-	if !ok || r.cancel == nil || r.Phase != PhaseRunning {
-		return CancelDecision{}, false
-	}
-	req := *r.cancel
-	r.cancel = nil
-	return CancelDecision{Action: CancelOnRunner, RunID: runID, Attempt: r.Attempt, RunnerID: r.RunnerID, Known: true, Phase: r.Phase, CancelRequest: req}, true
-}
-
-// Entry is one run in a Snapshot.
-type Entry struct {
-	RunID    string
-	Attempt  int
-	Provider string
-	Pool     string
-	Priority int
-	Phase    Phase
-	RunnerID string
-}
-
-// Snapshot is the scheduling state that matters: who waits, in which order,
-// and who holds a slot. Two queues that took the same events have equal
-// snapshots.
-type Snapshot struct {
-	Undecided []Entry
-	// Queued is in dispatch order.
-	Queued []Entry
-	// Active (dispatched or running) is sorted by run id.
-	Active []Entry
-	// AwaitingRetry is sorted by run id.
-	AwaitingRetry []Entry
-	// Finished counts the finished runs the queue remembers.
-	Finished int
-}
-
-// Snapshot returns the current state.
-func (q *Queue) Snapshot() Snapshot {
-	s := Snapshot{Undecided: entries(q.undecided), Queued: entries(q.queued)}
-	for _, r := range q.runs {
-		switch {
-		case r.Phase.holdsSlot():
-			s.Active = append(s.Active, entryOf(r))
-		case r.Phase == PhaseAwaitingRetry:
-			s.AwaitingRetry = append(s.AwaitingRetry, entryOf(r))
-		case r.Phase == PhaseFinished:
-			s.Finished++
-		}
-	}
-	byID := func(a, b Entry) int { return strings.Compare(a.RunID, b.RunID) }
-	slices.SortFunc(s.Active, byID)
-	slices.SortFunc(s.AwaitingRetry, byID)
-	return s
-}
-
-func entries(list []*entry) []Entry {
-	out := make([]Entry, len(list))
-	for i, r := range list {
-		out[i] = entryOf(r)
-	}
-	return out
-}
-
-func entryOf(r *entry) Entry {
-	return Entry{RunID: r.ID, Attempt: r.Attempt, Provider: r.Provider, Pool: r.Pool, Priority: r.Priority, Phase: r.Phase, RunnerID: r.RunnerID}
 }
