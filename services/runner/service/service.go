@@ -147,7 +147,6 @@ type Service struct {
 	pub      *bus.Publisher
 	registry *natsio.Registry
 	dispatch jetstream.Consumer
-	commands jetstream.Consumer
 	metrics  *command.Metrics
 	rcfg     command.Config
 	detector *command.Detector
@@ -201,8 +200,9 @@ func New(ctx context.Context, cfg Config, env daemon.Env) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmds, err := natsin.EnsureCommandConsumer(ctx, env.JS, streams.Commands, env.Instance, cfg.CommandsInactive)
-	if err != nil {
+	// Created here so that a runner that cannot receive commands fails to
+	// start; the command router subscribes to the same consumer in Run.
+	if _, err := natsin.EnsureCommandConsumer(ctx, env.JS, streams.Commands, env.Instance, cfg.CommandsInactive); err != nil {
 		return nil, err
 	}
 	metrics, err := command.NewMetrics(env.Metrics)
@@ -214,7 +214,7 @@ func New(ctx context.Context, cfg Config, env daemon.Env) (*Service, error) {
 	// The runner's own logs are redacted too (argv, stderr lines, messages).
 	log := slog.New(redact.NewHandler(env.Logger.Handler(), red))
 	s := &Service{cfg: cfg, env: env, id: env.Instance, pub: env.Publisher(), registry: registry,
-		dispatch: dispatch, commands: cmds, metrics: metrics, log: log}
+		dispatch: dispatch, metrics: metrics, log: log}
 	s.rcfg = command.Config{
 		RunnerID: env.Instance, Host: cfg.Host, Slots: cfg.Slots,
 		ChunkBytes: cfg.ChunkBytes, MaxLineBytes: cfg.MaxLineBytes, ChunkInterval: cfg.ChunkInterval,
@@ -358,7 +358,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer bgWG.Done()
-		if err := natsin.ConsumeCommands(bg, s.commands, s.id, handler{Runner: runner, detect: asked}, log); err != nil {
+		if err := natsin.ConsumeCommands(bg, s.env.JS, streams.Commands, s.id, s.cfg.CommandsInactive, handler{Runner: runner, detect: asked}, log); err != nil {
 			fatal <- err
 		}
 	}()

@@ -70,13 +70,22 @@ func EnsureDispatchConsumer(ctx context.Context, js jetstream.JetStream, stream,
 // EnsureCommandConsumer creates the consumer of one runner's commands; it
 // disappears once the runner has been gone for inactive.
 func EnsureCommandConsumer(ctx context.Context, js jetstream.JetStream, stream, runnerID string, inactive time.Duration) (jetstream.Consumer, error) {
-	return bus.EnsureConsumer(ctx, js, stream, jetstream.ConsumerConfig{
+	return bus.EnsureConsumer(ctx, js, stream, commandConsumerConfig(runnerID, inactive))
+}
+
+// commandConsumerConfig is the one configuration of a runner's command
+// consumer: the Watermill subscriber asks the server for the same.
+func commandConsumerConfig(runnerID string, inactive time.Duration) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
 		Durable:           CommandConsumerName(runnerID),
 		Description:       "Commands addressed to runner " + runnerID + ".",
 		FilterSubject:     subjects.RunnerCommands(runnerID),
 		InactiveThreshold: inactive,
 		MaxAckPending:     64,
-	})
+		// A command whose handler keeps failing (a panic the Recoverer
+		// caught) is given up after a few tries instead of looping.
+		MaxDeliver: commandMaxDeliver,
+	}
 }
 
 // delivery adapts a JetStream message.
@@ -158,69 +167,4 @@ func decodeDispatch(ctx context.Context, msg jetstream.Msg) (commands.Dispatch, 
 		return d, ctx, fmt.Errorf("attempt %d must be 1 or more", d.Attempt)
 	}
 	return d, tracing.Extract(ctx, msg.Headers()), nil
-}
-
-// ConsumeCommands handles the runner's commands until ctx ends. A command
-// that does not decode or names another runner is terminated; one for an
-// attempt not running here is acknowledged and ignored (it is stale).
-func ConsumeCommands(ctx context.Context, cons jetstream.Consumer, runnerID string, h Handler, log *slog.Logger) error {
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		m, err := bus.Decode(msg)
-		if err != nil {
-			log.Error("dropping a malformed command", "subject", msg.Subject(), "error", err)
-			_ = msg.Term()
-			return
-		}
-		var target string
-		var run func()
-		switch m.Type {
-		case commands.RunnerCancel{}.CommandType():
-			var cmd commands.RunnerCancel
-			if err = json.Unmarshal(m.Data, &cmd); err == nil {
-				target, run = cmd.RunnerID, func() { h.Cancel(cmd) }
-			}
-		case commands.RunnerInput{}.CommandType():
-			var cmd commands.RunnerInput
-			if err = json.Unmarshal(m.Data, &cmd); err == nil {
-				target, run = cmd.RunnerID, func() { h.Input(cmd) }
-			}
-		case commands.RunnerPause{}.CommandType():
-			var cmd commands.RunnerPause
-			if err = json.Unmarshal(m.Data, &cmd); err == nil {
-				target, run = cmd.RunnerID, func() { h.Pause(cmd) }
-			}
-		case commands.RunnerResume{}.CommandType():
-			var cmd commands.RunnerResume
-			if err = json.Unmarshal(m.Data, &cmd); err == nil {
-				target, run = cmd.RunnerID, func() { h.Resume(cmd) }
-			}
-		case commands.RunnerDetect{}.CommandType():
-			var cmd commands.RunnerDetect
-			if err = json.Unmarshal(m.Data, &cmd); err == nil {
-				target, run = cmd.RunnerID, func() { h.Detect(cmd) }
-			}
-		default:
-			log.Warn("command not supported by this runner", "type", m.Type)
-			_ = msg.Term()
-			return
-		}
-		if err != nil || target != runnerID {
-			log.Error("dropping a command", "type", m.Type, "error", err, "runner", target)
-			_ = msg.Term()
-			return
-		}
-		run()
-		_ = msg.Ack()
-	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-			log.Debug("command consumer", "error", err)
-		}
-	}))
-	if err != nil {
-		return fmt.Errorf("could not consume runner commands: %w", err)
-	}
-	<-ctx.Done()
-	cc.Stop()
-	<-cc.Closed()
-	return nil
 }
