@@ -59,7 +59,9 @@ func TestCommandsReachTheHandlerAndAPanicIsRecovered(t *testing.T) {
 	rec := &recorder{}
 	done := make(chan error, 1)
 	rctx, stop := context.WithCancel(ctx)
-	go func() { done <- natsin.ConsumeCommands(rctx, n.JS, streams.Commands, runner, time.Minute, rec, testenv.Logger(t)) }()
+	go func() {
+		done <- natsin.ConsumeCommands(rctx, n.JS, streams.Commands, runner, time.Minute, rec, testenv.Logger(t))
+	}()
 
 	pub := bus.NewPublisher(n.JS, "phantom/test/1")
 	for _, c := range []commands.Command{
