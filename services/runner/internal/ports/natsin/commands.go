@@ -47,7 +47,7 @@ func ConsumeCommands(ctx context.Context, js jetstream.JetStream, stream, runner
 		return fmt.Errorf("could not build the command router: %w", err)
 	}
 	router.AddMiddleware(middleware.Recoverer)
-	router.AddNoPublisherHandler("runner-commands", subjects.RunnerCommands(runnerID), sub, commandHandler(runnerID, h, log))
+	router.AddConsumerHandler("runner-commands", subjects.RunnerCommands(runnerID), sub, commandHandler(runnerID, h, log))
 	if err := router.Run(ctx); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("the command router stopped: %w", err)
 	}
