@@ -153,6 +153,12 @@ func (s Spec) PriorityOrZero() int {
 type Status string
 
 // Run states. A run ends in exactly one of the terminal states.
+//
+// Departure from ARCHITECTURE.md: its state diagram has a terminal
+// timed_out; the scheduler issue specifies that a run past its timeout ends
+// failed with reason timeout (so that "failed" alone answers "did it
+// work?", and retry rules read the reason like any other failure). Phantom
+// follows the issue: there is no timed_out state, and ReasonTimeout says why.
 const (
 	StatusRequested      Status = "requested"
 	StatusQueued         Status = "queued"
