@@ -98,7 +98,7 @@ func (e *Engine) Check(ctx context.Context, r Request) (d Decision) {
 		}
 	}()
 	f := ru.judge()
-	if f == nil && e.now().After(ru.deadline) {
+	if f == nil && ru.overran() {
 		// Deadline checks run between analysis steps; parsing or the last
 		// step may still overrun. An allow that took too long is not trusted.
 		f = &finding{rule: RuleEngineTimeout, segment: r.Command, reason: reasonTimeout}

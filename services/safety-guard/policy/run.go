@@ -149,6 +149,23 @@ func (r *run) block(id, reason, segment string) *finding {
 	return &finding{rule: id, reason: reason, segment: segment}
 }
 
+// Light analysis is trusted even when the clock says it overran: a short
+// command judged in a few steps cannot be what made it slow, a GC pause or a
+// starved CPU did (a hook started on a loaded laptop), and blocking
+// "git status" for that would be a false alarm. The budget still bounds
+// everything an input can make expensive.
+const (
+	lightSteps = 64
+	lightBytes = 4 << 10
+)
+
+// overran reports whether the analysis is past its time budget and heavy
+// enough for that to be the input's doing.
+func (r *run) overran() bool {
+	light := r.steps < lightSteps && len(r.req.Command) <= lightBytes
+	return !light && r.eng.now().After(r.deadline)
+}
+
 // step charges one unit of work and reports whether analysis may go on. Once a
 // budget trips, r.abort holds the blocking finding and every caller unwinds.
 func (r *run) step(segment string) bool {
@@ -162,7 +179,7 @@ func (r *run) step(segment string) bool {
 		return false
 	}
 	if r.steps&15 == 0 {
-		if r.ctx.Err() != nil || r.eng.now().After(r.deadline) {
+		if r.ctx.Err() != nil || r.overran() {
 			r.abort = &finding{rule: RuleEngineTimeout, segment: segment, reason: reasonTimeout}
 			return false
 		}
