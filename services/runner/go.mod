@@ -6,6 +6,7 @@ require (
 	github.com/BurntSushi/toml v1.5.0
 	github.com/Masterminds/semver/v3 v3.4.0
 	github.com/ThreeDotsLabs/watermill v1.5.1
+	github.com/go-json-experiment/json v0.0.0-20260820222146-c27c302e5fc3
 	github.com/nats-io/nats.go v1.55.0
 	github.com/phantom-run/phantom/contracts v0.0.0
 	github.com/phantom-run/phantom/pkg v0.0.0

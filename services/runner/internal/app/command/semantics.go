@@ -1,6 +1,7 @@
 package command
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -80,7 +81,7 @@ func (s *semantics) loop() {
 func (s *semantics) consume(p []byte) {
 	limit := s.x.r.cfg.MaxLineBytes
 	for len(p) > 0 {
-		i := indexNewline(p)
+		i := bytes.IndexByte(p, '\n')
 		seg := p
 		if i >= 0 {
 			seg = p[:i]
@@ -101,15 +102,6 @@ func (s *semantics) consume(p []byte) {
 		s.line, s.over = s.line[:0], false
 		p = p[i+1:]
 	}
-}
-
-func indexNewline(p []byte) int {
-	for i, c := range p {
-		if c == '\n' {
-			return i
-		}
-	}
-	return -1
 }
 
 // flush waits for the parsing goroutine to parse everything written, a

@@ -16,8 +16,23 @@ import (
 	"encoding/json"
 	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/phantom-run/phantom/contracts/events"
 )
+
+// decodeOptions make the faster decoder (json v2, the proposal's reference
+// implementation; parsing agent lines was the runner's largest cost with
+// encoding/json) as lenient as encoding/json: agents print what they print,
+// and a repeated key or a stray invalid UTF-8 byte must not lose a line.
+var decodeOptions = jsonv2.JoinOptions(
+	jsontext.AllowDuplicateNames(true),
+	jsontext.AllowInvalidUTF8(true),
+)
+
+// decode parses one JSON value into v.
+func decode(data []byte, v any) error { return jsonv2.Unmarshal(data, v, decodeOptions) }
 
 // Parser reads one attempt's standard output, line by line.
 type Parser interface {
@@ -123,14 +138,14 @@ func rawJSON(v json.RawMessage) json.RawMessage {
 // whose text parts are joined.
 func contentText(raw json.RawMessage) string {
 	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if decode(raw, &s) == nil {
 		return s
 	}
 	var blocks []struct {
 		Type string `json:"type"`
 		Text string `json:"text"`
 	}
-	if json.Unmarshal(raw, &blocks) == nil {
+	if decode(raw, &blocks) == nil {
 		var parts []string
 		for _, b := range blocks {
 			if b.Text != "" {

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/phantom-run/phantom/contracts/events"
 )
 
@@ -77,16 +80,17 @@ type claudeContent struct {
 	Blocks []claudeBlock
 }
 
-// UnmarshalJSON implements json.Unmarshaler; content of another shape is left empty.
-func (c *claudeContent) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
+// UnmarshalJSONFrom decodes content of either shape in the line's own pass;
+// content of another shape is left empty.
+func (c *claudeContent) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	switch dec.PeekKind() {
+	case '"':
 		c.IsText = true
-		return json.Unmarshal(b, &c.Text)
+		return jsonv2.UnmarshalDecode(dec, &c.Text)
+	case '[':
+		return jsonv2.UnmarshalDecode(dec, &c.Blocks)
 	}
-	if len(b) > 0 && b[0] == '[' {
-		return json.Unmarshal(b, &c.Blocks)
-	}
-	return nil
+	return dec.SkipValue()
 }
 
 type claudeBlock struct {
@@ -106,7 +110,7 @@ func (c *claude) Outcome() Outcome            { return c.out }
 
 func (c *claude) Line(line []byte) []events.RunSemantic {
 	var l claudeLine
-	if len(line) == 0 || line[0] != '{' || json.Unmarshal(line, &l) != nil {
+	if len(line) == 0 || line[0] != '{' || decode(line, &l) != nil {
 		return nil
 	}
 	switch l.Type {
@@ -291,7 +295,7 @@ func copyFloat(f *float64) *float64 {
 
 func jsonInt(raw json.RawMessage) int {
 	var n float64
-	if json.Unmarshal(raw, &n) == nil {
+	if decode(raw, &n) == nil {
 		return int(n)
 	}
 	return 0
@@ -299,7 +303,7 @@ func jsonInt(raw json.RawMessage) int {
 
 func jsonString(raw json.RawMessage) string {
 	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if decode(raw, &s) == nil {
 		return s
 	}
 	return ""

@@ -61,7 +61,7 @@ func (c *codex) Outcome() Outcome            { return c.out }
 
 func (c *codex) Line(line []byte) []events.RunSemantic {
 	var l codexLine
-	if len(line) == 0 || line[0] != '{' || json.Unmarshal(line, &l) != nil {
+	if len(line) == 0 || line[0] != '{' || decode(line, &l) != nil {
 		return nil
 	}
 	switch l.Type {
@@ -73,7 +73,7 @@ func (c *codex) Line(line []byte) []events.RunSemantic {
 		return []events.RunSemantic{{Kind: events.SemanticSession, Agent: "codex", SessionID: l.ThreadID, Model: c.model}}
 	case "item.started", "item.updated", "item.completed":
 		var it codexItem
-		if json.Unmarshal(l.Item, &it) != nil {
+		if decode(l.Item, &it) != nil {
 			return nil
 		}
 		return c.item(l.Type == "item.completed", l.Type == "item.started", it)
@@ -184,7 +184,7 @@ func describeChanges(raw json.RawMessage) string {
 		Path string `json:"path"`
 		Kind string `json:"kind"`
 	}
-	if json.Unmarshal(raw, &changes) != nil {
+	if decode(raw, &changes) != nil {
 		return ""
 	}
 	var lines []string

@@ -65,7 +65,7 @@ func (g *gemini) flushText() []events.RunSemantic {
 
 func (g *gemini) Line(line []byte) []events.RunSemantic {
 	var l geminiLine
-	if len(line) == 0 || line[0] != '{' || json.Unmarshal(line, &l) != nil {
+	if len(line) == 0 || line[0] != '{' || decode(line, &l) != nil {
 		return nil
 	}
 	if l.Type == "message" && l.Role == "assistant" {
@@ -150,7 +150,7 @@ func errorText(raw json.RawMessage) string {
 		Message string `json:"message"`
 		Type    string `json:"type"`
 	}
-	if json.Unmarshal(raw, &e) == nil {
+	if decode(raw, &e) == nil {
 		return strings.TrimSpace(e.Type + " " + e.Message)
 	}
 	return ""
