@@ -136,7 +136,7 @@ func New(ctx context.Context, cfg Config, env daemon.Env) (*Service, error) {
 	store := pgstore.New(env.DB, cfg.QueryTimeout)
 	eventLog := natsbus.NewEventLog(env.JS, cfg.QueryTimeout)
 	submitter := natsbus.NewSubmitter(env.Conn, env.Publisher(), env.Logger)
-	sched := natsbus.NewScheduler(env.Conn, env.JS, env.Publisher(), env.Logger, cfg.QueryTimeout)
+	sched := natsbus.NewScheduler(env.Conn, env.JS, env.Publisher(), cfg.QueryTimeout)
 	limits := command.Limits{MaxPromptBytes: cfg.MaxPromptBytes, WorkspaceRoots: cfg.WorkspaceRoots}
 	submit := command.NewSubmit(submitter, limits, cfg.SubmitWait).WithProfiles(sched)
 	stopping, stop := context.WithCancel(context.Background())

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,13 +28,12 @@ type Scheduler struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	pub     *bus.Publisher
-	log     *slog.Logger
 	timeout time.Duration
 }
 
 // NewScheduler returns the adapter; timeout bounds each request or lookup.
-func NewScheduler(nc *nats.Conn, js jetstream.JetStream, pub *bus.Publisher, log *slog.Logger, timeout time.Duration) *Scheduler {
-	return &Scheduler{nc: nc, js: js, pub: pub, log: log, timeout: timeout}
+func NewScheduler(nc *nats.Conn, js jetstream.JetStream, pub *bus.Publisher, timeout time.Duration) *Scheduler {
+	return &Scheduler{nc: nc, js: js, pub: pub, timeout: timeout}
 }
 
 // Queue asks the active scheduler for its queue. It reports false when no
@@ -66,62 +64,44 @@ func (s *Scheduler) Queue(ctx context.Context, req rpc.SchedulerQueueRequest) (r
 
 // SendCancel subscribes to the run's events, then publishes the cancel.
 func (s *Scheduler) SendCancel(ctx context.Context, cmd commands.CancelRun) (command.EndWaiter, error) {
-	ch := make(chan *nats.Msg, answerBuffer)
-	sub, err := s.nc.ChanSubscribe(subjects.AggregateEvents(events.AggregateRun, cmd.RunID), ch)
+	rw, err := watchThenSend(ctx, s.nc, cmd.RunID, func() error {
+		_, err := s.pub.Command(ctx, cmd)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("could not subscribe to run %s: %w", cmd.RunID, err)
-	}
-	if err := s.nc.FlushWithContext(ctx); err != nil {
-		_ = sub.Unsubscribe()
-		return nil, fmt.Errorf("could not subscribe to run %s: %w", cmd.RunID, err)
-	}
-	if _, err := s.pub.Command(ctx, cmd); err != nil {
-		_ = sub.Unsubscribe()
 		return nil, err
 	}
-	return &endWaiter{sub: sub, ch: ch, log: s.log}, nil
+	return &endWaiter{runWatch: rw}, nil
 }
 
-type endWaiter struct {
-	sub *nats.Subscription
-	ch  chan *nats.Msg
-	log *slog.Logger
-}
+type endWaiter struct{ *runWatch }
 
 // WaitEnd returns the status of the run's first terminal event within d.
 func (w *endWaiter) WaitEnd(ctx context.Context, d time.Duration) runs.Status {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ""
-		case <-timer.C:
-			return ""
-		case msg := <-w.ch:
-			env, err := envelope.FromHeader(msg.Header, msg.Data)
-			if err != nil {
-				continue
-			}
-			p, err := events.Decode(env.Type, env.Data)
-			if err != nil || !events.Terminal(p) {
-				continue
-			}
-			switch p.(type) {
-			case *events.RunCanceled:
-				return runs.StatusCanceled
-			case *events.RunCompleted:
-				return runs.StatusCompleted
-			case *events.RunRejected:
-				return runs.StatusRejected
-			default:
-				return runs.StatusFailed
-			}
+	var status runs.Status
+	w.next(ctx, d, func(msg *nats.Msg) bool {
+		env, err := envelope.FromHeader(msg.Header, msg.Data)
+		if err != nil {
+			return false
 		}
-	}
+		p, err := events.Decode(env.Type, env.Data)
+		if err != nil || !events.Terminal(p) {
+			return false
+		}
+		switch p.(type) {
+		case *events.RunCanceled:
+			status = runs.StatusCanceled
+		case *events.RunCompleted:
+			status = runs.StatusCompleted
+		case *events.RunRejected:
+			status = runs.StatusRejected
+		default:
+			status = runs.StatusFailed
+		}
+		return true
+	})
+	return status
 }
-
-func (w *endWaiter) Close() { _ = w.sub.Unsubscribe() }
 
 // lastEvent reads the last event on one subject, nil when there is none.
 func (s *Scheduler) lastEvent(ctx context.Context, subject string) (events.Payload, time.Time, error) {

@@ -6,7 +6,6 @@ package natsbus
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 	"github.com/phantom-run/phantom/contracts/commands"
 	"github.com/phantom-run/phantom/contracts/envelope"
 	"github.com/phantom-run/phantom/contracts/events"
-	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/command"
 )
@@ -32,54 +30,32 @@ func NewSubmitter(nc *nats.Conn, pub *bus.Publisher, log *slog.Logger) *Submitte
 	return &Submitter{nc: nc, pub: pub, log: log}
 }
 
-// answerBuffer bounds the events buffered per waiting submit: the answer
-// comes among the first few events of a run.
-const answerBuffer = 64
-
-// SendSubmit subscribes to the run's events, makes sure the server has the
-// subscription, then publishes the command with the id "submit-<run id>" so
-// that a retried publish is stored once.
+// SendSubmit subscribes to the run's events, then publishes the command
+// with the id "submit-<run id>" so that a retried publish is stored once.
 func (s *Submitter) SendSubmit(ctx context.Context, cmd commands.SubmitRun) (command.AnswerWaiter, error) {
-	ch := make(chan *nats.Msg, answerBuffer)
-	sub, err := s.nc.ChanSubscribe(subjects.AggregateEvents(events.AggregateRun, cmd.RunID), ch)
+	rw, err := watchThenSend(ctx, s.nc, cmd.RunID, func() error {
+		_, err := s.pub.Command(ctx, cmd, bus.WithID("submit-"+cmd.RunID))
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("could not subscribe to run %s: %w", cmd.RunID, err)
-	}
-	// The answer may come from another connection: the subscription must
-	// be in place on the server before the command can cause it.
-	if err := s.nc.FlushWithContext(ctx); err != nil {
-		_ = sub.Unsubscribe()
-		return nil, fmt.Errorf("could not subscribe to run %s: %w", cmd.RunID, err)
-	}
-	if _, err := s.pub.Command(ctx, cmd, bus.WithID("submit-"+cmd.RunID)); err != nil {
-		_ = sub.Unsubscribe()
 		return nil, err
 	}
-	return &waiter{sub: sub, ch: ch, log: s.log}, nil
+	return &waiter{runWatch: rw, log: s.log}, nil
 }
 
 type waiter struct {
-	sub *nats.Subscription
-	ch  chan *nats.Msg
+	*runWatch
 	log *slog.Logger
 }
 
 // Wait returns the first run.queued or run.rejected within d.
 func (w *waiter) Wait(ctx context.Context, d time.Duration) command.Outcome {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return command.Outcome{}
-		case <-timer.C:
-			return command.Outcome{}
-		case msg := <-w.ch:
-			if out, ok := w.answer(msg); ok {
-				return out
-			}
-		}
-	}
+	var out command.Outcome
+	w.next(ctx, d, func(msg *nats.Msg) (ok bool) {
+		out, ok = w.answer(msg)
+		return ok
+	})
+	return out
 }
 
 func (w *waiter) answer(msg *nats.Msg) (command.Outcome, bool) {
@@ -106,6 +82,3 @@ func (w *waiter) answer(msg *nats.Msg) (command.Outcome, bool) {
 	}
 	return command.Outcome{}, false
 }
-
-// Close stops listening.
-func (w *waiter) Close() { _ = w.sub.Unsubscribe() }
