@@ -82,7 +82,7 @@ func TestGuardPoliciesFollowSavesAndDeletesAndRebuildAlike(t *testing.T) {
 	b.publish(&events.GuardPolicySaved{PolicyID: ws, Scope: events.GuardScopeWorkspace, Target: "/w", Policy: events.GuardPolicy{Mode: "paranoid"}}, 0, at(1))
 	last := b.publish(&events.GuardPolicySaved{PolicyID: ws, Scope: events.GuardScopeWorkspace, Target: "/w",
 		Policy: events.GuardPolicy{RuleSwitches: map[string]bool{"git.push_force": false}}}, 0, at(2))
-	b.publish(&events.RunPolicyAudit{RunID: "r1", Command: "ls", Decision: "allow"}, 1, at(3))
+	audit := b.publish(&events.RunPolicyAudit{RunID: "r1", Command: "ls", Decision: "allow"}, 1, at(3))
 	b.WaitCheckpoint(readmodel.ProjectionGuardPolicies, last, 10*time.Second)
 	dump := func() []string {
 		return b.Rows(`SELECT to_jsonb(g)::text FROM guard_policies g ORDER BY id`)
@@ -97,7 +97,10 @@ func TestGuardPoliciesFollowSavesAndDeletesAndRebuildAlike(t *testing.T) {
 	b.WaitCheckpoint(readmodel.ProjectionGuardPolicies, del, 10*time.Second)
 	live = dump()
 	require.Len(t, live, 1)
+	// The two projections advance on their own consumers: the audit is read only once its own has passed it.
+	b.WaitCheckpoint(readmodel.ProjectionPolicyAudits, audit, 10*time.Second)
 	audits := b.audits()
+	require.Len(t, audits, 1)
 
 	for _, name := range []string{readmodel.ProjectionGuardPolicies, readmodel.ProjectionPolicyAudits} {
 		require.NoError(t, p.svc.Rebuild(b.Ctx, name))
