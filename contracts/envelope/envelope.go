@@ -53,26 +53,35 @@ func NewID() string { return ulid.Make().String() }
 
 // Header renders the envelope's attributes as NATS headers, Nats-Msg-Id included.
 func (e Envelope) Header() nats.Header {
-	// Sized up front: growing a map entry by entry costs more than the rest.
-	h := make(nats.Header, 10+len(e.Extensions))
-	h.Set(HeaderSpecVersion, SpecVersion)
-	h.Set(HeaderID, e.ID)
-	h.Set(nats.MsgIdHdr, e.ID)
-	h.Set(HeaderType, e.Type)
-	h.Set(HeaderSource, e.Source)
-	if e.Subject != "" {
-		h.Set(HeaderSubject, e.Subject)
+	// Sized up front, and every value's one-element slice cut from one
+	// array: on the runner's hot path the eleven small allocations cost more
+	// than the rest of building the message. nats.Header.Set does no more
+	// than store such a slice (NATS headers are case-sensitive).
+	n := 10 + len(e.Extensions)
+	h := make(nats.Header, n)
+	vals := make([]string, 0, n)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	h.Set(HeaderTime, e.Time.UTC().Format(time.RFC3339Nano))
-	h.Set(HeaderContentType, ContentTypeJSON)
+	set(HeaderSpecVersion, SpecVersion)
+	set(HeaderID, e.ID)
+	set(nats.MsgIdHdr, e.ID)
+	set(HeaderType, e.Type)
+	set(HeaderSource, e.Source)
+	if e.Subject != "" {
+		set(HeaderSubject, e.Subject)
+	}
+	set(HeaderTime, e.Time.UTC().Format(time.RFC3339Nano))
+	set(HeaderContentType, ContentTypeJSON)
 	if e.TraceParent != "" {
-		h.Set(HeaderTraceParent, e.TraceParent)
+		set(HeaderTraceParent, e.TraceParent)
 	}
 	if e.TraceState != "" {
-		h.Set(HeaderTraceState, e.TraceState)
+		set(HeaderTraceState, e.TraceState)
 	}
 	for k, v := range e.Extensions {
-		h.Set("ce-"+k, v)
+		set("ce-"+k, v)
 	}
 	return h
 }
