@@ -166,7 +166,8 @@ func (x *execution) run() string {
 		return x.failBeforeStart(reason, msg)
 	}
 
-	copts := chunk.Options{MaxBytes: x.r.cfg.ChunkBytes, MaxLineBytes: x.r.cfg.MaxLineBytes, Interval: x.r.cfg.ChunkInterval}
+	copts := chunk.Options{MaxBytes: x.r.cfg.ChunkBytes, MaxLineBytes: x.r.cfg.MaxLineBytes, Interval: x.r.cfg.ChunkInterval,
+		Carry: redact.TokenTail}
 	x.out, x.errb = chunk.New(copts), chunk.New(copts)
 	x.sem = newSemantics(x)
 	proc, err := x.spawn(plan, reply.Dir)

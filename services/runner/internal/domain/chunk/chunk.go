@@ -37,6 +37,13 @@ type Options struct {
 	MaxLineBytes int
 	// Interval is how long output may wait to be batched.
 	Interval time.Duration
+	// Carry, if set, returns how many bytes at the end of p, where a chunk
+	// is about to be cut inside a line, belong with what follows. Chunks
+	// are redacted one by one, so the runner passes the redactor's
+	// trailing token: a key cut in two would pass as two harmless halves.
+	// The carried bytes open the next chunk; a partial line waits at most
+	// one more Interval for the rest of its last word. Nil carries nothing.
+	Carry func(p []byte) int
 }
 
 // Batcher batches one stream. It is not safe for concurrent use.
@@ -57,6 +64,9 @@ type Batcher struct {
 	// partial line at the end of buf started waiting.
 	lastEmit  time.Time
 	tailSince time.Time
+	// carried is true when the partial line's last word was held back
+	// once already: the next flush sends it whatever follows.
+	carried bool
 
 	raw, lines, truncated int64
 }
@@ -134,9 +144,11 @@ func (b *Batcher) Write(p []byte, now time.Time) (chunks []Chunk, truncated int)
 		// The tail's age runs from when this partial line began to wait.
 		if sawNewline || b.tailSince.IsZero() {
 			b.tailSince = now
+			b.carried = false
 		}
 	} else {
 		b.tailSince = time.Time{}
+		b.carried = false
 	}
 	return chunks, truncated
 }
@@ -163,7 +175,19 @@ func (b *Batcher) sizeCut() int {
 	if cut == 0 {
 		cut = b.o.MaxBytes
 	}
+	if k := b.carry(window[:cut]); k < cut {
+		// A line made of one word longer than a chunk is cut anyway.
+		cut -= k
+	}
 	return cut
+}
+
+// carry is how many bytes at the end of p go to the next chunk.
+func (b *Batcher) carry(p []byte) int {
+	if b.o.Carry == nil {
+		return 0
+	}
+	return min(max(b.o.Carry(p), 0), len(p))
 }
 
 // Due returns when the next time-driven flush is due, if anything waits.
@@ -189,9 +213,16 @@ func (b *Batcher) Flush(now time.Time) []Chunk {
 	cut := bytes.LastIndexByte(b.buf, '\n') + 1
 	if b.tailSince.IsZero() || !now.Before(b.tailSince.Add(b.o.Interval)) {
 		// The partial line has waited long enough (a prompt, a progress bar):
-		// send it, but keep an incomplete rune for the next chunk.
+		// send it, but keep an incomplete rune for the next chunk, and its
+		// last word once, in case it is the first half of a secret.
 		cut = len(b.buf) - incompleteSuffix(b.buf)
+		held := 0
+		if !b.carried {
+			held = b.carry(b.buf[:cut])
+		}
+		cut -= held
 		b.tailSince = now
+		b.carried = held > 0
 		if cut == len(b.buf) {
 			b.tailSince = time.Time{}
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phantom-run/phantom/services/runner/internal/domain/chunk"
+	"github.com/phantom-run/phantom/services/runner/internal/domain/redact"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -134,6 +135,9 @@ func TestRandomStreams(t *testing.T) {
 	alphabet := []byte("abcdefghij \n\n\n")
 	for round := range 200 {
 		o := chunk.Options{MaxBytes: 1 + rng.IntN(300), MaxLineBytes: 1 << 20, Interval: interval}
+		if round%2 == 1 {
+			o.Carry = redact.TokenTail
+		}
 		b := chunk.New(o)
 		now := t0
 		var in []byte
@@ -171,4 +175,87 @@ func concat(cs []chunk.Chunk) string {
 		s.WriteString(c.Data)
 	}
 	return s.String()
+}
+
+// key is a secret the redactor knows by its format.
+const key = "sk-ant-api03-Xk2f9QmZr7LpT4vB8nW1cY6dH3jK0sA5eU9iO2pG7qR4tV"
+
+func carrying(maxBytes int) chunk.Options {
+	o := opts()
+	o.MaxBytes = maxBytes
+	o.Carry = redact.TokenTail
+	return o
+}
+
+// redacted is the stream as a reader sees it: each chunk redacted alone.
+func redacted(chunks []chunk.Chunk) string {
+	r := redact.New()
+	var out strings.Builder
+	for _, c := range chunks {
+		out.WriteString(r.String(c.Data))
+	}
+	return out.String()
+}
+
+func TestASizeCutCarriesTheWordItWouldSplit(t *testing.T) {
+	t.Parallel()
+	line := `{"type":"tool_result","content":"` + key + `"}` + "\n"
+	// Without Carry the cut at 64 bytes splits the key and neither half is
+	// recognised.
+	plain := opts()
+	plain.MaxBytes = 64
+	b := chunk.New(plain)
+	got, _ := b.Write([]byte(line), t0)
+	got = append(got, b.Close(t0)...)
+	require.Contains(t, redacted(got), key[64-33:], "the premise: the second half of a split key leaks")
+
+	b = chunk.New(carrying(64))
+	got, _ = b.Write([]byte(line), t0)
+	got = append(got, b.Close(t0)...)
+	require.Len(t, got, 2)
+	require.Equal(t, `{"type":"tool_result","content":"`, got[0].Data, "the cut moved back to before the key")
+	require.Equal(t, int64(len(got[0].Data)), got[1].Offset)
+	require.Equal(t, line, got[0].Data+got[1].Data)
+	require.Equal(t, `{"type":"tool_result","content":"[REDACTED]"}`+"\n", redacted(got))
+}
+
+func TestALineThatIsOneLongWordIsStillCut(t *testing.T) {
+	t.Parallel()
+	b := chunk.New(carrying(64))
+	word := strings.Repeat("a", 100)
+	got, _ := b.Write([]byte(word+"\n"), t0)
+	require.Len(t, got, 1)
+	require.Equal(t, word[:64], got[0].Data)
+}
+
+func TestAPartialLineHoldsItsLastWordOneMoreInterval(t *testing.T) {
+	t.Parallel()
+	b := chunk.New(carrying(32 << 10))
+	// The agent prints half a key and pauses past the interval.
+	b.Write([]byte("export KEY="+key[:20]), t0)
+	require.Empty(t, b.Flush(t0.Add(interval-time.Millisecond)))
+	got := b.Flush(t0.Add(interval))
+	require.Equal(t, []chunk.Chunk{{Seq: 1, Offset: 0, Data: "export "}}, got, "the word at the end waits")
+	due, ok := b.Due()
+	require.True(t, ok)
+	require.Equal(t, t0.Add(2*interval), due)
+	// The rest comes within that interval: the key goes out whole.
+	b.Write([]byte(key[20:]+"\n"), t0.Add(60*time.Millisecond))
+	got = append(got, b.Flush(t0.Add(2*interval))...)
+	require.Equal(t, "export KEY=[REDACTED]\n", redacted(got))
+
+	// A prompt that ends in a word is not held twice.
+	b = chunk.New(carrying(32 << 10))
+	b.Write([]byte("Continue? yes"), t0)
+	require.Equal(t, "Continue? ", b.Flush(t0.Add(interval))[0].Data)
+	b.Write([]byte("/no"), t0.Add(70*time.Millisecond))
+	require.Equal(t, []chunk.Chunk{{Seq: 2, Offset: 10, Data: "yes/no"}}, b.Flush(t0.Add(2*interval)))
+	_, ok = b.Due()
+	require.False(t, ok)
+
+	// A partial line that is one word waits once, then goes.
+	b = chunk.New(carrying(32 << 10))
+	b.Write([]byte("Password"), t0)
+	require.Empty(t, b.Flush(t0.Add(interval)))
+	require.Equal(t, []chunk.Chunk{{Seq: 1, Offset: 0, Data: "Password"}}, b.Flush(t0.Add(2*interval)))
 }

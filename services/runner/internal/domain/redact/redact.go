@@ -153,6 +153,24 @@ var tokenChars = func() (t [256]bool) {
 
 func isTokenChar(c byte) bool { return tokenChars[c] }
 
+// maxTokenTail bounds TokenTail: a longer run of token characters (a base64
+// blob) is no key the redactor knows, and holding it back would only delay it.
+const maxTokenTail = 8 << 10
+
+// TokenTail returns the length of the run of token characters that ends p
+// (0 when it is longer than 8 KiB). Text that is redacted in pieces cuts
+// before it, so that a secret at the cut is seen whole by one of them.
+func TokenTail(p []byte) int {
+	n := 0
+	for n < len(p) && isTokenChar(p[len(p)-1-n]) {
+		n++
+		if n > maxTokenTail {
+			return 0
+		}
+	}
+	return n
+}
+
 // Character classes of a token, gathered while it is scanned, so that the
 // checks that cannot match (no digit: no key, nothing random) are skipped.
 const (

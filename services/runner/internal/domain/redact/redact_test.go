@@ -119,3 +119,19 @@ func BenchmarkRedactRawText(b *testing.B) {
 		_ = r.String(line)
 	}
 }
+
+func TestTokenTail(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int{
+		"":                           0,
+		"no word at the end ":        0,
+		"key is sk-ant-api03-Xk2f9":  18,
+		`{"x":"ghp_abc`:              7,
+		"whole":                      5,
+		"line\nAPI_KEY=abc":          11,
+		strings.Repeat("A", 8<<10):   8 << 10,
+		strings.Repeat("A", 8<<10+1): 0,
+	} {
+		require.Equal(t, want, TokenTail([]byte(in)), "%.40q", in)
+	}
+}
