@@ -50,17 +50,16 @@ export function BoardProvider({ children, api: given, fetch: fetchImpl, pollMs =
   const [state, dispatch] = useReducer(boardReducer, emptyBoard);
   const [mode, setMode] = useState<LiveMode>("loading");
   const [stream, setStream] = useState<{ state?: StreamState; detail?: string }>({});
-  const stateRef = useRef(state);
-  stateRef.current = state;
 
   useEffect(() => {
     let stopped = false;
     let es: EventStream | undefined;
     let poll: ReturnType<typeof setInterval> | undefined;
     const batcher = frameBatcher<RunEvent>((events) => dispatch({ type: "events", events }));
-    const snapshot = async () => {
+    const snapshot = async (): Promise<BoardRun[]> => {
       const page = await api.listRuns({ limit: 200 });
       if (!stopped) dispatch({ type: "snapshot", runs: page.runs as BoardRun[] });
+      return page.runs as BoardRun[];
     };
     const startPolling = (why?: string) => {
       setMode("polling");
@@ -72,8 +71,9 @@ export function BoardProvider({ children, api: given, fetch: fetchImpl, pollMs =
       }, pollMs);
     };
     (async () => {
+      let rows: BoardRun[];
       try {
-        await snapshot();
+        rows = await snapshot();
       } catch (err) {
         if (stopped) return;
         setMode(err instanceof ApiError && err.status === 401 ? "signed-out" : "error");
@@ -84,7 +84,8 @@ export function BoardProvider({ children, api: given, fetch: fetchImpl, pollMs =
       setMode("stream");
       es = new EventStream({
         url: firehoseUrl,
-        after: resumeAfter(stateRef.current),
+        // The newest event the snapshot reflects: the stream resumes right after it.
+        after: resumeAfter(boardReducer(emptyBoard, { type: "snapshot", runs: rows })),
         onEvents: (evs) => batcher.push(evs),
         onState: (st, detail) => {
           setStream({ state: st, detail });

@@ -66,6 +66,7 @@ describe("transcript of real CLI output", () => {
     const errors = only(t.items, "error");
     expect(errors).toHaveLength(1);
     expect(errors[0]?.text).toContain("API Error: 400");
+    expect(errors[0]?.fatal).toBe(true);
     expect(only(t.items, "result")[0]).toMatchObject({ isError: true });
     expect(only(t.items, "event").at(-1)?.text).toContain("Failed (api_error)");
   });

@@ -80,6 +80,15 @@ export const emptyTranscript: Transcript = {
   lastSeq: 0,
 };
 
+/**
+ * passingErrors are the error subtypes the agent goes on after: Claude
+ * Code's API retries, Codex's reconnects, Gemini CLI's warnings. Other
+ * errors end the turn, whether or not the parser marked them (Claude Code
+ * reports an API failure as a synthetic message whose subtype is the
+ * error's kind).
+ */
+const passingErrors = new Set(["api_retry", "reconnecting", "warning"]);
+
 /** commandOf reads the shell command a tool call runs, if it runs one. */
 export function commandOf(input: unknown): string | undefined {
   if (input && typeof input === "object" && !Array.isArray(input)) {
@@ -394,7 +403,14 @@ class Builder {
         return;
       }
       case "error":
-        this.push({ ...base, key: `s${ev.seq}`, kind: "error", text: s.text ?? "", subtype: s.subtype, fatal: !!s.isError });
+        this.push({
+          ...base,
+          key: `s${ev.seq}`,
+          kind: "error",
+          text: s.text ?? "",
+          subtype: s.subtype,
+          fatal: !!s.isError || !passingErrors.has(s.subtype ?? ""),
+        });
         return;
       case "result":
         this.push({
