@@ -20,7 +20,10 @@ BENCH_TIMEOUT ?= 60m
 # Where `make agent-clis` installs the pinned agent CLIs (pkg/testenv/agentcli looks there).
 AGENT_CLIS_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/phantom/agent-clis
 
-.PHONY: build test lint bench tidy-check up readme clean agent-clis
+# The dashboard (web/) is built into the gateway's embedded assets.
+WEB_DIST := services/gateway/internal/ports/webui/dist
+
+.PHONY: build test lint bench tidy-check up readme clean agent-clis web web-deps web-test web-lint
 
 ## build: the phantom command and each service's own binary, into ./bin
 build:
@@ -31,12 +34,12 @@ build:
 		$(GO) build -ldflags '$(LDFLAGS)' -o bin/phantom-$$s ./services/$$s; \
 	done
 
-## test: every test of every module, with the race detector
-test:
+## test: every test of every module, with the race detector, and the dashboard's unit tests
+test: web-test
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
-## lint: gofmt, go vet and staticcheck
-lint:
+## lint: gofmt, go vet and staticcheck; the dashboard's type check and generated API types
+lint: web-lint
 	@out="$$(gofmt -l $(MODULES))"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
@@ -81,5 +84,29 @@ up: build
 readme:
 	PHANTOM_UPDATE_README=1 $(GO) test -count=1 -run TestREADMEConfigurationTableIsCurrent ./cmd/phantom
 
+## web: the dashboard, from its pinned lockfile (npm ci), built into the gateway's embedded
+## assets ($(WEB_DIST)); without it the gateway embeds only a placeholder
+web: web-deps
+	cd web && npm run build
+	find $(WEB_DIST) -mindepth 1 ! -name .placeholder -delete
+	cp -R web/dist/. $(WEB_DIST)/
+
+## web-deps: npm ci in web/, skipped while the lockfile is the one last installed
+web-deps:
+	@if cmp -s web/package-lock.json web/node_modules/.phantom-lock; then \
+		echo "web/node_modules up to date"; \
+	else \
+		echo "npm ci in web/"; \
+		cd web && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.phantom-lock; \
+	fi
+
+## web-test: the dashboard's unit and component tests (Vitest)
+web-test: web-deps
+	cd web && npx vitest run
+
+## web-lint: the dashboard's type check, and its API types as the contracts generate them
+web-lint: web-deps
+	cd web && npm run lint
+
 clean:
-	rm -rf bin
+	rm -rf bin web/dist
