@@ -34,15 +34,23 @@ export function TranscriptView({ transcript, agent }: { transcript: Transcript; 
     overscan: 6,
   });
 
+  // Following stops only when the reader scrolls away: rows measured taller
+  // than estimated also move the scroll position, and must not end it.
+  const userAt = useRef(0);
+  const markUser = () => {
+    userAt.current = performance.now();
+  };
+  const total = v.getTotalSize();
   useEffect(() => {
     if (follow && items.length > 0) v.scrollToIndex(items.length - 1, { align: "end" });
-  }, [items.length, follow, v]);
+  }, [items.length, total, follow, v]);
 
   const onScroll = () => {
     const el = scroller.current;
     if (!el) return;
     const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 48;
-    if (atBottom !== follow) setFollow(atBottom);
+    if (atBottom && !follow) setFollow(true);
+    else if (!atBottom && follow && performance.now() - userAt.current < 1000) setFollow(false);
   };
 
   if (items.length === 0) {
@@ -50,8 +58,19 @@ export function TranscriptView({ transcript, agent }: { transcript: Transcript; 
   }
   return (
     <div className="transcript-wrap">
-      <div ref={scroller} className="transcript" onScroll={onScroll} role="log" aria-label="Transcript" tabIndex={0}>
-        <div style={{ height: v.getTotalSize(), position: "relative", width: "100%" }}>
+      <div
+        ref={scroller}
+        className="transcript"
+        onScroll={onScroll}
+        onWheel={markUser}
+        onTouchMove={markUser}
+        onPointerDown={markUser}
+        onKeyDown={markUser}
+        role="log"
+        aria-label="Transcript"
+        tabIndex={0}
+      >
+        <div style={{ height: total, position: "relative", width: "100%" }}>
           {v.getVirtualItems().map((vi) => {
             const item = items[vi.index];
             return (
