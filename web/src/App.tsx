@@ -1,7 +1,7 @@
 // The dashboard's shell: navigation, the live board state every view
 // shares, the tab's title (how many runs wait for input) and the keyboard
 // shortcuts (g then b/n/c/f/u/p/s to go to a view, / to search).
-import { useCallback, useEffect, useRef, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useRef, useState } from "react";
 import { NavLink, Route, Routes, useNavigate } from "react-router";
 import { PageTitleContext } from "./components/common";
 import { BoardProvider, useBoard } from "./live/BoardContext";
@@ -14,8 +14,10 @@ import { NewRunView } from "./views/NewRun";
 import { RunView } from "./views/RunView";
 import { SettingsView } from "./views/SettingsView";
 import { SignInView, SignedOut } from "./views/SignIn";
-import { UsageView } from "./views/UsageView";
 import type { Endpoints } from "./api/endpoints";
+
+// The charts library is the largest dependency: it loads with the Usage view.
+const UsageView = lazy(() => import("./views/UsageView").then((m) => ({ default: m.UsageView })));
 
 const nav = [
   ["/", "Runs", "b"],
@@ -97,7 +99,14 @@ function Shell() {
               <Route path="/conversations" element={<ConversationsView />} />
               <Route path="/conversations/:id" element={<ConversationView />} />
               <Route path="/fleet" element={<FleetView />} />
-              <Route path="/usage" element={<UsageView />} />
+              <Route
+                path="/usage"
+                element={
+                  <Suspense fallback={<div className="empty">Loading…</div>}>
+                    <UsageView />
+                  </Suspense>
+                }
+              />
               <Route path="/guard" element={<GuardView />} />
               <Route path="/settings" element={<SettingsView />} />
               <Route path="*" element={<div className="empty">No such page.</div>} />

@@ -1,11 +1,10 @@
 // One run: its transcript following live, the raw output, its changes and
 // checkpoints, usage and cost, and what can be done with it.
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useMemo } from "react";
+import { lazy, Suspense, useMemo } from "react";
 import { Link, useParams, useSearchParams } from "react-router";
 import type { Endpoints } from "../api/endpoints";
 import { isTerminal } from "../api/types";
-import { DiffView } from "../components/DiffView";
 import { Loading, PageHeader, ProblemNote } from "../components/common";
 import { StatusBadge } from "../components/StatusBadge";
 import { useAction } from "../components/useAction";
@@ -17,6 +16,9 @@ import { RawOutput } from "../transcript/RawOutput";
 import { TranscriptView } from "../transcript/TranscriptView";
 import { usageTotals, type Transcript } from "../transcript/model";
 import { RunActions } from "./RunActions";
+
+// The diff viewer loads with the Changes tab.
+const DiffView = lazy(() => import("../components/DiffView").then((m) => ({ default: m.DiffView })));
 
 const tabs = [
   ["transcript", "Transcript"],
@@ -186,7 +188,11 @@ function Changes({ runId, api }: { runId: string; api: Endpoints }) {
       ) : null}
       {diff.isLoading ? <Loading what="the changes" /> : null}
       <ProblemNote error={diff.error} what="Changes" />
-      {diff.data ? <DiffView diff={diff.data} wide={wide} /> : null}
+      {diff.data ? (
+        <Suspense fallback={<Loading what="the diff viewer" />}>
+          <DiffView diff={diff.data} wide={wide} />
+        </Suspense>
+      ) : null}
     </div>
   );
 }
