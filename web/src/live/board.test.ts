@@ -99,3 +99,36 @@ describe("the board's reducer", () => {
     expect(s.runs["01JEEEEEEEEEEEEEEEEEEEEEEE"]?.status).toBe("running");
   });
 });
+
+describe("the board under load", () => {
+  it("folds a frame of events from 20 live runs into a board of 1,000 within a frame's budget", () => {
+    const ids = Array.from({ length: 1000 }, (_, i) => `01JLOAD${String(i).padStart(19, "0")}`);
+    let s = emptyBoard;
+    const makers = ids.map((id) => new EventMaker(id));
+    s = apply(
+      s,
+      ids.map((id, i) => (makers[i] as EventMaker).make("run.requested", { spec: { agent: "claude", prompt: `task ${i}`, workspace: "/w" } })),
+    );
+    const live = makers.slice(0, 20);
+    let seq = 10_000;
+    const frame = () =>
+      live.flatMap((m) => [
+        { ...m.make("run.chunk.stdout", { attempt: 1, seq: 1, offset: 0, data: "x\n", lines: 1 }, 1), seq: ++seq },
+        { ...m.make("run.semantic", { attempt: 1, kind: "usage", usage: { model: "opus", inputTokens: seq, outputTokens: 1, costUsd: 0.01 } }, 1), seq: ++seq },
+      ]);
+    const times: number[] = [];
+    for (let f = 0; f < 60; f++) {
+      const batch = frame();
+      const t0 = performance.now();
+      s = apply(s, batch);
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    const p50 = times[30] as number;
+    const max = times[59] as number;
+    console.info(`board of 1000 runs, 20 live, 40 events a frame: p50 ${p50.toFixed(2)} ms, max ${max.toFixed(2)} ms (reducer only; shared 2-core machine)`);
+    expect(s.ids).toHaveLength(1000);
+    expect(s.usage[ids[0] as string]?.costUsd).toBeCloseTo(0.01, 9);
+    expect(p50).toBeLessThan(50);
+  });
+});
