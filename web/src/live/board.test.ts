@@ -107,7 +107,7 @@ describe("the board under load", () => {
     const makers = ids.map((id) => new EventMaker(id));
     s = apply(
       s,
-      ids.map((id, i) => (makers[i] as EventMaker).make("run.requested", { spec: { agent: "claude", prompt: `task ${i}`, workspace: "/w" } })),
+      makers.map((m, i) => m.make("run.requested", { spec: { agent: "claude", prompt: `task ${i}`, workspace: "/w" } })),
     );
     const live = makers.slice(0, 20);
     let seq = 10_000;
