@@ -3,6 +3,7 @@ module github.com/phantom-run/phantom/pkg
 go 1.26.0
 
 require (
+	github.com/BurntSushi/toml v1.5.0
 	github.com/ThreeDotsLabs/watermill v1.5.1
 	github.com/golang-migrate/migrate/v4 v4.20.1
 	github.com/jackc/pgx/v5 v5.12.0
