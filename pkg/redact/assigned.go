@@ -197,7 +197,7 @@ func (a *assignment) identBefore(line []byte, from, op int) int {
 	}
 	// The gap: up to 20 of [ \t\w.-], then up to 3 blanks or quotes.
 	tb := op
-	for tb > from && op-tb < 3 && strings.IndexByte(" \t\v\f'\"", line[tb-1]) >= 0 {
+	for tb > from && op-tb < 3 && gapChars[line[tb-1]] {
 		tb--
 	}
 	for q := op; q >= from && op-q <= 23; q-- {
@@ -253,13 +253,24 @@ func assignmentAfter(line []byte, i int) (int, bool) {
 	for n := 0; i < len(line) && n < 64 && identChar(line[i]); n++ {
 		i++
 	}
-	for n := 0; i < len(line) && n < 3 && strings.IndexByte(" \t\v\f'\"", line[i]) >= 0; n++ {
+	for n := 0; i < len(line) && n < 3 && gapChars[line[i]]; n++ {
 		i++
 	}
-	if i < len(line) && strings.IndexByte("=>:|?,", line[i]) >= 0 {
+	if i < len(line) && operatorChars[line[i]] {
 		return i, true
 	}
 	return 0, false
+}
+
+// operatorChars start an operator; gapChars are the blanks and quotes
+// between an identifier and its operator.
+var operatorChars, gapChars = byteSet("=>:|?,"), byteSet(" \t\v\f'\"")
+
+func byteSet(s string) (t [256]bool) {
+	for i := 0; i < len(s); i++ {
+		t[s[i]] = true
+	}
+	return t
 }
 
 func leadChar(c byte) bool { return c == '.' || c == '-' || c == '_' || isAlnum(c) }
@@ -273,10 +284,10 @@ func identChar(c byte) bool {
 // rule may skip stays in it: the span is never shorter than the value).
 func valueSpan(line []byte, op int) (int, int) {
 	i := op
-	for n := 0; i < len(line) && n < 4 && strings.IndexByte("=>:|?,", line[i]) >= 0; n++ {
+	for n := 0; i < len(line) && n < 4 && operatorChars[line[i]]; n++ {
 		i++
 	}
-	for n := 0; i < len(line) && n < 5 && strings.IndexByte("`'\" \t\v\f", line[i]) >= 0; n++ {
+	for n := 0; i < len(line) && n < 5 && (gapChars[line[i]] || line[i] == '`'); n++ {
 		i++
 	}
 	start := i

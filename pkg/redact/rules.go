@@ -123,7 +123,7 @@ type ruleSet struct {
 // ("OR") applies through its regexes and stopwords.
 func compileRules(data []byte) (*ruleSet, error) {
 	var cfg gitleaksConfig
-	if err := toml.Unmarshal(data, &cfg); err != nil {
+	if err := tomlDecode(data, &cfg); err != nil {
 		return nil, fmt.Errorf("could not read the gitleaks rules: %w", err)
 	}
 	rs := &ruleSet{}
@@ -191,6 +191,9 @@ func compileRules(data []byte) (*ruleSet, error) {
 	}
 	return rs, nil
 }
+
+// tomlDecode reads gitleaks' configuration format.
+func tomlDecode(data []byte, v any) error { return toml.Unmarshal(data, v) }
 
 func compileAllowlist(a gitleaksAllowlist) (allowlist, bool, error) {
 	if strings.EqualFold(a.Condition, "AND") && (len(a.Paths) > 0 || len(a.Commits) > 0) {
