@@ -77,7 +77,7 @@ type RunProgress struct {
 
 // RunChunk is a batch of one output stream. Chunks of one attempt and stream
 // are numbered from 1 without gaps; Offset is the byte offset of Data in the
-// stream, before redaction.
+// redacted stream (bytes dropped from overlong lines counted).
 type RunChunk struct {
 	RunID   string `json:"runId"`
 	Attempt int    `json:"attempt"`

@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -118,6 +120,9 @@ func (a *agent) turn(ctx context.Context, s Script, exit int) bool {
 	for _, line := range s.Stderr {
 		fmt.Fprintln(a.st.Stderr, line)
 	}
+	if s.Pieces != "" && !a.pieces(ctx, s.Pieces) {
+		return false
+	}
 	msgID := newMsgID()
 	last := ""
 	for _, t := range s.Tools {
@@ -203,6 +208,44 @@ func (a *agent) result(s Script, answer string, exit int, took time.Duration) {
 			ContextWindow: 200_000, MaxOutputTokens: 64_000}},
 		PermissionDenials: []any{}, TerminalReason: reason, FastModeState: "off", UUID: newUUID(),
 	})
+}
+
+// piece is one write of the pieces directive.
+type piece struct {
+	Stdout *string `json:"stdout"`
+	Stderr *string `json:"stderr"`
+	Pause  string  `json:"pause"`
+}
+
+// pieces prints the pieces of a file, each with one write call and its
+// pause after it; false means ctx ended first. A file that cannot be read
+// is said on stderr.
+func (a *agent) pieces(ctx context.Context, path string) bool {
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(a.st.Cwd, path)
+	}
+	var ps []piece
+	data, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(data, &ps)
+	}
+	if err != nil {
+		fmt.Fprintf(a.st.Stderr, "fake agent: could not read the pieces: %v\n", err)
+		return true
+	}
+	_ = a.out.Flush()
+	for _, p := range ps {
+		switch {
+		case p.Stdout != nil:
+			_, _ = io.WriteString(a.st.Stdout, *p.Stdout)
+		case p.Stderr != nil:
+			_, _ = io.WriteString(a.st.Stderr, *p.Stderr)
+		}
+		if d, err := time.ParseDuration(p.Pause); err == nil && d > 0 && !sleep(ctx, d) {
+			return false
+		}
+	}
+	return true
 }
 
 // raw writes n bytes of 100-byte text lines, the last one shorter.

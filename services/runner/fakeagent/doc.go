@@ -35,6 +35,11 @@
 //	trap=1             ignore SIGINT and SIGTERM (to test a runner's kill escalation)
 //	model=NAME         the model named in the output (default claude-fake-1)
 //	session=UUID       the session id (default: a new random UUID)
+//	pieces=FILE        print the pieces of FILE (relative to the working directory)
+//	                   before answering: a JSON array of {"stdout": TEXT} or
+//	                   {"stderr": TEXT}, each written with one write call, with
+//	                   "pause": DURATION after it. A secret split across writes and
+//	                   pauses, kept out of the prompt (tests of redaction).
 //
 // TEXT and INPUT run to the next directive or the end of the prompt; wrap them
 // in double quotes to end them earlier: stderr="warned" then the answer.

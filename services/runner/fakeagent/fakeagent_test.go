@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -236,4 +239,41 @@ func TestSleepStopsWithContext(t *testing.T) {
 	code := fakeagent.Run(ctx, s, fakeagent.Streams{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}})
 	require.Equal(t, 130, code)
 	require.Less(t, time.Since(start), 5*time.Second)
+}
+
+// writes records each write call with the time it came.
+type writes struct {
+	calls []string
+	at    []time.Time
+}
+
+func (w *writes) Write(p []byte) (int, error) {
+	w.calls = append(w.calls, string(p))
+	w.at = append(w.at, time.Now())
+	return len(p), nil
+}
+
+func TestPiecesArePrintedOneWriteEachWithTheirPauses(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "p.json"),
+		[]byte(`[{"stdout":"key: AKIA","pause":"30ms"},{"stdout":"0123\n"},{"stderr":"half"},{"stderr":" two\n"}]`), 0o600))
+	s, err := fakeagent.Parse("pieces=p.json answer")
+	require.NoError(t, err)
+	require.Equal(t, "p.json", s.Pieces)
+	var out, errw writes
+	fakeagent.Run(context.Background(), s, fakeagent.Streams{Stdout: &out, Stderr: &errw, Cwd: dir})
+	require.GreaterOrEqual(t, len(out.calls), 3, "init, two pieces, the answer")
+	i := slices.Index(out.calls, "key: AKIA")
+	require.Positive(t, i, "the first piece is one write, after the init event")
+	require.Equal(t, "0123\n", out.calls[i+1])
+	require.GreaterOrEqual(t, out.at[i+1].Sub(out.at[i]), 30*time.Millisecond, "the pause is kept")
+	require.Equal(t, []string{"half", " two\n"}, errw.calls)
+	require.Contains(t, strings.Join(out.calls[i+2:], ""), `"result":"answer"`)
+
+	s, err = fakeagent.Parse("pieces=missing.json")
+	require.NoError(t, err)
+	var stderr bytes.Buffer
+	fakeagent.Run(context.Background(), s, fakeagent.Streams{Stdout: &bytes.Buffer{}, Stderr: &stderr, Cwd: dir})
+	require.Contains(t, stderr.String(), "could not read the pieces")
 }

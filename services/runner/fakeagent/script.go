@@ -38,6 +38,8 @@ type Script struct {
 	Model string
 	// Session is the session id ("" for a new one).
 	Session string
+	// Pieces is a file of pieces of output to print before answering.
+	Pieces string
 }
 
 // Tool is one scripted tool call.
@@ -81,6 +83,7 @@ var directives = map[string]kind{
 	"trap":      kindWord,
 	"model":     kindWord,
 	"session":   kindWord,
+	"pieces":    kindWord,
 }
 
 // isDirective reports whether a word starts a directive.
@@ -182,6 +185,8 @@ func (s *Script) set(key, value string) error {
 			return fmt.Errorf("tool=%q must be NAME:INPUT, e.g. tool=Bash:echo hi", value)
 		}
 		s.Tools = append(s.Tools, Tool{Name: name, Input: input})
+	case "pieces":
+		s.Pieces = value
 	case "tool-exec", "stdin", "trap":
 		b, err := strconv.ParseBool(value)
 		if err != nil {

@@ -30,13 +30,13 @@ import (
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
 	"github.com/phantom-run/phantom/pkg/daemon"
+	"github.com/phantom-run/phantom/pkg/redact"
 	"github.com/phantom-run/phantom/services/runner/internal/adapters/eventlog"
 	"github.com/phantom-run/phantom/services/runner/internal/adapters/guardrelay"
 	"github.com/phantom-run/phantom/services/runner/internal/adapters/natsio"
 	"github.com/phantom-run/phantom/services/runner/internal/app/command"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/agents"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/pricing"
-	"github.com/phantom-run/phantom/services/runner/internal/domain/redact"
 	"github.com/phantom-run/phantom/services/runner/internal/ports/natsin"
 )
 

@@ -200,8 +200,8 @@ func find[T any](t *testing.T, evs []bus.Event) T {
 }
 
 // stdout concatenates the run's stdout chunks, checking seq and offsets
-// (which are raw positions: equal to the concatenation's length unless lines
-// were truncated).
+// (positions in the redacted stream: equal to the concatenation's length
+// unless lines were truncated).
 func stdout(t *testing.T, evs []bus.Event) (string, int) {
 	return stdoutChecked(t, evs, true)
 }
@@ -509,7 +509,7 @@ func TestLongLinesAreTruncatedWithAWarning(t *testing.T) {
 		}
 	}
 	require.Equal(t, 4, cut, "the tool use, its result, the answer and the result line each hold the long text")
-	// Offsets stay raw: they count what was dropped.
+	// The metrics count what the agent printed, what was dropped included.
 	require.Greater(t, find[*events.RunRunnerMetrics](t, evs).StdoutBytes, int64(len(out)))
 	find[*events.RunCompleted](t, evs)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/pkg/bus"
+	"github.com/phantom-run/phantom/pkg/redact"
 	"github.com/phantom-run/phantom/services/runner/internal/adapters/guardrelay"
 	"github.com/phantom-run/phantom/services/runner/internal/adapters/process"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/adapter"
@@ -26,7 +27,6 @@ import (
 	"github.com/phantom-run/phantom/services/runner/internal/domain/chunk"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/harness"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/launch"
-	"github.com/phantom-run/phantom/services/runner/internal/domain/redact"
 )
 
 // execution is the state of one attempt while it runs.
@@ -166,8 +166,9 @@ func (x *execution) run() string {
 		return x.failBeforeStart(reason, msg)
 	}
 
+	// Output is redacted as a stream, before it is cut into chunks.
 	copts := chunk.Options{MaxBytes: x.r.cfg.ChunkBytes, MaxLineBytes: x.r.cfg.MaxLineBytes, Interval: x.r.cfg.ChunkInterval,
-		Carry: redact.TokenTail}
+		NewFilter: func() chunk.Filter { return x.red.NewStream(0) }}
 	x.out, x.errb = chunk.New(copts), chunk.New(copts)
 	x.sem = newSemantics(x)
 	proc, err := x.spawn(plan, reply.Dir)

@@ -77,8 +77,8 @@ func (p *pump) publish(chunks []chunk.Chunk) {
 	x := p.x
 	d := x.a.d
 	for _, c := range chunks {
-		// Secrets never leave the runner: every chunk is redacted first.
-		rc := events.RunChunk{RunID: d.RunID, Attempt: d.Attempt, Seq: c.Seq, Offset: c.Offset, Data: x.red.String(c.Data), Lines: c.Lines}
+		// The batcher's filter redacted the stream before it was cut into chunks.
+		rc := events.RunChunk{RunID: d.RunID, Attempt: d.Attempt, Seq: c.Seq, Offset: c.Offset, Data: c.Data, Lines: c.Lines}
 		var ev events.Payload = events.RunChunkStdout{RunChunk: rc}
 		if p.stream == "stderr" {
 			ev = events.RunChunkStderr{RunChunk: rc}

@@ -17,10 +17,10 @@ import (
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/contracts/streams"
 	"github.com/phantom-run/phantom/pkg/bus"
+	"github.com/phantom-run/phantom/pkg/redact"
 	"github.com/phantom-run/phantom/services/runner/internal/adapters/guardrelay"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/agents"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/pricing"
-	"github.com/phantom-run/phantom/services/runner/internal/domain/redact"
 )
 
 // Appender appends one attempt's events in order (eventlog.Appender).

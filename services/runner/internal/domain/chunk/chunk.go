@@ -2,7 +2,8 @@
 // (a chunk never exceeds MaxBytes), by time (output is not held longer than
 // Interval), at line boundaries when possible, with overlong lines truncated
 // and invalid UTF-8 replaced. It is pure logic: the caller feeds bytes and the
-// current time, and publishes the chunks it gets back.
+// current time, and publishes the chunks it gets back. A Filter (the runner's
+// redaction) may see the stream before it is batched.
 //
 // Latency and batching both matter: the first output after a quiet moment
 // goes out at once (someone is watching a live run), then whatever arrives
@@ -21,7 +22,9 @@ import (
 type Chunk struct {
 	// Seq numbers the chunks of a stream from 1, without gaps.
 	Seq int64
-	// Offset is the byte offset of the chunk's first byte in the raw stream.
+	// Offset is the byte offset of the chunk's first byte in the stream as
+	// the Filter passed it on (the whole stream without a Filter), the
+	// bytes dropped from overlong lines counted.
 	Offset int64
 	// Data is valid UTF-8.
 	Data string
@@ -37,13 +40,19 @@ type Options struct {
 	MaxLineBytes int
 	// Interval is how long output may wait to be batched.
 	Interval time.Duration
-	// Carry, if set, returns how many bytes at the end of p, where a chunk
-	// is about to be cut inside a line, belong with what follows. Chunks
-	// are redacted one by one, so the runner passes the redactor's
-	// trailing token: a key cut in two would pass as two harmless halves.
-	// The carried bytes open the next chunk; a partial line waits at most
-	// one more Interval for the rest of its last word. Nil carries nothing.
-	Carry func(p []byte) int
+	// NewFilter, if set, makes the stage the stream goes through before it
+	// is batched, one per Batcher.
+	NewFilter func() Filter
+}
+
+// Filter transforms a stream as it is written, holding back what it
+// cannot judge yet (the runner's redaction, pkg/redact.Stream).
+type Filter interface {
+	// Write takes the next bytes and returns what is final now (valid
+	// until the next call).
+	Write(p []byte) []byte
+	// Close returns the rest.
+	Close() []byte
 }
 
 // Batcher batches one stream. It is not safe for concurrent use.
@@ -51,7 +60,7 @@ type Batcher struct {
 	o Options
 	// buf holds the bytes not yet emitted (after truncation).
 	buf []byte
-	// bufOffset is the raw offset of buf[0].
+	// bufOffset is the offset of buf[0] in the stream the filter passed on.
 	bufOffset int64
 	// drops are bytes removed by truncation, at positions in buf.
 	drops []drop
@@ -64,9 +73,8 @@ type Batcher struct {
 	// partial line at the end of buf started waiting.
 	lastEmit  time.Time
 	tailSince time.Time
-	// carried is true when the partial line's last word was held back
-	// once already: the next flush sends it whatever follows.
-	carried bool
+
+	filter Filter
 
 	raw, lines, truncated int64
 }
@@ -78,12 +86,17 @@ type drop struct {
 
 // New returns a Batcher.
 func New(o Options) *Batcher {
-	return &Batcher{o: o, buf: make([]byte, 0, o.MaxBytes)}
+	b := &Batcher{o: o, buf: make([]byte, 0, o.MaxBytes)}
+	if o.NewFilter != nil {
+		b.filter = o.NewFilter()
+	}
+	return b
 }
 
 // Stats are totals over the stream so far.
 type Stats struct {
-	// Bytes is the raw byte count, Lines the newline count, Chunks the chunks emitted.
+	// Bytes is the raw byte count, Lines its newline count (before the
+	// filter), Chunks the chunks emitted.
 	Bytes, Lines, Chunks int64
 	// Truncated counts overlong lines.
 	Truncated int64
@@ -97,6 +110,15 @@ func (b *Batcher) Stats() Stats {
 // Write consumes p at time now. It returns the chunks that are ready and the
 // number of lines that began to be truncated in p.
 func (b *Batcher) Write(p []byte, now time.Time) (chunks []Chunk, truncated int) {
+	b.raw += int64(len(p))
+	b.lines += int64(bytes.Count(p, []byte{'\n'}))
+	if b.filter != nil {
+		p = b.filter.Write(p)
+	}
+	return b.write(p, now)
+}
+
+func (b *Batcher) write(p []byte, now time.Time) (chunks []Chunk, truncated int) {
 	sawNewline := bytes.IndexByte(p, '\n') >= 0
 	for len(p) > 0 {
 		seg := p
@@ -104,7 +126,6 @@ func (b *Batcher) Write(p []byte, now time.Time) (chunks []Chunk, truncated int)
 		if nl >= 0 {
 			seg = p[:nl+1]
 		}
-		b.raw += int64(len(seg))
 		p = p[len(seg):]
 		content := seg
 		if nl >= 0 {
@@ -132,7 +153,6 @@ func (b *Batcher) Write(p []byte, now time.Time) (chunks []Chunk, truncated int)
 		}
 		if nl >= 0 {
 			b.buf = append(b.buf, '\n')
-			b.lines++
 			b.lineLen = 0
 			b.truncating = false
 		}
@@ -144,11 +164,9 @@ func (b *Batcher) Write(p []byte, now time.Time) (chunks []Chunk, truncated int)
 		// The tail's age runs from when this partial line began to wait.
 		if sawNewline || b.tailSince.IsZero() {
 			b.tailSince = now
-			b.carried = false
 		}
 	} else {
 		b.tailSince = time.Time{}
-		b.carried = false
 	}
 	return chunks, truncated
 }
@@ -175,19 +193,7 @@ func (b *Batcher) sizeCut() int {
 	if cut == 0 {
 		cut = b.o.MaxBytes
 	}
-	if k := b.carry(window[:cut]); k < cut {
-		// A line made of one word longer than a chunk is cut anyway.
-		cut -= k
-	}
 	return cut
-}
-
-// carry is how many bytes at the end of p go to the next chunk.
-func (b *Batcher) carry(p []byte) int {
-	if b.o.Carry == nil {
-		return 0
-	}
-	return min(max(b.o.Carry(p), 0), len(p))
 }
 
 // Due returns when the next time-driven flush is due, if anything waits.
@@ -213,16 +219,9 @@ func (b *Batcher) Flush(now time.Time) []Chunk {
 	cut := bytes.LastIndexByte(b.buf, '\n') + 1
 	if b.tailSince.IsZero() || !now.Before(b.tailSince.Add(b.o.Interval)) {
 		// The partial line has waited long enough (a prompt, a progress bar):
-		// send it, but keep an incomplete rune for the next chunk, and its
-		// last word once, in case it is the first half of a secret.
+		// send it, but keep an incomplete rune for the next chunk.
 		cut = len(b.buf) - incompleteSuffix(b.buf)
-		held := 0
-		if !b.carried {
-			held = b.carry(b.buf[:cut])
-		}
-		cut -= held
 		b.tailSince = now
-		b.carried = held > 0
 		if cut == len(b.buf) {
 			b.tailSince = time.Time{}
 		}
@@ -235,10 +234,15 @@ func (b *Batcher) Flush(now time.Time) []Chunk {
 
 // Close emits everything left.
 func (b *Batcher) Close(now time.Time) []Chunk {
-	if len(b.buf) == 0 {
-		return nil
+	var chunks []Chunk
+	if b.filter != nil {
+		// What the filter held back goes out now, through the same cuts.
+		chunks, _ = b.write(b.filter.Close(), now)
 	}
-	return []Chunk{b.emit(len(b.buf), now)}
+	if len(b.buf) == 0 {
+		return chunks
+	}
+	return append(chunks, b.emit(len(b.buf), now))
 }
 
 // emit cuts the first n bytes of buf into a chunk.

@@ -9,8 +9,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/phantom-run/phantom/pkg/redact"
+	"github.com/phantom-run/phantom/pkg/redact/redacttest"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/chunk"
-	"github.com/phantom-run/phantom/services/runner/internal/domain/redact"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -136,7 +137,8 @@ func TestRandomStreams(t *testing.T) {
 	for round := range 200 {
 		o := chunk.Options{MaxBytes: 1 + rng.IntN(300), MaxLineBytes: 1 << 20, Interval: interval}
 		if round%2 == 1 {
-			o.Carry = redact.TokenTail
+			// The redactor holds lines back but changes none of these.
+			o = redacting(o)
 		}
 		b := chunk.New(o)
 		now := t0
@@ -177,85 +179,57 @@ func concat(cs []chunk.Chunk) string {
 	return s.String()
 }
 
-// key is a secret the redactor knows by its format.
-const key = "sk-ant-api03-Xk2f9QmZr7LpT4vB8nW1cY6dH3jK0sA5eU9iO2pG7qR4tV"
-
-func carrying(maxBytes int) chunk.Options {
-	o := opts()
-	o.MaxBytes = maxBytes
-	o.Carry = redact.TokenTail
+// redacting is the runner's filter: the stream redactor.
+func redacting(o chunk.Options) chunk.Options {
+	r := redact.New()
+	o.NewFilter = func() chunk.Filter { return r.NewStream(0) }
 	return o
 }
 
-// redacted is the stream as a reader sees it: each chunk redacted alone.
-func redacted(chunks []chunk.Chunk) string {
-	r := redact.New()
-	var out strings.Builder
-	for _, c := range chunks {
-		out.WriteString(r.String(c.Data))
+func TestAKeyWrittenInPiecesWithPausesIsRedactedWhole(t *testing.T) {
+	t.Parallel()
+	key := redacttest.Credentials["aws-key-id"]
+	b := chunk.New(redacting(opts()))
+	var got []chunk.Chunk
+	now := t0
+	for _, piece := range []string{"ready\nexport AWS_ACCESS_KEY_ID=", key[:8], key[8:14], key[14:], "\ndone\n"} {
+		c, _ := b.Write([]byte(piece), now)
+		got = append(got, c...)
+		// A pause of three intervals between the pieces.
+		now = now.Add(3 * interval)
+		got = append(got, b.Flush(now)...)
 	}
-	return out.String()
+	got = append(got, b.Close(now)...)
+	out := concat(got)
+	require.Equal(t, "ready\nexport AWS_ACCESS_KEY_ID="+redact.Mask+"\ndone\n", out)
+	require.Equal(t, "ready\n", got[0].Data, "the first line did not wait for the key")
+	var off int64
+	for _, c := range got {
+		require.Equal(t, off, c.Offset, "offsets count the redacted stream")
+		off += int64(len(c.Data))
+	}
+	require.Equal(t, int64(len("ready\nexport AWS_ACCESS_KEY_ID=\ndone\n")+len(key)), b.Stats().Bytes, "stats count what the agent printed")
+	require.Equal(t, int64(3), b.Stats().Lines)
 }
 
-func TestASizeCutCarriesTheWordItWouldSplit(t *testing.T) {
+func TestAKeyAcrossASizeCutIsRedactedWhole(t *testing.T) {
 	t.Parallel()
+	key := redacttest.Credentials["anthropic"]
 	line := `{"type":"tool_result","content":"` + key + `"}` + "\n"
-	// Without Carry the cut at 64 bytes splits the key and neither half is
-	// recognised.
-	plain := opts()
-	plain.MaxBytes = 64
-	b := chunk.New(plain)
+	o := redacting(opts())
+	o.MaxBytes = 64
+	b := chunk.New(o)
 	got, _ := b.Write([]byte(line), t0)
 	got = append(got, b.Close(t0)...)
-	require.Contains(t, redacted(got), key[64-33:], "the premise: the second half of a split key leaks")
-
-	b = chunk.New(carrying(64))
-	got, _ = b.Write([]byte(line), t0)
-	got = append(got, b.Close(t0)...)
-	require.Len(t, got, 2)
-	require.Equal(t, `{"type":"tool_result","content":"`, got[0].Data, "the cut moved back to before the key")
-	require.Equal(t, int64(len(got[0].Data)), got[1].Offset)
-	require.Equal(t, line, got[0].Data+got[1].Data)
-	require.Equal(t, `{"type":"tool_result","content":"[REDACTED]"}`+"\n", redacted(got))
+	require.Equal(t, `{"type":"tool_result","content":"`+redact.Mask+`"}`+"\n", concat(got))
 }
 
-func TestALineThatIsOneLongWordIsStillCut(t *testing.T) {
+func TestAPartialLineWithoutKeyIsHeldByTheFilterUntilItEnds(t *testing.T) {
 	t.Parallel()
-	b := chunk.New(carrying(64))
-	word := strings.Repeat("a", 100)
-	got, _ := b.Write([]byte(word+"\n"), t0)
-	require.Len(t, got, 1)
-	require.Equal(t, word[:64], got[0].Data)
-}
-
-func TestAPartialLineHoldsItsLastWordOneMoreInterval(t *testing.T) {
-	t.Parallel()
-	b := chunk.New(carrying(32 << 10))
-	// The agent prints half a key and pauses past the interval.
-	b.Write([]byte("export KEY="+key[:20]), t0)
-	require.Empty(t, b.Flush(t0.Add(interval-time.Millisecond)))
-	got := b.Flush(t0.Add(interval))
-	require.Equal(t, []chunk.Chunk{{Seq: 1, Offset: 0, Data: "export "}}, got, "the word at the end waits")
-	due, ok := b.Due()
-	require.True(t, ok)
-	require.Equal(t, t0.Add(2*interval), due)
-	// The rest comes within that interval: the key goes out whole.
-	b.Write([]byte(key[20:]+"\n"), t0.Add(60*time.Millisecond))
-	got = append(got, b.Flush(t0.Add(2*interval))...)
-	require.Equal(t, "export KEY=[REDACTED]\n", redacted(got))
-
-	// A prompt that ends in a word is not held twice.
-	b = chunk.New(carrying(32 << 10))
-	b.Write([]byte("Continue? yes"), t0)
-	require.Equal(t, "Continue? ", b.Flush(t0.Add(interval))[0].Data)
-	b.Write([]byte("/no"), t0.Add(70*time.Millisecond))
-	require.Equal(t, []chunk.Chunk{{Seq: 2, Offset: 10, Data: "yes/no"}}, b.Flush(t0.Add(2*interval)))
-	_, ok = b.Due()
-	require.False(t, ok)
-
-	// A partial line that is one word waits once, then goes.
-	b = chunk.New(carrying(32 << 10))
-	b.Write([]byte("Password"), t0)
-	require.Empty(t, b.Flush(t0.Add(interval)))
-	require.Equal(t, []chunk.Chunk{{Seq: 1, Offset: 0, Data: "Password"}}, b.Flush(t0.Add(2*interval)))
+	b := chunk.New(redacting(opts()))
+	b.Write([]byte("prompt> "), t0)
+	require.Empty(t, b.Flush(t0.Add(10*interval)), "the filter holds the line in progress")
+	b.Write([]byte("yes\r"), t0.Add(10*interval))
+	got := b.Flush(t0.Add(11 * interval))
+	require.Equal(t, "prompt> yes\r", concat(got), "a carriage return ends it")
 }
