@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"sort"
@@ -54,6 +55,17 @@ func setup(t testing.TB, env map[string]string) *testBundle {
 // setupWith is setup with a chosen composition.
 func setupWith(t testing.TB, env map[string]string, components []up.Component) *testBundle {
 	t.Helper()
+	return start(t, env, components, testenv.Logger(t))
+}
+
+// setupLogged is setup with the services logging to log.
+func setupLogged(t testing.TB, env map[string]string, log *slog.Logger) *testBundle {
+	t.Helper()
+	return start(t, env, up.Components(), log)
+}
+
+func start(t testing.TB, env map[string]string, components []up.Component, log *slog.Logger) *testBundle {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	vars := map[string]string{
@@ -71,7 +83,7 @@ func setupWith(t testing.TB, env map[string]string, components []up.Component) *
 	}
 	settings, err := up.LoadSettings()
 	require.NoError(t, err)
-	h, err := up.Start(ctx, up.Options{Settings: settings, Components: components, Logger: testenv.Logger(t)})
+	h, err := up.Start(ctx, up.Options{Settings: settings, Components: components, Logger: log})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, h.Stop()) })
 	nc, err := nats.Connect(h.NATSURL())
