@@ -48,13 +48,15 @@ lint: web-lint
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout $(BENCH_TIMEOUT) $(PKGS)
 
-## fuzz: the safety guard's fuzz targets, each for FUZZTIME: no panic, a well-formed decision
-## within its time budget (engine), one JSON denial or nothing (hook)
+## fuzz: the fuzz targets, each for FUZZTIME: the safety guard's (no panic, a well-formed decision
+## within its time budget (engine), one JSON denial or nothing (hook)) and the redactor's (any split
+## of a stream gives the output of the whole; a known value never survives)
 FUZZTIME ?= 30s
 .PHONY: fuzz
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./services/safety-guard/policy
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./services/safety-guard/policy/hook
+	$(GO) test -run '^$$' -fuzz '^FuzzStream$$' -fuzztime $(FUZZTIME) ./pkg/redact
 
 ## tidy-check: go.mod and go.sum of every module are what `go mod tidy` makes
 tidy-check:
@@ -110,3 +112,16 @@ web-lint: web-deps
 
 clean:
 	rm -rf bin web/dist
+
+## redact-rules-check: pkg/redact's copy of gitleaks' rules and license is the release that
+## pkg/redact/gitleaks/VERSION names (fetched through the Go module proxy), and its checksums hold
+GITLEAKS_MODULE := github.com/zricethezav/gitleaks/v8
+.PHONY: redact-rules-check
+redact-rules-check:
+	@cd pkg/redact/gitleaks && sha256sum --quiet -c SHA256SUMS
+	@v="$$(cat pkg/redact/gitleaks/VERSION)"; \
+	dir="$$(cd "$$(mktemp -d)" && $(GO) mod download -json $(GITLEAKS_MODULE)@$$v | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p')"; \
+	test -n "$$dir" || { echo "could not download gitleaks $$v"; exit 1; }; \
+	cmp pkg/redact/gitleaks/gitleaks.toml "$$dir/config/gitleaks.toml"; \
+	cmp pkg/redact/gitleaks/LICENSE "$$dir/LICENSE"; \
+	echo "pkg/redact/gitleaks is gitleaks $$v"

@@ -121,6 +121,11 @@ func (rs *ruleSet) findAssigned(i int, line []byte, ends []hit, dst []span) []sp
 	r := &rs.rules[i]
 	a := r.assign
 	var seen [16]int
+	if n := rs.candidates(i, line, ends, seen[:0], nil); n > maxCandidates {
+		// So many that judging each costs more than the whole expression
+		// once (key=key=key=...): that, over the whole line.
+		return rs.findIn(r, line, 0, len(line), dst)
+	}
 	rs.candidates(i, line, ends, seen[:0], func(op int) {
 		vs, ve := valueSpan(line, op)
 		if a.run && ve-vs < a.minValue {
@@ -136,7 +141,7 @@ func (rs *ruleSet) findAssigned(i int, line []byte, ends []hit, dst []span) []sp
 		case a.valueMax >= 0:
 			end = min(len(line), op+a.valueMax)
 		case a.run:
-			end = min(len(line), ve+3)
+			end = min(len(line), ve+3, vs+maxValue)
 		}
 		m := a.value.FindSubmatchIndex(line[op:end])
 		if m == nil {
@@ -218,9 +223,10 @@ func (a *assignment) identBefore(line []byte, from, op int) int {
 	return -1
 }
 
-// candidates calls f with each operator that follows a keyword of rule i
-// (ends are where the keywords of the line end).
-func (rs *ruleSet) candidates(i int, line []byte, ends []hit, seen []int, f func(op int)) []int {
+// candidates calls f, if set, with each operator that follows a keyword of
+// rule i (ends are where the keywords of the line end); it returns how
+// many there are, counting up to maxCandidates+1.
+func (rs *ruleSet) candidates(i int, line []byte, ends []hit, seen []int, f func(op int)) int {
 	seen = seen[:0]
 	for _, h := range ends {
 		if !rs.kw.masks[h.out].has(i) {
@@ -231,10 +237,23 @@ func (rs *ruleSet) candidates(i int, line []byte, ends []hit, seen []int, f func
 			continue
 		}
 		seen = append(seen, op)
-		f(op)
+		if len(seen) > maxCandidates {
+			break
+		}
+		if f != nil {
+			f(op)
+		}
 	}
-	return seen
+	return len(seen)
 }
+
+// maxCandidates bounds the assignments of one rule judged one by one in a
+// line; maxValue bounds the value of one (a longer run is a blob, not a
+// key: its first maxValue bytes are judged).
+const (
+	maxCandidates = 64
+	maxValue      = 4 << 10
+)
 
 func contains(s []int, v int) bool {
 	for _, x := range s {
