@@ -11,10 +11,10 @@ type keywords struct {
 	// upper case shares the column of lower case).
 	class [256]uint8
 	// next is the transition table: next[state<<classBits|class] is the
-	// next state, shifted left by classBits. States with an output are
-	// numbered last, from firstOut on.
-	next     []uint32
-	firstOut uint32
+	// next state (16 bits keep it within the caches). States with an
+	// output are numbered last, from firstOut on.
+	next     []uint16
+	firstOut uint16
 	// masks[state-firstOut] are the rules whose keywords end at state;
 	// where record[state-firstOut] is set, scan also notes where.
 	masks  []ruleMask
@@ -146,22 +146,25 @@ func newKeywords(words []string, ruleOf []int, nrules int) *keywords {
 			order = append(order, s)
 		}
 	}
-	k.firstOut = uint32(len(order))
+	if len(nodes) > 1<<16 {
+		panic("redact: too many keyword states")
+	}
+	k.firstOut = uint16(len(order))
 	for s, n := range nodes {
 		if n.mask != nil {
 			order = append(order, s)
 			k.masks = append(k.masks, n.mask)
 		}
 	}
-	number := make([]uint32, len(nodes))
+	number := make([]uint16, len(nodes))
 	for i, s := range order {
-		number[s] = uint32(i)
+		number[s] = uint16(i)
 	}
 	k.record = make([]bool, len(k.masks))
-	k.next = make([]uint32, len(nodes)<<classBits)
+	k.next = make([]uint16, len(nodes)<<classBits)
 	for i, s := range order {
 		for c, t := range nodes[s].next {
-			k.next[i<<classBits|c] = number[t] << classBits
+			k.next[i<<classBits|c] = number[t]
 		}
 	}
 	return k
@@ -178,14 +181,14 @@ type hit struct {
 // the keywords of the states marked to record, and returns the length of
 // the longest run of runChars in s (the same pass over it).
 func (k *keywords) scan(s []byte, hits ruleMask, ends []hit) ([]hit, int) {
-	var st uint32
+	var st uint16
 	next, class := k.next, &k.class
-	out := k.firstOut << classBits
+	out := k.firstOut
 	best, cur := 0, 0
 	for i, c := range s {
-		st = next[st|uint32(class[c])]
+		st = next[uint32(st)<<classBits|uint32(class[c])]
 		if st >= out {
-			o := st>>classBits - k.firstOut
+			o := st - out
 			hits.or(k.masks[o])
 			if k.record[o] {
 				ends = append(ends, hit{int32(i), uint16(o)})

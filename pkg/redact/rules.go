@@ -66,6 +66,12 @@ type rule struct {
 	// one run of runChars from its prefix on, up to a short tail.
 	prefix    []byte
 	prefixRun bool
+	// boundary is set when \b comes before the prefix: an occurrence
+	// right after a word character is no match (the "ey" of "key").
+	// minRun is the least run of runChars a match makes from its prefix
+	// on (0: unknown).
+	boundary bool
+	minRun   int
 	// assign is set for gitleaks' "semi-generic" rules (an identifier
 	// assigned a value), matched in parts.
 	assign *assignment
@@ -240,6 +246,13 @@ func (r *rule) windows(line, low []byte, win []span) []span {
 				break
 			}
 			p := off + i
+			off = p + len(r.prefix)
+			if r.boundary && p > 0 && isWordChar(line[p-1]) && isWordChar(line[p]) {
+				continue
+			}
+			if r.minRun > 0 && !runAtLeast(line[p:], r.minRun) {
+				continue
+			}
 			end := len(line)
 			switch {
 			case r.maxLen >= 0:
@@ -252,7 +265,6 @@ func (r *rule) windows(line, low []byte, win []span) []span {
 				end = min(len(line), end+3)
 			}
 			win = append(win, span{max(0, p-1), end})
-			off = p + len(r.prefix)
 		}
 	default:
 		return append(win, span{0, len(line)})
@@ -482,11 +494,17 @@ func (r *rule) anchor(gr gitleaksRule) error {
 	}
 	re = re.Simplify()
 	r.maxLen = maxLen(re)
-	if p, group := literalPrefix(re, nil); len(p) >= 2 {
+	if p, group, boundary := literalPrefix(re, nil, false); len(p) >= 2 {
 		r.prefix = []byte(strings.ToLower(p))
-		// The group that starts with the prefix is the key; what follows
-		// it is a character or two of context.
-		r.prefixRun = group != nil && runsOf(group).full && group == lastCapture(re)
+		r.boundary = boundary
+		if group != nil {
+			if g := runsOf(group); g.full {
+				r.minRun = g.min
+				// The group that starts with the prefix is the key; what
+				// follows it is a character or two of context.
+				r.prefixRun = group == lastCapture(re)
+			}
+		}
 		return nil
 	}
 	a, err := newAssignment(gr, r.re.NumSubexp())
@@ -552,27 +570,47 @@ func maxLen(re *syntax.Regexp) int {
 	return 0
 }
 
-// literalPrefix is the literal every match of re starts with ("" if none)
-// and the outermost capture group that starts with it (nil if none).
-func literalPrefix(re, group *syntax.Regexp) (string, *syntax.Regexp) {
+// literalPrefix is the literal every match of re starts with ("" if none),
+// the outermost capture group that starts with it (nil if none), and
+// whether a word boundary (\b) comes before it.
+func literalPrefix(re, group *syntax.Regexp, boundary bool) (string, *syntax.Regexp, bool) {
 	switch re.Op {
 	case syntax.OpLiteral:
-		return string(re.Rune), group
+		return string(re.Rune), group, boundary
 	case syntax.OpCapture:
 		if group == nil {
 			group = re
 		}
-		return literalPrefix(re.Sub[0], group)
+		return literalPrefix(re.Sub[0], group, boundary)
 	case syntax.OpConcat:
 		for _, sub := range re.Sub {
 			switch sub.Op {
-			case syntax.OpBeginText, syntax.OpBeginLine, syntax.OpWordBoundary, syntax.OpNoWordBoundary, syntax.OpEmptyMatch:
+			case syntax.OpWordBoundary:
+				boundary = true
+				continue
+			case syntax.OpBeginText, syntax.OpBeginLine, syntax.OpNoWordBoundary, syntax.OpEmptyMatch:
 				continue
 			}
-			return literalPrefix(sub, group)
+			return literalPrefix(sub, group, boundary)
 		}
 	}
-	return "", nil
+	return "", nil, false
+}
+
+// isWordChar is what \b takes for a word character.
+func isWordChar(c byte) bool { return c == '_' || isAlnum(c) }
+
+// runAtLeast reports whether s starts with n runChars.
+func runAtLeast(s []byte, n int) bool {
+	if len(s) < n {
+		return false
+	}
+	for _, c := range s[:n] {
+		if !runChars[c] {
+			return false
+		}
+	}
+	return true
 }
 
 // lastCapture is the last capture group of re, nil if none.
