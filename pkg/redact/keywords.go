@@ -37,20 +37,6 @@ func (m ruleMask) or(o ruleMask) {
 
 func (m ruleMask) has(i int) bool { return m[i/64]&(1<<(i%64)) != 0 }
 
-func (m ruleMask) clear() {
-	for i := range m {
-		m[i] = 0
-	}
-}
-
-func (m ruleMask) empty() bool {
-	for _, w := range m {
-		if w != 0 {
-			return false
-		}
-	}
-	return true
-}
 
 func lower(c byte) byte {
 	if c >= 'A' && c <= 'Z' {

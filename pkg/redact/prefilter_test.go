@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -60,7 +59,9 @@ func TestPrefilterMissesNothing(t *testing.T) {
 	for _, sh := range redacttest.Samples() {
 		lines = append(lines, bytes.SplitAfter([]byte(sh.Text), []byte("\n"))...)
 	}
-	for _, f := range []string{filepath.Join(runtime.GOROOT(), "src/net/http/server.go"), "testdata/claude_bash_tool.ndjson"} {
+	files, err := filepath.Glob("../bus/*.go")
+	require.NoError(t, err)
+	for _, f := range append(files, "testdata/claude_bash_tool.ndjson", "../../services/runner/README.md") {
 		data, err := os.ReadFile(f)
 		require.NoError(t, err)
 		lines = append(lines, bytes.SplitAfter(data, []byte("\n"))...)

@@ -298,12 +298,14 @@ func (rs *ruleSet) findIn(r *rule, line []byte, start, end int, dst []span) []sp
 // allowed reports whether an allowlist keeps a finding; match returns the
 // whole match, asked for only by an allowlist that judges it.
 func (rs *ruleSet) allowed(r *rule, secret, line []byte, match func() []byte) bool {
-	for _, a := range rs.global {
+	// The rule's own first: they are fewer and more often the ones that
+	// allow (any one allowing is enough).
+	for _, a := range r.allow {
 		if a.allows(secret, line, match) {
 			return true
 		}
 	}
-	for _, a := range r.allow {
+	for _, a := range rs.global {
 		if a.allows(secret, line, match) {
 			return true
 		}
