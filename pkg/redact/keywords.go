@@ -37,7 +37,6 @@ func (m ruleMask) or(o ruleMask) {
 
 func (m ruleMask) has(i int) bool { return m[i/64]&(1<<(i%64)) != 0 }
 
-
 func lower(c byte) byte {
 	if c >= 'A' && c <= 'Z' {
 		return c + 'a' - 'A'
