@@ -119,7 +119,7 @@ func TestRuleShapes(t *testing.T) {
 		switch {
 		case r.assign != nil:
 			assigned = append(assigned, r.id)
-		case r.prefix != nil:
+		case r.prefixes != nil:
 			prefixed = append(prefixed, r.id)
 		default:
 			whole = append(whole, r.id)

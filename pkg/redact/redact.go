@@ -116,10 +116,6 @@ func (r *Redactor) Strings(ss []string) []string {
 // span is a range of a line to mask.
 type span struct{ start, end int }
 
-// maxRuleWords bounds the rule set's size so that the keyword hits of a
-// line fit a fixed array (no allocation per line).
-const maxRuleWords = 8
-
 // scratch is the memory one scan reuses.
 type scratch struct {
 	spans, win []span
@@ -155,10 +151,9 @@ func (r *Redactor) scan(line []byte, from int, sc *scratch) ([]span, bool) {
 	}
 	dst = words(line, dst)
 	rs := r.rules
-	var arr [maxRuleWords]uint64
-	hits := ruleMask(arr[:rs.kw.words])
+	var hits ruleMask
 	var longest int
-	sc.ends, longest = rs.kw.scan(line, hits, sc.ends[:0])
+	sc.ends, longest = rs.kw.scan(line, &hits, sc.ends[:0])
 	var open bool
 	if hits.has(rs.urlHit) {
 		dst = urlCredentials(line, dst)
@@ -166,17 +161,17 @@ func (r *Redactor) scan(line []byte, from int, sc *scratch) ([]span, bool) {
 	if hits.has(rs.pemHit) {
 		dst, open = privateKeys(line, dst)
 	}
-	dst = r.gitleaks(line, hits, longest, dst, sc)
+	dst = r.gitleaks(line, &hits, longest, dst, sc)
 	sc.spans = dst
 	return clip(dst, from), open
 }
 
 // gitleaks appends the findings of the rules whose keywords the line holds
 // (hits; longest is its longest run of runChars).
-func (r *Redactor) gitleaks(line []byte, hits ruleMask, longest int, dst []span, sc *scratch) []span {
+func (r *Redactor) gitleaks(line []byte, hits *ruleMask, longest int, dst []span, sc *scratch) []span {
 	rs := r.rules
 	for _, i := range rs.always {
-		hits[i/64] |= 1 << (i % 64)
+		hits.add(i)
 	}
 	sc.lowered = false
 	for w, word := range hits {

@@ -61,10 +61,10 @@ type rule struct {
 	run int
 	// maxLen bounds a match's length (-1: unbounded).
 	maxLen int
-	// prefix, when set, starts every match (lower case): re runs only
-	// around its occurrences; prefixRun is set when an unbounded match is
+	// prefixes, when set, start every match (one of them; lower case): re
+	// runs only around their occurrences; prefixRun is set when an unbounded match is
 	// one run of runChars from its prefix on, up to a short tail.
-	prefix    []byte
+	prefixes  [][]byte
 	prefixRun bool
 	// boundary is set when \b comes before the prefix: an occurrence
 	// right after a word character is no match (the "ey" of "key").
@@ -186,15 +186,8 @@ func compileRules(data []byte) (*ruleSet, error) {
 	rs.urlHit, rs.pemHit = len(rs.rules), len(rs.rules)+1
 	kws = append(kws, "://", "-----begin")
 	kwRule = append(kwRule, rs.urlHit, rs.pemHit)
-	rs.kw = newKeywords(kws, kwRule, len(rs.rules)+2)
 	// The keywords of semi-generic rules are looked for where they end.
-	for o, m := range rs.kw.masks {
-		for i := range rs.rules {
-			if rs.rules[i].assign != nil && m.has(i) {
-				rs.kw.record[o] = true
-			}
-		}
-	}
+	rs.kw = newKeywords(kws, kwRule, len(rs.rules)+2, func(i int) bool { return i < len(rs.rules) && rs.rules[i].assign != nil })
 	return rs, nil
 }
 
@@ -239,37 +232,44 @@ func (rs *ruleSet) find(i int, line []byte, sc *scratch, dst []span) []span {
 // merged.
 func (r *rule) windows(line, low []byte, win []span) []span {
 	switch {
-	case r.prefix != nil:
-		for off := 0; ; {
-			i := bytes.Index(low[off:], r.prefix)
-			if i < 0 {
-				break
-			}
-			p := off + i
-			off = p + len(r.prefix)
-			if r.boundary && p > 0 && isWordChar(line[p-1]) && isWordChar(line[p]) {
-				continue
-			}
-			if r.minRun > 0 && !runAtLeast(line[p:], r.minRun) {
-				continue
-			}
-			end := len(line)
-			switch {
-			case r.maxLen >= 0:
-				end = min(len(line), p+r.maxLen+1)
-			case r.prefixRun:
-				end = p
-				for end < len(line) && runChars[line[end]] {
-					end++
-				}
-				end = min(len(line), end+3)
-			}
-			win = append(win, span{max(0, p-1), end})
+	case r.prefixes != nil:
+		for _, prefix := range r.prefixes {
+			win = r.prefixWindows(line, low, prefix, win)
 		}
 	default:
 		return append(win, span{0, len(line)})
 	}
 	return clip(win, 0)
+}
+
+// prefixWindows appends the windows around the occurrences of prefix.
+func (r *rule) prefixWindows(line, low, prefix []byte, win []span) []span {
+	for off := 0; ; {
+		i := bytes.Index(low[off:], prefix)
+		if i < 0 {
+			return win
+		}
+		p := off + i
+		off = p + len(prefix)
+		if r.boundary && p > 0 && isWordChar(line[p-1]) && isWordChar(line[p]) {
+			continue
+		}
+		if r.minRun > 0 && !runAtLeast(line[p:], r.minRun) {
+			continue
+		}
+		end := len(line)
+		switch {
+		case r.maxLen >= 0:
+			end = min(len(line), p+r.maxLen+1)
+		case r.prefixRun:
+			end = p
+			for end < len(line) && runChars[line[end]] {
+				end++
+			}
+			end = min(len(line), end+3)
+		}
+		win = append(win, span{max(0, p-1), end})
+	}
 }
 
 // findIn appends the findings of r in line[start:end].
@@ -496,8 +496,10 @@ func (r *rule) anchor(gr gitleaksRule) error {
 	}
 	re = re.Simplify()
 	r.maxLen = maxLen(re)
-	if p, group, boundary := literalPrefix(re, nil, false); len(p) >= 2 {
-		r.prefix = []byte(strings.ToLower(p))
+	if ps, group, boundary := literalPrefixes(re, nil, false); ps != nil {
+		for _, p := range ps {
+			r.prefixes = append(r.prefixes, []byte(strings.ToLower(p)))
+		}
 		r.boundary = boundary
 		if group != nil {
 			if g := runsOf(group); g.full {
@@ -572,18 +574,32 @@ func maxLen(re *syntax.Regexp) int {
 	return 0
 }
 
-// literalPrefix is the literal every match of re starts with ("" if none),
-// the outermost capture group that starts with it (nil if none), and
-// whether a word boundary (\b) comes before it.
-func literalPrefix(re, group *syntax.Regexp, boundary bool) (string, *syntax.Regexp, bool) {
+// literalPrefixes are literals of which every match of re starts with one
+// (nil if none, or one is shorter than 2 bytes), the outermost capture
+// group that starts with them (nil if none), and whether a word boundary
+// (\b) comes before them.
+func literalPrefixes(re, group *syntax.Regexp, boundary bool) ([]string, *syntax.Regexp, bool) {
 	switch re.Op {
 	case syntax.OpLiteral:
-		return string(re.Rune), group, boundary
+		if len(re.Rune) < 2 {
+			return nil, nil, false
+		}
+		return []string{string(re.Rune)}, group, boundary
 	case syntax.OpCapture:
 		if group == nil {
 			group = re
 		}
-		return literalPrefix(re.Sub[0], group, boundary)
+		return literalPrefixes(re.Sub[0], group, boundary)
+	case syntax.OpAlternate:
+		var all []string
+		for _, sub := range re.Sub {
+			ps, _, _ := literalPrefixes(sub, nil, false)
+			if ps == nil {
+				return nil, nil, false
+			}
+			all = append(all, ps...)
+		}
+		return all, group, boundary
 	case syntax.OpConcat:
 		for _, sub := range re.Sub {
 			switch sub.Op {
@@ -593,10 +609,10 @@ func literalPrefix(re, group *syntax.Regexp, boundary bool) (string, *syntax.Reg
 			case syntax.OpBeginText, syntax.OpBeginLine, syntax.OpNoWordBoundary, syntax.OpEmptyMatch:
 				continue
 			}
-			return literalPrefix(sub, group, boundary)
+			return literalPrefixes(sub, group, boundary)
 		}
 	}
-	return "", nil, false
+	return nil, nil, false
 }
 
 // isWordChar is what \b takes for a word character.
