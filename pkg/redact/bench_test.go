@@ -52,8 +52,9 @@ func corpora(b *testing.B) map[string][]byte {
 
 // BenchmarkRedact measures the stream redactor against the chunk-by-chunk
 // redactor it replaces, in the same run, over the same text cut into the
-// runner's 32 KiB reads: MB/s of each over the wall clock, and over the
-// process's CPU time (the figure that a busy, shared machine changes least).
+// runner's 32 KiB reads: MB/s of each over the wall clock, over the
+// process's CPU time, and over the fastest pass of each (the figures that a
+// busy, shared machine changes least).
 func BenchmarkRedact(b *testing.B) {
 	const read = 32 << 10
 	for _, name := range []string{"plain", "json", "dense"} {
@@ -62,6 +63,7 @@ func BenchmarkRedact(b *testing.B) {
 			r := redact.New("one-secret-value-here")
 			old := chunkwise.New("one-secret-value-here")
 			var streamWall, oldWall, streamCPU, oldCPU time.Duration
+			streamBest, oldBest := time.Duration(1<<62), time.Duration(1<<62)
 			for b.Loop() {
 				start, cpu0 := time.Now(), cpuTime(b)
 				s := r.NewStream(0)
@@ -77,16 +79,20 @@ func BenchmarkRedact(b *testing.B) {
 					_ = old.String(string(p[:n]))
 					p = p[n:]
 				}
-				oldWall += time.Since(mid)
+				oldPass := time.Since(mid)
+				oldWall += oldPass
 				oldCPU += cpuTime(b) - cpu1
 				streamWall += mid.Sub(start)
 				streamCPU += cpu1 - cpu0
+				streamBest, oldBest = min(streamBest, mid.Sub(start)), min(oldBest, oldPass)
 			}
 			mb := float64(len(text)) * float64(b.N) / 1e6
 			b.ReportMetric(mb/streamWall.Seconds(), "stream-MB/s")
 			b.ReportMetric(mb/oldWall.Seconds(), "chunkwise-MB/s")
 			b.ReportMetric(mb/streamCPU.Seconds(), "stream-MB/cpu-s")
 			b.ReportMetric(mb/oldCPU.Seconds(), "chunkwise-MB/cpu-s")
+			b.ReportMetric(float64(len(text))/1e6/streamBest.Seconds(), "stream-best-MB/s")
+			b.ReportMetric(float64(len(text))/1e6/oldBest.Seconds(), "chunkwise-best-MB/s")
 			b.ReportMetric(streamWall.Seconds()/oldWall.Seconds(), "stream/chunkwise-time")
 		})
 	}

@@ -166,6 +166,16 @@ func hasDigitAndLetter(s []byte) bool {
 	return false
 }
 
+// keyNameEnds are the last letters of keyNames: a name ending otherwise is
+// none of them (most names, looked at first).
+var keyNameEnds = func() (t [256]bool) {
+	for _, k := range keyNames {
+		c := k[len(k)-1]
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	return t
+}()
+
 // namedSecret: an identifier whose last word is a secret's name.
 func namedSecret(name []byte) bool {
 	name = bytes.Trim(name, `"' `)
@@ -174,6 +184,9 @@ func namedSecret(name []byte) bool {
 	}
 	if name[len(name)-1] == 's' || name[len(name)-1] == 'S' {
 		name = name[:len(name)-1]
+	}
+	if !keyNameEnds[name[len(name)-1]] {
+		return false
 	}
 	for _, k := range keyNames {
 		if len(name) >= len(k) && bytes.EqualFold(name[len(name)-len(k):], []byte(k)) {
@@ -199,6 +212,9 @@ func precededBySecretName(s []byte, i int) bool {
 			k--
 		}
 		word := s[k+1 : w]
+		if len(word) != 5 && len(word) != 6 {
+			return false
+		}
 		return bytes.EqualFold(word, []byte("bearer")) || bytes.EqualFold(word, []byte("basic")) || bytes.EqualFold(word, []byte("token"))
 	}
 	k--

@@ -65,6 +65,7 @@ type rule struct {
 	// runs only around their occurrences; prefixRun is set when an unbounded match is
 	// one run of runChars from its prefix on, up to a short tail.
 	prefixes  [][]byte
+	folded    []bool // prefixes[i] is matched in any case (else as it is)
 	prefixRun bool
 	// boundary is set when \b comes before the prefix: an occurrence
 	// right after a word character is no match (the "ey" of "key").
@@ -221,7 +222,7 @@ func (rs *ruleSet) find(i int, line []byte, sc *scratch, dst []span) []span {
 	if r.assign != nil {
 		return rs.findAssigned(i, line, sc.ends, dst)
 	}
-	sc.win = r.windows(line, sc.lower(line), sc.win[:0])
+	sc.win = r.windows(line, sc, sc.win[:0])
 	for _, w := range sc.win {
 		dst = rs.findIn(r, line, w.start, w.end, dst)
 	}
@@ -230,11 +231,15 @@ func (rs *ruleSet) find(i int, line []byte, sc *scratch, dst []span) []span {
 
 // windows returns the parts of line a match of r can lie in, sorted and
 // merged.
-func (r *rule) windows(line, low []byte, win []span) []span {
+func (r *rule) windows(line []byte, sc *scratch, win []span) []span {
 	switch {
 	case r.prefixes != nil:
-		for _, prefix := range r.prefixes {
-			win = r.prefixWindows(line, low, prefix, win)
+		for i, prefix := range r.prefixes {
+			if r.folded[i] {
+				win = r.prefixWindows(line, sc.lower(line), prefix, win)
+			} else {
+				win = r.prefixWindows(line, line, prefix, win)
+			}
 		}
 	default:
 		return append(win, span{0, len(line)})
@@ -242,10 +247,11 @@ func (r *rule) windows(line, low []byte, win []span) []span {
 	return clip(win, 0)
 }
 
-// prefixWindows appends the windows around the occurrences of prefix.
-func (r *rule) prefixWindows(line, low, prefix []byte, win []span) []span {
+// prefixWindows appends the windows around the occurrences of prefix in
+// in (line itself, or line in lower case for a prefix in any case).
+func (r *rule) prefixWindows(line, in, prefix []byte, win []span) []span {
 	for off := 0; ; {
-		i := bytes.Index(low[off:], prefix)
+		i := bytes.Index(in[off:], prefix)
 		if i < 0 {
 			return win
 		}
@@ -498,7 +504,12 @@ func (r *rule) anchor(gr gitleaksRule) error {
 	r.maxLen = maxLen(re)
 	if ps, group, boundary := literalPrefixes(re, nil, false); ps != nil {
 		for _, p := range ps {
-			r.prefixes = append(r.prefixes, []byte(strings.ToLower(p)))
+			if p.fold {
+				r.prefixes = append(r.prefixes, []byte(strings.ToLower(p.s)))
+			} else {
+				r.prefixes = append(r.prefixes, []byte(p.s))
+			}
+			r.folded = append(r.folded, p.fold)
 		}
 		r.boundary = boundary
 		if group != nil {
@@ -574,24 +585,31 @@ func maxLen(re *syntax.Regexp) int {
 	return 0
 }
 
+// literal is a literal prefix of an expression; fold is set when it
+// matches in any case.
+type literal struct {
+	s    string
+	fold bool
+}
+
 // literalPrefixes are literals of which every match of re starts with one
 // (nil if none, or one is shorter than 2 bytes), the outermost capture
 // group that starts with them (nil if none), and whether a word boundary
 // (\b) comes before them.
-func literalPrefixes(re, group *syntax.Regexp, boundary bool) ([]string, *syntax.Regexp, bool) {
+func literalPrefixes(re, group *syntax.Regexp, boundary bool) ([]literal, *syntax.Regexp, bool) {
 	switch re.Op {
 	case syntax.OpLiteral:
 		if len(re.Rune) < 2 {
 			return nil, nil, false
 		}
-		return []string{string(re.Rune)}, group, boundary
+		return []literal{{string(re.Rune), re.Flags&syntax.FoldCase != 0}}, group, boundary
 	case syntax.OpCapture:
 		if group == nil {
 			group = re
 		}
 		return literalPrefixes(re.Sub[0], group, boundary)
 	case syntax.OpAlternate:
-		var all []string
+		var all []literal
 		for _, sub := range re.Sub {
 			ps, _, _ := literalPrefixes(sub, nil, false)
 			if ps == nil {
