@@ -12,8 +12,8 @@ import (
 	"github.com/phantom-run/phantom/pkg/redact/internal/chunkwise"
 )
 
-// The corpora: what agents print most (source code and prose, stream-json),
-// and the worst case, a secret on every line.
+// The corpora: what agents print most (raw lines, source code and prose,
+// stream-json), and the worst case, a secret on every line.
 func corpora(b *testing.B) map[string][]byte {
 	b.Helper()
 	// Plain text: this repository's prose and Go source.
@@ -44,6 +44,9 @@ func corpora(b *testing.B) map[string][]byte {
 		dense = append(dense, '\n')
 	}
 	return map[string][]byte{
+		// The fake agent's raw output (bytes=N), what the runner's raw
+		// throughput benchmark streams.
+		"raw":   bytes.Repeat(append(bytes.Repeat([]byte("x"), 99), '\n'), 3000),
 		"plain": bytes.Repeat(plain, 4),
 		"json":  bytes.Repeat(transcript, 256),
 		"dense": dense,
@@ -57,7 +60,7 @@ func corpora(b *testing.B) map[string][]byte {
 // busy, shared machine changes least).
 func BenchmarkRedact(b *testing.B) {
 	const read = 32 << 10
-	for _, name := range []string{"plain", "json", "dense"} {
+	for _, name := range []string{"raw", "plain", "json", "dense"} {
 		text := corpora(b)[name]
 		b.Run(name, func(b *testing.B) {
 			r := redact.New("one-secret-value-here")
