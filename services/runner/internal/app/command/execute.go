@@ -159,7 +159,7 @@ func (x *execution) run() string {
 	if err != nil {
 		return x.failBeforeStart(runs.ReasonInternal, err.Error())
 	}
-	if reason, _ := x.a.stopReason(); reason != "" {
+	if x.a.stopRequested().reason != "" {
 		return x.stoppedBeforeStart()
 	}
 	if reason, msg := x.prelude(reply.Dir); reason != "" {
@@ -196,7 +196,7 @@ func (x *execution) run() string {
 		x.appendOrLog(events.RunCompatibilityWarning{RunID: d.RunID, Attempt: d.Attempt, Option: w.Option, Reason: w.Reason})
 	}
 	res := x.supervise(proc)
-	if res.resumeInvalid && plan.ResumeSessionID != "" && res.reason == "" {
+	if res.resumeInvalid && plan.ResumeSessionID != "" && res.stop.reason == "" {
 		// The provider session is gone (another machine, cleaned up): start
 		// over once without it, in the same attempt.
 		x.appendOrLog(events.RunWarning{RunID: d.RunID, Attempt: d.Attempt, Code: "resume_failed",
@@ -349,7 +349,7 @@ func (x *execution) prepare() (rpc.WorktreePrepareReply, error) {
 		Workspace: d.Spec.Workspace, Isolation: d.Spec.Isolation})
 	close(done)
 	wg.Wait()
-	if reason, _ := x.a.stopReason(); reason != "" {
+	if x.a.stopRequested().reason != "" {
 		return reply, errStopped
 	}
 	if err != nil {
@@ -430,8 +430,8 @@ func (x *execution) failBeforeStart(reason, message string) string {
 // recorded, a shutdown hands the dispatch back untouched.
 func (x *execution) stoppedBeforeStart() string {
 	d := x.a.d
-	reason, cmd := x.a.stopReason()
-	switch reason {
+	s := x.a.stopRequested()
+	switch s.reason {
 	case stopShutdown:
 		_ = x.a.del.Nak()
 		return outcomeHandedBack
@@ -441,7 +441,7 @@ func (x *execution) stoppedBeforeStart() string {
 	case stopTimeout:
 		return x.failBeforeStart(runs.ReasonTimeout, "the attempt's deadline passed while preparing")
 	}
-	x.appendOrLog(events.RunCanceled{RunID: d.RunID, Attempt: d.Attempt, Reason: cancelReason(cmd), By: cmd.By})
+	x.appendOrLog(events.RunCanceled{RunID: d.RunID, Attempt: d.Attempt, Reason: cancelReason(s.cancel), By: s.cancel.By})
 	_ = x.a.del.Ack()
 	return "canceled"
 }

@@ -42,26 +42,17 @@ func (r *Runner) Fence(ctx context.Context, f Fencer) {
 			}
 			continue
 		}
-		if fenced && a.requestStop(stopFenced, nil) {
+		if fenced && a.requestStop(stop{reason: stopFenced, detail: why}) {
 			r.log.Warn("attempt taken from this runner: stopping it", "run", a.d.RunID, "attempt", a.d.Attempt, "why", why)
-			a.setFenceReason(why)
 		}
 	}
-}
-
-func (a *attempt) setFenceReason(why string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.fenceWhy = why
 }
 
 // fencedEnd records the end of a fenced attempt: a warning, no terminal
 // event (the scheduler recorded the attempt's end already).
 func (x *execution) fencedEnd() string {
 	d := x.a.d
-	x.a.mu.Lock()
-	why := x.a.fenceWhy
-	x.a.mu.Unlock()
+	why := x.a.stopRequested().detail
 	x.appendOrLog(events.RunWarning{RunID: d.RunID, Attempt: d.Attempt, Code: "fenced",
 		Message: "the agent was stopped: this attempt was taken from runner " + x.r.cfg.RunnerID + " (" + why + ")"})
 	return outcomeFenced

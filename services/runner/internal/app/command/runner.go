@@ -216,7 +216,7 @@ func (r *Runner) Cancel(cmd commands.RunnerCancel) bool {
 		r.log.Info("cancel for an attempt not running here ignored", "run", cmd.RunID, "attempt", cmd.Attempt)
 		return false
 	}
-	return a.requestStop(stopCanceled, &cmd)
+	return a.requestStop(stop{reason: stopCanceled, cancel: cmd})
 }
 
 // held returns the attempt a runner command names, if it runs here.
@@ -292,7 +292,7 @@ func (r *Runner) Drain(timeout time.Duration) []string {
 	r.mu.Lock()
 	var stopping []string
 	for id, a := range r.attempts {
-		if a.requestStop(stopShutdown, nil) {
+		if a.requestStop(stop{reason: stopShutdown}) {
 			stopping = append(stopping, id)
 		}
 	}
@@ -336,12 +336,11 @@ type attempt struct {
 	d   commands.Dispatch
 	del Delivery
 
-	mu     sync.Mutex
-	reason string
-	detail string
-	cancel commands.RunnerCancel
-	// fenceWhy says why a fenced attempt was stopped.
-	fenceWhy string
+	// mu guards what follows. A Locker, so that a test can run a concurrent
+	// stop right after one of its critical sections.
+	mu sync.Locker
+	// stop is the first stop requested.
+	stop stop
 	// stopped is closed by the first stop request.
 	stopped chan struct{}
 	// ctl is set while the agent runs.
@@ -366,46 +365,38 @@ func (a *attempt) setController(c controller) {
 }
 
 func newAttempt(d commands.Dispatch, del Delivery) *attempt {
-	return &attempt{d: d, del: del, stopped: make(chan struct{})}
+	return &attempt{d: d, del: del, mu: &sync.Mutex{}, stopped: make(chan struct{})}
 }
 
-// requestStop records why the attempt must stop; the first reason wins.
-func (a *attempt) requestStop(reason string, cmd *commands.RunnerCancel) bool {
+// stop is why an attempt must stop, as one request made it: the first
+// request wins whole, so a concurrent one never mixes its detail in.
+type stop struct {
+	// reason is one of the stop reasons ("" while none was requested).
+	reason string
+	// detail is the failure's message (budget, harness timeout), or why a
+	// fenced attempt was taken from this runner.
+	detail string
+	// cancel is the command that canceled the attempt.
+	cancel commands.RunnerCancel
+}
+
+// requestStop records why the attempt must stop; the first request wins.
+func (a *attempt) requestStop(s stop) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.reason != "" {
+	if a.stop.reason != "" {
 		return false
 	}
-	a.reason = reason
-	if cmd != nil {
-		a.cancel = *cmd
-	}
+	a.stop = s
 	close(a.stopped)
 	return true
 }
 
-// requestStopDetail is requestStop with a message for the failure.
-func (a *attempt) requestStopDetail(reason, detail string) bool {
-	a.mu.Lock()
-	if a.reason != "" {
-		a.mu.Unlock()
-		return false
-	}
-	a.detail = detail
-	a.mu.Unlock()
-	return a.requestStop(reason, nil)
-}
-
-func (a *attempt) stopDetail() string {
+// stopRequested is the stop requested, if any (reason "" when none).
+func (a *attempt) stopRequested() stop {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.detail
-}
-
-func (a *attempt) stopReason() (string, commands.RunnerCancel) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.reason, a.cancel
+	return a.stop
 }
 
 // errStopped marks work abandoned because the attempt was stopped.

@@ -181,7 +181,7 @@ func (s *semantics) priceAndCheck(ev *events.RunSemantic) {
 	if why != "" {
 		s.overrun = true
 		x.log.Info("budget exceeded: stopping the agent", "why", why)
-		x.a.requestStopDetail(stopBudget, why)
+		x.a.requestStop(stop{reason: stopBudget, detail: why})
 	}
 }
 

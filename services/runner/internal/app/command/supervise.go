@@ -23,10 +23,8 @@ import (
 // result is how one agent process ended.
 type result struct {
 	exit process.Exit
-	// reason is why the runner stopped it ("" when it ended by itself).
-	reason string
-	detail string
-	cmd    commands.RunnerCancel
+	// stop is why the runner stopped it (reason "" when it ended by itself).
+	stop stop
 	// stderr and stdout are its last lines on each stream.
 	stderr        string
 	stdout        string
@@ -163,17 +161,16 @@ func (x *execution) supervise(proc *process.Process) result {
 	select {
 	case <-proc.Exited():
 	case <-deadline:
-		x.a.requestStop(stopTimeout, nil)
+		x.a.requestStop(stop{reason: stopTimeout})
 	case <-harnessLimit:
-		x.a.requestStopDetail(stopTimeout, fmt.Sprintf("the agent passed its harness timeout of %s", x.plan.Timeout))
+		x.a.requestStop(stop{reason: stopTimeout, detail: fmt.Sprintf("the agent passed its harness timeout of %s", x.plan.Timeout)})
 	case <-x.a.stopped:
 	}
 	select {
 	case <-proc.Exited():
 		// Ended by itself: a stop asked for after that changes nothing.
 	default:
-		res.reason, res.cmd = x.a.stopReason()
-		res.detail = x.a.stopDetail()
+		res.stop = x.a.stopRequested()
 		// A paused group must run again to hear the signals.
 		_ = proc.Signal(syscall.SIGCONT)
 		proc.Stop(cfg.KillGrace)
@@ -225,14 +222,14 @@ func (x *execution) finish(res result) string {
 	if exit.Signal == "" {
 		exitCode = &exit.Code
 	}
-	switch res.reason {
+	switch res.stop.reason {
 	case stopFenced:
 		return x.fencedEnd()
 	case stopCanceled:
-		x.appendOrLog(events.RunCanceled{RunID: d.RunID, Attempt: d.Attempt, Reason: cancelReason(res.cmd), By: res.cmd.By})
+		x.appendOrLog(events.RunCanceled{RunID: d.RunID, Attempt: d.Attempt, Reason: cancelReason(res.stop.cancel), By: res.stop.cancel.By})
 		return "canceled"
 	case stopTimeout:
-		msg := res.detail
+		msg := res.stop.detail
 		if msg == "" {
 			msg = "the agent was stopped at the attempt's deadline"
 		}
@@ -242,7 +239,7 @@ func (x *execution) finish(res result) string {
 		x.appendFailed(runs.ReasonRunnerLost, fmt.Sprintf("runner %s shut down while the agent ran", cfg.RunnerID), exitCode, exit.Duration)
 		return "failed:" + runs.ReasonRunnerLost
 	case stopBudget:
-		x.appendFailed(runs.ReasonBudgetExceeded, res.detail, exitCode, exit.Duration)
+		x.appendFailed(runs.ReasonBudgetExceeded, res.stop.detail, exitCode, exit.Duration)
 		return "failed:" + runs.ReasonBudgetExceeded
 	}
 	if exit.Signal != "" {
