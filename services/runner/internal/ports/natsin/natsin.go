@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/phantom-run/phantom/contracts/commands"
@@ -117,7 +118,7 @@ func PullDispatches(ctx context.Context, cons jetstream.Consumer, slots Slots, l
 			if ctx.Err() != nil {
 				return nil
 			}
-			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoMessages) {
+			if foundNothing(err) {
 				backoff = 100 * time.Millisecond
 				continue
 			}
@@ -146,6 +147,13 @@ func PullDispatches(ctx context.Context, cons jetstream.Consumer, slots Slots, l
 		}
 		slots.Start(mctx, d, delivery{msg: msg})
 	}
+}
+
+// foundNothing: the fetch ended without a dispatch because there was none
+// (the pull request expired on the server, nats.ErrTimeout; or the fetch's
+// own deadline passed). An idle pool is the normal state, not a failure.
+func foundNothing(err error) bool {
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoMessages)
 }
 
 func decodeDispatch(ctx context.Context, msg jetstream.Msg) (commands.Dispatch, context.Context, error) {
