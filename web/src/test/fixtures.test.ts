@@ -8,7 +8,7 @@ import { fixtureNames, fixturesDir } from "./fixtures";
 // reference transcripts); the semantic fixtures are written from them by the
 // runner's TestDashboardFixturesMatchTheParsers, which also fails when they
 // drift from its parsers.
-const runnerTranscripts = path.resolve(fixturesDir, "../../../../services/runner/internal/domain/adapter/testdata/transcripts");
+const runnerTranscripts = path.resolve(fixturesDir, "../../../../services/runner/internal/domain/agentoutput/testdata/transcripts");
 
 describe("the transcript fixtures", () => {
   it("are the runner's transcripts, byte for byte", () => {

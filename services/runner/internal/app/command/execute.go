@@ -22,7 +22,7 @@ import (
 	"github.com/phantom-run/phantom/pkg/redact"
 	"github.com/phantom-run/phantom/services/runner/internal/adapters/guardrelay"
 	"github.com/phantom-run/phantom/services/runner/internal/adapters/process"
-	"github.com/phantom-run/phantom/services/runner/internal/domain/adapter"
+	"github.com/phantom-run/phantom/services/runner/internal/domain/agentoutput"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/agents"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/chunk"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/harness"
@@ -487,9 +487,9 @@ func abbreviate(argv []string) []string {
 
 // outcomeOf is the parser's outcome, or an empty one for an agent whose
 // output is not parsed.
-func (x *execution) outcomeOf() adapter.Outcome {
+func (x *execution) outcomeOf() agentoutput.Outcome {
 	if x.sem == nil || x.sem.parser == nil {
-		return adapter.Outcome{}
+		return agentoutput.Outcome{}
 	}
 	return x.sem.parser.Outcome()
 }

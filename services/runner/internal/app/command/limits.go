@@ -14,8 +14,8 @@ import (
 // rate_limited, with the reset time when the agent gave one, retryable (the
 // scheduler holds the provider and queues the run again without using a
 // retry). It returns the outcome label and true when it was such a failure.
-// The adapters of the agents (internal/domain/launch and their parsers)
-// may feed the same classifier with more of the output.
+// The output parsers (internal/domain/agentoutput) may feed the same
+// classifier with more of the output.
 func (x *execution) quotaFailure(lines []string, exitCode *int, took time.Duration) (string, bool) {
 	v, ok := limits.Classify(lines, time.Now(), time.Local)
 	if !ok {

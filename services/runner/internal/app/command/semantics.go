@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/phantom-run/phantom/contracts/events"
-	"github.com/phantom-run/phantom/services/runner/internal/domain/adapter"
+	"github.com/phantom-run/phantom/services/runner/internal/domain/agentoutput"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/agents"
 )
 
@@ -19,7 +19,7 @@ import (
 // usage, and tells the run's conversation which provider session it is on.
 type semantics struct {
 	x      *execution
-	parser adapter.Parser
+	parser agentoutput.Parser
 
 	// in hands output from the stdout pump to the parsing goroutine, so
 	// that reading and chunking (one core) and parsing and publishing the
@@ -38,7 +38,7 @@ type semantics struct {
 }
 
 func newSemantics(x *execution) *semantics {
-	s := &semantics{x: x, parser: adapter.New(x.def.Adapter), usage: map[string]events.Usage{}, sessions: map[string]bool{},
+	s := &semantics{x: x, parser: agentoutput.New(x.def.Adapter), usage: map[string]events.Usage{}, sessions: map[string]bool{},
 		in: make(chan []byte, 32), done: make(chan struct{})}
 	if m, ok := s.parser.(interface{ SetModel(string) }); ok {
 		model := x.a.d.Spec.Model

@@ -15,7 +15,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/services/runner/internal/adapters/process"
-	"github.com/phantom-run/phantom/services/runner/internal/domain/adapter"
+	"github.com/phantom-run/phantom/services/runner/internal/domain/agentoutput"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/agents"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/harness"
 )
@@ -137,7 +137,7 @@ func (x *execution) supervise(proc *process.Process) result {
 
 	out := newPump(x, proc.Stdout(), "stdout", x.out, x.sem.write)
 	errp := newPump(x, proc.Stderr(), "stderr", x.errb, func(p []byte) {
-		if adapter.ResumeFailureIn(string(p)) {
+		if agentoutput.ResumeFailureIn(string(p)) {
 			x.resumeRefused.Store(true)
 		}
 	})
@@ -199,7 +199,7 @@ func (x *execution) supervise(proc *process.Process) result {
 	res.exit = proc.Exit()
 	res.stderr = errp.lastLine()
 	res.stdout = out.lastLine()
-	res.resumeInvalid = adapter.ResumeFailed(x.outcomeOf(), res.stderr) || x.resumeRefused.Load()
+	res.resumeInvalid = agentoutput.ResumeFailed(x.outcomeOf(), res.stderr) || x.resumeRefused.Load()
 	so, se := x.out.Stats(), x.errb.Stats()
 	x.appendOrLog(events.RunCLIExit{RunID: d.RunID, Attempt: d.Attempt, ExitCode: res.exit.Code, Signal: res.exit.Signal,
 		DurationMs: res.exit.Duration.Milliseconds()})
@@ -254,7 +254,7 @@ func (x *execution) finish(res result) string {
 			return outcome
 		}
 	}
-	if reason, msg := adapter.Classify(x.def.Adapter, exit.Code, o, res.stderr); reason != "" {
+	if reason, msg := agentoutput.Classify(x.def.Adapter, exit.Code, o, res.stderr); reason != "" {
 		x.appendFailed(reason, abbreviate([]string{msg})[0], exitCode, exit.Duration)
 		return "failed:" + reason
 	}

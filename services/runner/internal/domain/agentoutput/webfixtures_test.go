@@ -1,4 +1,4 @@
-package adapter
+package agentoutput
 
 import (
 	"bufio"
@@ -119,7 +119,7 @@ func TestDashboardFixturesMatchTheParsers(t *testing.T) {
 	sort.Strings(names)
 	require.NotEmpty(t, names)
 	hint := "the dashboard's fixtures are out of date: run PHANTOM_UPDATE_WEB_FIXTURES=1 go test -run TestDashboardFixturesMatchTheParsers " +
-		"./services/runner/internal/domain/adapter, then npm test in web/"
+		"./services/runner/internal/domain/agentoutput, then npm test in web/"
 	for _, name := range names {
 		transcript, err := os.ReadFile(filepath.Join("testdata", "transcripts", name))
 		require.NoError(t, err)

@@ -1,7 +1,8 @@
-// Package adapter turns what an agent CLI prints into Phantom's semantic
-// events, one parser per CLI (Claude Code's and the fake agent's stream-json,
-// Codex's exec --json, Gemini CLI's stream-json), and sums up how the agent
-// ended (Outcome) so that the runner can classify the exit.
+// Package agentoutput reads what an agent CLI prints on standard output:
+// it turns the lines into Phantom's semantic events, with one parser per
+// output dialect (an agent's adapter: Claude Code's and the fake agent's
+// stream-json, Codex's exec --json, Gemini CLI's stream-json), sums up how
+// the agent ended (Outcome) and classifies its exit (Classify).
 //
 // Parsers are pure and defensive: a line that is not JSON, an unknown event
 // type or a field of an unexpected shape yields nothing (the raw line stays
@@ -10,7 +11,7 @@
 // Usage events carry the attempt's cumulative totals per model (each one
 // replaces the previous for its model), so that a consumer folds them by
 // keeping the latest and a budget reads the running total directly.
-package adapter
+package agentoutput
 
 import (
 	"encoding/json"
