@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -34,8 +33,11 @@ import (
 	"github.com/phantom-run/phantom/services/runner/internal/adapters/eventlog"
 	"github.com/phantom-run/phantom/services/runner/internal/adapters/guardrelay"
 	"github.com/phantom-run/phantom/services/runner/internal/adapters/natsio"
+	"github.com/phantom-run/phantom/services/runner/internal/adapters/privatedir"
+	"github.com/phantom-run/phantom/services/runner/internal/adapters/process"
 	"github.com/phantom-run/phantom/services/runner/internal/app/command"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/agents"
+	"github.com/phantom-run/phantom/services/runner/internal/domain/chunk"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/pricing"
 	"github.com/phantom-run/phantom/services/runner/internal/ports/natsin"
 )
@@ -219,9 +221,9 @@ func New(ctx context.Context, cfg Config, env daemon.Env) (*Service, error) {
 		RunnerID: env.Instance, Host: cfg.Host, Slots: cfg.Slots,
 		ChunkBytes: cfg.ChunkBytes, MaxLineBytes: cfg.MaxLineBytes, ChunkInterval: cfg.ChunkInterval,
 		KillGrace: cfg.KillGrace, PrepareTimeout: cfg.PrepareTimeout, ProgressEvery: natsin.DispatchAckWait / 3,
-		SelfPath: self, FakeCommand: cfg.FakeAgentCommand, Agents: defs, LookPath: exec.LookPath,
-		Environ: environ, Prices: prices, Redact: red, Root: os.Geteuid() == 0, SpawnRetries: cfg.SpawnRetries,
-		GuardCheck: guardrelay.NATS{NC: env.Conn}, GuardTimeout: cfg.GuardTimeout,
+		SelfPath: self, FakeCommand: cfg.FakeAgentCommand, Agents: defs,
+		Environ: environ, Prices: prices, Redact: redactor{red}, Root: os.Geteuid() == 0, SpawnRetries: cfg.SpawnRetries,
+		GuardTimeout: cfg.GuardTimeout,
 	}
 	if cfg.GuardHook {
 		s.rcfg.GuardHook = cfg.GuardHookCommand
@@ -229,7 +231,7 @@ func New(ctx context.Context, cfg Config, env daemon.Env) (*Service, error) {
 			s.rcfg.GuardHook = HookCommand(self)
 		}
 	}
-	s.detector = command.NewDetector(s.rcfg, 15*time.Second)
+	s.detector = command.NewDetector(s.rcfg, process.Probe{}, 15*time.Second)
 	return s, nil
 }
 
@@ -331,10 +333,21 @@ func (s *Service) Run(ctx context.Context) error {
 	// Attempts outlive ctx while the runner drains; hard ends them for good.
 	hard, hardStop := context.WithCancel(context.WithoutCancel(ctx))
 	defer hardStop()
-	runner := command.NewRunner(hard, s.rcfg, log, natsio.NewWorktrees(s.env.Conn, s.cfg.Host), natsio.NewHistory(s.env.JS), s.detector,
-		func(ctx context.Context) (command.Appender, error) {
+	guard := guardrelay.NATS{NC: s.env.Conn}
+	runner := command.NewRunner(hard, s.rcfg, command.Ports{
+		Worktrees:    natsio.NewWorktrees(s.env.Conn, s.cfg.Host),
+		History:      natsio.NewHistory(s.env.JS),
+		Capabilities: s.detector,
+		OpenAppender: func(ctx context.Context) (command.Appender, error) {
 			return eventlog.New(ctx, s.env.Conn, s.pub, s.cfg.PublishWindow, 5*time.Second)
-		}, s.metrics)
+		},
+		Spawner:      process.Spawner{},
+		Executables:  process.Probe{},
+		Shell:        process.Shell{},
+		Dirs:         privatedir.Temp{},
+		Guard:        guard,
+		GuardSockets: guardrelay.Server{Checker: guard, Timeout: s.cfg.GuardTimeout, Log: log},
+	}, log, s.metrics)
 
 	if err := s.registry.Put(ctx, nil); err != nil {
 		return err
@@ -421,3 +434,9 @@ func (s *Service) heartbeat(ctx context.Context, runner *command.Runner, log *sl
 		}
 	}
 }
+
+// redactor gives the use cases pkg/redact through their port: one stream
+// redactor per output stream, with the default bound on what it holds back.
+type redactor struct{ *redact.Redactor }
+
+func (r redactor) Stream() chunk.Filter { return r.NewStream(0) }

@@ -128,6 +128,10 @@ func (r *Redactor) Strings(ss []string) []string {
 	return out
 }
 
+// Tail is TokenTail: how much of the end of p a piecewise redaction holds
+// back for the next piece.
+func (r *Redactor) Tail(p []byte) int { return TokenTail(p) }
+
 // tokenChars are the characters a key, a JWT or a base64 secret is made of.
 var tokenChars = func() (t [256]bool) {
 	for c := 0; c < 256; c++ {

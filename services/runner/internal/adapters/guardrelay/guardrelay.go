@@ -8,7 +8,8 @@
 // a short timeout. When NATS fails the reply carries only "error", so that
 // the hook judges locally. The agent never gets NATS credentials: the socket
 // is its only way to the safety guard, and it lives in the attempt's private
-// directory (0700).
+// directory (0700). Server serves these sockets for the runner's attempts
+// (command.GuardSockets); NATS asks the safety guard (command.Guard).
 package guardrelay
 
 import (
@@ -28,6 +29,7 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/contracts/subjects"
+	"github.com/phantom-run/phantom/services/runner/internal/app/command"
 )
 
 // SocketEnv is the variable that tells the hook where the socket is.
@@ -39,15 +41,10 @@ const Origin = "hook"
 // maxRequest bounds one request line.
 const maxRequest = 1 << 20
 
-// Checker asks the safety guard.
-type Checker interface {
-	Check(ctx context.Context, req rpc.GuardCheckRequest) (rpc.GuardCheckReply, error)
-}
-
 // NATS asks phantom.rpc.guard.check.
 type NATS struct{ NC *nats.Conn }
 
-// Check implements Checker.
+// Check implements command.Guard.
 func (n NATS) Check(ctx context.Context, req rpc.GuardCheckRequest) (rpc.GuardCheckReply, error) {
 	var reply rpc.GuardCheckReply
 	data, err := json.Marshal(req)
@@ -64,13 +61,26 @@ func (n NATS) Check(ctx context.Context, req rpc.GuardCheckRequest) (rpc.GuardCh
 	return reply, nil
 }
 
+// Server serves the sockets of the runner's attempts, each relaying to
+// the safety guard (Checker) within Timeout.
+type Server struct {
+	Checker command.Guard
+	Timeout time.Duration
+	Log     *slog.Logger
+}
+
+// Serve implements command.GuardSockets: Start for one attempt.
+func (s Server) Serve(dir, runID string, attempt int) (command.GuardSocket, error) {
+	return Start(dir, runID, attempt, s.Checker, s.Timeout, s.Log.With("run", runID, "attempt", attempt))
+}
+
 // Relay is one attempt's socket.
 type Relay struct {
 	path    string
 	ln      net.Listener
 	runID   string
 	attempt int
-	checker Checker
+	checker command.Guard
 	timeout time.Duration
 	log     *slog.Logger
 
@@ -80,7 +90,7 @@ type Relay struct {
 }
 
 // Start listens on dir/guard.sock for the attempt.
-func Start(dir, runID string, attempt int, checker Checker, timeout time.Duration, log *slog.Logger) (*Relay, error) {
+func Start(dir, runID string, attempt int, checker command.Guard, timeout time.Duration, log *slog.Logger) (*Relay, error) {
 	path := filepath.Join(dir, "guard.sock")
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -99,6 +109,9 @@ func Start(dir, runID string, attempt int, checker Checker, timeout time.Duratio
 
 // Path is the socket's path (the value of PHANTOM_GUARD_SOCKET).
 func (r *Relay) Path() string { return r.path }
+
+// Env is the agent's variable that names the socket: SocketEnv=Path.
+func (r *Relay) Env() string { return SocketEnv + "=" + r.path }
 
 // Close stops accepting, ends requests in flight and waits for them.
 func (r *Relay) Close() error {

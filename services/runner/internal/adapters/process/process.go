@@ -1,31 +1,40 @@
-// Package process runs an agent as a child process in a process group of its
-// own, with standard output and error on pipes the caller reads, and stops
-// the whole group (interrupt, terminate, then kill) so that nothing the agent
-// started outlives it.
+// Package process is the runner's processes: it runs an agent as a child
+// process in a process group of its own, with standard output and error on
+// pipes the caller reads, and stops the whole group (interrupt, terminate,
+// then kill) so that nothing the agent started outlives it (Spawner); it
+// runs a run's shell prelude (Shell) and asks an agent CLI about itself
+// (Probe). Each implements a port of the runner's use cases
+// (internal/app/command).
 package process
 
 import (
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/phantom-run/phantom/services/runner/internal/app/command"
 )
 
-// Spec is what to run.
-type Spec struct {
-	// Path is the executable, Args its arguments (without argv[0]).
-	Path string
-	Args []string
-	Dir  string
-	// Env is the complete environment.
-	Env []string
-	// Stdin gives the agent a pipe as standard input (an interactive
-	// session) instead of /dev/null.
-	Stdin bool
+// Spawner starts agents (command.Spawner).
+type Spawner struct{}
+
+// Spawn implements command.Spawner: Start, with a failure judged.
+func (Spawner) Spawn(s command.SpawnSpec) (command.Agent, error) {
+	p, err := Start(s)
+	if err != nil {
+		var pe *fs.PathError
+		noDir := errors.As(err, &pe) && pe.Op == "chdir"
+		return nil, &command.SpawnError{Err: err, NoDir: noDir,
+			Permanent: noDir || errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)}
+	}
+	return p, nil
 }
 
 // Process is a started agent process.
@@ -44,7 +53,7 @@ type Process struct {
 
 // Start starts the process in a new process group. Its standard input is
 // /dev/null (agents must not wait for a person) unless s.Stdin asks for a pipe.
-func Start(s Spec) (*Process, error) {
+func Start(s command.SpawnSpec) (*Process, error) {
 	var inR, inW *os.File
 	if s.Stdin {
 		var err error
@@ -119,15 +128,26 @@ func (p *Process) PID() int { return p.cmd.Process.Pid }
 
 // Stdout and Stderr are the read ends of the output pipes; the caller reads
 // and closes them.
-func (p *Process) Stdout() *os.File { return p.stdout }
+func (p *Process) Stdout() command.Pipe { return p.stdout }
+func (p *Process) Stderr() command.Pipe { return p.stderr }
 
 // Stdin is the write end of the agent's standard input (nil unless
-// Spec.Stdin); the caller closes it to end the session.
-func (p *Process) Stdin() *os.File  { return p.stdin }
-func (p *Process) Stderr() *os.File { return p.stderr }
+// SpawnSpec.Stdin); the caller closes it to end the session.
+func (p *Process) Stdin() io.WriteCloser {
+	if p.stdin == nil {
+		return nil
+	}
+	return p.stdin
+}
 
 // Exited is closed once the process has exited and its group is killed.
 func (p *Process) Exited() <-chan struct{} { return p.exited }
+
+// Pause stops the whole process group where it is (SIGSTOP).
+func (p *Process) Pause() error { return p.Signal(syscall.SIGSTOP) }
+
+// Continue lets a paused process group run again (SIGCONT).
+func (p *Process) Continue() error { return p.Signal(syscall.SIGCONT) }
 
 // Signal sends sig to the whole process group.
 func (p *Process) Signal(sig syscall.Signal) error {
@@ -161,21 +181,9 @@ func (p *Process) Stop(grace time.Duration) {
 	<-p.exited
 }
 
-// Exit is how the process ended.
-type Exit struct {
-	// Code is the exit code, -1 when a signal ended the process.
-	Code int
-	// Signal names the signal (SIGKILL, ...) that ended it, if one did.
-	Signal   string
-	Duration time.Duration
-	// PeakRSS is the largest resident set, in bytes.
-	PeakRSS         int64
-	CPUUser, CPUSys time.Duration
-}
-
 // Exit returns how the process ended; call it after Exited is closed.
-func (p *Process) Exit() Exit {
-	e := Exit{Code: -1, Duration: p.end.Sub(p.start)}
+func (p *Process) Exit() command.Exit {
+	e := command.Exit{Code: -1, Duration: p.end.Sub(p.start)}
 	if p.state == nil {
 		return e
 	}

@@ -1,15 +1,12 @@
 package command
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/phantom-run/phantom/contracts/events"
@@ -24,7 +21,7 @@ import (
 // honours. It keeps the last detection for the runner's attempts.
 type Detector struct {
 	defs     map[string]*agents.Definition
-	lookPath func(string) (string, error)
+	probe    Probe
 	environ  []string
 	selfPath string
 	fakeCmd  string
@@ -34,9 +31,10 @@ type Detector struct {
 	caps map[string]events.AgentCapability
 }
 
-// NewDetector returns a detector of the agents of cfg.
-func NewDetector(cfg Config, timeout time.Duration) *Detector {
-	return &Detector{defs: cfg.Agents, lookPath: cfg.LookPath, environ: cfg.Environ, selfPath: cfg.SelfPath,
+// NewDetector returns a detector of the agents of cfg that asks each CLI
+// through probe, each question within timeout.
+func NewDetector(cfg Config, probe Probe, timeout time.Duration) *Detector {
+	return &Detector{defs: cfg.Agents, probe: probe, environ: cfg.Environ, selfPath: cfg.SelfPath,
 		fakeCmd: cfg.FakeCommand, timeout: timeout, caps: map[string]events.AgentCapability{}}
 }
 
@@ -84,7 +82,7 @@ func (d *Detector) detect(ctx context.Context, def *agents.Definition) events.Ag
 		cmdName = d.fakeCmd
 	}
 	c.Options = harness.Options(def.Adapter, "")
-	path, err := d.lookPath(cmdName)
+	path, err := d.probe.LookPath(cmdName)
 	if err != nil {
 		c.Support = agents.Missing
 		c.Reason = fmt.Sprintf("%s is not installed on this machine; install it with: %s", cmdName, def.Install)
@@ -117,20 +115,14 @@ func (d *Detector) detect(ctx context.Context, def *agents.Definition) events.Ag
 func (d *Detector) output(ctx context.Context, path string, args []string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = d.environ
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%w: %s", err, abbreviate([]string{strings.TrimSpace(stderr.String())})[0])
+	stdout, stderr, err := d.probe.Run(ctx, path, args, d.environ)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s", err, abbreviate([]string{strings.TrimSpace(stderr)})[0])
 	}
-	if strings.TrimSpace(stdout.String()) == "" {
-		return stderr.String(), nil
+	if strings.TrimSpace(stdout) == "" {
+		return stderr, nil
 	}
-	return stdout.String(), nil
+	return stdout, nil
 }
 
 // models reads a model catalogue printed as JSON: {"models":[{"slug"|"id"|"name"}]} or a list.

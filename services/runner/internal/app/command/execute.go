@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/phantom-run/phantom/contracts/commands"
@@ -19,9 +17,6 @@ import (
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/pkg/bus"
-	"github.com/phantom-run/phantom/pkg/redact"
-	"github.com/phantom-run/phantom/services/runner/internal/adapters/guardrelay"
-	"github.com/phantom-run/phantom/services/runner/internal/adapters/process"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/agentoutput"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/agents"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/chunk"
@@ -31,13 +26,13 @@ import (
 
 // execution is the state of one attempt while it runs.
 type execution struct {
-	r   *Runner
+	*deps
 	a   *attempt
 	ctx context.Context
 	log *slog.Logger
 	app Appender
 	opt bus.MsgOption
-	red *redact.Redactor
+	red Redactor
 
 	def  *agents.Definition
 	plan *launch.Plan
@@ -45,40 +40,38 @@ type execution struct {
 	// resume that failed is spawned again) so chunk numbers never repeat.
 	out, errb *chunk.Batcher
 	sem       *semantics
-	// relay serves the guard hook's socket while the agent runs.
-	relay []*guardrelay.Relay
+	// sockets serve the guard hook while the agent runs.
+	sockets []GuardSocket
 	// resumeRefused is set when the agent's stderr said its session could
 	// not be resumed (Codex says so there, among other lines).
 	resumeRefused atomic.Bool
 }
 
 // execute runs one attempt to its end and records every step as events.
-func (r *Runner) execute(traceCtx context.Context, a *attempt) (outcome string) {
+func execute(traceCtx, hard context.Context, dp *deps, log *slog.Logger, a *attempt) (outcome string) {
 	d := a.d
 	// The attempt's work outlives the service's context (drain) but not the
 	// runner's hard stop; it keeps the dispatch's trace.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(traceCtx))
 	defer cancel()
-	defer context.AfterFunc(r.hard, cancel)()
-	log := r.log.With("run", d.RunID, "attempt", d.Attempt)
-	app, err := r.appender(ctx)
+	defer context.AfterFunc(hard, cancel)()
+	log = log.With("run", d.RunID, "attempt", d.Attempt)
+	app, err := dp.ports.OpenAppender(ctx)
 	if err != nil {
 		// Nothing can be recorded: let another runner (or a later try) have it.
 		log.Error("could not open the event log", "error", err)
 		_ = a.del.NakWithDelay(time.Second)
 		return outcomeHandedBack
 	}
-	x := &execution{r: r, a: a, ctx: ctx, log: log, app: app, opt: attemptOption(d.Attempt), red: r.cfg.Redact}
+	x := &execution{deps: dp, a: a, ctx: ctx, log: log, app: app, opt: attemptOption(d.Attempt), red: dp.cfg.Redact}
 	defer func() {
 		if err := x.app.Close(); err != nil {
 			x.log.Error("events of the attempt may be lost", "error", err)
 		}
 	}()
 	outcome = x.run()
-	if x.plan != nil {
-		x.plan.Cleanup()
-	}
-	r.metrics.attempts.WithLabelValues(outcome).Inc()
+	x.removePrivateDir()
+	x.metrics.attempts.WithLabelValues(outcome).Inc()
 	x.log.Info("attempt over", "outcome", outcome)
 	return outcome
 }
@@ -105,7 +98,7 @@ func (x *execution) run() string {
 	if x.a.del.Redelivered() {
 		// Delivered before: another runner (or this one before a crash) may
 		// have got it started. Never run one attempt twice.
-		seen, err := x.r.history.AttemptSeen(x.ctx, d.RunID, d.Attempt)
+		seen, err := x.ports.History.AttemptSeen(x.ctx, d.RunID, d.Attempt)
 		if err != nil {
 			x.log.Warn("could not look the attempt up in the event log", "error", err)
 		}
@@ -118,13 +111,13 @@ func (x *execution) run() string {
 	if d.Deadline != nil && !time.Now().Before(*d.Deadline) {
 		return x.failBeforeStart(runs.ReasonTimeout, fmt.Sprintf("the attempt's deadline %s passed before it started", d.Deadline.Format(time.RFC3339)))
 	}
-	def, ok := x.r.cfg.Agents[d.Spec.Agent]
+	def, ok := x.cfg.Agents[d.Spec.Agent]
 	if !ok {
 		return x.failBeforeStart(runs.ReasonInvalidRequest, fmt.Sprintf("agent %q is not known to runner %s (known: %s)",
-			d.Spec.Agent, x.r.cfg.RunnerID, strings.Join(agents.Names(x.r.cfg.Agents), ", ")))
+			d.Spec.Agent, x.cfg.RunnerID, strings.Join(agents.Names(x.cfg.Agents), ", ")))
 	}
 	x.def = def
-	capa, detected := x.r.caps.Get(d.Spec.Agent)
+	capa, detected := x.ports.Capabilities.Get(d.Spec.Agent)
 	if detected && capa.Support == agents.Blocked {
 		return x.failBeforeStart(runs.ReasonCLIBlocked, capa.Reason)
 	}
@@ -149,10 +142,10 @@ func (x *execution) run() string {
 
 	path, err := x.executable()
 	if err != nil {
-		x.r.metrics.spawnFailures.WithLabelValues(runs.ReasonCLIMissing).Inc()
+		x.metrics.spawnFailures.WithLabelValues(runs.ReasonCLIMissing).Inc()
 		x.appendOrLog(events.RunCLIMissing{RunID: d.RunID, Attempt: d.Attempt, Agent: d.Spec.Agent, Command: def.Command, Install: def.Install})
 		return x.failBeforeStart(runs.ReasonCLIMissing, fmt.Sprintf("the %s CLI (%s) is not installed on runner %s: %v; install it with: %s",
-			d.Spec.Agent, def.Command, x.r.cfg.RunnerID, err, def.Install))
+			d.Spec.Agent, def.Command, x.cfg.RunnerID, err, def.Install))
 	}
 	resume := x.resumeSession()
 	plan, err := x.compose(path, reply.Dir, capa.Version, resume)
@@ -167,25 +160,24 @@ func (x *execution) run() string {
 	}
 
 	// Output is redacted as a stream, before it is cut into chunks.
-	copts := chunk.Options{MaxBytes: x.r.cfg.ChunkBytes, MaxLineBytes: x.r.cfg.MaxLineBytes, Interval: x.r.cfg.ChunkInterval,
-		NewFilter: func() chunk.Filter { return x.red.NewStream(0) }}
+	copts := chunk.Options{MaxBytes: x.cfg.ChunkBytes, MaxLineBytes: x.cfg.MaxLineBytes, Interval: x.cfg.ChunkInterval,
+		NewFilter: x.red.Stream}
 	x.out, x.errb = chunk.New(copts), chunk.New(copts)
 	x.sem = newSemantics(x)
 	proc, err := x.spawn(plan, reply.Dir)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) && pe.Op == "chdir" {
-			x.r.metrics.spawnFailures.WithLabelValues(runs.ReasonCWDMissing).Inc()
+		if se := (*SpawnError)(nil); errors.As(err, &se) && se.NoDir {
+			x.metrics.spawnFailures.WithLabelValues(runs.ReasonCWDMissing).Inc()
 			x.appendOrLog(events.RunCWDMissing{RunID: d.RunID, Attempt: d.Attempt, Cwd: reply.Dir})
 			return x.failBeforeStart(runs.ReasonCWDMissing, fmt.Sprintf("could not enter %s: %v", reply.Dir, err))
 		}
-		x.r.metrics.spawnFailures.WithLabelValues(runs.ReasonSpawnFailed).Inc()
+		x.metrics.spawnFailures.WithLabelValues(runs.ReasonSpawnFailed).Inc()
 		return x.failBeforeStart(runs.ReasonSpawnFailed, fmt.Sprintf("could not start %s: %v", path, err))
 	}
 	// run.started is stored before the dispatch is acknowledged: a crash in
 	// between redelivers the dispatch, and the redelivery sees the start.
-	x.appendOrLog(events.RunStarted{RunID: d.RunID, Attempt: d.Attempt, RunnerID: x.r.cfg.RunnerID, Host: x.r.cfg.Host,
-		PID: proc.PID(), Argv: x.red.Strings(abbreviate(append([]string{plan.Path}, plan.Args...))), Cwd: reply.Dir})
+	x.appendOrLog(events.RunStarted{RunID: d.RunID, Attempt: d.Attempt, RunnerID: x.cfg.RunnerID, Host: x.cfg.Host,
+		PID: proc.PID(), Argv: redactAll(x.red, abbreviate(append([]string{plan.Path}, plan.Args...))), Cwd: reply.Dir})
 	if err := x.a.del.Ack(); err != nil {
 		x.log.Warn("could not acknowledge the dispatch", "error", err)
 	}
@@ -201,7 +193,7 @@ func (x *execution) run() string {
 		// over once without it, in the same attempt.
 		x.appendOrLog(events.RunWarning{RunID: d.RunID, Attempt: d.Attempt, Code: "resume_failed",
 			Message: fmt.Sprintf("provider session %s could not be resumed; starting again without it", plan.ResumeSessionID)})
-		x.plan.Cleanup()
+		x.removePrivateDir()
 		plan, err = x.compose(path, reply.Dir, capa.Version, noResume)
 		if err == nil {
 			x.resumeRefused.Store(false)
@@ -233,7 +225,7 @@ func (x *execution) resumeSession() string {
 	}
 	ctx, cancel := context.WithTimeout(x.ctx, 5*time.Second)
 	defer cancel()
-	id, err := x.r.history.PreviousSession(ctx, d.RunID, d.Attempt, x.r.cfg.Host)
+	id, err := x.ports.History.PreviousSession(ctx, d.RunID, d.Attempt, x.cfg.Host)
 	if err != nil {
 		x.log.Warn("could not look up the session of an earlier attempt; starting afresh", "error", err)
 		return ""
@@ -272,7 +264,11 @@ func (x *execution) compose(path, dir, version, resume string) (*launch.Plan, er
 	if err != nil {
 		return nil, err
 	}
-	p := &launch.Plan{Agent: d.Spec.Agent, Adapter: x.def.Adapter, Path: path, Args: args, Env: env}
+	private, err := x.ports.Dirs.Create()
+	if err != nil {
+		return nil, fmt.Errorf("could not create the attempt's private directory: %w", err)
+	}
+	p := &launch.Plan{Agent: d.Spec.Agent, Adapter: x.def.Adapter, Path: path, Args: args, Env: env, Dir: private}
 	x.plan = p
 	var h runs.Harness
 	if d.Spec.Harness != nil {
@@ -282,7 +278,7 @@ func (x *execution) compose(path, dir, version, resume string) (*launch.Plan, er
 		h.ResumeSessionID, h.Continue, h.ForkSession, resume = "", false, false, ""
 	}
 	interactive := d.Spec.Interactive != nil && *d.Spec.Interactive
-	if err := harness.Apply(harness.Facts{Adapter: x.def.Adapter, Version: version, Root: x.r.cfg.Root, Prompt: d.Spec.Prompt},
+	if err := harness.Apply(harness.Facts{Adapter: x.def.Adapter, Version: version, Root: x.cfg.Root, Prompt: d.Spec.Prompt},
 		h, interactive, resume, p); err != nil {
 		return nil, err
 	}
@@ -294,28 +290,45 @@ func (x *execution) compose(path, dir, version, resume string) (*launch.Plan, er
 			return nil, err
 		}
 	}
+	if err := x.ports.Dirs.Write(p.Dir, p.Files); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// removePrivateDir ends what the last plan set up: the guard sockets and
+// the private directory.
+func (x *execution) removePrivateDir() {
+	x.closeSockets()
+	if x.plan != nil && x.plan.Dir != "" {
+		x.ports.Dirs.Remove(x.plan.Dir)
+	}
+}
+
+func (x *execution) closeSockets() {
+	for _, s := range x.sockets {
+		if err := s.Close(); err != nil {
+			x.log.Debug("could not close the guard socket", "error", err)
+		}
+	}
+	x.sockets = nil
 }
 
 // guardHook injects the safety guard's PreToolUse hook on Bash into a
 // Claude Code run (through --settings, so the user's own settings and hooks
 // stay) and serves the socket it asks through.
 func (x *execution) guardHook(p *launch.Plan) error {
-	if x.r.cfg.GuardHook == "" || x.r.cfg.GuardCheck == nil {
+	if x.cfg.GuardHook == "" || x.ports.GuardSockets == nil {
 		return nil
 	}
-	dir, err := p.PrivateDir()
+	socket, err := x.ports.GuardSockets.Serve(p.Dir, x.a.d.RunID, x.a.d.Attempt)
 	if err != nil {
 		return err
 	}
-	relay, err := guardrelay.Start(dir, x.a.d.RunID, x.a.d.Attempt, x.r.cfg.GuardCheck, x.r.cfg.GuardTimeout, x.log)
-	if err != nil {
-		return err
-	}
-	x.relay = append(x.relay, relay)
-	p.Env = append(p.Env, guardrelay.SocketEnv+"="+relay.Path())
+	x.sockets = append(x.sockets, socket)
+	p.Env = append(p.Env, socket.Env())
 	p.MergeSettings(map[string]any{"hooks": map[string]any{"PreToolUse": []any{
-		map[string]any{"matcher": "Bash", "hooks": []any{map[string]any{"type": "command", "command": x.r.cfg.GuardHook}}},
+		map[string]any{"matcher": "Bash", "hooks": []any{map[string]any{"type": "command", "command": x.cfg.GuardHook}}},
 	}}})
 	return nil
 }
@@ -324,14 +337,14 @@ func (x *execution) guardHook(p *launch.Plan) error {
 // dispatch unacknowledged but alive meanwhile. errStopped: stopped meanwhile.
 func (x *execution) prepare() (rpc.WorktreePrepareReply, error) {
 	d := x.a.d
-	ctx, cancel := context.WithTimeout(x.ctx, x.r.cfg.PrepareTimeout)
+	ctx, cancel := context.WithTimeout(x.ctx, x.cfg.PrepareTimeout)
 	defer cancel()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(x.r.cfg.ProgressEvery)
+		t := time.NewTicker(x.cfg.ProgressEvery)
 		defer t.Stop()
 		for {
 			select {
@@ -345,7 +358,7 @@ func (x *execution) prepare() (rpc.WorktreePrepareReply, error) {
 			}
 		}
 	}()
-	reply, err := x.r.worktrees.Prepare(ctx, rpc.WorktreePrepareRequest{RunID: d.RunID, Attempt: d.Attempt,
+	reply, err := x.ports.Worktrees.Prepare(ctx, rpc.WorktreePrepareRequest{RunID: d.RunID, Attempt: d.Attempt,
 		Workspace: d.Spec.Workspace, Isolation: d.Spec.Isolation})
 	close(done)
 	wg.Wait()
@@ -353,7 +366,7 @@ func (x *execution) prepare() (rpc.WorktreePrepareReply, error) {
 		return reply, errStopped
 	}
 	if err != nil {
-		return reply, fmt.Errorf("could not prepare the working directory on host %s: %w", x.r.cfg.Host, err)
+		return reply, fmt.Errorf("could not prepare the working directory on host %s: %w", x.cfg.Host, err)
 	}
 	return reply, nil
 }
@@ -361,27 +374,27 @@ func (x *execution) prepare() (rpc.WorktreePrepareReply, error) {
 // executable resolves the command of the agent.
 func (x *execution) executable() (string, error) {
 	if x.def.SelfExec {
-		if x.r.cfg.FakeCommand != "" {
-			return x.r.cfg.LookPath(x.r.cfg.FakeCommand)
+		if x.cfg.FakeCommand != "" {
+			return x.ports.Executables.LookPath(x.cfg.FakeCommand)
 		}
-		return x.r.cfg.SelfPath, nil
+		return x.cfg.SelfPath, nil
 	}
-	return x.r.cfg.LookPath(x.def.Command)
+	return x.ports.Executables.LookPath(x.def.Command)
 }
 
 // spawn starts the agent, trying again with backoff when the start fails
 // for a reason that may pass (not a missing file or directory).
-func (x *execution) spawn(p *launch.Plan, dir string) (*process.Process, error) {
-	spec := process.Spec{Path: p.Path, Args: p.Args, Dir: dir, Env: x.agentEnv(p.Env), Stdin: p.Interactive}
+func (x *execution) spawn(p *launch.Plan, dir string) (Agent, error) {
+	spec := SpawnSpec{Path: p.Path, Args: p.Args, Dir: dir, Env: x.agentEnv(p.Env), Stdin: p.Interactive}
 	backoff := 100 * time.Millisecond
 	for try := 0; ; try++ {
-		proc, err := process.Start(spec)
+		proc, err := x.ports.Spawner.Spawn(spec)
 		if err == nil {
 			return proc, nil
 		}
-		var pe *fs.PathError
-		permanent := errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || (errors.As(err, &pe) && pe.Op == "chdir")
-		if permanent || try >= x.r.cfg.SpawnRetries {
+		se := (*SpawnError)(nil)
+		permanent := errors.As(err, &se) && se.Permanent
+		if permanent || try >= x.cfg.SpawnRetries {
 			return nil, err
 		}
 		x.log.Warn("could not start the agent; trying again", "error", err, "backoff", backoff)
@@ -407,14 +420,14 @@ func (x *execution) agentEnv(extra []string) []string {
 		k, _, _ := strings.Cut(kv, "=")
 		override[k] = true
 	}
-	env := make([]string, 0, len(x.r.cfg.Environ)+len(extra)+3)
-	for _, kv := range x.r.cfg.Environ {
+	env := make([]string, 0, len(x.cfg.Environ)+len(extra)+3)
+	for _, kv := range x.cfg.Environ {
 		k, _, _ := strings.Cut(kv, "=")
 		if !secretEnv[k] && !override[k] {
 			env = append(env, kv)
 		}
 	}
-	env = append(env, "PHANTOM_RUN_ID="+d.RunID, "PHANTOM_RUN_ATTEMPT="+strconv.Itoa(d.Attempt), "PHANTOM_RUNNER_ID="+x.r.cfg.RunnerID)
+	env = append(env, "PHANTOM_RUN_ID="+d.RunID, "PHANTOM_RUN_ATTEMPT="+strconv.Itoa(d.Attempt), "PHANTOM_RUNNER_ID="+x.cfg.RunnerID)
 	return append(env, extra...)
 }
 
@@ -465,6 +478,15 @@ func (x *execution) appendOrLog(ev events.Payload) {
 	if err := x.app.AppendSync(x.ctx, ev, x.opt); err != nil {
 		x.log.Error("could not append an event", "type", ev.EventType(), "error", err)
 	}
+}
+
+// redactAll redacts each of ss.
+func redactAll(red Redactor, ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = red.String(s)
+	}
+	return out
 }
 
 // abbreviate keeps the command line readable in an event: a long argument

@@ -54,6 +54,6 @@ func (x *execution) fencedEnd() string {
 	d := x.a.d
 	why := x.a.stopRequested().detail
 	x.appendOrLog(events.RunWarning{RunID: d.RunID, Attempt: d.Attempt, Code: "fenced",
-		Message: "the agent was stopped: this attempt was taken from runner " + x.r.cfg.RunnerID + " (" + why + ")"})
+		Message: "the agent was stopped: this attempt was taken from runner " + x.cfg.RunnerID + " (" + why + ")"})
 	return outcomeFenced
 }

@@ -1,12 +1,8 @@
 package command
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"os/exec"
-	"syscall"
 
 	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/contracts/rpc"
@@ -25,11 +21,11 @@ func (x *execution) prelude(dir string) (reason, message string) {
 		return "", ""
 	}
 	d := x.a.d
-	if x.r.cfg.GuardCheck == nil {
+	if x.ports.Guard == nil {
 		return runs.ReasonPolicyDenied, "the shell prelude was not run: no safety guard is configured to judge it"
 	}
-	ctx, cancel := context.WithTimeout(x.ctx, x.r.cfg.GuardTimeout)
-	reply, err := x.r.cfg.GuardCheck.Check(ctx, rpc.GuardCheckRequest{RunID: d.RunID, Attempt: d.Attempt, Command: script, Cwd: dir,
+	ctx, cancel := context.WithTimeout(x.ctx, x.cfg.GuardTimeout)
+	reply, err := x.ports.Guard.Check(ctx, rpc.GuardCheckRequest{RunID: d.RunID, Attempt: d.Attempt, Command: script, Cwd: dir,
 		Workspace: d.Spec.Workspace, Profile: d.Spec.Profile, Origin: "runner"})
 	cancel()
 	switch {
@@ -43,36 +39,15 @@ func (x *execution) prelude(dir string) (reason, message string) {
 	case reply.Decision != "allow":
 		return runs.ReasonPolicyDenied, fmt.Sprintf("the safety guard blocked the shell prelude (%s): %s", reply.Rule, reply.Reason)
 	}
-	ctx, cancel = context.WithTimeout(x.ctx, x.r.cfg.PreludeTimeout)
+	ctx, cancel = context.WithTimeout(x.ctx, preludeTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
-	cmd.Dir = dir
-	cmd.Env = x.agentEnv(x.plan.Env)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	var out tail
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
-	x.appendOrLog(events.RunProgress{RunID: d.RunID, Attempt: d.Attempt, Phase: "prelude", Message: x.red.String(out.String())})
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return runs.ReasonAgentError, fmt.Sprintf("the shell prelude exited with code %d", ee.ExitCode())
-		}
+	out, code, err := x.ports.Shell.Run(ctx, script, dir, x.agentEnv(x.plan.Env))
+	x.appendOrLog(events.RunProgress{RunID: d.RunID, Attempt: d.Attempt, Phase: "prelude", Message: x.red.String(out)})
+	switch {
+	case err != nil:
 		return runs.ReasonAgentError, "the shell prelude could not run: " + err.Error()
+	case code != 0:
+		return runs.ReasonAgentError, fmt.Sprintf("the shell prelude exited with code %d", code)
 	}
 	return "", ""
 }
-
-// tail keeps the last 4 KiB written.
-type tail struct{ b bytes.Buffer }
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.b.Write(p)
-	if over := t.b.Len() - 4096; over > 0 {
-		t.b.Next(over)
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string { return t.b.String() }

@@ -17,7 +17,7 @@ const maxTruncationWarnings = 10
 // pump reads one output pipe of the agent and appends it as chunk events.
 type pump struct {
 	x       *execution
-	f       *os.File
+	f       Pipe
 	stream  string
 	batcher *chunk.Batcher
 	// onData sees every byte read (the parser of standard output).
@@ -27,7 +27,7 @@ type pump struct {
 	warnings int
 }
 
-func newPump(x *execution, f *os.File, stream string, b *chunk.Batcher, onData func([]byte)) *pump {
+func newPump(x *execution, f Pipe, stream string, b *chunk.Batcher, onData func([]byte)) *pump {
 	// The last line of each stream is kept: stderr says why an agent
 	// failed, and either may carry a quota refusal (see quotaFailure).
 	return &pump{x: x, f: f, stream: stream, batcher: b, onData: onData, last: &lastLine{max: 64 << 10}}
@@ -87,8 +87,8 @@ func (p *pump) publish(chunks []chunk.Chunk) {
 			x.log.Error("could not append output", "stream", p.stream, "seq", c.Seq, "error", err)
 			continue
 		}
-		x.r.metrics.chunks.WithLabelValues(p.stream).Inc()
-		x.r.metrics.bytes.WithLabelValues(p.stream).Add(float64(len(c.Data)))
+		x.metrics.chunks.WithLabelValues(p.stream).Inc()
+		x.metrics.bytes.WithLabelValues(p.stream).Add(float64(len(c.Data)))
 	}
 }
 
@@ -96,7 +96,7 @@ func (p *pump) warnTruncated(n int) {
 	d := p.x.a.d
 	for range n {
 		p.warnings++
-		msg := fmt.Sprintf("a line of %s longer than %d bytes was truncated", p.stream, p.x.r.cfg.MaxLineBytes)
+		msg := fmt.Sprintf("a line of %s longer than %d bytes was truncated", p.stream, p.x.cfg.MaxLineBytes)
 		switch {
 		case p.warnings > maxTruncationWarnings:
 			return

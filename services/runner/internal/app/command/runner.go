@@ -1,7 +1,8 @@
 // Package command holds the runner's use cases: execute a dispatched attempt
 // (prepare its directory, spawn the agent, stream its output, record how it
 // ended), cancel an attempt, and drain on shutdown. It owns the runner's
-// slots and the table of attempts it holds.
+// slots and the table of attempts it holds, and reaches the outside world
+// only through its ports (ports.go).
 package command
 
 import (
@@ -13,58 +14,13 @@ import (
 	"time"
 
 	"github.com/phantom-run/phantom/contracts/commands"
-	"github.com/phantom-run/phantom/contracts/events"
-	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/contracts/streams"
-	"github.com/phantom-run/phantom/pkg/bus"
-	"github.com/phantom-run/phantom/pkg/redact"
-	"github.com/phantom-run/phantom/services/runner/internal/adapters/guardrelay"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/agents"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/pricing"
 )
 
-// Appender appends one attempt's events in order (eventlog.Appender).
-type Appender interface {
-	Append(ctx context.Context, ev events.Payload, opts ...bus.MsgOption) error
-	AppendSync(ctx context.Context, ev events.Payload, opts ...bus.MsgOption) error
-	Close() error
-}
-
-// Worktrees prepares an attempt's working directory (the host's worktree service).
-type Worktrees interface {
-	Prepare(ctx context.Context, req rpc.WorktreePrepareRequest) (rpc.WorktreePrepareReply, error)
-}
-
-// History reads the event log: whether an attempt already left a trace
-// (started or ended), for dispatches delivered more than once; the provider
-// session an earlier attempt opened on this host, for a retry to resume; the
-// conversation a run belongs to.
-type History interface {
-	AttemptSeen(ctx context.Context, runID string, attempt int) (bool, error)
-	PreviousSession(ctx context.Context, runID string, before int, host string) (string, error)
-	ConversationOf(ctx context.Context, runID string) (string, error)
-}
-
-// Capabilities are the agent CLIs detected on this runner.
-type Capabilities interface {
-	Get(agent string) (events.AgentCapability, bool)
-}
-
-// Delivery is the dispatch message an attempt came in, to acknowledge.
-type Delivery interface {
-	// Ack: the attempt is recorded (started, or ended before starting).
-	Ack() error
-	// Nak hands the dispatch back to the pool.
-	Nak() error
-	// NakWithDelay hands it back to be delivered again after delay.
-	NakWithDelay(delay time.Duration) error
-	// InProgress extends the time the dispatch may stay unacknowledged.
-	InProgress() error
-	// Redelivered is true when this dispatch was delivered before.
-	Redelivered() bool
-}
-
-// Config is the runner's behaviour.
+// Config is the runner's behaviour. Every field is set by the service
+// (services/runner/service states the defaults).
 type Config struct {
 	RunnerID string
 	Host     string
@@ -84,38 +40,38 @@ type Config struct {
 	FakeCommand string
 	// Agents are the agent definitions by name.
 	Agents map[string]*agents.Definition
-	// LookPath finds an executable (exec.LookPath).
-	LookPath func(file string) (string, error)
 	// Environ is the environment agents inherit (os.Environ()).
 	Environ []string
 	// Prices fill the cost of usage the CLI reports without one.
 	Prices pricing.Table
-	// Redact removes secrets from everything an attempt publishes; nil
-	// builds one from Environ's secret values.
-	Redact *redact.Redactor
+	// Redact removes secrets from everything an attempt publishes.
+	Redact Redactor
 	// GuardHook is the command Claude Code runs as its PreToolUse hook on
-	// Bash ("" injects none); GuardCheck answers it through the attempt's
-	// socket within GuardTimeout.
+	// Bash ("" injects none); the hook asks through the attempt's socket
+	// (Ports.GuardSockets). GuardTimeout bounds a check of the shell prelude.
 	GuardHook    string
-	GuardCheck   guardrelay.Checker
 	GuardTimeout time.Duration
 	// Root: the runner runs as root (see harness.Facts).
 	Root bool
 	// SpawnRetries is how many times a failed spawn is tried again (with backoff).
 	SpawnRetries int
-	// PreludeTimeout bounds a run's shell prelude.
-	PreludeTimeout time.Duration
+}
+
+// preludeTimeout bounds a run's shell prelude.
+const preludeTimeout = 2 * time.Minute
+
+// deps are what every attempt works with: the runner's configuration, its
+// ports and metrics, never its table of attempts.
+type deps struct {
+	cfg     Config
+	ports   Ports
+	metrics *Metrics
 }
 
 // Runner executes attempts in a bounded number of slots.
 type Runner struct {
-	cfg       Config
-	log       *slog.Logger
-	worktrees Worktrees
-	history   History
-	caps      Capabilities
-	appender  func(ctx context.Context) (Appender, error)
-	metrics   *Metrics
+	*deps
+	log *slog.Logger
 	// hard bounds everything an attempt does, drain included: it ends only
 	// once the service gives up on the attempts (after the kill grace).
 	hard context.Context
@@ -131,19 +87,9 @@ type Runner struct {
 }
 
 // NewRunner returns a runner. Attempts run within hard.
-func NewRunner(hard context.Context, cfg Config, log *slog.Logger, worktrees Worktrees, history History, caps Capabilities,
-	appender func(ctx context.Context) (Appender, error), metrics *Metrics) *Runner {
-	if cfg.Redact == nil {
-		cfg.Redact = redact.New(redact.SecretEnv(cfg.Environ)...)
-	}
-	if cfg.GuardTimeout == 0 {
-		cfg.GuardTimeout = 2 * time.Second
-	}
-	if cfg.PreludeTimeout == 0 {
-		cfg.PreludeTimeout = 2 * time.Minute
-	}
+func NewRunner(hard context.Context, cfg Config, ports Ports, log *slog.Logger, metrics *Metrics) *Runner {
 	return &Runner{
-		cfg: cfg, log: log, worktrees: worktrees, history: history, caps: caps, appender: appender, metrics: metrics, hard: hard,
+		deps: &deps{cfg: cfg, ports: ports, metrics: metrics}, log: log, hard: hard,
 		slots: make(chan struct{}, cfg.Slots), attempts: map[string]*attempt{},
 	}
 }
@@ -202,7 +148,7 @@ func (r *Runner) Start(ctx context.Context, d commands.Dispatch, del Delivery) {
 			r.ReleaseSlot()
 			r.wg.Done()
 		}()
-		outcome = r.execute(ctx, a)
+		outcome = execute(ctx, r.hard, r.deps, r.log, a)
 	}()
 }
 

@@ -2,10 +2,8 @@ package command
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/agentoutput"
@@ -16,7 +14,8 @@ import (
 // it cuts the output into lines (a line longer than the chunk limit is not
 // parsed; it stays in the chunks), feeds the adapter's parser, fills costs
 // from the price table, redacts, enforces the run's budget from the live
-// usage, and tells the run's conversation which provider session it is on.
+// usage, and tells the run's conversation which provider session it is on
+// (conversation.go).
 type semantics struct {
 	x      *execution
 	parser agentoutput.Parser
@@ -79,7 +78,7 @@ func (s *semantics) loop() {
 
 // consume splits output into lines and parses each.
 func (s *semantics) consume(p []byte) {
-	limit := s.x.r.cfg.MaxLineBytes
+	limit := s.x.cfg.MaxLineBytes
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		seg := p
@@ -154,7 +153,7 @@ func (s *semantics) priceAndCheck(ev *events.RunSemantic) {
 	x := s.x
 	u := ev.Usage
 	if u.CostUSD == nil {
-		if c, ok := x.r.cfg.Prices.Cost(*u, x.def.Adapter == agents.AdapterCodex); ok {
+		if c, ok := x.cfg.Prices.Cost(*u, x.def.Adapter == agents.AdapterCodex); ok {
 			u.CostUSD, u.CostEstimated = &c, true
 		}
 	}
@@ -183,36 +182,4 @@ func (s *semantics) priceAndCheck(ev *events.RunSemantic) {
 		x.log.Info("budget exceeded: stopping the agent", "why", why)
 		x.a.requestStop(stop{reason: stopBudget, detail: why})
 	}
-}
-
-// session tells the run's conversation (if it has one) about the provider
-// session, so that its next message resumes it.
-//
-// The runner appends conversation.session_updated, not the gateway that
-// owns conversations: the runner is the one that learns the session id, as
-// the agent prints it, once per attempt that opened or resumed it (a resume
-// that failed and started afresh reports the new one); the gateway would
-// have to tail the event log to learn it, and the projector only writes
-// Postgres.
-func (s *semantics) session(id string) {
-	x := s.x
-	d := x.a.d
-	if id == "" || s.sessions[id] {
-		return
-	}
-	s.sessions[id] = true
-	conv := d.ConversationID
-	if conv == "" {
-		ctx, cancel := context.WithTimeout(x.ctx, 5*time.Second)
-		defer cancel()
-		var err error
-		if conv, err = x.r.history.ConversationOf(ctx, d.RunID); err != nil {
-			x.log.Warn("could not look up the run's conversation", "error", err)
-			return
-		}
-	}
-	if conv == "" {
-		return
-	}
-	x.appendAsync(events.ConversationSessionUpdated{ConversationID: conv, ProviderSessionID: id, RunID: d.RunID})
 }

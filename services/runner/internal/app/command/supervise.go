@@ -3,10 +3,9 @@ package command
 import (
 	"encoding/json"
 	"fmt"
-	"os"
+	"io"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,7 +13,6 @@ import (
 	"github.com/phantom-run/phantom/contracts/commands"
 	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/contracts/runs"
-	"github.com/phantom-run/phantom/services/runner/internal/adapters/process"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/agentoutput"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/agents"
 	"github.com/phantom-run/phantom/services/runner/internal/domain/harness"
@@ -22,7 +20,7 @@ import (
 
 // result is how one agent process ended.
 type result struct {
-	exit process.Exit
+	exit Exit
 	// stop is why the runner stopped it (reason "" when it ended by itself).
 	stop stop
 	// stderr and stdout are its last lines on each stream.
@@ -34,10 +32,10 @@ type result struct {
 // running is the agent process of an attempt, as commands reach it.
 type running struct {
 	x    *execution
-	proc *process.Process
+	proc Agent
 
 	mu     sync.Mutex
-	stdin  *os.File
+	stdin  io.WriteCloser
 	paused bool
 	closed bool
 }
@@ -76,7 +74,7 @@ func (c *running) pause(by string) bool {
 	if c.paused {
 		return false
 	}
-	if err := c.proc.Signal(syscall.SIGSTOP); err != nil {
+	if err := c.proc.Pause(); err != nil {
 		c.x.log.Warn("could not pause the agent", "error", err)
 		return false
 	}
@@ -92,7 +90,7 @@ func (c *running) resume(by string) bool {
 	if !c.paused {
 		return false
 	}
-	if err := c.proc.Signal(syscall.SIGCONT); err != nil {
+	if err := c.proc.Continue(); err != nil {
 		c.x.log.Warn("could not resume the agent", "error", err)
 		return false
 	}
@@ -120,9 +118,9 @@ func (x *execution) appendAsync(ev events.Payload) {
 // supervise streams the output of a started agent, answers commands,
 // stops it when asked to, at the deadline or past its harness timeout, and
 // records its exit.
-func (x *execution) supervise(proc *process.Process) result {
+func (x *execution) supervise(proc Agent) result {
 	d := x.a.d
-	cfg := x.r.cfg
+	cfg := x.cfg
 	ctl := &running{x: x, proc: proc, stdin: proc.Stdin()}
 	if ctl.stdin != nil {
 		x.appendOrLog(events.SessionOpened{RunID: d.RunID, Attempt: d.Attempt, RunnerID: cfg.RunnerID})
@@ -172,7 +170,7 @@ func (x *execution) supervise(proc *process.Process) result {
 	default:
 		res.stop = x.a.stopRequested()
 		// A paused group must run again to hear the signals.
-		_ = proc.Signal(syscall.SIGCONT)
+		_ = proc.Continue()
 		proc.Stop(cfg.KillGrace)
 	}
 	// The agent and its group are gone; the pipes end unless something left
@@ -206,17 +204,14 @@ func (x *execution) supervise(proc *process.Process) result {
 	x.appendOrLog(events.RunRunnerMetrics{RunID: d.RunID, Attempt: d.Attempt, DurationMs: res.exit.Duration.Milliseconds(),
 		StdoutBytes: so.Bytes, StderrBytes: se.Bytes, Lines: so.Lines + se.Lines, Chunks: so.Chunks + se.Chunks,
 		PeakRSSBytes: res.exit.PeakRSS, CPUUserMs: res.exit.CPUUser.Milliseconds(), CPUSystemMs: res.exit.CPUSys.Milliseconds()})
-	for _, r := range x.relay {
-		_ = r.Close()
-	}
-	x.relay = nil
+	x.closeSockets()
 	return res
 }
 
 // finish records how the attempt ended.
 func (x *execution) finish(res result) string {
 	d := x.a.d
-	cfg := x.r.cfg
+	cfg := x.cfg
 	exit := res.exit
 	var exitCode *int
 	if exit.Signal == "" {

@@ -250,7 +250,7 @@ func (a applier) claude(interactive bool, resume string) error {
 		p.Args = append(p.Args, "--max-turns", strconv.Itoa(*h.MaxTurns))
 	}
 	if a.has(OptMCPConfig, len(h.MCPConfig) > 0) {
-		path, err := p.WriteFile("mcp.json", h.MCPConfig)
+		path, err := p.AddFile("mcp.json", h.MCPConfig)
 		if err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package harness
 
 import (
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 
@@ -23,8 +22,7 @@ func warned(p *launch.Plan) []string {
 }
 
 func TestClaude(t *testing.T) {
-	p := &launch.Plan{Args: []string{"-p", "do it", "--output-format", "stream-json", "--verbose"}}
-	defer p.Cleanup()
+	p := &launch.Plan{Args: []string{"-p", "do it", "--output-format", "stream-json", "--verbose"}, Dir: "/private/run1"}
 	h := runs.Harness{AllowedTools: []string{"Read"}, CLIAllowlist: []string{"git"}, DisallowedTools: []string{"WebFetch"},
 		AutoApprove: ptr(true), MaxTurns: ptr(3), MCPConfig: json.RawMessage(`{"mcpServers":{}}`), AppendSystemPrompt: "be brief",
 		Sandbox: "read-only", MaxToolResultLines: ptr(100), TimeoutMs: ptr(60000), Env: map[string]string{"FOO": "1", "PHANTOM_X": "no"}}
@@ -40,10 +38,8 @@ func TestClaude(t *testing.T) {
 	require.Contains(t, p.Env, "FOO=1")
 	require.ElementsMatch(t, []string{OptSandbox, OptMaxToolResultLines, OptEnv}, warned(p))
 	i := strings.Index(args, "--mcp-config ")
-	path := strings.Fields(args[i:])[1]
-	st, err := os.Stat(path)
-	require.NoError(t, err)
-	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	require.Equal(t, "/private/run1/mcp.json", strings.Fields(args[i:])[1], "the MCP configuration is a file of the attempt's private directory")
+	require.Equal(t, []launch.File{{Name: "mcp.json", Data: []byte(`{"mcpServers":{}}`)}}, p.Files)
 	require.Equal(t, 60000, int(p.Timeout.Milliseconds()))
 
 	p.MergeSettings(map[string]any{"hooks": map[string]any{"PreToolUse": []any{"a"}}})

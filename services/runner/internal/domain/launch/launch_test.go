@@ -31,11 +31,13 @@ func TestPlanSettingsMerge(t *testing.T) {
 	p.MergeSettings(map[string]any{"x": map[string]any{"y": 1, "l": []any{1}}})
 	p.MergeSettings(map[string]any{"x": map[string]any{"z": 2, "l": []any{2}}})
 	require.Equal(t, map[string]any{"x": map[string]any{"y": 1, "z": 2, "l": []any{1, 2}}}, p.Settings)
-	path, err := p.WriteFile("f", []byte("secret"))
+	_, err := p.AddFile("f", []byte("secret"))
+	require.ErrorContains(t, err, "no private directory for f")
+	p.Dir = "/private/run1"
+	path, err := p.AddFile("f", []byte("secret"))
 	require.NoError(t, err)
-	require.FileExists(t, path)
-	p.Cleanup()
-	require.NoFileExists(t, path)
+	require.Equal(t, "/private/run1/f", path)
+	require.Equal(t, []launch.File{{Name: "f", Data: []byte("secret")}}, p.Files)
 }
 
 func TestCompileRejectsBadTemplates(t *testing.T) {

@@ -3,7 +3,6 @@ package launch
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -38,9 +37,12 @@ type Plan struct {
 	OutputSchema json.RawMessage
 	// Prelude is a shell script run in the working directory before the agent.
 	Prelude string
-	// Dir is a private directory (0700) for the attempt's files (MCP
-	// config, the guard socket); created on first use, removed with Cleanup.
+	// Dir is the attempt's private directory (0700), made by the runner
+	// before the plan is composed: the place of its files and of the guard
+	// socket.
 	Dir string
+	// Files are written into Dir (0600) before the agent starts.
+	Files []File
 	// Warnings are the options dropped because the CLI cannot honour them.
 	Warnings []Warning
 }
@@ -56,40 +58,21 @@ func (p *Plan) Warn(option, format string, args ...any) {
 	p.Warnings = append(p.Warnings, Warning{Option: option, Reason: fmt.Sprintf(format, args...)})
 }
 
-// PrivateDir returns the attempt's private directory, creating it.
-func (p *Plan) PrivateDir() (string, error) {
-	if p.Dir != "" {
-		return p.Dir, nil
-	}
-	d, err := os.MkdirTemp("", "phantom-run-")
-	if err != nil {
-		return "", fmt.Errorf("could not create the attempt's private directory: %w", err)
-	}
-	if err := os.Chmod(d, 0o700); err != nil {
-		return "", fmt.Errorf("could not protect %s: %w", d, err)
-	}
-	p.Dir = d
-	return d, nil
+// File is a file of the attempt's private directory.
+type File struct {
+	Name string
+	Data []byte
 }
 
-// WriteFile writes a file readable by this user only in the private directory.
-func (p *Plan) WriteFile(name string, data []byte) (string, error) {
-	d, err := p.PrivateDir()
-	if err != nil {
-		return "", err
+// AddFile adds a file to write into the private directory, readable by the
+// runner's user only (an MCP configuration holds credentials), and returns
+// its path.
+func (p *Plan) AddFile(name string, data []byte) (string, error) {
+	if p.Dir == "" {
+		return "", fmt.Errorf("the attempt has no private directory for %s", name)
 	}
-	path := filepath.Join(d, name)
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		return "", fmt.Errorf("could not write %s: %w", path, err)
-	}
-	return path, nil
-}
-
-// Cleanup removes the private directory.
-func (p *Plan) Cleanup() {
-	if p.Dir != "" {
-		_ = os.RemoveAll(p.Dir)
-	}
+	p.Files = append(p.Files, File{Name: name, Data: data})
+	return filepath.Join(p.Dir, name), nil
 }
 
 // MergeSettings merges doc into the settings document: objects merge key by
