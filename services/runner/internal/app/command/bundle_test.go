@@ -94,6 +94,18 @@ func start(t *testing.T, r *Runner, d commands.Dispatch) *delivery {
 	return del
 }
 
+// ended waits until every attempt of the runner is over.
+func ended(t *testing.T, r *Runner) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { r.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the attempts did not end")
+	}
+}
+
 // agent waits for the next agent the runner spawns.
 func (b *bundle) agent(t *testing.T) *agent {
 	t.Helper()
@@ -295,18 +307,17 @@ func (s *spawner) tries() []SpawnSpec {
 // agent is a spawned agent the test drives: it writes its output, reads
 // its input and ends it. Its pipes are pipes; there is no process.
 type agent struct {
-	pid              int
-	stdout, stderr   *os.File // the runner's ends
-	outW, errW       *os.File // the agent's ends
-	stdin            *os.File // the runner's end, nil unless interactive
-	stdinR           *os.File
-	exited           chan struct{}
-	mu               sync.Mutex
-	exit             Exit
-	ended            bool
-	stops            []time.Duration
-	pauses, resumes  int
-	continuedOnStops int
+	pid             int
+	stdout, stderr  *os.File // the runner's ends
+	outW, errW      *os.File // the agent's ends
+	stdin           *os.File // the runner's end, nil unless interactive
+	stdinR          *os.File
+	exited          chan struct{}
+	mu              sync.Mutex
+	exit            Exit
+	ended           bool
+	stops           []time.Duration
+	pauses, resumes int
 }
 
 func newAgent(pid int, interactive bool) (*agent, error) {

@@ -32,7 +32,7 @@ func TestRedeliveryOfAnAttemptAlreadySeenIsDropped(t *testing.T) {
 	del := &delivery{redelivered: true}
 	require.True(t, r.AcquireSlot(context.Background()))
 	r.Start(context.Background(), dispatch(1), del)
-	r.Wait()
+	ended(t, r)
 	acks, naks, _ := del.counts()
 	require.Equal(t, 1, acks)
 	require.Zero(t, naks)
@@ -49,7 +49,7 @@ func TestRedeliveryOfAnUnseenAttemptRuns(t *testing.T) {
 	del := &delivery{redelivered: true}
 	require.True(t, r.AcquireSlot(context.Background()))
 	r.Start(context.Background(), dispatch(1), del)
-	r.Wait()
+	ended(t, r)
 	require.Equal(t, 1, w.called())
 	require.Equal(t, []string{"run.failed"}, rec.types())
 	require.Equal(t, runs.ReasonWorkspaceNotGranted, rec.evs[0].(events.RunFailed).Reason)
@@ -80,7 +80,7 @@ func TestASecondDispatchOfAHeldRun(t *testing.T) {
 	require.Len(t, r.slots, 1, "only the held attempt keeps a slot")
 
 	close(w.release)
-	r.Wait()
+	ended(t, r)
 	require.Len(t, r.slots, 0)
 }
 
@@ -95,7 +95,7 @@ func TestCancelWhilePreparingRecordsACancel(t *testing.T) {
 	require.Eventually(t, func() bool { return w.called() == 1 }, 5*time.Second, time.Millisecond)
 	require.False(t, r.Cancel(commands.RunnerCancel{RunnerID: "r1", RunID: "run1", Attempt: 2}), "another attempt's cancel is ignored")
 	require.True(t, r.Cancel(commands.RunnerCancel{RunnerID: "r1", RunID: "run1", Attempt: 1, By: "me"}))
-	r.Wait()
+	ended(t, r)
 	require.Equal(t, []string{"run.canceled"}, rec.types())
 	require.Equal(t, events.RunCanceled{RunID: "run1", Attempt: 1, Reason: runs.ReasonCanceled, By: "me"}, rec.evs[0])
 }
