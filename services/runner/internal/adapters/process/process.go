@@ -29,6 +29,18 @@ type Spawner struct{}
 func (Spawner) Spawn(s command.SpawnSpec) (command.Agent, error) {
 	p, err := Start(s)
 	if err != nil {
+		// With a SysProcAttr (the process group), os reports a directory
+		// that cannot be entered as the executable's fork/exec failure;
+		// say which it was, as os does without one.
+		if s.Dir != "" && errors.Is(err, fs.ErrNotExist) {
+			if _, serr := os.Stat(s.Dir); serr != nil {
+				var pe *fs.PathError
+				if errors.As(serr, &pe) {
+					pe.Op = "chdir"
+					err = pe
+				}
+			}
+		}
 		var pe *fs.PathError
 		noDir := errors.As(err, &pe) && pe.Op == "chdir"
 		return nil, &command.SpawnError{Err: err, NoDir: noDir,
