@@ -1,6 +1,7 @@
 // Package testenv gives integration tests the real infrastructure they run
-// against: an embedded NATS server with JetStream in a temp dir per test, and
-// a fresh Postgres database per test.
+// against: an embedded NATS server with JetStream in a temp dir per test, a
+// fresh Postgres database per test, and the other Phantom services a test
+// needs, each run as its own process (StartService).
 //
 // Postgres comes from PHANTOM_TEST_DATABASE_URL when set (a database is
 // created on that server for each test and dropped after), else from
@@ -37,6 +38,8 @@ type NATS struct {
 	URL    string
 	Conn   *nats.Conn
 	JS     jetstream.JetStream
+	// Options are the options the streams were provisioned with.
+	Options streams.Options
 }
 
 // StartNATS starts an embedded NATS server with JetStream on a free loopback
@@ -61,7 +64,7 @@ func StartNATSWith(t testing.TB, o streams.Options) *NATS {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	require.NoError(t, bus.Provision(ctx, js, o))
-	return &NATS{Server: srv, URL: srv.ClientURL(), Conn: nc, JS: js}
+	return &NATS{Server: srv, URL: srv.ClientURL(), Conn: nc, JS: js, Options: o}
 }
 
 // Connect opens another connection to the test server, closed with the test.

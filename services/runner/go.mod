@@ -81,7 +81,6 @@ require (
 	github.com/oklog/ulid/v2 v2.1.2 // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect
 	github.com/opencontainers/image-spec v1.1.1 // indirect
-	github.com/phantom-run/phantom/services/worktree v0.0.0
 	github.com/power-devops/perfstat v0.0.0-20240221224432-82ca36839d55 // indirect
 	github.com/shirou/gopsutil/v4 v4.26.6 // indirect
 	github.com/sirupsen/logrus v1.9.4 // indirect
@@ -107,7 +106,5 @@ require (
 replace github.com/phantom-run/phantom/contracts => ../../contracts
 
 replace github.com/phantom-run/phantom/pkg => ../../pkg
-
-replace github.com/phantom-run/phantom/services/worktree => ../worktree
 
 replace github.com/phantom-run/phantom/services/safety-guard => ../safety-guard

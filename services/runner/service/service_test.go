@@ -21,6 +21,7 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/commands"
 	"github.com/phantom-run/phantom/contracts/events"
+	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/contracts/streams"
 	"github.com/phantom-run/phantom/contracts/subjects"
@@ -29,7 +30,6 @@ import (
 	"github.com/phantom-run/phantom/pkg/testenv"
 	"github.com/phantom-run/phantom/services/runner/fakeagent"
 	"github.com/phantom-run/phantom/services/runner/service"
-	worktree "github.com/phantom-run/phantom/services/worktree/service"
 )
 
 // TestMain lets this test binary be the fake agent the runner launches.
@@ -48,18 +48,24 @@ type bundle struct {
 	pub  *bus.Publisher
 }
 
-// setup starts NATS and the host's worktree service.
+// setup starts NATS and the host's worktree service (its own binary, as
+// on a runner's machine).
 func setup(t testing.TB) *bundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	b := &bundle{t: t, ctx: ctx, nats: testenv.StartNATS(t)}
 	b.pub = bus.NewPublisher(b.nats.JS, "phantom/scheduler/test")
-	env := daemon.Env{Name: "worktree", Instance: "wt", Logger: testenv.Logger(t), Conn: b.nats.Conn, JS: b.nats.JS, Metrics: prometheus.NewRegistry()}
-	wt, err := worktree.New(ctx, worktree.Config{Host: host, DataDir: t.TempDir()}, env)
-	require.NoError(t, err)
-	b.run(t, "worktree", wt.Run, ctx)
+	testenv.StartService(t, b.nats, "github.com/phantom-run/phantom/services/worktree",
+		[]string{"PHANTOM_HOST=" + host, "PHANTOM_DATA_DIR=" + t.TempDir()}, b.worktreeAnswers)
 	return b
+}
+
+// worktreeAnswers: the host's worktree service answers (a request it
+// cannot decode, which changes nothing).
+func (b *bundle) worktreeAnswers() bool {
+	_, err := b.nats.Conn.Request(rpc.WorktreePrepareSubject(host), []byte("ready?"), time.Second)
+	return err == nil
 }
 
 // run runs a service until the test ends and checks that it stops in time.

@@ -1,0 +1,6 @@
+//go:build race
+
+package testenv
+
+// raceEnabled: this binary has the race detector.
+const raceEnabled = true
