@@ -172,13 +172,6 @@ func version() string {
 	return "dev"
 }
 
-// slots adapts the runner to the dispatch loop.
-type slots struct{ *command.Runner }
-
-func (s slots) Start(ctx context.Context, d commands.Dispatch, del natsin.Delivery) {
-	s.Runner.Start(ctx, d, del)
-}
-
 // handler adapts the runner and the detection loop to the command consumer.
 type handler struct {
 	*command.Runner
@@ -283,7 +276,7 @@ func (s *Service) Run(ctx context.Context) error {
 	pullDone := make(chan struct{})
 	go func() {
 		defer close(pullDone)
-		if err := natsin.PullDispatches(pull, s.dispatch, slots{runner}, log); err != nil {
+		if err := natsin.PullDispatches(pull, s.dispatch, runner, log); err != nil {
 			fatal <- err
 		}
 	}()

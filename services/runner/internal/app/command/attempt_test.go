@@ -209,51 +209,45 @@ func TestTheBudgetStopsTheAgent(t *testing.T) {
 	}
 }
 
-func TestTheHarnessTimeoutStopsTheAgent(t *testing.T) {
+// The runner stops an agent past its harness timeout, at its attempt's
+// deadline and when a drain gives up waiting; each is a failure of its own.
+func TestTheRunnerStopsAnAgentInTime(t *testing.T) {
 	t.Parallel()
-	r, b := setup(t)
-	d := dispatch(1)
-	d.Spec.Harness = &runs.Harness{TimeoutMs: ptr(50)}
-	start(t, r, d)
-	a := b.agent(t)
-	a.print(t, initLine)
-	ended(t, r)
+	for _, tc := range []struct {
+		name      string
+		edit      func(*commands.Dispatch)
+		drain     bool
+		reason    string
+		message   string
+		retryable bool
+	}{
+		{name: "harness timeout", edit: func(d *commands.Dispatch) { d.Spec.Harness = &runs.Harness{TimeoutMs: ptr(50)} },
+			reason: runs.ReasonTimeout, message: "the agent passed its harness timeout of 50ms"},
+		{name: "deadline", edit: func(d *commands.Dispatch) { d.Deadline = ptr(time.Now().Add(200 * time.Millisecond)) },
+			reason: runs.ReasonTimeout, message: "the agent was stopped at the attempt's deadline"},
+		{name: "drain", edit: func(d *commands.Dispatch) { d.RetriesLeft = 1 }, drain: true,
+			reason: runs.ReasonRunnerLost, message: "runner r1 shut down while the agent ran", retryable: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r, b := setup(t)
+			d := dispatch(1)
+			tc.edit(&d)
+			start(t, r, d)
+			a := b.agent(t)
+			a.print(t, initLine)
+			if tc.drain {
+				require.Equal(t, []string{"run1"}, r.Drain(10*time.Millisecond), "handed back")
+			}
+			ended(t, r)
 
-	require.Len(t, a.stopped(), 1)
-	failed := one[events.RunFailed](t, b.events)
-	require.Equal(t, runs.ReasonTimeout, failed.Reason)
-	require.Equal(t, "the agent passed its harness timeout of 50ms", failed.Message)
-}
-
-func TestTheDeadlineStopsTheAgent(t *testing.T) {
-	t.Parallel()
-	r, b := setup(t)
-	d := dispatch(1)
-	d.Deadline = ptr(time.Now().Add(200 * time.Millisecond))
-	start(t, r, d)
-	a := b.agent(t)
-	ended(t, r)
-
-	require.Len(t, a.stopped(), 1)
-	failed := one[events.RunFailed](t, b.events)
-	require.Equal(t, runs.ReasonTimeout, failed.Reason)
-	require.Equal(t, "the agent was stopped at the attempt's deadline", failed.Message)
-}
-
-func TestADrainStopsARunningAgentAsRunnerLost(t *testing.T) {
-	t.Parallel()
-	r, b := setup(t)
-	d := dispatch(1)
-	d.RetriesLeft = 1
-	start(t, r, d)
-	a := b.agent(t)
-	require.Equal(t, []string{"run1"}, r.Drain(10*time.Millisecond))
-
-	require.Len(t, a.stopped(), 1)
-	failed := one[events.RunFailed](t, b.events)
-	require.Equal(t, runs.ReasonRunnerLost, failed.Reason)
-	require.Equal(t, "runner r1 shut down while the agent ran", failed.Message)
-	require.True(t, failed.Retryable)
+			require.Equal(t, []time.Duration{3 * time.Second}, a.stopped())
+			failed := one[events.RunFailed](t, b.events)
+			require.Equal(t, tc.reason, failed.Reason)
+			require.Equal(t, tc.message, failed.Message)
+			require.Equal(t, tc.retryable, failed.Retryable)
+		})
+	}
 }
 
 func TestASpawnFailure(t *testing.T) {
@@ -366,48 +360,39 @@ func TestTheShellPrelude(t *testing.T) {
 		require.Equal(t, "run.progress", b.events.types()[0], "the prelude runs before the agent starts")
 		one[events.RunCompleted](t, b.events)
 	})
-	t.Run("a failing prelude fails the run", func(t *testing.T) {
-		t.Parallel()
-		r, b := setup(t)
-		b.shell.code = 3
-		d := dispatch(1)
-		prelude(&d)
-		start(t, r, d)
-		ended(t, r)
+	for _, tc := range []struct {
+		name    string
+		code    int
+		reply   rpc.GuardCheckReply
+		err     error
+		ran     bool
+		reason  string
+		message string
+	}{
+		{name: "a failing prelude fails the run", code: 3, reply: rpc.GuardCheckReply{Decision: "allow"}, ran: true,
+			reason: runs.ReasonAgentError, message: "the shell prelude exited with code 3"},
+		{name: "blocked by the safety guard", reply: rpc.GuardCheckReply{Decision: "block", Rule: "no-make", Reason: "not today"},
+			reason: runs.ReasonPolicyDenied, message: "the safety guard blocked the shell prelude (no-make): not today"},
+		{name: "not judged fails closed", err: errors.New("the safety guard did not answer"),
+			reason: runs.ReasonPolicyDenied, message: "the shell prelude could not be judged by the safety guard: the safety guard did not answer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r, b := setup(t)
+			b.shell.code = tc.code
+			b.guard.reply, b.guard.err = tc.reply, tc.err
+			d := dispatch(1)
+			prelude(&d)
+			start(t, r, d)
+			ended(t, r)
 
-		require.Empty(t, b.spawner.tries())
-		failed := one[events.RunFailed](t, b.events)
-		require.Equal(t, runs.ReasonAgentError, failed.Reason)
-		require.Equal(t, "the shell prelude exited with code 3", failed.Message)
-	})
-	t.Run("blocked by the safety guard", func(t *testing.T) {
-		t.Parallel()
-		r, b := setup(t)
-		b.guard.reply = rpc.GuardCheckReply{Decision: "block", Rule: "no-make", Reason: "not today"}
-		d := dispatch(1)
-		prelude(&d)
-		start(t, r, d)
-		ended(t, r)
-
-		require.Empty(t, b.shell.scripts)
-		require.Empty(t, b.spawner.tries())
-		failed := one[events.RunFailed](t, b.events)
-		require.Equal(t, runs.ReasonPolicyDenied, failed.Reason)
-		require.Equal(t, "the safety guard blocked the shell prelude (no-make): not today", failed.Message)
-	})
-	t.Run("not judged fails closed", func(t *testing.T) {
-		t.Parallel()
-		r, b := setup(t)
-		b.guard.err = errors.New("the safety guard did not answer")
-		d := dispatch(1)
-		prelude(&d)
-		start(t, r, d)
-		ended(t, r)
-
-		require.Empty(t, b.shell.scripts)
-		require.Equal(t, "the shell prelude could not be judged by the safety guard: the safety guard did not answer",
-			one[events.RunFailed](t, b.events).Message)
-	})
+			require.Equal(t, tc.ran, len(b.shell.scripts) == 1, "the prelude ran")
+			require.Empty(t, b.spawner.tries(), "the agent is not started")
+			failed := one[events.RunFailed](t, b.events)
+			require.Equal(t, tc.reason, failed.Reason)
+			require.Equal(t, tc.message, failed.Message)
+		})
+	}
 }
 
 // A Claude Code run gets the guard hook in its settings and a socket in its

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phantom-run/phantom/contracts/commands"
+	"github.com/phantom-run/phantom/services/runner/internal/app/command"
 	"github.com/phantom-run/phantom/services/runner/internal/ports/natsin"
 )
 
@@ -41,7 +42,7 @@ type freeSlots struct{}
 
 func (freeSlots) AcquireSlot(ctx context.Context) bool { return ctx.Err() == nil }
 func (freeSlots) ReleaseSlot()                         {}
-func (freeSlots) Start(context.Context, commands.Dispatch, natsin.Delivery) {
+func (freeSlots) Start(context.Context, commands.Dispatch, command.Delivery) {
 	panic("nothing was dispatched")
 }
 

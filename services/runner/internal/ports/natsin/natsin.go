@@ -18,22 +18,14 @@ import (
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
 	"github.com/phantom-run/phantom/pkg/tracing"
+	"github.com/phantom-run/phantom/services/runner/internal/app/command"
 )
 
-// Slots are the runner's slots and what runs in them.
+// Slots are the runner's slots and what runs in them (command.Runner).
 type Slots interface {
 	AcquireSlot(ctx context.Context) bool
 	ReleaseSlot()
-	Start(ctx context.Context, d commands.Dispatch, del Delivery)
-}
-
-// Delivery is a dispatch message to acknowledge (the runner's Delivery).
-type Delivery interface {
-	Ack() error
-	Nak() error
-	NakWithDelay(delay time.Duration) error
-	InProgress() error
-	Redelivered() bool
+	Start(ctx context.Context, d commands.Dispatch, del command.Delivery)
 }
 
 // Handler acts on the commands addressed to the runner.
@@ -89,7 +81,7 @@ func commandConsumerConfig(runnerID string, inactive time.Duration) jetstream.Co
 	}
 }
 
-// delivery adapts a JetStream message.
+// delivery is a dispatch's JetStream message (command.Delivery).
 type delivery struct{ msg jetstream.Msg }
 
 func (d delivery) Ack() error { return d.msg.Ack() }
