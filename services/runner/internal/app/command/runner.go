@@ -244,7 +244,9 @@ func (r *Runner) Drain(timeout time.Duration) []string {
 	}
 	r.mu.Unlock()
 	sort.Strings(stopping)
-	r.log.Warn("drain timed out: stopping attempts", "runs", stopping)
+	if len(stopping) > 0 {
+		r.log.Warn("drain timed out: stopping attempts", "runs", stopping)
+	}
 	// The stop sequence takes at most the kill grace; then the events.
 	t.Reset(r.cfg.KillGrace + 10*time.Second)
 	select {

@@ -2,6 +2,8 @@ package command
 
 import (
 	"context"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,4 +120,41 @@ func TestDrainHandsBackAnAttemptStillPreparing(t *testing.T) {
 	r.Start(context.Background(), commands.Dispatch{RunID: "run2", Attempt: 1}, late)
 	_, naks, _ = late.counts()
 	require.Equal(t, 1, naks, "a draining runner takes nothing new")
+}
+
+// warnings counts the records at WARN and above.
+type warnings struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (w *warnings) Enabled(context.Context, slog.Level) bool { return true }
+func (w *warnings) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		w.mu.Lock()
+		w.n++
+		w.mu.Unlock()
+	}
+	return nil
+}
+func (w *warnings) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w *warnings) WithGroup(string) slog.Handler      { return w }
+
+func (w *warnings) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n
+}
+
+// A runner with nothing to drain stops at once and says nothing alarming,
+// whatever the drain timeout (0 included).
+func TestDrainingAnIdleRunnerWarnsNothing(t *testing.T) {
+	t.Parallel()
+	for range 20 {
+		r, _ := setup(t)
+		w := &warnings{}
+		r.log = slog.New(w)
+		require.Empty(t, r.Drain(0))
+		require.Zero(t, w.count())
+	}
 }
