@@ -10,6 +10,7 @@ package events
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/phantom-run/phantom/contracts/subjects"
@@ -36,10 +37,31 @@ const (
 	AggregateProvider        = "provider"
 )
 
+// Service names a Phantom service as an event's owner.
+type Service string
+
+// The services that append events.
+const (
+	ServiceGateway     Service = "gateway"
+	ServiceScheduler   Service = "scheduler"
+	ServiceRunner      Service = "runner"
+	ServiceWorktree    Service = "worktree"
+	ServiceSafetyGuard Service = "safety-guard"
+)
+
 // Spec describes one event type.
 type Spec struct {
 	Type      string
 	Aggregate string
+	// Owner is the service that appends events of this type and decides
+	// what they mean. No other service's code builds one, except those in
+	// AlsoAppendedBy (tools/boundaries checks both against the code).
+	Owner Service
+	// AlsoAppendedBy are services that append this type besides its owner.
+	// Only the end of a run has one: the scheduler ends a run that no
+	// runner can (canceled before dispatch, timed out, runner lost,
+	// retries spent), the runner every attempt it ran.
+	AlsoAppendedBy []Service
 	// Doc is one sentence for people (AsyncAPI, docs).
 	Doc string
 	new func() Payload
@@ -48,16 +70,23 @@ type Spec struct {
 // New returns a zero payload of this type, ready to unmarshal into.
 func (s Spec) New() Payload { return s.new() }
 
+// AppendedBy reports whether svc may append events of this type.
+func (s Spec) AppendedBy(svc Service) bool {
+	return s.Owner == svc || slices.Contains(s.AlsoAppendedBy, svc)
+}
+
 func spec[T any, P interface {
 	*T
 	Payload
-}](aggregate, doc string) Spec {
+}](aggregate string, owner Service, doc string, also ...Service) Spec {
 	var zero T
 	return Spec{
-		Type:      P(&zero).EventType(),
-		Aggregate: aggregate,
-		Doc:       doc,
-		new:       func() Payload { return P(new(T)) },
+		Type:           P(&zero).EventType(),
+		Aggregate:      aggregate,
+		Owner:          owner,
+		AlsoAppendedBy: also,
+		Doc:            doc,
+		new:            func() Payload { return P(new(T)) },
 	}
 }
 
@@ -66,58 +95,57 @@ var table = map[string]Spec{}
 
 func init() {
 	for _, s := range []Spec{
-		spec[RunRequested](AggregateRun, "A run was submitted; carries the full request."),
-		spec[RunQueued](AggregateRun, "The scheduler queued the run (again, for a retry)."),
-		spec[RunRejected](AggregateRun, "The scheduler refused the run (queue full, invalid, policy)."),
-		spec[RunDispatched](AggregateRun, "The scheduler released one attempt of the run to a runner pool."),
-		spec[RunStarted](AggregateRun, "A runner spawned the agent process for an attempt."),
-		spec[RunProgress](AggregateRun, "A step of preparation or execution, for people watching."),
-		spec[RunChunkStdout](AggregateRun, "A batch of the agent's standard output, redacted."),
-		spec[RunChunkStderr](AggregateRun, "A batch of the agent's standard error, redacted."),
-		spec[RunSemantic](AggregateRun, "A parsed agent event: message, tool use, tool result, thinking, usage, session, result, error."),
-		spec[RunPolicyAudit](AggregateRun, "A safety-guard decision on a command the agent or Phantom wanted to run."),
-		spec[RunCompatibilityWarning](AggregateRun, "An option the chosen CLI cannot honour was dropped."),
-		spec[RunWarning](AggregateRun, "Something went wrong without ending the run (a truncated line, say)."),
-		spec[RunCLIMissing](AggregateRun, "The agent's CLI is not installed on the runner."),
-		spec[RunCWDMissing](AggregateRun, "The run's working directory does not exist on the runner."),
-		spec[RunRunnerMetrics](AggregateRun, "Resource use of one attempt's process."),
-		spec[RunCLIExit](AggregateRun, "The agent process exited."),
-		spec[RunStructuredOutput](AggregateRun, "The final result validated against the requested JSON schema."),
-		spec[RunStructuredOutputInvalid](AggregateRun, "The final result did not validate against the requested JSON schema."),
-		spec[RunPaused](AggregateRun, "The agent was interrupted and waits to be resumed."),
-		spec[RunResumed](AggregateRun, "A paused run continues."),
-		spec[RunRetryScheduled](AggregateRun, "A failed attempt will be retried after a backoff."),
-		spec[RunCompleted](AggregateRun, "The run ended successfully."),
-		spec[RunFailed](AggregateRun, "The run ended in failure, with a reason code."),
-		spec[RunCanceled](AggregateRun, "The run was canceled."),
-		spec[RunArchived](AggregateRun, "The run was archived and is hidden from default listings."),
-		spec[RunWorktreePrepared](AggregateRun, "A git worktree was prepared for the run."),
-		spec[RunCheckpointCreated](AggregateRun, "A checkpoint of the run's worktree was recorded."),
-		spec[RunCheckpointRestored](AggregateRun, "The run's worktree was restored to a checkpoint."),
-		spec[SessionOpened](AggregateRun, "An interactive session started: the agent keeps reading stdin."),
-		spec[SessionInputAccepted](AggregateRun, "Input was written to an interactive agent's stdin."),
-		spec[SessionClosed](AggregateRun, "An interactive session ended."),
-		spec[ConversationCreated](AggregateConversation, "A conversation (a thread of runs on one provider session) was created."),
-		spec[ConversationUpdated](AggregateConversation, "A conversation's settings changed."),
-		spec[ConversationRenamed](AggregateConversation, "A conversation was renamed."),
-		spec[ConversationArchived](AggregateConversation, "A conversation was archived; it refuses new messages."),
-		spec[ConversationSessionUpdated](AggregateConversation, "The provider session a conversation resumes changed."),
-		spec[ConversationMessageSent](AggregateConversation, "A message was sent in a conversation and started a run."),
-		spec[ProfileSaved](AggregateProfile, "A profile (defaults for runs) was saved."),
-		spec[SettingsUpdated](AggregateSettings, "Global settings changed."),
-		spec[WorkspaceGranted](AggregateWorkspace, "Runs may start in this workspace."),
-		spec[WorkspaceRevoked](AggregateWorkspace, "Runs may no longer start in this workspace."),
-		spec[ProviderTokenSaved](AggregateProviderToken, "A provider token was saved (encrypted; never the token itself)."),
-		spec[ProviderTokenCleared](AggregateProviderToken, "A provider token was removed."),
-		spec[RetentionPolicyUpdated](AggregateRetentionPolicy, "How long runs and their events are kept changed."),
-		spec[GuardPolicySaved](AggregateGuardPolicy, "The safety-guard policy of a scope (global, a workspace, a profile) was set."),
-		spec[GuardPolicyDeleted](AggregateGuardPolicy, "The safety-guard policy of a scope was removed."),
-		spec[RunnerRegistered](AggregateRunner, "A runner joined the fleet."),
-		spec[RunnerCapabilities](AggregateRunner, "The agent CLIs a runner found, with versions and support levels."),
-		spec[RunnerLost](AggregateRunner, "A runner missed its heartbeats and is considered gone."),
-		spec[RunnerDrained](AggregateRunner, "A runner stopped taking runs and handed its runs back."),
-		spec[ProviderHeld](AggregateProvider, "The scheduler holds a provider whose quota ran out: its runs wait until the reset."),
-		spec[ProviderReleased](AggregateProvider, "A provider's hold ended: its runs are dispatched again."),
+		spec[RunRequested](AggregateRun, ServiceScheduler, "A run was submitted; carries the full request."),
+		spec[RunQueued](AggregateRun, ServiceScheduler, "The scheduler queued the run (again, for a retry)."),
+		spec[RunRejected](AggregateRun, ServiceScheduler, "The scheduler refused the run (queue full, invalid, policy)."),
+		spec[RunDispatched](AggregateRun, ServiceScheduler, "The scheduler released one attempt of the run to a runner pool."),
+		spec[RunStarted](AggregateRun, ServiceRunner, "A runner spawned the agent process for an attempt."),
+		spec[RunProgress](AggregateRun, ServiceRunner, "A step of preparation or execution, for people watching."),
+		spec[RunChunkStdout](AggregateRun, ServiceRunner, "A batch of the agent's standard output, redacted."),
+		spec[RunChunkStderr](AggregateRun, ServiceRunner, "A batch of the agent's standard error, redacted."),
+		spec[RunSemantic](AggregateRun, ServiceRunner, "A parsed agent event: message, tool use, tool result, thinking, usage, session, result, error."),
+		spec[RunPolicyAudit](AggregateRun, ServiceSafetyGuard, "A safety-guard decision on a command the agent or Phantom wanted to run."),
+		spec[RunCompatibilityWarning](AggregateRun, ServiceRunner, "An option the chosen CLI cannot honour was dropped."),
+		spec[RunWarning](AggregateRun, ServiceRunner, "Something went wrong without ending the run (a truncated line, say)."),
+		spec[RunCLIMissing](AggregateRun, ServiceRunner, "The agent's CLI is not installed on the runner."),
+		spec[RunCWDMissing](AggregateRun, ServiceRunner, "The run's working directory does not exist on the runner."),
+		spec[RunRunnerMetrics](AggregateRun, ServiceRunner, "Resource use of one attempt's process."),
+		spec[RunCLIExit](AggregateRun, ServiceRunner, "The agent process exited."),
+		spec[RunStructuredOutput](AggregateRun, ServiceRunner, "The final result validated against the requested JSON schema."),
+		spec[RunStructuredOutputInvalid](AggregateRun, ServiceRunner, "The final result did not validate against the requested JSON schema."),
+		spec[RunPaused](AggregateRun, ServiceRunner, "The agent was interrupted and waits to be resumed."),
+		spec[RunResumed](AggregateRun, ServiceRunner, "A paused run continues."),
+		spec[RunRetryScheduled](AggregateRun, ServiceScheduler, "A failed attempt will be retried after a backoff."),
+		spec[RunCompleted](AggregateRun, ServiceRunner, "The run ended successfully."),
+		spec[RunFailed](AggregateRun, ServiceRunner, "The run ended in failure, with a reason code.", ServiceScheduler),
+		spec[RunCanceled](AggregateRun, ServiceRunner, "The run was canceled.", ServiceScheduler),
+		spec[RunArchived](AggregateRun, ServiceWorktree, "The run was archived and is hidden from default listings."),
+		spec[RunWorktreePrepared](AggregateRun, ServiceWorktree, "A git worktree was prepared for the run."),
+		spec[RunCheckpointCreated](AggregateRun, ServiceWorktree, "A checkpoint of the run's worktree was recorded."),
+		spec[RunCheckpointRestored](AggregateRun, ServiceWorktree, "The run's worktree was restored to a checkpoint."),
+		spec[SessionOpened](AggregateRun, ServiceRunner, "An interactive session started: the agent keeps reading stdin."),
+		spec[SessionInputAccepted](AggregateRun, ServiceRunner, "Input was written to an interactive agent's stdin."),
+		spec[SessionClosed](AggregateRun, ServiceRunner, "An interactive session ended."),
+		spec[ConversationCreated](AggregateConversation, ServiceGateway, "A conversation (a thread of runs on one provider session) was created."),
+		spec[ConversationUpdated](AggregateConversation, ServiceGateway, "A conversation's settings changed."),
+		spec[ConversationRenamed](AggregateConversation, ServiceGateway, "A conversation was renamed."),
+		spec[ConversationArchived](AggregateConversation, ServiceGateway, "A conversation was archived; it refuses new messages."),
+		spec[ConversationMessageSent](AggregateConversation, ServiceGateway, "A message was sent in a conversation and started a run."),
+		spec[ProfileSaved](AggregateProfile, ServiceGateway, "A profile (defaults for runs) was saved."),
+		spec[SettingsUpdated](AggregateSettings, ServiceGateway, "Global settings changed."),
+		spec[WorkspaceGranted](AggregateWorkspace, ServiceGateway, "Runs may start in this workspace."),
+		spec[WorkspaceRevoked](AggregateWorkspace, ServiceGateway, "Runs may no longer start in this workspace."),
+		spec[ProviderTokenSaved](AggregateProviderToken, ServiceGateway, "A provider token was saved (encrypted; never the token itself)."),
+		spec[ProviderTokenCleared](AggregateProviderToken, ServiceGateway, "A provider token was removed."),
+		spec[RetentionPolicyUpdated](AggregateRetentionPolicy, ServiceGateway, "How long runs and their events are kept changed."),
+		spec[GuardPolicySaved](AggregateGuardPolicy, ServiceGateway, "The safety-guard policy of a scope (global, a workspace, a profile) was set."),
+		spec[GuardPolicyDeleted](AggregateGuardPolicy, ServiceGateway, "The safety-guard policy of a scope was removed."),
+		spec[RunnerRegistered](AggregateRunner, ServiceRunner, "A runner joined the fleet."),
+		spec[RunnerCapabilities](AggregateRunner, ServiceRunner, "The agent CLIs a runner found, with versions and support levels."),
+		spec[RunnerLost](AggregateRunner, ServiceScheduler, "A runner missed its heartbeats and is considered gone."),
+		spec[RunnerDrained](AggregateRunner, ServiceRunner, "A runner stopped taking runs and handed its runs back."),
+		spec[ProviderHeld](AggregateProvider, ServiceScheduler, "The scheduler holds a provider whose quota ran out: its runs wait until the reset."),
+		spec[ProviderReleased](AggregateProvider, ServiceScheduler, "A provider's hold ended: its runs are dispatched again."),
 	} {
 		if _, dup := table[s.Type]; dup {
 			panic("events: duplicate type " + s.Type)

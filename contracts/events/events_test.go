@@ -28,6 +28,36 @@ func TestEveryTypeDecodesItsOwnPayload(t *testing.T) {
 	}
 }
 
+func TestEveryTypeHasOneOwner(t *testing.T) {
+	known := []events.Service{events.ServiceGateway, events.ServiceScheduler, events.ServiceRunner, events.ServiceWorktree, events.ServiceSafetyGuard}
+	for _, s := range events.Specs() {
+		require.Contains(t, known, s.Owner, "%s has no owner", s.Type)
+		require.True(t, s.AppendedBy(s.Owner), s.Type)
+		for _, also := range s.AlsoAppendedBy {
+			require.Contains(t, known, also, s.Type)
+			require.NotEqual(t, s.Owner, also, "%s names its owner twice", s.Type)
+		}
+	}
+	// Only a run's end is appended by two services (the scheduler ends what
+	// no runner can); tools/boundaries checks every owner against the code.
+	for typ, want := range map[string][]events.Service{
+		"run.failed":   {events.ServiceScheduler},
+		"run.canceled": {events.ServiceScheduler},
+	} {
+		s, _ := events.Lookup(typ)
+		require.Equal(t, want, s.AlsoAppendedBy, typ)
+	}
+	shared := 0
+	for _, s := range events.Specs() {
+		if len(s.AlsoAppendedBy) > 0 {
+			shared++
+		}
+	}
+	require.Equal(t, 2, shared, "a second appender needs the reason in Spec.AlsoAppendedBy's comment")
+	s, _ := events.Lookup("conversation.created")
+	require.False(t, s.AppendedBy(events.ServiceRunner), "the runner writes no conversation")
+}
+
 func TestArchitectureEventListIsComplete(t *testing.T) {
 	// The list in ARCHITECTURE.md ("Events"), kept here so a missing type fails loudly.
 	want := []string{
@@ -39,7 +69,7 @@ func TestArchitectureEventListIsComplete(t *testing.T) {
 		"run.worktree_prepared", "run.checkpoint_created", "run.checkpoint_restored",
 		"session.opened", "session.input_accepted", "session.closed",
 		"conversation.created", "conversation.updated", "conversation.renamed", "conversation.archived",
-		"conversation.session_updated", "conversation.message_sent",
+		"conversation.message_sent",
 		"profile.saved", "settings.updated", "workspace.granted", "workspace.revoked",
 		"provider_token.saved", "provider_token.cleared", "retention_policy.updated",
 		"runner.registered", "runner.capabilities", "runner.lost", "runner.drained",

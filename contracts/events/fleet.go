@@ -34,13 +34,6 @@ type ConversationArchived struct {
 	ConversationID string `json:"conversationId"`
 }
 
-// ConversationSessionUpdated records the provider session the next message resumes.
-type ConversationSessionUpdated struct {
-	ConversationID    string `json:"conversationId"`
-	ProviderSessionID string `json:"providerSessionId"`
-	RunID             string `json:"runId,omitempty"`
-}
-
 // ConversationMessageSent records a message and the run it started.
 type ConversationMessageSent struct {
 	ConversationID string `json:"conversationId"`
@@ -178,42 +171,40 @@ type RunnerDrained struct {
 	Runs     []string `json:"runs,omitempty"`
 }
 
-func (ConversationCreated) EventType() string        { return "conversation.created" }
-func (ConversationUpdated) EventType() string        { return "conversation.updated" }
-func (ConversationRenamed) EventType() string        { return "conversation.renamed" }
-func (ConversationArchived) EventType() string       { return "conversation.archived" }
-func (ConversationSessionUpdated) EventType() string { return "conversation.session_updated" }
-func (ConversationMessageSent) EventType() string    { return "conversation.message_sent" }
-func (ProfileSaved) EventType() string               { return "profile.saved" }
-func (SettingsUpdated) EventType() string            { return "settings.updated" }
-func (WorkspaceGranted) EventType() string           { return "workspace.granted" }
-func (WorkspaceRevoked) EventType() string           { return "workspace.revoked" }
-func (ProviderTokenSaved) EventType() string         { return "provider_token.saved" }
-func (ProviderTokenCleared) EventType() string       { return "provider_token.cleared" }
-func (RetentionPolicyUpdated) EventType() string     { return "retention_policy.updated" }
-func (RunnerRegistered) EventType() string           { return "runner.registered" }
-func (RunnerCapabilities) EventType() string         { return "runner.capabilities" }
-func (RunnerLost) EventType() string                 { return "runner.lost" }
-func (RunnerDrained) EventType() string              { return "runner.drained" }
-func (ProviderHeld) EventType() string               { return "provider.held" }
-func (ProviderReleased) EventType() string           { return "provider.released" }
+func (ConversationCreated) EventType() string     { return "conversation.created" }
+func (ConversationUpdated) EventType() string     { return "conversation.updated" }
+func (ConversationRenamed) EventType() string     { return "conversation.renamed" }
+func (ConversationArchived) EventType() string    { return "conversation.archived" }
+func (ConversationMessageSent) EventType() string { return "conversation.message_sent" }
+func (ProfileSaved) EventType() string            { return "profile.saved" }
+func (SettingsUpdated) EventType() string         { return "settings.updated" }
+func (WorkspaceGranted) EventType() string        { return "workspace.granted" }
+func (WorkspaceRevoked) EventType() string        { return "workspace.revoked" }
+func (ProviderTokenSaved) EventType() string      { return "provider_token.saved" }
+func (ProviderTokenCleared) EventType() string    { return "provider_token.cleared" }
+func (RetentionPolicyUpdated) EventType() string  { return "retention_policy.updated" }
+func (RunnerRegistered) EventType() string        { return "runner.registered" }
+func (RunnerCapabilities) EventType() string      { return "runner.capabilities" }
+func (RunnerLost) EventType() string              { return "runner.lost" }
+func (RunnerDrained) EventType() string           { return "runner.drained" }
+func (ProviderHeld) EventType() string            { return "provider.held" }
+func (ProviderReleased) EventType() string        { return "provider.released" }
 
-func (e ConversationCreated) AggregateID() string        { return e.ConversationID }
-func (e ConversationUpdated) AggregateID() string        { return e.ConversationID }
-func (e ConversationRenamed) AggregateID() string        { return e.ConversationID }
-func (e ConversationArchived) AggregateID() string       { return e.ConversationID }
-func (e ConversationSessionUpdated) AggregateID() string { return e.ConversationID }
-func (e ConversationMessageSent) AggregateID() string    { return e.ConversationID }
-func (e ProfileSaved) AggregateID() string               { return e.Name }
-func (e SettingsUpdated) AggregateID() string            { return e.Key }
-func (e WorkspaceGranted) AggregateID() string           { return e.WorkspaceID }
-func (e WorkspaceRevoked) AggregateID() string           { return e.WorkspaceID }
-func (e ProviderTokenSaved) AggregateID() string         { return e.Provider }
-func (e ProviderTokenCleared) AggregateID() string       { return e.Provider }
-func (e RetentionPolicyUpdated) AggregateID() string     { return e.PolicyID }
-func (e RunnerRegistered) AggregateID() string           { return e.RunnerID }
-func (e RunnerCapabilities) AggregateID() string         { return e.RunnerID }
-func (e RunnerLost) AggregateID() string                 { return e.RunnerID }
-func (e RunnerDrained) AggregateID() string              { return e.RunnerID }
-func (e ProviderHeld) AggregateID() string               { return e.Provider }
-func (e ProviderReleased) AggregateID() string           { return e.Provider }
+func (e ConversationCreated) AggregateID() string     { return e.ConversationID }
+func (e ConversationUpdated) AggregateID() string     { return e.ConversationID }
+func (e ConversationRenamed) AggregateID() string     { return e.ConversationID }
+func (e ConversationArchived) AggregateID() string    { return e.ConversationID }
+func (e ConversationMessageSent) AggregateID() string { return e.ConversationID }
+func (e ProfileSaved) AggregateID() string            { return e.Name }
+func (e SettingsUpdated) AggregateID() string         { return e.Key }
+func (e WorkspaceGranted) AggregateID() string        { return e.WorkspaceID }
+func (e WorkspaceRevoked) AggregateID() string        { return e.WorkspaceID }
+func (e ProviderTokenSaved) AggregateID() string      { return e.Provider }
+func (e ProviderTokenCleared) AggregateID() string    { return e.Provider }
+func (e RetentionPolicyUpdated) AggregateID() string  { return e.PolicyID }
+func (e RunnerRegistered) AggregateID() string        { return e.RunnerID }
+func (e RunnerCapabilities) AggregateID() string      { return e.RunnerID }
+func (e RunnerLost) AggregateID() string              { return e.RunnerID }
+func (e RunnerDrained) AggregateID() string           { return e.RunnerID }
+func (e ProviderHeld) AggregateID() string            { return e.Provider }
+func (e ProviderReleased) AggregateID() string        { return e.Provider }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/contracts/readmodel"
+	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/services/projector/service"
 )
 
@@ -26,9 +27,15 @@ func TestRunnerReadModels(t *testing.T) {
 		return &e
 	}
 	pub(0, 0, &events.ConversationCreated{ConversationID: "c1", Title: "fix", Agent: "claude", Provider: "claude", Workspace: "/w"})
+	pub(1, 0, &events.RunRequested{RunID: "run-a", Spec: runs.Spec{Agent: "claude", Prompt: "first"}, ConversationID: "c1"})
 	pub(1, 0, &events.ConversationMessageSent{ConversationID: "c1", RunID: "run-a", Text: "first"})
-	pub(2, 1, sem(events.RunSemantic{Kind: "session", SessionID: "s-1"}))
-	pub(3, 1, &events.ConversationSessionUpdated{ConversationID: "c1", ProviderSessionID: "s-1", RunID: "run-a"})
+	pub(2, 1, sem(events.RunSemantic{Kind: "session", SessionID: "s-0"}))
+	// A resume that failed and started afresh reports a second session: the
+	// latest is the one the thread resumes.
+	pub(3, 1, sem(events.RunSemantic{Kind: "session", SessionID: "s-1"}))
+	// A run outside the thread reports its own session: the thread keeps its.
+	pub(3, 0, &events.RunRequested{RunID: "run-x", Spec: runs.Spec{Agent: "claude", Prompt: "other"}})
+	pub(3, 1, &events.RunSemantic{RunID: "run-x", Attempt: 1, Agent: "claude", Kind: "session", SessionID: "s-other"})
 	pub(4, 1, sem(events.RunSemantic{Kind: "message", MessageID: "m1", Role: "assistant", Text: "I'll run that.", Model: "sonnet"}))
 	pub(5, 1, sem(events.RunSemantic{Kind: "tool_use", ToolUseID: "t1", ToolName: "Bash", ToolInput: json.RawMessage(`{"command":"ls"}`)}))
 	pub(6, 1, sem(events.RunSemantic{Kind: "usage", Model: "sonnet", Usage: &events.Usage{Model: "sonnet", InputTokens: 10, OutputTokens: 2}}))
@@ -57,6 +64,7 @@ func TestRunnerReadModels(t *testing.T) {
 			"caps":      b.Rows(`SELECT to_jsonb(c)::text FROM capability_snapshots c ORDER BY runner_id, agent`),
 			"convs":     b.Rows(`SELECT to_jsonb(c)::text FROM conversations c ORDER BY id`),
 			"conv_runs": b.Rows(`SELECT to_jsonb(c)::text FROM conversation_runs c ORDER BY conversation_id, position`),
+			"run_convs": b.Rows(`SELECT to_jsonb(r)::text FROM run_conversations r ORDER BY run_id`),
 		}
 	}
 	live := dump()
@@ -67,6 +75,7 @@ func TestRunnerReadModels(t *testing.T) {
 		"the runner's second snapshot replaced the first; the drained runner's rows are gone")
 	require.Equal(t, []string{"fix the tests|s-1|2|run-b"}, b.Rows(`SELECT title || '|' || provider_session_id || '|' || message_count || '|' || last_run_id FROM conversations`))
 	require.Equal(t, []string{"1|run-a", "2|run-b"}, b.Rows(`SELECT position || '|' || run_id FROM conversation_runs ORDER BY position`))
+	require.Equal(t, []string{"run-a|c1"}, b.Rows(`SELECT run_id || '|' || conversation_id FROM run_conversations`))
 
 	for _, name := range []string{readmodel.ProjectionAgentActivity, readmodel.ProjectionCapabilities, readmodel.ProjectionConversations} {
 		require.NoError(t, p.svc.Rebuild(b.Ctx, name))

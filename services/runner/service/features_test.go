@@ -399,18 +399,3 @@ func answerGuard(t *testing.T, nc *nats.Conn) <-chan rpc.GuardCheckRequest {
 	t.Cleanup(func() { _ = sub.Unsubscribe() })
 	return got
 }
-
-func TestConversationLearnsItsProviderSession(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	sub, err := b.nats.Conn.SubscribeSync(subjects.AggregateEvents(events.AggregateConversation, "conv-1"))
-	require.NoError(t, err)
-	b.startRunner("r-conv", service.Config{})
-	b.dispatch("run-conv", runs.Spec{Prompt: "hi session=11111111-2222-3333-4444-555555555555", Workspace: t.TempDir(), Isolation: "none"},
-		func(d *commands.Dispatch) { d.ConversationID = "conv-1" })
-	msg, err := sub.NextMsg(20 * time.Second)
-	require.NoError(t, err)
-	var upd events.ConversationSessionUpdated
-	require.NoError(t, json.Unmarshal(msg.Data, &upd))
-	require.Equal(t, events.ConversationSessionUpdated{ConversationID: "conv-1", ProviderSessionID: "11111111-2222-3333-4444-555555555555", RunID: "run-conv"}, upd)
-}

@@ -9,7 +9,6 @@ export interface EventPayloads {
   "conversation.created": ConversationCreated;
   "conversation.message_sent": ConversationMessageSent;
   "conversation.renamed": ConversationRenamed;
-  "conversation.session_updated": ConversationSessionUpdated;
   "conversation.updated": ConversationUpdated;
   "guard_policy.deleted": GuardPolicyDeleted;
   "guard_policy.saved": GuardPolicySaved;
@@ -102,17 +101,6 @@ export interface ConversationMessageSent {
 export interface ConversationRenamed {
   conversationId: string;
   title: string;
-}
-/**
- * conversation.session_updated: The provider session a conversation resumes changed.
- *
- * This interface was referenced by `EventPayloads`'s JSON-Schema
- * via the `definition` "ConversationSessionUpdated".
- */
-export interface ConversationSessionUpdated {
-  conversationId: string;
-  providerSessionId: string;
-  runId?: string;
 }
 /**
  * conversation.updated: A conversation's settings changed.

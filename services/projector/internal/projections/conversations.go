@@ -14,8 +14,16 @@ import (
 )
 
 // Conversations keeps conversations (title, agent, the provider session the
-// next message resumes, archived) and conversation_runs (each message and
-// the run it started, in order).
+// next message resumes, archived), conversation_runs (each message and the
+// run it started, in order) and run_conversations (the thread each run
+// belongs to).
+//
+// The provider session comes from the runs themselves: a run's
+// run.requested names its conversation, and the latest session a run of the
+// thread reports (run.semantic of kind session) is the one the next message
+// resumes. The run.requested comes first in the stream (the scheduler
+// appends it before the run can be dispatched), so the thread is known by
+// the time its run reports a session.
 type Conversations struct{}
 
 var _ projection.Projection = Conversations{}
@@ -25,11 +33,17 @@ func (Conversations) Name() string { return readmodel.ProjectionConversations }
 
 // Subjects implements projection.Projection.
 func (Conversations) Subjects() []string {
-	return []string{subjects.EventsRoot + "." + events.AggregateConversation + ".>"}
+	return []string{
+		subjects.EventsRoot + "." + events.AggregateConversation + ".>",
+		subjects.EventsOfType(events.AggregateRun, events.RunRequested{}.EventType()),
+		subjects.EventsOfType(events.AggregateRun, events.RunSemantic{}.EventType()),
+	}
 }
 
 // Tables implements projection.Projection.
-func (Conversations) Tables() []string { return []string{"conversation_runs", "conversations"} }
+func (Conversations) Tables() []string {
+	return []string{"conversation_runs", "conversations", "run_conversations"}
+}
 
 // Apply implements projection.Projection.
 func (Conversations) Apply(ctx context.Context, tx pgx.Tx, batch []bus.Event) error {
@@ -50,9 +64,16 @@ updated_at = $4, seq = $5 WHERE id = $1 AND seq < $5`, e.ConversationID, e.Model
 		case *events.ConversationArchived:
 			q.Queue(`UPDATE conversations SET archived = true, updated_at = $2, seq = $3 WHERE id = $1 AND seq < $3`,
 				e.ConversationID, ev.Time, seq)
-		case *events.ConversationSessionUpdated:
-			q.Queue(`UPDATE conversations SET provider_session_id = $2, seq = $3 WHERE id = $1 AND seq < $3`,
-				e.ConversationID, e.ProviderSessionID, seq)
+		case *events.RunRequested:
+			if e.ConversationID != "" {
+				q.Queue(`INSERT INTO run_conversations (run_id, conversation_id, seq) VALUES ($1, $2, $3) ON CONFLICT (run_id) DO NOTHING`,
+					e.RunID, e.ConversationID, seq)
+			}
+		case *events.RunSemantic:
+			if e.Kind == events.SemanticSession && e.SessionID != "" {
+				q.Queue(`UPDATE conversations c SET provider_session_id = $2, seq = $3
+FROM run_conversations r WHERE r.run_id = $1 AND c.id = r.conversation_id AND c.seq < $3`, e.RunID, e.SessionID, seq)
+			}
 		case *events.ConversationMessageSent:
 			q.Queue(`INSERT INTO conversation_runs (conversation_id, run_id, position, text, created_at, seq)
 SELECT $1, $2, COALESCE((SELECT max(position) FROM conversation_runs WHERE conversation_id = $1), 0) + 1, $3, $4, $5

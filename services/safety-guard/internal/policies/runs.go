@@ -2,7 +2,6 @@ package policies
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -104,9 +103,10 @@ func readRequest(ctx context.Context, stream jetstream.Stream, runID string) (Ru
 	if err != nil {
 		return RunInfo{}, fmt.Errorf("could not read the request of run %s: %w", runID, err)
 	}
-	var req events.RunRequested
-	if err := json.Unmarshal(msg.Data, &req); err != nil {
+	p, err := events.Decode(events.RunRequested{}.EventType(), msg.Data)
+	if err != nil {
 		return RunInfo{}, fmt.Errorf("could not decode the request of run %s: %w", runID, err)
 	}
+	req := p.(*events.RunRequested)
 	return RunInfo{Found: true, Workspace: req.Spec.Workspace, Profile: req.Spec.Profile}, nil
 }

@@ -51,8 +51,8 @@ type EventLog struct {
 // NewEventLog returns an EventLog on js.
 func NewEventLog(js jetstream.JetStream, log *slog.Logger) *EventLog {
 	tracked := map[string]bool{}
-	for _, p := range queue.Tracked {
-		tracked[p.EventType()] = true
+	for _, t := range queue.Tracked {
+		tracked[t] = true
 	}
 	return &EventLog{js: js, log: log, tracked: tracked}
 }

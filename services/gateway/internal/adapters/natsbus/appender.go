@@ -7,7 +7,8 @@ import (
 	"github.com/phantom-run/phantom/pkg/bus"
 )
 
-// Appender appends configuration events (the gateway's own aggregates).
+// Appender appends the events of the configuration aggregates the gateway
+// owns (guard policies).
 type Appender struct {
 	pub *bus.Publisher
 }

@@ -10,8 +10,8 @@ import (
 )
 
 // Control publishes the commands that reach runners (input, pause, resume,
-// detect) and the configuration events the gateway owns (conversations),
-// each publish bounded by timeout.
+// detect) and the events of the configuration aggregates the gateway owns
+// (conversations), each publish bounded by timeout.
 type Control struct {
 	pub     *bus.Publisher
 	timeout time.Duration

@@ -5,7 +5,6 @@ package natsbus
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -65,20 +64,20 @@ func (w *waiter) answer(msg *nats.Msg) (command.Outcome, bool) {
 		return command.Outcome{}, false
 	}
 	switch env.Type {
-	case events.RunQueued{}.EventType():
-		var q events.RunQueued
-		if err := json.Unmarshal(env.Data, &q); err != nil {
-			w.log.Warn("ignoring an undecodable run.queued", "subject", msg.Subject, "error", err)
-			return command.Outcome{}, false
-		}
-		return command.Outcome{Answer: command.AnswerQueued, Position: q.Position}, true
-	case events.RunRejected{}.EventType():
-		var r events.RunRejected
-		if err := json.Unmarshal(env.Data, &r); err != nil {
-			w.log.Warn("ignoring an undecodable run.rejected", "subject", msg.Subject, "error", err)
-			return command.Outcome{}, false
-		}
-		return command.Outcome{Answer: command.AnswerRejected, Reason: r.Reason, Message: r.Message, Field: r.Field}, true
+	case events.RunQueued{}.EventType(), events.RunRejected{}.EventType():
+	default:
+		return command.Outcome{}, false
+	}
+	p, err := events.Decode(env.Type, env.Data)
+	if err != nil {
+		w.log.Warn("ignoring an undecodable "+env.Type, "subject", msg.Subject, "error", err)
+		return command.Outcome{}, false
+	}
+	switch e := p.(type) {
+	case *events.RunQueued:
+		return command.Outcome{Answer: command.AnswerQueued, Position: e.Position}, true
+	case *events.RunRejected:
+		return command.Outcome{Answer: command.AnswerRejected, Reason: e.Reason, Message: e.Message, Field: e.Field}, true
 	}
 	return command.Outcome{}, false
 }

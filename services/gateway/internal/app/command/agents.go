@@ -33,7 +33,8 @@ type AgentLookup interface {
 
 // Agents are the use cases that steer agents: interactive sessions
 // (start, input, end, resume), pause and resume, capability refresh, and
-// conversations (the gateway owns them: it appends conversation.* events).
+// conversations (a configuration aggregate of the gateway's: it appends
+// conversation.* events).
 type Agents struct {
 	bus    Bus
 	lookup AgentLookup

@@ -1,7 +1,10 @@
-// Package command holds the gateway's use cases that change state. The
-// gateway owns no state of its own: each use case validates a request and
-// turns it into a command on the bus, then reports what the receiving
-// service answered, if it answered in time.
+// Package command holds the gateway's use cases that change state. A use
+// case validates a request, then either turns it into a command for the
+// service that owns the state (a run: the scheduler; an agent: its runner)
+// and reports what that service answered, if it answered in time, or
+// appends an event of a configuration aggregate the gateway owns itself
+// (profiles, guard policies, conversations). The gateway keeps none of it
+// in memory: the event log and the read models hold it.
 package command
 
 import (

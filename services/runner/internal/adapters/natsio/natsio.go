@@ -94,29 +94,6 @@ func (h *History) AttemptSeen(ctx context.Context, runID string, attempt int) (b
 	return false, nil
 }
 
-// ConversationOf returns the conversation a run belongs to, from its
-// run.requested ("" when it belongs to none).
-func (h *History) ConversationOf(ctx context.Context, runID string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	s, err := h.js.Stream(ctx, streams.Events)
-	if err != nil {
-		return "", fmt.Errorf("could not open %s: %w", streams.Events, err)
-	}
-	m, err := s.GetLastMsgForSubject(ctx, subjects.Event(events.AggregateRun, runID, "run.requested"))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("could not read run.requested of run %s: %w", runID, err)
-	}
-	var req events.RunRequested
-	if err := json.Unmarshal(m.Data, &req); err != nil {
-		return "", fmt.Errorf("could not decode run.requested of run %s: %w", runID, err)
-	}
-	return req.ConversationID, nil
-}
-
 // PreviousSession returns the provider session the latest attempt before
 // `before` opened on host (its run.started says where it ran), or "". A
 // provider session lives in the CLI's files on the machine that ran it, so

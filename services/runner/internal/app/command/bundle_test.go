@@ -149,7 +149,6 @@ func (h *history) AttemptSeen(context.Context, string, int) (bool, error) { retu
 func (h *history) PreviousSession(context.Context, string, int, string) (string, error) {
 	return h.session, nil
 }
-func (h *history) ConversationOf(context.Context, string) (string, error) { return "", nil }
 
 type capabilities map[string]events.AgentCapability
 

@@ -55,11 +55,10 @@ type Worktrees interface {
 // History reads the event log (adapters/natsio): whether an attempt
 // already left a trace (started or ended), for dispatches delivered more
 // than once; the provider session an earlier attempt opened on this host,
-// for a retry to resume; the conversation a run belongs to.
+// for a retry to resume.
 type History interface {
 	AttemptSeen(ctx context.Context, runID string, attempt int) (bool, error)
 	PreviousSession(ctx context.Context, runID string, before int, host string) (string, error)
-	ConversationOf(ctx context.Context, runID string) (string, error)
 }
 
 // Capabilities are the agent CLIs detected on this runner (Detector).

@@ -13,9 +13,9 @@ import (
 // semantics turns the agent's standard output into run.semantic events:
 // it cuts the output into lines (a line longer than the chunk limit is not
 // parsed; it stays in the chunks), feeds the adapter's parser, fills costs
-// from the price table, redacts, enforces the run's budget from the live
-// usage, and tells the run's conversation which provider session it is on
-// (conversation.go).
+// from the price table, redacts, and enforces the run's budget from the
+// live usage. A session event is one of them: the projector makes it the
+// session the run's conversation, if any, resumes next.
 type semantics struct {
 	x      *execution
 	parser agentoutput.Parser
@@ -31,13 +31,12 @@ type semantics struct {
 	over bool
 
 	// usage is the latest cumulative usage per model.
-	usage    map[string]events.Usage
-	overrun  bool
-	sessions map[string]bool
+	usage   map[string]events.Usage
+	overrun bool
 }
 
 func newSemantics(x *execution) *semantics {
-	s := &semantics{x: x, parser: agentoutput.New(x.def.Adapter), usage: map[string]events.Usage{}, sessions: map[string]bool{},
+	s := &semantics{x: x, parser: agentoutput.New(x.def.Adapter), usage: map[string]events.Usage{},
 		in: make(chan []byte, 32), done: make(chan struct{})}
 	if m, ok := s.parser.(interface{ SetModel(string) }); ok {
 		model := x.a.d.Spec.Model
@@ -123,8 +122,6 @@ func (s *semantics) emit(evs []events.RunSemantic) {
 		switch ev.Kind {
 		case events.SemanticUsage:
 			s.priceAndCheck(&ev)
-		case events.SemanticSession:
-			s.session(ev.SessionID)
 		}
 		ev.Text = x.red.String(ev.Text)
 		if len(ev.ToolInput) > 0 {

@@ -51,10 +51,11 @@ import (
 
 // Tracked lists the event types Apply acts on; a reader of the event log
 // need not hand it any other (a run's output chunks are most of the log).
-var Tracked = []events.Payload{
-	&events.RunRequested{}, &events.RunQueued{}, &events.RunRejected{}, &events.RunDispatched{},
-	&events.RunStarted{}, &events.RunCompleted{}, &events.RunFailed{}, &events.RunCanceled{},
-	&events.RunRetryScheduled{}, &events.ProviderHeld{}, &events.ProviderReleased{}, &events.ProfileSaved{},
+var Tracked = []string{
+	events.RunRequested{}.EventType(), events.RunQueued{}.EventType(), events.RunRejected{}.EventType(),
+	events.RunDispatched{}.EventType(), events.RunStarted{}.EventType(), events.RunCompleted{}.EventType(),
+	events.RunFailed{}.EventType(), events.RunCanceled{}.EventType(), events.RunRetryScheduled{}.EventType(),
+	events.ProviderHeld{}.EventType(), events.ProviderReleased{}.EventType(), events.ProfileSaved{}.EventType(),
 }
 
 // Limits are the concurrency and capacity limits of the queue.
