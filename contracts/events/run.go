@@ -427,6 +427,12 @@ func RunIDOf(p Payload) (string, bool) {
 	return "", false
 }
 
+// RunEndTypes are the event types that may end a run; Terminal says
+// whether one does (a run.failed only when it is not retryable).
+func RunEndTypes() []string {
+	return []string{RunCompleted{}.EventType(), RunCanceled{}.EventType(), RunRejected{}.EventType(), RunFailed{}.EventType()}
+}
+
 // Terminal reports whether p ends its run: nothing about the run follows
 // except archiving.
 func Terminal(p Payload) bool {

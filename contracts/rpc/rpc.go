@@ -112,10 +112,22 @@ type WorktreePrepareReply struct {
 	Branch   string `json:"branch,omitempty"`
 	BaseRef  string `json:"baseRef,omitempty"`
 	Reused   bool   `json:"reused,omitempty"`
-	// Code and Error are set on failure (Code: cwd_missing, worktree_failed, not_granted).
+	// Code and Error are set on failure; Code is one of the WorktreeCode*
+	// constants, which the runner acts on.
 	Code  string `json:"code,omitempty"`
 	Error string `json:"error,omitempty"`
 }
+
+// The codes of a failed WorktreePrepareReply.
+const (
+	// WorktreeCodeCWDMissing: the workspace does not exist on the host (or
+	// is not a directory).
+	WorktreeCodeCWDMissing = "cwd_missing"
+	// WorktreeCodeNotGranted: the workspace is outside every granted root.
+	WorktreeCodeNotGranted = "not_granted"
+	// WorktreeCodeFailed: anything else (a bad request, git failed).
+	WorktreeCodeFailed = "worktree_failed"
+)
 
 // WorktreeRemoveRequest removes a run's worktree (the branch stays).
 type WorktreeRemoveRequest struct {

@@ -172,6 +172,20 @@ func workspace(ws string, required bool) *FieldError {
 	return nil
 }
 
+// PathWithin reports whether path is root or inside it. Every service that
+// confines a run to a directory (granted workspace roots, per-workspace
+// limits, worktrees, the guard's paths) asks it. The check is lexical:
+// both are cleaned first, so /a/b/.. is not inside /a/b and /a/bc is not
+// inside /a/b; resolving symlinks, where they matter, is the caller's.
+// Both must be absolute: a relative or empty one is inside nothing.
+func PathWithin(path, root string) bool {
+	if !filepath.IsAbs(path) || !filepath.IsAbs(root) {
+		return false
+	}
+	path, root = filepath.Clean(path), filepath.Clean(root)
+	return path == root || root == "/" || strings.HasPrefix(path, root+"/")
+}
+
 // text checks an optional free text: at most max bytes of printable characters.
 func text(field, v string, max int) *FieldError {
 	if v == "" {

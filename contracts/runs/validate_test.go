@@ -184,3 +184,31 @@ func TestAttemptRetryable(t *testing.T) {
 	require.False(t, runs.AttemptRetryable(s, runs.ReasonPolicyDenied, 3))
 	require.False(t, runs.AttemptRetryable(s, runs.ReasonAgentError, 3))
 }
+
+func TestPathWithin(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		path, root string
+		want       bool
+	}{
+		{"/srv/code", "/srv/code", true},
+		{"/srv/code/app", "/srv/code", true},
+		{"/srv/code/a/b/c", "/srv/code", true},
+		{"/srv/code/..hidden", "/srv/code", true},
+		{"/anything", "/", true},
+		{"/", "/", true},
+		{"/srv/code/", "/srv/code", true},
+		{"/srv/code", "/srv/code/", true},
+		{"/srv/codebase", "/srv/code", false},
+		{"/srv", "/srv/code", false},
+		{"/etc", "/srv/code", false},
+		{"/srv/code/..", "/srv/code", false},
+		{"/srv/code/../other", "/srv/code", false},
+		{"srv/code", "/srv", false},
+		{"/srv/code", "srv", false},
+		{"/srv/code", "", false},
+		{"", "/", false},
+	} {
+		require.Equal(t, tc.want, runs.PathWithin(tc.path, tc.root), "%q in %q", tc.path, tc.root)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/commands"
 	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/contracts/runs"
@@ -81,13 +82,7 @@ func TestActivityEndpoints(t *testing.T) {
 
 	res = b.get("/v1/runs/run-1/usage")
 	require.Equal(t, http.StatusOK, res.status)
-	var u struct {
-		Total struct {
-			InputTokens   int64
-			CostUSD       float64 `json:"costUsd"`
-			CostEstimated bool
-		}
-	}
+	var u api.RunUsage
 	require.NoError(t, json.Unmarshal(res.body, &u))
 	require.EqualValues(t, 150, u.Total.InputTokens)
 	require.InDelta(t, 0.75, u.Total.CostUSD, 1e-9)

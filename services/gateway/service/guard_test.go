@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/contracts/streams"
@@ -26,23 +27,11 @@ func (b *bundle) audit(seq int64, runID, decision, rule, command string) {
 	require.NoError(b.t, err)
 }
 
-type auditPage struct {
-	Audits []struct {
-		Seq      int64    `json:"seq"`
-		RunID    string   `json:"runId"`
-		Decision string   `json:"decision"`
-		Rule     *string  `json:"rule"`
-		Command  string   `json:"command"`
-		Policies []string `json:"policies"`
-	} `json:"audits"`
-	NextCursor *string `json:"nextCursor"`
-}
-
-func (b *bundle) auditPage(t *testing.T, query string) auditPage {
+func (b *bundle) auditPage(t *testing.T, query string) api.PolicyAuditPage {
 	t.Helper()
 	res := b.get("/v1/policy-audits" + query)
 	require.Equal(t, http.StatusOK, res.status, string(res.body))
-	var p auditPage
+	var p api.PolicyAuditPage
 	require.NoError(t, json.Unmarshal(res.body, &p))
 	return p
 }
@@ -90,14 +79,7 @@ func TestRunDetailCarriesItsPolicyDecisions(t *testing.T) {
 	b := setup(t)
 	seq := b.emit(&events.RunRequested{RunID: "r1", Spec: runs.Spec{Agent: "claude", Prompt: "p", Workspace: "/w"}})
 	b.project(seq)
-	var run struct {
-		Policy struct {
-			Checks, Denials int
-			LastDenial      *struct {
-				Rule, Command, Reason string
-			}
-		} `json:"policy"`
-	}
+	var run api.Run
 	res := b.get("/v1/runs/r1")
 	require.Equal(t, http.StatusOK, res.status, string(res.body))
 	require.NoError(t, json.Unmarshal(res.body, &run))
@@ -113,7 +95,7 @@ func TestRunDetailCarriesItsPolicyDecisions(t *testing.T) {
 	require.NoError(t, json.Unmarshal(res.body, &run))
 	require.Equal(t, 3, run.Policy.Checks)
 	require.Equal(t, 2, run.Policy.Denials)
-	require.Equal(t, "git.push_force", run.Policy.LastDenial.Rule)
+	require.Equal(t, "git.push_force", *run.Policy.LastDenial.Rule)
 	require.Equal(t, "git push -f", run.Policy.LastDenial.Command)
 
 	// Listings stay lean: only a run's detail has its decisions.

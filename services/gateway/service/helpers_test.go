@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phantom-run/phantom/contracts"
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/commands"
 	"github.com/phantom-run/phantom/contracts/envelope"
 	"github.com/phantom-run/phantom/contracts/events"
@@ -398,18 +399,6 @@ type sseFrame struct {
 	id, event, data string
 }
 
-// runEvent is the data of one frame.
-type runEvent struct {
-	Seq     uint64          `json:"seq"`
-	ID      string          `json:"id"`
-	Type    string          `json:"type"`
-	Source  string          `json:"source"`
-	Time    time.Time       `json:"time"`
-	RunID   string          `json:"runId"`
-	Attempt int             `json:"attempt"`
-	Data    json.RawMessage `json:"data"`
-}
-
 // sseClient reads an event stream the way EventSource does.
 type sseClient struct {
 	t        testing.TB
@@ -480,12 +469,12 @@ func (c *sseClient) next() (sseFrame, error) {
 }
 
 // event reads the next frame and checks its framing and schema.
-func (c *sseClient) event() runEvent {
+func (c *sseClient) event() api.RunEvent {
 	c.t.Helper()
 	f, err := c.next()
 	require.NoError(c.t, err)
-	require.Equal(c.t, "run_event", f.event)
-	var ev runEvent
+	require.Equal(c.t, api.RunEventName, f.event)
+	var ev api.RunEvent
 	require.NoError(c.t, json.Unmarshal([]byte(f.data), &ev))
 	require.Equal(c.t, strconv.FormatUint(ev.Seq, 10), f.id, "the SSE id must be the stream sequence")
 	c.b.conformsTo("RunEvent", []byte(f.data))

@@ -6,47 +6,16 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/envelope"
 	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/contracts/problems"
 	"github.com/phantom-run/phantom/contracts/runs"
 )
-
-// runDoc is the subset of a run document the tests look at.
-type runDoc struct {
-	ID           string     `json:"id"`
-	Agent        string     `json:"agent"`
-	Provider     string     `json:"provider"`
-	Pool         string     `json:"pool"`
-	Prompt       string     `json:"prompt"`
-	Workspace    string     `json:"workspace"`
-	Spec         runs.Spec  `json:"spec"`
-	Status       string     `json:"status"`
-	Priority     int        `json:"priority"`
-	Attempt      int        `json:"attempt"`
-	RunnerID     *string    `json:"runnerId"`
-	ExitCode     *int       `json:"exitCode"`
-	Result       *string    `json:"result"`
-	Reason       *string    `json:"reason"`
-	RequestedBy  *string    `json:"requestedBy"`
-	Archived     bool       `json:"archived"`
-	CreatedAt    time.Time  `json:"createdAt"`
-	QueuedAt     *time.Time `json:"queuedAt"`
-	StartedAt    *time.Time `json:"startedAt"`
-	FinishedAt   *time.Time `json:"finishedAt"`
-	DispatchedAt *time.Time `json:"dispatchedAt"`
-	LastSeq      int64      `json:"lastSeq"`
-}
-
-type pageDoc struct {
-	Runs       []runDoc `json:"runs"`
-	NextCursor *string  `json:"nextCursor"`
-}
 
 // lifecycle appends and projects a whole successful run, returning the
 // sequences of its events.
@@ -73,7 +42,7 @@ func TestGetRunReturnsTheReadModelRow(t *testing.T) {
 
 	res := b.get("/v1/runs/" + id)
 	require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
-	var run runDoc
+	var run api.Run
 	require.NoError(t, json.Unmarshal(res.body, &run))
 	require.Equal(t, id, run.ID)
 	require.Equal(t, "claude", run.Agent)
@@ -81,7 +50,9 @@ func TestGetRunReturnsTheReadModelRow(t *testing.T) {
 	require.Equal(t, "default", run.Pool)
 	require.Equal(t, "Fix it.", run.Prompt)
 	require.Equal(t, "/w/app", run.Workspace)
-	require.Equal(t, spec, run.Spec)
+	var recorded runs.Spec
+	require.NoError(t, json.Unmarshal(run.Spec, &recorded))
+	require.Equal(t, spec, recorded)
 	require.Equal(t, "completed", run.Status)
 	require.Equal(t, 4, run.Priority)
 	require.Equal(t, 1, run.Attempt)
@@ -141,7 +112,7 @@ func TestListRunsPagesNewestFirstWithoutGapsOrDuplicates(t *testing.T) {
 		}
 		res := b.get(path)
 		require.Equal(t, http.StatusOK, res.status, "body: %s", res.body)
-		var page pageDoc
+		var page api.RunPage
 		require.NoError(t, json.Unmarshal(res.body, &page))
 		pages++
 		for _, r := range page.Runs {
@@ -168,7 +139,7 @@ func TestListRunsPagesNewestFirstWithoutGapsOrDuplicates(t *testing.T) {
 
 	// The default page holds everything here (50 >= 26), newest first.
 	res := b.get("/v1/runs")
-	var all pageDoc
+	var all api.RunPage
 	require.NoError(t, json.Unmarshal(res.body, &all))
 	require.Len(t, all.Runs, total+3)
 	require.Nil(t, all.NextCursor)
@@ -176,14 +147,14 @@ func TestListRunsPagesNewestFirstWithoutGapsOrDuplicates(t *testing.T) {
 
 	// Status filters, repeated or comma-separated.
 	res = b.get("/v1/runs?status=queued")
-	var queuedPage pageDoc
+	var queuedPage api.RunPage
 	require.NoError(t, json.Unmarshal(res.body, &queuedPage))
 	require.Len(t, queuedPage.Runs, 8) // i = 0, 3, ..., 21
 	for _, r := range queuedPage.Runs {
 		require.Equal(t, "queued", r.Status)
 	}
 	res = b.get("/v1/runs?status=queued,requested&limit=200")
-	var both pageDoc
+	var both api.RunPage
 	require.NoError(t, json.Unmarshal(res.body, &both))
 	require.Len(t, both.Runs, total+3)
 	res = b.get("/v1/runs?status=queued&status=requested&limit=200")
@@ -208,7 +179,7 @@ func TestListRunsHidesArchivedUnlessAsked(t *testing.T) {
 	b.project(b.emit(events.RunRequested{RunID: kept, Spec: spec}))
 	b.project(b.emit(events.RunRequested{RunID: archived, Spec: spec}), b.emit(events.RunArchived{RunID: archived}))
 
-	var page pageDoc
+	var page api.RunPage
 	require.NoError(t, json.Unmarshal(b.get("/v1/runs").body, &page))
 	require.Len(t, page.Runs, 1)
 	require.Equal(t, kept, page.Runs[0].ID)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/commands"
 	"github.com/phantom-run/phantom/contracts/envelope"
 	"github.com/phantom-run/phantom/contracts/events"
@@ -45,26 +46,22 @@ func TestSubmitQueuedPublishesTheCommandWithTheSpecAndTrace(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, res.status, "body: %s", res.body)
 	require.Less(t, time.Since(started), b.cfg.SubmitWait, "a queued answer must not wait for the timeout")
 
-	var got struct {
-		ID       string `json:"id"`
-		Status   string `json:"status"`
-		Position int    `json:"position"`
-	}
+	var got api.Submitted
 	require.NoError(t, json.Unmarshal(res.body, &got))
-	require.Equal(t, "queued", got.Status)
+	require.Equal(t, api.StatusQueued, got.Status)
 	require.Equal(t, 3, got.Position)
-	require.Equal(t, "/v1/runs/"+got.ID, res.header.Get("Location"))
-	require.Len(t, got.ID, 26, "run ids are ULIDs")
+	require.Equal(t, "/v1/runs/"+got.RunID, res.header.Get("Location"))
+	require.Len(t, got.RunID, 26, "run ids are ULIDs")
 
 	cmds := sched.commands()
 	require.Len(t, cmds, 1)
 	c := cmds[0]
-	require.Equal(t, got.ID, c.cmd.RunID)
+	require.Equal(t, got.RunID, c.cmd.RunID)
 	require.Equal(t, spec, c.cmd.Spec, "the command carries the spec as submitted")
 	require.Equal(t, "api", c.cmd.RequestedBy)
 	require.Equal(t, "command.scheduler.submit_run", c.msg.Type)
 	require.Equal(t, "phantom.cmd.scheduler.submit_run", c.msg.NATSSubject)
-	require.Equal(t, "submit-"+got.ID, c.msg.ID, "the command id makes a retried publish a duplicate")
+	require.Equal(t, "submit-"+got.RunID, c.msg.ID, "the command id makes a retried publish a duplicate")
 	require.Equal(t, "phantom/gateway/test", c.msg.Source)
 	require.Contains(t, c.msg.TraceParent, traceID, "the trace of the request rides in the command")
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/runs"
 )
 
@@ -64,13 +65,7 @@ func newCapabilities(app *App, g *globals) *cobra.Command {
 				}
 				fmt.Fprintln(app.Stderr, "phantom: runners asked to detect their CLIs again; their answers follow within seconds")
 			}
-			var out struct {
-				Capabilities []struct {
-					RunnerID, Host, Agent, Support string
-					Version, Reason                *string
-					Models                         []string
-				} `json:"capabilities"`
-			}
+			var out api.CapabilityList
 			if err := call(cmd, app, g, http.MethodGet, "/v1/capabilities", nil, &out); err != nil {
 				return err
 			}
@@ -124,20 +119,7 @@ func newUsage(app *App, g *globals) *cobra.Command {
 		Short: "Print a run's tokens and cost per model",
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var out struct {
-				Usage []struct {
-					Attempt                   int
-					Model                     string
-					InputTokens, OutputTokens int64
-					CostUSD                   *float64 `json:"costUsd"`
-					CostEstimated             bool
-				}
-				Total struct {
-					InputTokens, OutputTokens int64
-					CostUSD                   float64 `json:"costUsd"`
-					CostEstimated             bool
-				}
-			}
+			var out api.RunUsage
 			if err := call(cmd, app, g, http.MethodGet, "/v1/runs/"+url.PathEscape(args[0])+"/usage", nil, &out); err != nil {
 				return err
 			}
@@ -181,11 +163,11 @@ func newSession(app *App, g *globals) *cobra.Command {
 				return fail(ExitUsage, err)
 			}
 			spec.Prompt = strings.Join(args, " ")
-			var out struct{ ID string }
+			var out api.Submitted
 			if err := call(cmd, app, g, http.MethodPost, "/v1/sessions", spec, &out); err != nil {
 				return err
 			}
-			fmt.Fprintln(app.Stdout, out.ID)
+			fmt.Fprintln(app.Stdout, out.RunID)
 			return nil
 		},
 	}
@@ -198,7 +180,7 @@ func newSession(app *App, g *globals) *cobra.Command {
 		Args:  usageArgs(cobra.MinimumNArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return call(cmd, app, g, http.MethodPost, "/v1/sessions/"+url.PathEscape(args[0])+"/input",
-				map[string]any{"text": strings.Join(args[1:], " ")}, nil)
+				api.SessionInput{Text: strings.Join(args[1:], " ")}, nil)
 		},
 	}
 	end := &cobra.Command{
@@ -214,12 +196,12 @@ func newSession(app *App, g *globals) *cobra.Command {
 		Short: "Resume a finished session in a new one on the same provider session; prints its id",
 		Args:  usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var out struct{ ID string }
+			var out api.Submitted
 			if err := call(cmd, app, g, http.MethodPost, "/v1/sessions/"+url.PathEscape(args[0])+"/resume",
-				map[string]any{"prompt": strings.Join(args[1:], " ")}, &out); err != nil {
+				api.ResumeSession{Prompt: strings.Join(args[1:], " ")}, &out); err != nil {
 				return err
 			}
-			fmt.Fprintln(app.Stdout, out.ID)
+			fmt.Fprintln(app.Stdout, out.RunID)
 			return nil
 		},
 	}
@@ -229,12 +211,7 @@ func newSession(app *App, g *globals) *cobra.Command {
 
 func newConversation(app *App, g *globals) *cobra.Command {
 	root := &cobra.Command{Use: "conversation", Aliases: []string{"conv"}, Short: "Conversations: threads of runs on one provider session"}
-	var n struct {
-		Title     string `json:"title,omitempty"`
-		Agent     string `json:"agent"`
-		Workspace string `json:"workspace"`
-		Model     string `json:"model,omitempty"`
-	}
+	var n api.NewConversation
 	create := &cobra.Command{
 		Use:   "create --agent NAME [--workspace DIR] [--title TITLE]",
 		Short: "Create a conversation; prints its id",
@@ -244,7 +221,7 @@ func newConversation(app *App, g *globals) *cobra.Command {
 			if n.Workspace, err = workspaceOrCwd(n.Workspace); err != nil {
 				return fail(ExitUsage, err)
 			}
-			var out struct{ ID string }
+			var out api.Conversation
 			if err := call(cmd, app, g, http.MethodPost, "/v1/conversations", n, &out); err != nil {
 				return err
 			}
@@ -262,13 +239,7 @@ func newConversation(app *App, g *globals) *cobra.Command {
 		Short: "List conversations, most recently active first",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var out struct {
-				Conversations []struct {
-					ID, Title, Agent string
-					MessageCount     int
-					Archived         bool
-				}
-			}
+			var out api.ConversationList
 			path := "/v1/conversations"
 			if archived {
 				path += "?includeArchived=true"
@@ -307,12 +278,12 @@ func newConversation(app *App, g *globals) *cobra.Command {
 			if err != nil {
 				return fail(ExitFailed, err)
 			}
-			var out struct{ ID string }
+			var out api.MessageSent
 			if err := c.Call(cmd.Context(), http.MethodPost, "/v1/conversations/"+url.PathEscape(args[0])+"/messages",
-				map[string]any{"text": strings.Join(args[1:], " ")}, &out); err != nil {
+				api.SendMessage{Text: strings.Join(args[1:], " ")}, &out); err != nil {
 				return fail(ExitAPI, err)
 			}
-			return follow(cmd.Context(), app, c, out.ID, true, quiet, true)
+			return follow(cmd.Context(), app, c, out.RunID, true, quiet, true)
 		},
 	}
 	send.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the agent's output")
@@ -321,7 +292,7 @@ func newConversation(app *App, g *globals) *cobra.Command {
 		Short: "Rename a conversation",
 		Args:  usageArgs(cobra.MinimumNArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd, app, g, http.MethodPatch, "/v1/conversations/"+url.PathEscape(args[0]), map[string]any{"title": strings.Join(args[1:], " ")}, nil)
+			return call(cmd, app, g, http.MethodPatch, "/v1/conversations/"+url.PathEscape(args[0]), api.RenameConversation{Title: strings.Join(args[1:], " ")}, nil)
 		},
 	}
 	archive := &cobra.Command{

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/phantom-run/phantom/cmd/phantom/internal/client"
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/envelope"
 	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/contracts/problems"
@@ -49,8 +49,8 @@ type fakeAPI struct {
 }
 
 type fakeRun struct {
-	run     client.Run
-	events  []client.Event
+	run     api.Run
+	events  []api.RunEvent
 	changed chan struct{}
 	dropped bool
 }
@@ -122,7 +122,7 @@ func (f *fakeAPI) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	f.submitted = append(f.submitted, spec)
 	id := envelope.NewID()
-	run := &fakeRun{run: client.Run{ID: id, Status: string(runs.StatusQueued), Agent: spec.Agent, Prompt: spec.Prompt,
+	run := &fakeRun{run: api.Run{ID: id, Status: string(runs.StatusQueued), Agent: spec.Agent, Prompt: spec.Prompt,
 		Workspace: spec.Workspace, CreatedAt: time.Now().Add(-90 * time.Second)}, changed: make(chan struct{})}
 	f.runs[id] = run
 	f.order = append(f.order, id)
@@ -135,7 +135,7 @@ func (f *fakeAPI) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
-	_ = json.NewEncoder(w).Encode(map[string]string{"id": id})
+	_ = json.NewEncoder(w).Encode(api.Submitted{RunID: id, Status: api.StatusQueued, Position: 1})
 }
 
 // add creates a run with no events (for logs -f and ps).
@@ -143,7 +143,7 @@ func (f *fakeAPI) add(status string, exit *int) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	id := envelope.NewID()
-	f.runs[id] = &fakeRun{run: client.Run{ID: id, Status: status, Agent: "fake", Prompt: "p " + id, ExitCode: exit, CreatedAt: time.Now().Add(-3 * time.Hour)}, changed: make(chan struct{})}
+	f.runs[id] = &fakeRun{run: api.Run{ID: id, Status: status, Agent: "fake", Prompt: "p " + id, ExitCode: exit, CreatedAt: time.Now().Add(-3 * time.Hour)}, changed: make(chan struct{})}
 	f.order = append(f.order, id)
 	return id
 }
@@ -163,7 +163,7 @@ func (f *fakeAPI) appendLocked(id string, p events.Payload) {
 		return
 	}
 	f.seq += 3 // sequences of other runs interleave in the real stream
-	run.events = append(run.events, client.Event{Seq: f.seq, ID: envelope.NewID(), Type: p.EventType(), Source: "phantom/test/1",
+	run.events = append(run.events, api.RunEvent{Seq: f.seq, ID: envelope.NewID(), Type: p.EventType(), Source: "phantom/test/1",
 		Time: time.Now().UTC(), RunID: id, Attempt: 1, Data: data})
 	switch p.(type) {
 	case *events.RunCompleted:
@@ -178,7 +178,7 @@ func (f *fakeAPI) appendLocked(id string, p events.Payload) {
 func (f *fakeAPI) get(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	run, ok := f.runs[r.PathValue("id")]
-	var body client.Run
+	var body api.Run
 	if ok {
 		body = run.run
 	}
@@ -200,12 +200,13 @@ func (f *fakeAPI) list(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	// Newest first; the cursor is the index of the next run.
 	start, _ := strconv.Atoi(r.URL.Query().Get("cursor"))
-	page := client.Page{Runs: []client.Run{}}
+	page := api.RunPage{Runs: []api.Run{}}
 	for i := len(f.order) - 1 - start; i >= 0 && len(page.Runs) < limit; i-- {
 		page.Runs = append(page.Runs, f.runs[f.order[i]].run)
 	}
 	if next := start + len(page.Runs); next < len(f.order) {
-		page.NextCursor = strconv.Itoa(next)
+		cursor := strconv.Itoa(next)
+		page.NextCursor = &cursor
 	}
 	_ = json.NewEncoder(w).Encode(page)
 }
@@ -238,7 +239,7 @@ func (f *fakeAPI) stream(w http.ResponseWriter, r *http.Request) {
 	sent := 0
 	for {
 		f.mu.Lock()
-		var pending []client.Event
+		var pending []api.RunEvent
 		for _, e := range run.events {
 			if e.Seq > after {
 				pending = append(pending, e)

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phantom-run/phantom/cmd/phantom/internal/client"
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/services/safety-guard/guard"
@@ -152,7 +153,7 @@ func newGuardAudits(app *App, g *globals) *cobra.Command {
 			if err != nil {
 				return fail(ExitFailed, err)
 			}
-			var list []client.Audit
+			var list []api.PolicyAudit
 			f := client.AuditFilter{RunID: run, Decision: decision, Limit: limit}
 			more := false
 			for {
@@ -161,18 +162,18 @@ func newGuardAudits(app *App, g *globals) *cobra.Command {
 					return fail(ExitFailed, fmt.Errorf("could not list policy audits: %w", err))
 				}
 				list = append(list, page.Audits...)
-				if page.NextCursor == "" || len(page.Audits) == 0 {
+				if page.NextCursor == nil || *page.NextCursor == "" || len(page.Audits) == 0 {
 					break
 				}
 				if !all {
 					more = true
 					break
 				}
-				f.Cursor = page.NextCursor
+				f.Cursor = *page.NextCursor
 			}
 			if asJSON {
 				if list == nil {
-					list = []client.Audit{}
+					list = []api.PolicyAudit{}
 				}
 				return writeIndented(app, list)
 			}
@@ -180,7 +181,7 @@ func newGuardAudits(app *App, g *globals) *cobra.Command {
 			fmt.Fprintln(tw, "AGE\tRUN\tDECISION\tRULE\tORIGIN\tCOMMAND")
 			now := time.Now()
 			for _, a := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", age(now, a.Time), a.RunID, a.Decision, dash(a.Rule), dash(a.Origin), oneLine(a.Command, 60))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", age(now, a.Time), a.RunID, a.Decision, deref(a.Rule, "-"), deref(a.Origin, "-"), oneLine(a.Command, 60))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -205,6 +206,17 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// policyLine is a policy as one line of JSON, its fields in the order
+// events.GuardPolicy gives them.
+func policyLine(raw json.RawMessage) string {
+	var p events.GuardPolicy
+	if json.Unmarshal(raw, &p) != nil {
+		return string(raw)
+	}
+	doc, _ := json.Marshal(p)
+	return string(doc)
 }
 
 func writeIndented(app *App, v any) error {
@@ -280,15 +292,15 @@ func newGuardPolicyList(app *App, g *globals) *cobra.Command {
 			}
 			if asJSON {
 				if list == nil {
-					list = []client.GuardPolicy{}
+					list = []api.GuardPolicyRecord{}
 				}
 				return writeIndented(app, list)
 			}
 			tw := tabwriter.NewWriter(app.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SCOPE\tTARGET\tPOLICY")
 			for _, p := range list {
-				doc, _ := json.Marshal(p.Policy)
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Scope, dash(p.Target), oneLine(string(doc), 100))
+				doc := policyLine(p.Policy)
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Scope, dash(p.Target), oneLine(doc, 100))
 			}
 			return tw.Flush()
 		},

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/phantom-run/phantom/cmd/phantom/internal/client"
+	"github.com/phantom-run/phantom/contracts/api"
 )
 
 func newPs(app *App, g *globals) *cobra.Command {
@@ -30,7 +30,7 @@ func newPs(app *App, g *globals) *cobra.Command {
 			if err != nil {
 				return fail(ExitFailed, err)
 			}
-			var list []client.Run
+			var list []api.Run
 			cursor := ""
 			more := false
 			for {
@@ -39,7 +39,7 @@ func newPs(app *App, g *globals) *cobra.Command {
 					return fail(ExitFailed, fmt.Errorf("could not list runs: %w", err))
 				}
 				list = append(list, page.Runs...)
-				cursor = page.NextCursor
+				cursor = deref(page.NextCursor, "")
 				if cursor == "" || len(page.Runs) == 0 {
 					break
 				}
@@ -52,7 +52,7 @@ func newPs(app *App, g *globals) *cobra.Command {
 				enc := json.NewEncoder(app.Stdout)
 				enc.SetIndent("", "  ")
 				if list == nil {
-					list = []client.Run{}
+					list = []api.Run{}
 				}
 				return enc.Encode(list)
 			}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/phantom-run/phantom/cmd/phantom/internal/client"
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/events"
 )
 
@@ -20,7 +20,7 @@ type renderer struct {
 	quiet bool
 }
 
-func (r *renderer) render(e client.Event) error {
+func (r *renderer) render(e api.RunEvent) error {
 	p, err := e.Payload()
 	if err != nil {
 		return err
@@ -139,7 +139,7 @@ func duration(ms int64) string {
 }
 
 // exitCodeFor is phantom run's exit code for a run's terminal event.
-func exitCodeFor(e client.Event) int {
+func exitCodeFor(e api.RunEvent) int {
 	p, err := e.Payload()
 	if err != nil {
 		return ExitFailed

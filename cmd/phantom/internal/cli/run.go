@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phantom-run/phantom/cmd/phantom/internal/client"
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/runs"
 )
 
@@ -130,7 +131,7 @@ func readPrompt(stdin io.Reader, args []string) (string, error) {
 // phantom run's exit code for the run's end.
 func follow(ctx context.Context, app *App, c *client.Client, id string, followEnd, quiet, asRun bool) error {
 	r := &renderer{stdout: app.Stdout, stderr: app.Stderr, quiet: quiet}
-	var last *client.Event
+	var last *api.RunEvent
 	var grace time.Duration
 	if asRun {
 		// The run was just submitted: the API may not know it for a moment.
@@ -144,7 +145,7 @@ func follow(ctx context.Context, app *App, c *client.Client, id string, followEn
 				fmt.Fprintf(app.Stderr, "phantom: run %s: stream interrupted (%v); reconnecting after event %d\n", id, cause, after)
 			}
 		},
-	}, func(e client.Event) error {
+	}, func(e api.RunEvent) error {
 		if e.Terminal() {
 			ev := e
 			last = &ev

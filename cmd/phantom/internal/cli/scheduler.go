@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phantom-run/phantom/cmd/phantom/internal/client"
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/runs"
 )
 
@@ -110,7 +111,7 @@ while the runner stops it. A run that has already ended is an error.`,
 					failed = append(failed, id)
 					continue
 				}
-				fmt.Fprintf(app.Stdout, "%s %s\n", out.ID, out.Status)
+				fmt.Fprintf(app.Stdout, "%s %s\n", out.RunID, out.Status)
 			}
 			if len(failed) > 0 {
 				return fail(ExitFailed, nil)
@@ -195,7 +196,7 @@ func newProviders(app *App, g *globals) *cobra.Command {
 				enc := json.NewEncoder(app.Stdout)
 				enc.SetIndent("", "  ")
 				if ps == nil {
-					ps = []client.Provider{}
+					ps = []api.ProviderState{}
 				}
 				return enc.Encode(ps)
 			}

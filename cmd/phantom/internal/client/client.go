@@ -18,36 +18,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/problems"
 	"github.com/phantom-run/phantom/contracts/runs"
 )
-
-// Run is a run as GET /v1/runs and GET /v1/runs/{id} describe it (the
-// gateway's view of the runs read model). Unknown members are ignored, so
-// the gateway may add more.
-type Run struct {
-	ID         string     `json:"id"`
-	Status     string     `json:"status"`
-	Agent      string     `json:"agent"`
-	Provider   string     `json:"provider,omitempty"`
-	Pool       string     `json:"pool,omitempty"`
-	Prompt     string     `json:"prompt,omitempty"`
-	Workspace  string     `json:"workspace,omitempty"`
-	Priority   int        `json:"priority"`
-	Attempt    int        `json:"attempt"`
-	ExitCode   *int       `json:"exitCode,omitempty"`
-	Reason     string     `json:"reason,omitempty"`
-	Message    string     `json:"message,omitempty"`
-	CreatedAt  time.Time  `json:"createdAt"`
-	StartedAt  *time.Time `json:"startedAt,omitempty"`
-	FinishedAt *time.Time `json:"finishedAt,omitempty"`
-}
-
-// Page is one page of GET /v1/runs.
-type Page struct {
-	Runs       []Run  `json:"runs"`
-	NextCursor string `json:"nextCursor,omitempty"`
-}
 
 // APIError is an error answer of the API, a problem+json document when the
 // server sent one.
@@ -116,27 +90,25 @@ func (c *Client) Submit(ctx context.Context, spec runs.Spec) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("could not encode the run: %w", err)
 	}
-	var out struct {
-		ID string `json:"id"`
-	}
+	var out api.Submitted
 	if err := c.do(ctx, http.MethodPost, "/v1/runs", nil, body, &out); err != nil {
 		return "", err
 	}
-	if out.ID == "" {
+	if out.RunID == "" {
 		return "", errors.New("could not submit the run: the API answered without a run id")
 	}
-	return out.ID, nil
+	return out.RunID, nil
 }
 
 // Get returns one run.
-func (c *Client) Get(ctx context.Context, id string) (Run, error) {
-	var r Run
+func (c *Client) Get(ctx context.Context, id string) (api.Run, error) {
+	var r api.Run
 	err := c.do(ctx, http.MethodGet, "/v1/runs/"+url.PathEscape(id), nil, nil, &r)
 	return r, err
 }
 
 // List returns one page of runs, newest first; cursor "" is the first page.
-func (c *Client) List(ctx context.Context, limit int, cursor string) (Page, error) {
+func (c *Client) List(ctx context.Context, limit int, cursor string) (api.RunPage, error) {
 	q := url.Values{}
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
@@ -144,7 +116,7 @@ func (c *Client) List(ctx context.Context, limit int, cursor string) (Page, erro
 	if cursor != "" {
 		q.Set("cursor", cursor)
 	}
-	var p Page
+	var p api.RunPage
 	err := c.do(ctx, http.MethodGet, "/v1/runs", q, nil, &p)
 	return p, err
 }

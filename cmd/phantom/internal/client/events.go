@@ -13,44 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/phantom-run/phantom/contracts/events"
+	"github.com/phantom-run/phantom/contracts/api"
 )
-
-// Event is one run event as the gateway streams it: the SSE `data` of an
-// `event: run_event` message.
-type Event struct {
-	// Seq is the event's sequence in PHANTOM_EVENTS (also the SSE id).
-	Seq     uint64          `json:"seq"`
-	ID      string          `json:"id"`
-	Type    string          `json:"type"`
-	Source  string          `json:"source"`
-	Time    time.Time       `json:"time"`
-	RunID   string          `json:"runId"`
-	Attempt int             `json:"attempt"`
-	Data    json.RawMessage `json:"data"`
-}
-
-// Payload decodes the event's data into its Go type (nil, nil for a type
-// this CLI does not know: a newer server may send more types).
-func (e Event) Payload() (events.Payload, error) {
-	spec, ok := events.Lookup(e.Type)
-	if !ok {
-		return nil, nil
-	}
-	p := spec.New()
-	if len(e.Data) > 0 {
-		if err := json.Unmarshal(e.Data, p); err != nil {
-			return nil, fmt.Errorf("could not decode %s event %s: %w", e.Type, e.ID, err)
-		}
-	}
-	return p, nil
-}
-
-// Terminal reports whether the event ends its run.
-func (e Event) Terminal() bool {
-	p, err := e.Payload()
-	return err == nil && p != nil && events.Terminal(p)
-}
 
 // StreamOptions tune Events.
 type StreamOptions struct {
@@ -81,7 +45,7 @@ func (e callbackError) Error() string { return e.err.Error() }
 // with Last-Event-ID set to the last sequence fn saw. It returns nil at the
 // end of the stream (after the terminal event when following), fn's error
 // if fn fails, or an error when the API refuses or stays unreachable.
-func (c *Client) Events(ctx context.Context, id string, opts StreamOptions, fn func(Event) error) error {
+func (c *Client) Events(ctx context.Context, id string, opts StreamOptions, fn func(api.RunEvent) error) error {
 	giveUp := opts.GiveUpAfter
 	if giveUp <= 0 {
 		giveUp = time.Minute
@@ -94,7 +58,7 @@ func (c *Client) Events(ctx context.Context, id string, opts StreamOptions, fn f
 	for {
 		got := 0
 		terminal := false
-		err := c.streamOnce(ctx, id, opts.Follow, last, func(e Event) error {
+		err := c.streamOnce(ctx, id, opts.Follow, last, func(e api.RunEvent) error {
 			got++
 			last = e.Seq
 			if e.Terminal() {
@@ -147,7 +111,7 @@ func (c *Client) Events(ctx context.Context, id string, opts StreamOptions, fn f
 
 // streamOnce reads one SSE response. It returns nil when the server ended
 // the response cleanly.
-func (c *Client) streamOnce(ctx context.Context, id string, follow bool, after uint64, fn func(Event) error) error {
+func (c *Client) streamOnce(ctx context.Context, id string, follow bool, after uint64, fn func(api.RunEvent) error) error {
 	q := url.Values{}
 	q.Set("follow", strconv.FormatBool(follow))
 	req, err := c.newRequest(ctx, http.MethodGet, "/v1/runs/"+url.PathEscape(id)+"/events", q, nil)
@@ -168,10 +132,10 @@ func (c *Client) streamOnce(ctx context.Context, id string, follow bool, after u
 		return readAPIError(resp)
 	}
 	return readSSE(resp.Body, func(m sseMessage) error {
-		if m.event != "run_event" && m.event != "" {
+		if m.event != api.RunEventName && m.event != "" {
 			return nil
 		}
-		var e Event
+		var e api.RunEvent
 		if err := json.Unmarshal([]byte(m.data), &e); err != nil {
 			return fmt.Errorf("could not decode a run event: %w", err)
 		}

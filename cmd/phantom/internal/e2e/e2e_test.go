@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phantom-run/phantom/cmd/phantom/internal/up"
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/envelope"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/testenv"
@@ -116,22 +117,15 @@ func (b *testBundle) submit(t testing.TB, spec map[string]any) string {
 	t.Helper()
 	resp, data := b.do(t, http.MethodPost, "/v1/runs", spec)
 	require.Equal(t, http.StatusAccepted, resp.StatusCode, string(data))
-	var out struct{ ID string }
+	var out api.Submitted
 	require.NoError(t, json.Unmarshal(data, &out))
-	require.NotEmpty(t, out.ID)
-	return out.ID
-}
-
-type sseEvent struct {
-	Seq     uint64          `json:"seq"`
-	Type    string          `json:"type"`
-	Attempt int             `json:"attempt"`
-	Data    json.RawMessage `json:"data"`
+	require.NotEmpty(t, out.RunID)
+	return out.RunID
 }
 
 // follow reads a run's event stream until the gateway ends it (after the
 // terminal event).
-func (b *testBundle) follow(t testing.TB, runID string) []sseEvent {
+func (b *testBundle) follow(t testing.TB, runID string) []api.RunEvent {
 	t.Helper()
 	req, err := http.NewRequestWithContext(b.ctx, http.MethodGet, b.host.URL()+"/v1/runs/"+runID+"/events", nil)
 	require.NoError(t, err)
@@ -140,12 +134,12 @@ func (b *testBundle) follow(t testing.TB, runID string) []sseEvent {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	var out []sseEvent
+	var out []api.RunEvent
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 8<<20)
 	for sc.Scan() {
 		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-			var ev sseEvent
+			var ev api.RunEvent
 			require.NoError(t, json.Unmarshal([]byte(data), &ev))
 			out = append(out, ev)
 		}

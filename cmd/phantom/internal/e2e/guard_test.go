@@ -18,6 +18,7 @@ import (
 
 	"github.com/phantom-run/phantom/cmd/phantom/internal/cli"
 	"github.com/phantom-run/phantom/cmd/phantom/internal/up"
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/contracts/streams"
 	"github.com/phantom-run/phantom/contracts/subjects"
@@ -53,7 +54,7 @@ func TestClaudeCodesGitResetHardIsBlockedByTheGuard(t *testing.T) {
 	claude := agentcli.Find(t, agentcli.Claude)
 	// Stopping Phantom at the end stops the run's stand-in agent at once.
 	b := setup(t, map[string]string{"PHANTOM_RUNNER_DRAIN_TIMEOUT": "0s"})
-	api := modelapi.Start(t)
+	model := modelapi.Start(t)
 	repo := gitRepo(t)
 
 	// A run of the workspace, whose stand-in agent waits while the real
@@ -85,7 +86,7 @@ func TestClaudeCodesGitResetHardIsBlockedByTheGuard(t *testing.T) {
 		"--output-format", "stream-json", "--verbose", "--model", agentcli.Models[agentcli.Claude],
 		"--permission-mode", "bypassPermissions", "--settings", string(settings))
 	cmd.Dir = cwd
-	cmd.Env = append(agentcli.Env(t, t.TempDir(), api.URL), "PATH="+os.Getenv("PATH"), "PHANTOM_GUARD_SOCKET="+relay.Path)
+	cmd.Env = append(agentcli.Env(t, t.TempDir(), model.URL), "PATH="+os.Getenv("PATH"), "PHANTOM_GUARD_SOCKET="+relay.Path)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Run(), "claude: %s\n%s", stderr.String(), stdout.String())
@@ -132,7 +133,7 @@ func TestClaudeCodesGitResetHardIsBlockedByTheGuard(t *testing.T) {
 	require.Len(t, denials, 1, "Claude Code lists the denied call")
 	// ...which the model received in its next request.
 	var told string
-	for _, r := range api.AgentRequests() {
+	for _, r := range model.AgentRequests() {
 		if m, ok := r.LastToolResult(); ok {
 			told = m.Text
 		}
@@ -172,20 +173,14 @@ func TestClaudeCodesGitResetHardIsBlockedByTheGuard(t *testing.T) {
 	require.Equal(t, cwd, blocked.Cwd)
 
 	// ...in the run's read model...
-	var run struct {
-		ID     string `json:"id"`
-		Policy struct {
-			Checks, Denials int
-			LastDenial      struct{ Rule, Command, Reason, Origin string }
-		} `json:"policy"`
-	}
+	var run api.Run
 	require.Eventually(t, func() bool {
 		resp, data := b.do(t, http.MethodGet, "/v1/runs/"+runID, nil)
-		return resp.StatusCode == http.StatusOK && json.Unmarshal(data, &run) == nil && run.Policy.Denials == 1
+		return resp.StatusCode == http.StatusOK && json.Unmarshal(data, &run) == nil && run.Policy != nil && run.Policy.Denials == 1
 	}, 30*time.Second, 50*time.Millisecond)
-	require.Equal(t, "git.reset_hard", run.Policy.LastDenial.Rule)
+	require.Equal(t, "git.reset_hard", *run.Policy.LastDenial.Rule)
 	require.Equal(t, "git reset --hard", run.Policy.LastDenial.Command)
-	require.Contains(t, run.Policy.LastDenial.Reason, "uncommitted changes")
+	require.Contains(t, *run.Policy.LastDenial.Reason, "uncommitted changes")
 
 	// ...and listed by the API and the CLI.
 	resp, data := b.do(t, http.MethodGet, "/v1/policy-audits?decision=block&run="+runID, nil)

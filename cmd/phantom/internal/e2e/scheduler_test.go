@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phantom-run/phantom/cmd/phantom/internal/up"
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/envelope"
 	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/contracts/streams"
@@ -211,13 +212,7 @@ func TestQueueCancelRerunAndProfilesEndToEnd(t *testing.T) {
 	waiting := b.submit(t, map[string]any{"profile": "quick", "prompt": "hello", "priority": 3})
 	resp, data = b.do(t, http.MethodGet, "/v1/queue", nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", data)
-	var q struct {
-		Live bool
-		Jobs []struct {
-			RunID   string
-			Waiting string
-		}
-	}
+	var q api.Queue
 	require.NoError(t, json.Unmarshal(data, &q))
 	require.True(t, q.Live)
 	require.Len(t, q.Jobs, 1)
@@ -238,9 +233,9 @@ func TestQueueCancelRerunAndProfilesEndToEnd(t *testing.T) {
 
 	resp, data = b.do(t, http.MethodPost, "/v1/runs/"+waiting+"/rerun", map[string]any{"prompt": "again"})
 	require.Equal(t, http.StatusAccepted, resp.StatusCode, "%s", data)
-	var rerun struct{ ID string }
+	var rerun api.Submitted
 	require.NoError(t, json.Unmarshal(data, &rerun))
-	run := b.waitStatus(t, rerun.ID, "completed")
+	run := b.waitStatus(t, rerun.RunID, "completed")
 	require.Equal(t, waiting, run["rerunOf"])
 	require.Equal(t, "again", run["prompt"])
 }

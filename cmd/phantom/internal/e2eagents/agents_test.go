@@ -9,7 +9,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/commands"
+	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/pkg/bus"
 	"github.com/phantom-run/phantom/pkg/testenv/agentcli"
 )
@@ -52,13 +54,7 @@ func TestRealCLIs(t *testing.T) {
 			}
 
 			t.Run("capabilities", func(t *testing.T) {
-				var caps struct {
-					Capabilities []struct {
-						Agent, Support string
-						Version        *string
-						Models         []string
-					}
-				}
+				var caps api.CapabilityList
 				require.Eventually(t, func() bool {
 					b.getJSON("/v1/capabilities", &caps)
 					for _, c := range caps.Capabilities {
@@ -107,7 +103,7 @@ func TestRealCLIs(t *testing.T) {
 				id := b.submit("/v1/runs", spec("FAKE_CMD=echo tool-ran-here", map[string]any{"harness": tc.tools}))
 				s := b.follow(id)
 				require.Equal(t, "run.completed", s[len(s)-1].Type, s.String())
-				var use, result *semantic
+				var use, result *events.RunSemantic
 				for _, sem := range s.semantics() {
 					sem := sem
 					switch sem.Kind {
@@ -163,15 +159,12 @@ func TestRealCLIs(t *testing.T) {
 				code, data := b.do(http.MethodPost, "/v1/conversations", map[string]any{"title": "remember", "agent": tc.cli,
 					"workspace": b.ws, "model": tc.model})
 				require.Equal(t, http.StatusCreated, code, string(data))
-				var conv struct{ ID string }
+				var conv api.Conversation
 				require.NoError(t, json.Unmarshal(data, &conv))
 				first := b.submit("/v1/conversations/"+conv.ID+"/messages", map[string]any{"text": "remember the word banana"})
 				require.Equal(t, "run.completed", lastType(b.follow(first)))
 				b.run(first, "completed")
-				var c struct {
-					ProviderSessionID *string `json:"providerSessionId"`
-					MessageCount      int     `json:"messageCount"`
-				}
+				var c api.ConversationDetail
 				require.Eventually(t, func() bool {
 					b.getJSON("/v1/conversations/"+conv.ID, &c)
 					return c.ProviderSessionID != nil && c.MessageCount == 1
@@ -186,9 +179,7 @@ func TestRealCLIs(t *testing.T) {
 				started := s.last("run.started")
 				require.Contains(t, strings.Join(toStrings(started["argv"]), " "), *c.ProviderSessionID, "the second run resumes the session")
 				require.Contains(t, b.run(second, "completed")["result"], "remember the word banana", "the model saw the earlier turn")
-				var detail struct {
-					Runs []struct{ RunID, Text string }
-				}
+				var detail api.ConversationDetail
 				b.getJSON("/v1/conversations/"+conv.ID, &detail)
 				require.Len(t, detail.Runs, 2)
 				require.Equal(t, first, detail.Runs[0].RunID)
@@ -219,7 +210,7 @@ func TestRealCLIs(t *testing.T) {
 					return
 				}
 				results := 0
-				b.readEvents(id, func(e event) bool {
+				b.readEvents(id, func(e api.RunEvent) bool {
 					if e.Type == "run.semantic" && strings.Contains(string(e.Data), `"kind":"result"`) {
 						results++
 					}
@@ -228,7 +219,7 @@ func TestRealCLIs(t *testing.T) {
 				code, data := b.do(http.MethodPost, "/v1/sessions/"+id+"/input", map[string]any{"text": "FAKE_RECALL second turn"})
 				require.Equal(t, http.StatusAccepted, code, string(data))
 				results = 0
-				b.readEvents(id, func(e event) bool {
+				b.readEvents(id, func(e api.RunEvent) bool {
 					if e.Type == "run.semantic" && strings.Contains(string(e.Data), `"kind":"result"`) {
 						results++
 					}
@@ -249,7 +240,7 @@ func TestRealCLIs(t *testing.T) {
 
 			t.Run("cancel mid-run", func(t *testing.T) {
 				id := b.submit("/v1/runs", spec("FAKE_SLEEP=60s take your time", nil))
-				b.readEvents(id, func(e event) bool { return e.Type == "run.started" })
+				b.readEvents(id, func(e api.RunEvent) bool { return e.Type == "run.started" })
 				// The model request is in flight (the fake API holds it).
 				require.Eventually(t, func() bool {
 					for _, r := range b.api.AgentRequests() {
@@ -296,12 +287,7 @@ func TestClaudeHookGuardsBash(t *testing.T) {
 
 	// The denial is in the run's read model.
 	require.Eventually(t, func() bool {
-		var run struct {
-			Policy *struct {
-				Denials    int
-				LastDenial *struct{ Rule, Command string }
-			}
-		}
+		var run api.Run
 		b.getJSON("/v1/runs/"+id, &run)
 		return run.Policy != nil && run.Policy.Denials >= 1 && run.Policy.LastDenial != nil &&
 			strings.Contains(run.Policy.LastDenial.Command, "reset --hard")
@@ -319,9 +305,7 @@ func TestMissingCLIs(t *testing.T) {
 		require.Equal(t, "npm install -g "+agentcli.Packages[cli], missing["install"])
 		require.Equal(t, "cli_missing", b.run(id, "failed")["reason"])
 	}
-	var caps struct {
-		Capabilities []struct{ Agent, Support string }
-	}
+	var caps api.CapabilityList
 	b.getJSON("/v1/capabilities", &caps)
 	support := map[string]string{}
 	for _, c := range caps.Capabilities {
@@ -330,7 +314,7 @@ func TestMissingCLIs(t *testing.T) {
 	require.Equal(t, map[string]string{"claude": "missing", "codex": "missing", "gemini": "missing", "fake": "supported"}, support)
 }
 
-func hasMessage(msgs []message, role, text string) bool {
+func hasMessage(msgs []api.Message, role, text string) bool {
 	for _, m := range msgs {
 		if m.Role == role && strings.Contains(m.Text, text) {
 			return true

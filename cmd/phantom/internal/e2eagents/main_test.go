@@ -26,6 +26,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phantom-run/phantom/cmd/phantom/internal/up"
+	"github.com/phantom-run/phantom/contracts/api"
+	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/pkg/testenv"
 	"github.com/phantom-run/phantom/pkg/testenv/agentcli"
 	"github.com/phantom-run/phantom/pkg/testenv/modelapi"
@@ -161,49 +163,23 @@ func (b *bundle) submit(path string, spec map[string]any) string {
 	b.t.Helper()
 	code, data := b.do(http.MethodPost, path, spec)
 	require.Equal(b.t, http.StatusAccepted, code, string(data))
-	var out struct{ ID string }
+	var out api.Submitted
 	require.NoError(b.t, json.Unmarshal(data, &out))
-	require.NotEmpty(b.t, out.ID)
-	return out.ID
-}
-
-type event struct {
-	Seq     uint64          `json:"seq"`
-	Type    string          `json:"type"`
-	Attempt int             `json:"attempt"`
-	Data    json.RawMessage `json:"data"`
-}
-
-type semantic struct {
-	Kind      string          `json:"kind"`
-	Agent     string          `json:"agent"`
-	Role      string          `json:"role"`
-	Text      string          `json:"text"`
-	ToolUseID string          `json:"toolUseId"`
-	ToolName  string          `json:"toolName"`
-	ToolInput json.RawMessage `json:"toolInput"`
-	IsError   bool            `json:"isError"`
-	SessionID string          `json:"sessionId"`
-	Subtype   string          `json:"subtype"`
-	Usage     *struct {
-		Model        string   `json:"model"`
-		InputTokens  int64    `json:"inputTokens"`
-		OutputTokens int64    `json:"outputTokens"`
-		CostUSD      *float64 `json:"costUsd"`
-	} `json:"usage"`
+	require.NotEmpty(b.t, out.RunID)
+	return out.RunID
 }
 
 // stream is a run's events, as a client sees them.
-type stream []event
+type stream []api.RunEvent
 
 // follow reads a run's event stream to its end.
 func (b *bundle) follow(runID string) stream {
 	b.t.Helper()
-	return b.readEvents(runID, func(event) bool { return false })
+	return b.readEvents(runID, func(api.RunEvent) bool { return false })
 }
 
 // readEvents reads a run's event stream until until says stop or the stream ends.
-func (b *bundle) readEvents(runID string, until func(event) bool) stream {
+func (b *bundle) readEvents(runID string, until func(api.RunEvent) bool) stream {
 	b.t.Helper()
 	req, err := http.NewRequestWithContext(b.ctx, http.MethodGet, b.host.URL()+"/v1/runs/"+runID+"/events", nil)
 	require.NoError(b.t, err)
@@ -217,7 +193,7 @@ func (b *bundle) readEvents(runID string, until func(event) bool) stream {
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
 		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-			var ev event
+			var ev api.RunEvent
 			require.NoError(b.t, json.Unmarshal([]byte(data), &ev))
 			out = append(out, ev)
 			if until(ev) {
@@ -236,11 +212,11 @@ func (s stream) types() []string {
 	return out
 }
 
-func (s stream) semantics() []semantic {
-	var out []semantic
+func (s stream) semantics() []events.RunSemantic {
+	var out []events.RunSemantic
 	for _, e := range s {
 		if e.Type == "run.semantic" {
-			var sem semantic
+			var sem events.RunSemantic
 			if json.Unmarshal(e.Data, &sem) == nil {
 				out = append(out, sem)
 			}
@@ -285,28 +261,16 @@ func (b *bundle) run(runID, status string) map[string]any {
 	return run
 }
 
-type message struct {
-	Kind, Role, Text string
-}
-
-type toolCall struct {
-	Name    *string         `json:"name"`
-	Input   json.RawMessage `json:"input"`
-	Status  string          `json:"status"`
-	Result  *string         `json:"result"`
-	IsError bool            `json:"isError"`
-}
-
 // readModels waits until the projector has the run's messages (at least
 // minMessages) and returns messages, tool calls and usage.
-func (b *bundle) readModels(runID string, minMessages int) ([]message, []toolCall, map[string]any) {
+func (b *bundle) readModels(runID string, minMessages int) ([]api.Message, []api.ToolCall, map[string]any) {
 	b.t.Helper()
-	var msgs struct{ Messages []message }
+	var msgs api.MessageList
 	require.Eventually(b.t, func() bool {
 		b.getJSON("/v1/runs/"+runID+"/messages", &msgs)
 		return len(msgs.Messages) >= minMessages
 	}, 30*time.Second, 50*time.Millisecond)
-	var tools struct{ ToolCalls []toolCall }
+	var tools api.ToolCallList
 	b.getJSON("/v1/runs/"+runID+"/tool-calls", &tools)
 	var usage map[string]any
 	b.getJSON("/v1/runs/"+runID+"/usage", &usage)

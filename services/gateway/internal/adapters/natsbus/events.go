@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/envelope"
 	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/contracts/streams"
@@ -69,20 +70,11 @@ func (l *EventLog) LastSeq(ctx context.Context, runID string) (uint64, error) {
 	return msg.Sequence, nil
 }
 
-// terminalTypes are the event types that may end a run (run.failed only
-// when it is not retryable).
-var terminalTypes = []string{
-	events.RunCompleted{}.EventType(),
-	events.RunCanceled{}.EventType(),
-	events.RunRejected{}.EventType(),
-	events.RunFailed{}.EventType(),
-}
-
 // TerminalSeq finds the run's terminal event by looking up the last event
 // of each terminal type: a run ends once, so there is at most one.
 func (l *EventLog) TerminalSeq(ctx context.Context, runID string) (uint64, error) {
 	var first uint64
-	for _, t := range terminalTypes {
+	for _, t := range events.RunEndTypes() {
 		msg, err := l.last(ctx, subjects.Event(events.AggregateRun, runID, t))
 		if err != nil {
 			return 0, err
@@ -124,13 +116,13 @@ type cursor struct {
 }
 
 // Next returns the next event; ctx's error when ctx ends first.
-func (c *cursor) Next(ctx context.Context) (query.Event, error) {
+func (c *cursor) Next(ctx context.Context) (api.RunEvent, error) {
 	msg, err := c.it.Next(jetstream.NextContext(ctx))
 	if err != nil {
 		if ctx.Err() != nil {
-			return query.Event{}, ctx.Err()
+			return api.RunEvent{}, ctx.Err()
 		}
-		return query.Event{}, fmt.Errorf("could not read the next event: %w", err)
+		return api.RunEvent{}, fmt.Errorf("could not read the next event: %w", err)
 	}
 	return toEvent(msg), nil
 }
@@ -140,8 +132,8 @@ func (c *cursor) Close() { c.it.Stop() }
 // toEvent converts a stored message. A message whose envelope is malformed
 // is still delivered, with what its subject says, so a client's view of
 // the stream has no gaps.
-func toEvent(msg jetstream.Msg) query.Event {
-	ev := query.Event{}
+func toEvent(msg jetstream.Msg) api.RunEvent {
+	ev := api.RunEvent{}
 	if md, err := msg.Metadata(); err == nil {
 		ev.Seq = md.Sequence.Stream
 		ev.Time = md.Timestamp.UTC()
@@ -172,12 +164,6 @@ func toEvent(msg jetstream.Msg) query.Event {
 		}
 		if json.Unmarshal(ev.Data, &a) == nil {
 			ev.Attempt = a.Attempt
-		}
-	}
-	switch ev.Type {
-	case events.RunCompleted{}.EventType(), events.RunCanceled{}.EventType(), events.RunRejected{}.EventType(), events.RunFailed{}.EventType():
-		if p, err := events.Decode(ev.Type, ev.Data); err == nil {
-			ev.Terminal = events.Terminal(p)
 		}
 	}
 	return ev

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/commands"
 	"github.com/phantom-run/phantom/contracts/envelope"
 	"github.com/phantom-run/phantom/contracts/events"
@@ -139,16 +140,16 @@ func (s *Scheduler) Request(ctx context.Context, runID string) (runs.Spec, bool,
 }
 
 // Profile returns a profile as last saved.
-func (s *Scheduler) Profile(ctx context.Context, name string) (command.Profile, bool, error) {
+func (s *Scheduler) Profile(ctx context.Context, name string) (api.Profile, bool, error) {
 	p, at, err := s.lastEvent(ctx, subjects.Event(events.AggregateProfile, name, events.ProfileSaved{}.EventType()))
 	if err != nil || p == nil {
-		return command.Profile{}, false, err
+		return api.Profile{}, false, err
 	}
 	saved := p.(*events.ProfileSaved)
-	prof := command.Profile{Name: name, MaxConcurrent: saved.MaxConcurrent, UpdatedAt: at}
+	prof := api.Profile{Name: name, MaxConcurrent: saved.MaxConcurrent, UpdatedAt: at}
 	if len(saved.Defaults) > 0 {
 		if err := json.Unmarshal(saved.Defaults, &prof.Defaults); err != nil {
-			return command.Profile{}, false, fmt.Errorf("could not read the defaults of profile %s: %w", name, err)
+			return api.Profile{}, false, fmt.Errorf("could not read the defaults of profile %s: %w", name, err)
 		}
 	}
 	return prof, true, nil

@@ -7,14 +7,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/phantom-run/phantom/services/gateway/internal/app/query"
+	"github.com/phantom-run/phantom/contracts/api"
 )
 
 // This file reads the runner's read models (migration 0200): messages,
 // tool_calls, usage, capability_snapshots, conversations, conversation_runs.
 
 // Messages lists a run's messages in stream order.
-func (s *Store) Messages(ctx context.Context, runID string) ([]query.Message, error) {
+func (s *Store) Messages(ctx context.Context, runID string) ([]api.Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	rows, err := s.db.Query(ctx, `SELECT seq, run_id, attempt, kind, role, message_id, agent, model, text, subtype, time
@@ -22,15 +22,15 @@ func (s *Store) Messages(ctx context.Context, runID string) ([]query.Message, er
 	if err != nil {
 		return nil, fmt.Errorf("could not read the messages of run %s: %w", runID, err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (query.Message, error) {
-		var m query.Message
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (api.Message, error) {
+		var m api.Message
 		err := r.Scan(&m.Seq, &m.RunID, &m.Attempt, &m.Kind, &m.Role, &m.MessageID, &m.Agent, &m.Model, &m.Text, &m.Subtype, &m.Time)
 		return m, err
 	})
 }
 
 // ToolCalls lists a run's tool calls in the order they were made.
-func (s *Store) ToolCalls(ctx context.Context, runID string) ([]query.ToolCall, error) {
+func (s *Store) ToolCalls(ctx context.Context, runID string) ([]api.ToolCall, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	rows, err := s.db.Query(ctx, `SELECT run_id, attempt, tool_use_id, agent, name, input, status, result, is_error, started_at, finished_at
@@ -38,8 +38,8 @@ func (s *Store) ToolCalls(ctx context.Context, runID string) ([]query.ToolCall, 
 	if err != nil {
 		return nil, fmt.Errorf("could not read the tool calls of run %s: %w", runID, err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (query.ToolCall, error) {
-		var c query.ToolCall
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (api.ToolCall, error) {
+		var c api.ToolCall
 		var input []byte
 		err := r.Scan(&c.RunID, &c.Attempt, &c.ToolUseID, &c.Agent, &c.Name, &input, &c.Status, &c.Result, &c.IsError, &c.StartedAt, &c.FinishedAt)
 		if input != nil {
@@ -52,7 +52,7 @@ func (s *Store) ToolCalls(ctx context.Context, runID string) ([]query.ToolCall, 
 }
 
 // Usage lists a run's usage per attempt and model.
-func (s *Store) Usage(ctx context.Context, runID string) ([]query.Usage, error) {
+func (s *Store) Usage(ctx context.Context, runID string) ([]api.Usage, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	rows, err := s.db.Query(ctx, `SELECT attempt, model, agent, input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens,
@@ -60,8 +60,8 @@ func (s *Store) Usage(ctx context.Context, runID string) ([]query.Usage, error) 
 	if err != nil {
 		return nil, fmt.Errorf("could not read the usage of run %s: %w", runID, err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (query.Usage, error) {
-		var u query.Usage
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (api.Usage, error) {
+		var u api.Usage
 		err := r.Scan(&u.Attempt, &u.Model, &u.Agent, &u.InputTokens, &u.OutputTokens, &u.CacheReadTokens, &u.CacheCreationTokens,
 			&u.ReasoningTokens, &u.CostUSD, &u.CostEstimated)
 		return u, err
@@ -69,7 +69,7 @@ func (s *Store) Usage(ctx context.Context, runID string) ([]query.Usage, error) 
 }
 
 // Capabilities lists the capability snapshots by runner and agent.
-func (s *Store) Capabilities(ctx context.Context) ([]query.Capability, error) {
+func (s *Store) Capabilities(ctx context.Context) ([]api.Capability, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	rows, err := s.db.Query(ctx, `SELECT runner_id, host, agent, command, found, version, support, reason, provider, default_model,
@@ -77,8 +77,8 @@ func (s *Store) Capabilities(ctx context.Context) ([]query.Capability, error) {
 	if err != nil {
 		return nil, fmt.Errorf("could not read the capabilities: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (query.Capability, error) {
-		var c query.Capability
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (api.Capability, error) {
+		var c api.Capability
 		err := r.Scan(&c.RunnerID, &c.Host, &c.Agent, &c.Command, &c.Found, &c.Version, &c.Support, &c.Reason, &c.Provider,
 			&c.DefaultModel, &c.PlanModel, &c.Install, &c.Models, &c.Options, &c.UpdatedAt)
 		return c, err
@@ -99,15 +99,15 @@ func (s *Store) RunnerIDs(ctx context.Context) ([]string, error) {
 const conversationColumns = `id, title, agent, provider, workspace, model, profile, provider_session_id, archived, message_count,
 	last_run_id, created_at, updated_at`
 
-func scanConversation(r pgx.Row) (query.Conversation, error) {
-	var c query.Conversation
+func scanConversation(r pgx.Row) (api.Conversation, error) {
+	var c api.Conversation
 	err := r.Scan(&c.ID, &c.Title, &c.Agent, &c.Provider, &c.Workspace, &c.Model, &c.Profile, &c.ProviderSessionID, &c.Archived,
 		&c.MessageCount, &c.LastRunID, &c.CreatedAt, &c.UpdatedAt)
 	return c, err
 }
 
 // Conversations lists conversations, most recently active first.
-func (s *Store) Conversations(ctx context.Context, includeArchived bool, limit int) ([]query.Conversation, error) {
+func (s *Store) Conversations(ctx context.Context, includeArchived bool, limit int) ([]api.Conversation, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	rows, err := s.db.Query(ctx, `SELECT `+conversationColumns+` FROM conversations
@@ -115,11 +115,11 @@ func (s *Store) Conversations(ctx context.Context, includeArchived bool, limit i
 	if err != nil {
 		return nil, fmt.Errorf("could not list conversations: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (query.Conversation, error) { return scanConversation(r) })
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (api.Conversation, error) { return scanConversation(r) })
 }
 
 // Conversation returns one conversation.
-func (s *Store) Conversation(ctx context.Context, id string) (query.Conversation, bool, error) {
+func (s *Store) Conversation(ctx context.Context, id string) (api.Conversation, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	c, err := scanConversation(s.db.QueryRow(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE id = $1`, id))
@@ -133,7 +133,7 @@ func (s *Store) Conversation(ctx context.Context, id string) (query.Conversation
 }
 
 // ConversationRuns lists a conversation's messages with their runs' state.
-func (s *Store) ConversationRuns(ctx context.Context, id string) ([]query.ConversationRun, error) {
+func (s *Store) ConversationRuns(ctx context.Context, id string) ([]api.ConversationRun, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	rows, err := s.db.Query(ctx, `SELECT c.position, c.run_id, c.text, c.created_at, r.status, r.result
@@ -142,8 +142,8 @@ func (s *Store) ConversationRuns(ctx context.Context, id string) ([]query.Conver
 	if err != nil {
 		return nil, fmt.Errorf("could not read the runs of conversation %s: %w", id, err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (query.ConversationRun, error) {
-		var c query.ConversationRun
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (api.ConversationRun, error) {
+		var c api.ConversationRun
 		err := r.Scan(&c.Position, &c.RunID, &c.Text, &c.CreatedAt, &c.Status, &c.Result)
 		return c, err
 	})

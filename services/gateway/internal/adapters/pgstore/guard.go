@@ -7,13 +7,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/query"
 )
 
 const auditColumns = `seq, id, run_id, attempt, time, decision, rule, command, segment, reason, cwd, mode, origin, agent, policies`
 
-func scanAudit(row pgx.Row) (query.PolicyAudit, error) {
-	var a query.PolicyAudit
+func scanAudit(row pgx.Row) (api.PolicyAudit, error) {
+	var a api.PolicyAudit
 	err := row.Scan(&a.Seq, &a.ID, &a.RunID, &a.Attempt, &a.Time, &a.Decision, &a.Rule, &a.Command, &a.Segment,
 		&a.Reason, &a.Cwd, &a.Mode, &a.Origin, &a.Agent, &a.Policies)
 	if a.Policies == nil {
@@ -25,7 +26,7 @@ func scanAudit(row pgx.Row) (query.PolicyAudit, error) {
 // Audits returns the decisions f selects, newest first. The filters disable
 // themselves when empty; policy_audits_run_idx and policy_audits_decision_idx
 // serve the run and decision filters.
-func (s *Store) Audits(ctx context.Context, f query.AuditFilter) ([]query.PolicyAudit, error) {
+func (s *Store) Audits(ctx context.Context, f query.AuditFilter) ([]api.PolicyAudit, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	rows, err := s.db.Query(ctx, `SELECT `+auditColumns+` FROM policy_audits
@@ -37,7 +38,7 @@ func (s *Store) Audits(ctx context.Context, f query.AuditFilter) ([]query.Policy
 	if err != nil {
 		return nil, fmt.Errorf("could not list policy audits: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (query.PolicyAudit, error) { return scanAudit(row) })
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (api.PolicyAudit, error) { return scanAudit(row) })
 	if err != nil {
 		return nil, fmt.Errorf("could not list policy audits: %w", err)
 	}
@@ -46,10 +47,10 @@ func (s *Store) Audits(ctx context.Context, f query.AuditFilter) ([]query.Policy
 
 // RunPolicy counts a run's decisions and reads its latest denial, in one
 // round trip.
-func (s *Store) RunPolicy(ctx context.Context, runID string) (query.RunPolicy, error) {
+func (s *Store) RunPolicy(ctx context.Context, runID string) (api.RunPolicy, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	var p query.RunPolicy
+	var p api.RunPolicy
 	var b pgx.Batch
 	b.Queue(`SELECT count(*), count(*) FILTER (WHERE decision = 'block') FROM policy_audits WHERE run_id = $1`, runID).
 		QueryRow(func(row pgx.Row) error { return row.Scan(&p.Checks, &p.Denials) })
@@ -65,13 +66,13 @@ func (s *Store) RunPolicy(ctx context.Context, runID string) (query.RunPolicy, e
 			return err
 		})
 	if err := s.db.SendBatch(ctx, &b).Close(); err != nil {
-		return query.RunPolicy{}, fmt.Errorf("could not read the policy decisions of run %s: %w", runID, err)
+		return api.RunPolicy{}, fmt.Errorf("could not read the policy decisions of run %s: %w", runID, err)
 	}
 	return p, nil
 }
 
 // GuardPolicies returns every configured policy, global first.
-func (s *Store) GuardPolicies(ctx context.Context) ([]query.GuardPolicy, error) {
+func (s *Store) GuardPolicies(ctx context.Context) ([]api.GuardPolicyRecord, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	rows, err := s.db.Query(ctx, `SELECT id, scope, target, policy, updated_at FROM guard_policies
@@ -79,8 +80,8 @@ func (s *Store) GuardPolicies(ctx context.Context) ([]query.GuardPolicy, error) 
 	if err != nil {
 		return nil, fmt.Errorf("could not list guard policies: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (query.GuardPolicy, error) {
-		var p query.GuardPolicy
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (api.GuardPolicyRecord, error) {
+		var p api.GuardPolicyRecord
 		var doc []byte
 		err := row.Scan(&p.ID, &p.Scope, &p.Target, &doc, &p.UpdatedAt)
 		p.Policy = doc

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/query"
 )
 
@@ -32,8 +33,8 @@ const runColumns = `id, agent, provider, pool, prompt, workspace, spec, status, 
 	requested_by, archived, created_at, queued_at, dispatched_at, started_at, finished_at,
 	updated_at, last_seq`
 
-func scanRun(row pgx.Row) (query.Run, error) {
-	var r query.Run
+func scanRun(row pgx.Row) (api.Run, error) {
+	var r api.Run
 	var spec []byte
 	err := row.Scan(&r.ID, &r.Agent, &r.Provider, &r.Pool, &r.Prompt, &r.Workspace, &spec, &r.Status,
 		&r.Priority, &r.Attempt, &r.RunnerID, &r.Host, &r.PID, &r.Cwd, &r.ExitCode, &r.Reason,
@@ -44,15 +45,15 @@ func scanRun(row pgx.Row) (query.Run, error) {
 }
 
 // Run returns one run.
-func (s *Store) Run(ctx context.Context, id string) (query.Run, bool, error) {
+func (s *Store) Run(ctx context.Context, id string) (api.Run, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	r, err := scanRun(s.db.QueryRow(ctx, `SELECT `+runColumns+` FROM runs WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return query.Run{}, false, nil
+		return api.Run{}, false, nil
 	}
 	if err != nil {
-		return query.Run{}, false, fmt.Errorf("could not read run %s: %w", id, err)
+		return api.Run{}, false, fmt.Errorf("could not read run %s: %w", id, err)
 	}
 	return r, true, nil
 }
@@ -71,7 +72,7 @@ func (s *Store) RunExists(ctx context.Context, id string) (bool, error) {
 // Runs returns the runs f selects, newest (greatest id) first. Each filter
 // is a parameter that disables itself when empty, so the plan stays one
 // statement; runs_status_idx (status, id DESC) serves status filters.
-func (s *Store) Runs(ctx context.Context, f query.ListFilter) ([]query.Run, error) {
+func (s *Store) Runs(ctx context.Context, f query.ListFilter) ([]api.Run, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	statuses := f.Statuses
@@ -87,7 +88,7 @@ func (s *Store) Runs(ctx context.Context, f query.ListFilter) ([]query.Run, erro
 	if err != nil {
 		return nil, fmt.Errorf("could not list runs: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (query.Run, error) { return scanRun(row) })
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (api.Run, error) { return scanRun(row) })
 	if err != nil {
 		return nil, fmt.Errorf("could not list runs: %w", err)
 	}

@@ -2,13 +2,14 @@ package pgstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/query"
 )
@@ -63,7 +64,7 @@ func (s *Store) Jobs(ctx context.Context, pool, provider string, limit int) ([]q
 
 // Providers returns every provider the queue or the holds know, with its
 // runs by state and its last hold.
-func (s *Store) Providers(ctx context.Context) ([]query.Provider, error) {
+func (s *Store) Providers(ctx context.Context) ([]api.ProviderState, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	rows, err := s.db.Query(ctx, `WITH counts AS (
@@ -79,9 +80,9 @@ func (s *Store) Providers(ctx context.Context) ([]query.Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("could not read the providers: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (query.Provider, error) {
-		var p query.Provider
-		var h query.Hold
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (api.ProviderState, error) {
+		var p api.ProviderState
+		var h api.ProviderHold
 		var until *time.Time
 		err := row.Scan(&p.Provider, &p.Queued, &p.Retrying, &p.Running, &until, &h.Reason, &h.ResetKnown, &h.RunID, &h.Message,
 			&h.Since, &h.ReleasedAt, &h.ReleaseReason, &p.Holds)
@@ -98,7 +99,7 @@ func (s *Store) Providers(ctx context.Context) ([]query.Provider, error) {
 }
 
 // Runners returns the fleet, with the runs each is running now.
-func (s *Store) Runners(ctx context.Context) ([]query.Runner, error) {
+func (s *Store) Runners(ctx context.Context) ([]api.Runner, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	rows, err := s.db.Query(ctx, `SELECT r.runner_id, r.host, r.pool, r.slots, r.version, r.status, r.started_at, r.registered_at,
@@ -108,8 +109,8 @@ func (s *Store) Runners(ctx context.Context) ([]query.Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("could not read the runners: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (query.Runner, error) {
-		var r query.Runner
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (api.Runner, error) {
+		var r api.Runner
 		err := row.Scan(&r.RunnerID, &r.Host, &r.Pool, &r.Slots, &r.Version, &r.Status, &r.StartedAt, &r.RegisteredAt,
 			&r.LastSeen, &r.LostAt, &r.DrainedAt, &r.LeftRuns, &r.Running)
 		return r, err
@@ -121,19 +122,23 @@ func (s *Store) Runners(ctx context.Context) ([]query.Runner, error) {
 }
 
 // Profiles returns every profile as the read model has it.
-func (s *Store) Profiles(ctx context.Context) ([]query.ProfileRow, error) {
+func (s *Store) Profiles(ctx context.Context) ([]api.Profile, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	rows, err := s.db.Query(ctx, `SELECT name, defaults, max_concurrent, updated_at FROM profiles ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("could not read the profiles: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (query.ProfileRow, error) {
-		var p query.ProfileRow
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (api.Profile, error) {
+		var p api.Profile
 		var defaults []byte
-		err := row.Scan(&p.Name, &defaults, &p.MaxConcurrent, &p.UpdatedAt)
-		p.Defaults = defaults
-		return p, err
+		if err := row.Scan(&p.Name, &defaults, &p.MaxConcurrent, &p.UpdatedAt); err != nil {
+			return p, err
+		}
+		if err := json.Unmarshal(defaults, &p.Defaults); err != nil {
+			return p, fmt.Errorf("profile %s has defaults that are not a run request: %w", p.Name, err)
+		}
+		return p, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("could not read the profiles: %w", err)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/commands"
 	"github.com/phantom-run/phantom/contracts/envelope"
 	"github.com/phantom-run/phantom/contracts/events"
@@ -14,7 +15,6 @@ import (
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/apperr"
-	"github.com/phantom-run/phantom/services/gateway/internal/app/query"
 )
 
 // Bus publishes runner commands and configuration events.
@@ -25,9 +25,9 @@ type Bus interface {
 
 // AgentLookup reads what the agent use cases decide on.
 type AgentLookup interface {
-	Run(ctx context.Context, id string) (query.Run, bool, error)
+	Run(ctx context.Context, id string) (api.Run, bool, error)
 	RunSession(ctx context.Context, runID string) (string, error)
-	Conversation(ctx context.Context, id string) (query.Conversation, bool, error)
+	Conversation(ctx context.Context, id string) (api.Conversation, bool, error)
 	RunnerIDs(ctx context.Context) ([]string, error)
 }
 
@@ -58,7 +58,7 @@ func conflict(format string, args ...any) *apperr.Error {
 }
 
 // runningAttempt returns the runner and attempt of a run whose agent runs now.
-func (a *Agents) runningAttempt(ctx context.Context, runID string) (query.Run, error) {
+func (a *Agents) runningAttempt(ctx context.Context, runID string) (api.Run, error) {
 	run, ok, err := a.lookup.Run(ctx, runID)
 	if err != nil {
 		return run, apperr.Unavailable(err, "could not read run %s", runID)
@@ -81,7 +81,7 @@ func (a *Agents) send(ctx context.Context, cmd commands.Command) error {
 }
 
 // StartSession submits an interactive run: its agent keeps reading input.
-func (a *Agents) StartSession(ctx context.Context, spec runs.Spec) (Submitted, error) {
+func (a *Agents) StartSession(ctx context.Context, spec runs.Spec) (api.Submitted, error) {
 	yes := true
 	spec.Interactive = &yes
 	return a.submit.Run(ctx, SubmitRequest{Spec: spec, RequestedBy: by})
@@ -107,7 +107,7 @@ func (a *Agents) Input(ctx context.Context, runID, text string, end bool) (strin
 	return id, a.send(ctx, commands.RunnerInput{RunnerID: *run.RunnerID, RunID: runID, Attempt: run.Attempt, InputID: id, Text: text, Close: end})
 }
 
-func interactive(run query.Run) bool {
+func interactive(run api.Run) bool {
 	var spec runs.Spec
 	if err := jsonUnmarshal(run.Spec, &spec); err != nil {
 		return false
@@ -117,24 +117,24 @@ func interactive(run query.Run) bool {
 
 // ResumeSession starts a new interactive run that resumes the provider
 // session of an earlier run (same agent and workspace).
-func (a *Agents) ResumeSession(ctx context.Context, runID, prompt string) (Submitted, error) {
+func (a *Agents) ResumeSession(ctx context.Context, runID, prompt string) (api.Submitted, error) {
 	run, ok, err := a.lookup.Run(ctx, runID)
 	if err != nil {
-		return Submitted{}, apperr.Unavailable(err, "could not read run %s", runID)
+		return api.Submitted{}, apperr.Unavailable(err, "could not read run %s", runID)
 	}
 	if !ok {
-		return Submitted{}, apperr.NotFound("no run %q", runID)
+		return api.Submitted{}, apperr.NotFound("no run %q", runID)
 	}
 	session, err := a.lookup.RunSession(ctx, runID)
 	if err != nil {
-		return Submitted{}, apperr.Unavailable(err, "could not read the session of run %s", runID)
+		return api.Submitted{}, apperr.Unavailable(err, "could not read the session of run %s", runID)
 	}
 	if session == "" {
-		return Submitted{}, conflict("run %s reported no provider session to resume", runID)
+		return api.Submitted{}, conflict("run %s reported no provider session to resume", runID)
 	}
 	var spec runs.Spec
 	if err := jsonUnmarshal(run.Spec, &spec); err != nil {
-		return Submitted{}, apperr.Unavailable(err, "could not read the request of run %s", runID)
+		return api.Submitted{}, apperr.Unavailable(err, "could not read the request of run %s", runID)
 	}
 	if strings.TrimSpace(prompt) == "" {
 		prompt = "Continue."
@@ -184,50 +184,40 @@ func (a *Agents) RefreshCapabilities(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// NewConversation is what creating a conversation takes.
-type NewConversation struct {
-	Title     string `json:"title"`
-	Agent     string `json:"agent"`
-	Provider  string `json:"provider"`
-	Workspace string `json:"workspace"`
-	Model     string `json:"model"`
-	Profile   string `json:"profile"`
-}
-
 // CreateConversation records a new conversation.
-func (a *Agents) CreateConversation(ctx context.Context, n NewConversation) (query.Conversation, error) {
+func (a *Agents) CreateConversation(ctx context.Context, n api.NewConversation) (api.Conversation, error) {
 	if err := subjects.CheckToken("agent", n.Agent); err != nil {
-		return query.Conversation{}, apperr.Invalid("agent", "%v", err)
+		return api.Conversation{}, apperr.Invalid("agent", "%v", err)
 	}
 	if n.Provider == "" {
 		n.Provider = n.Agent
 	}
 	if err := subjects.CheckToken("provider", n.Provider); err != nil {
-		return query.Conversation{}, apperr.Invalid("provider", "%v", err)
+		return api.Conversation{}, apperr.Invalid("provider", "%v", err)
 	}
 	if n.Profile != "" {
 		if err := subjects.CheckToken("profile", n.Profile); err != nil {
-			return query.Conversation{}, apperr.Invalid("profile", "%v", err)
+			return api.Conversation{}, apperr.Invalid("profile", "%v", err)
 		}
 	}
 	if err := validateWorkspace(n.Workspace, a.limits); err != nil {
-		return query.Conversation{}, err
+		return api.Conversation{}, err
 	}
 	n.Title = strings.TrimSpace(n.Title)
 	if n.Title == "" {
 		n.Title = "New conversation"
 	}
 	if len(n.Title) > 200 {
-		return query.Conversation{}, apperr.Invalid("title", "title must be at most 200 bytes, got %d", len(n.Title))
+		return api.Conversation{}, apperr.Invalid("title", "title must be at most 200 bytes, got %d", len(n.Title))
 	}
 	id := envelope.NewID()
 	ev := events.ConversationCreated{ConversationID: id, Title: n.Title, Agent: n.Agent, Provider: n.Provider, Workspace: n.Workspace,
 		Model: n.Model, Profile: n.Profile}
 	if err := a.bus.Event(ctx, ev); err != nil {
-		return query.Conversation{}, apperr.Unavailable(err, "could not record the conversation; retry later")
+		return api.Conversation{}, apperr.Unavailable(err, "could not record the conversation; retry later")
 	}
 	now := time.Now().UTC()
-	c := query.Conversation{ID: id, Title: n.Title, Agent: n.Agent, Provider: n.Provider, Workspace: n.Workspace, CreatedAt: now, UpdatedAt: now}
+	c := api.Conversation{ID: id, Title: n.Title, Agent: n.Agent, Provider: n.Provider, Workspace: n.Workspace, CreatedAt: now, UpdatedAt: now}
 	if n.Model != "" {
 		c.Model = &n.Model
 	}
@@ -249,7 +239,7 @@ func validateWorkspace(ws string, l Limits) error {
 func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
 // conversation reads a conversation, waiting a little for one just created.
-func (a *Agents) conversation(ctx context.Context, id string) (query.Conversation, error) {
+func (a *Agents) conversation(ctx context.Context, id string) (api.Conversation, error) {
 	deadline := time.Now().Add(a.wait)
 	for {
 		c, ok, err := a.lookup.Conversation(ctx, id)
@@ -270,37 +260,31 @@ func (a *Agents) conversation(ctx context.Context, id string) (query.Conversatio
 	}
 }
 
-// MessageSent is the run a conversation message started.
-type MessageSent struct {
-	ConversationID string `json:"conversationId"`
-	Submitted
-}
-
 // SendMessage starts a run of the conversation's agent on its workspace
 // that resumes the thread's provider session (a first message starts one).
 // A conversation keeps its agent (another is a conflict), refuses messages
 // once archived, and takes one message at a time.
-func (a *Agents) SendMessage(ctx context.Context, id, text, agent string) (MessageSent, error) {
+func (a *Agents) SendMessage(ctx context.Context, id, text, agent string) (api.MessageSent, error) {
 	if strings.TrimSpace(text) == "" {
-		return MessageSent{}, apperr.Invalid("text", "text must not be blank")
+		return api.MessageSent{}, apperr.Invalid("text", "text must not be blank")
 	}
 	c, err := a.conversation(ctx, id)
 	if err != nil {
-		return MessageSent{}, err
+		return api.MessageSent{}, err
 	}
 	if c.Archived {
-		return MessageSent{}, conflict("conversation %s is archived: it takes no new messages", id)
+		return api.MessageSent{}, conflict("conversation %s is archived: it takes no new messages", id)
 	}
 	if agent != "" && agent != c.Agent {
-		return MessageSent{}, conflict("conversation %s is on agent %s: a conversation keeps one provider (start another for %s)", id, c.Agent, agent)
+		return api.MessageSent{}, conflict("conversation %s is on agent %s: a conversation keeps one provider (start another for %s)", id, c.Agent, agent)
 	}
 	if c.LastRunID != nil {
 		run, ok, err := a.lookup.Run(ctx, *c.LastRunID)
 		if err != nil {
-			return MessageSent{}, apperr.Unavailable(err, "could not read run %s", *c.LastRunID)
+			return api.MessageSent{}, apperr.Unavailable(err, "could not read run %s", *c.LastRunID)
 		}
 		if !ok || !runs.Status(run.Status).Terminal() {
-			return MessageSent{}, conflict("the last message of conversation %s (run %s) has not finished yet", id, *c.LastRunID)
+			return api.MessageSent{}, conflict("the last message of conversation %s (run %s) has not finished yet", id, *c.LastRunID)
 		}
 	}
 	spec := runs.Spec{Agent: c.Agent, Prompt: text, Workspace: c.Workspace, Provider: c.Provider}
@@ -318,12 +302,12 @@ func (a *Agents) SendMessage(ctx context.Context, id, text, agent string) (Messa
 	spec.Isolation = runs.IsolationNone
 	sub, err := a.submit.Run(ctx, SubmitRequest{Spec: spec, RequestedBy: by, ConversationID: id})
 	if err != nil {
-		return MessageSent{}, err
+		return api.MessageSent{}, err
 	}
 	if err := a.bus.Event(ctx, events.ConversationMessageSent{ConversationID: id, RunID: sub.RunID, Text: text}); err != nil {
-		return MessageSent{}, apperr.Unavailable(err, "the run %s started but the message could not be recorded", sub.RunID)
+		return api.MessageSent{}, apperr.Unavailable(err, "the run %s started but the message could not be recorded", sub.RunID)
 	}
-	return MessageSent{ConversationID: id, Submitted: sub}, nil
+	return api.MessageSent{ConversationID: id, Submitted: sub}, nil
 }
 
 // RenameConversation gives a conversation a new title.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/commands"
 	"github.com/phantom-run/phantom/contracts/problems"
 	"github.com/phantom-run/phantom/contracts/runs"
@@ -45,55 +46,40 @@ func NewCancel(states RunStates, bus CancelSender, wait time.Duration) *Cancel {
 	return &Cancel{states: states, bus: bus, wait: wait}
 }
 
-// Canceled is the answer to a cancel.
-type Canceled struct {
-	RunID string `json:"id"`
-	// Status is "canceled" when the run ended canceled within the wait,
-	// "canceling" when the cancel is under way (a running agent is being
-	// stopped, or the scheduler did not answer in time).
-	Status string `json:"status"`
-}
-
-// Cancel statuses.
-const (
-	StatusCanceled  = "canceled"
-	StatusCanceling = "canceling"
-)
-
 // Run cancels a run: a queued one leaves the queue at once, a running one
 // is stopped by its runner. A run that has ended is a conflict.
-func (c *Cancel) Run(ctx context.Context, runID, reason, by string) (Canceled, error) {
+func (c *Cancel) Run(ctx context.Context, runID, reason, by string) (api.Canceled, error) {
 	if !subjects.ValidToken(runID) {
-		return Canceled{}, apperr.Invalid("id", "run id %q must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'", runs.Clip(runID))
+		return api.Canceled{}, apperr.Invalid("id", "run id %q must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'", runs.Clip(runID))
 	}
 	if len(reason) > 256 || !runs.Printable(reason) {
-		return Canceled{}, apperr.Invalid("reason", "reason must be 0..=256 bytes of printable characters")
+		return api.Canceled{}, apperr.Invalid("reason", "reason must be 0..=256 bytes of printable characters")
 	}
 	status, found, err := c.states.RunStatus(ctx, runID)
 	if err != nil {
-		return Canceled{}, apperr.Unavailable(err, "could not read run %s; retry later", runID)
+		return api.Canceled{}, apperr.Unavailable(err, "could not read run %s; retry later", runID)
 	}
 	if !found {
-		return Canceled{}, apperr.NotFound("no run %s", runID)
+		return api.Canceled{}, apperr.NotFound("no run %s", runID)
 	}
 	if status.Terminal() {
-		return Canceled{}, &apperr.Error{Code: problems.Conflict, Instance: "/v1/runs/" + runID,
+		return api.Canceled{}, &apperr.Error{Code: problems.Conflict, Instance: "/v1/runs/" + runID,
 			Detail: fmt.Sprintf("run %s has already ended (%s): there is nothing to cancel", runID, status)}
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	waiter, err := c.bus.SendCancel(pctx, commands.CancelRun{RunID: runID, Reason: reason, By: by})
 	cancel()
 	if err != nil {
-		return Canceled{}, apperr.Unavailable(err, "could not cancel the run: the message bus did not accept the command; retry later")
+		return api.Canceled{}, apperr.Unavailable(err, "could not cancel the run: the message bus did not accept the command; retry later")
 	}
 	defer waiter.Close()
 	switch end := waiter.WaitEnd(ctx, c.wait); {
 	case end == "":
-		return Canceled{RunID: runID, Status: StatusCanceling}, nil
+		return api.Canceled{RunID: runID, Status: api.StatusCanceling}, nil
 	case end == runs.StatusCanceled:
-		return Canceled{RunID: runID, Status: StatusCanceled}, nil
+		return api.Canceled{RunID: runID, Status: api.StatusCanceled}, nil
 	default:
-		return Canceled{}, &apperr.Error{Code: problems.Conflict, Instance: "/v1/runs/" + runID,
+		return api.Canceled{}, &apperr.Error{Code: problems.Conflict, Instance: "/v1/runs/" + runID,
 			Detail: fmt.Sprintf("run %s ended (%s) before the cancel took effect", runID, end)}
 	}
 }
@@ -119,19 +105,19 @@ func NewRerun(requests RequestSource, submit *Submit) *Rerun {
 // Run submits the rerun. The overrides are a partial run request: every
 // field present replaces the original's (runs.Merge: an explicit value wins,
 // a missing one inherits), then the profile fills what both leave out.
-func (r *Rerun) Run(ctx context.Context, runID string, overrides runs.Spec, by string) (Submitted, error) {
+func (r *Rerun) Run(ctx context.Context, runID string, overrides runs.Spec, by string) (api.Submitted, error) {
 	if !subjects.ValidToken(runID) {
-		return Submitted{}, apperr.Invalid("id", "run id %q must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'", runs.Clip(runID))
+		return api.Submitted{}, apperr.Invalid("id", "run id %q must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'", runs.Clip(runID))
 	}
 	if err := ValidatePartial(overrides, r.submit.limits); err != nil {
-		return Submitted{}, err
+		return api.Submitted{}, err
 	}
 	orig, found, err := r.requests.Request(ctx, runID)
 	if err != nil {
-		return Submitted{}, apperr.Unavailable(err, "could not read run %s; retry later", runID)
+		return api.Submitted{}, apperr.Unavailable(err, "could not read run %s; retry later", runID)
 	}
 	if !found {
-		return Submitted{}, apperr.NotFound("no run %s", runID)
+		return api.Submitted{}, apperr.NotFound("no run %s", runID)
 	}
 	spec := runs.Merge(orig, overrides)
 	if spec.Profile == "" {

@@ -2,11 +2,12 @@ package command
 
 import (
 	"context"
-	"github.com/phantom-run/phantom/contracts/runs"
 	"path/filepath"
 	"strings"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/events"
+	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/apperr"
 	"github.com/phantom-run/phantom/services/safety-guard/guard"
@@ -27,47 +28,26 @@ type GuardPolicies struct {
 // NewGuardPolicies returns the use case.
 func NewGuardPolicies(events EventAppender) *GuardPolicies { return &GuardPolicies{events: events} }
 
-// PolicyScope names one scope: global, a workspace (its absolute path) or a
-// profile (its name).
-type PolicyScope struct {
-	Scope  string `json:"scope"`
-	Target string `json:"target,omitempty"`
-}
-
-// SavePolicyRequest sets the policy of one scope.
-type SavePolicyRequest struct {
-	PolicyScope
-	Policy events.GuardPolicy `json:"policy"`
-}
-
-// SavedPolicy is the policy as it was recorded.
-type SavedPolicy struct {
-	ID     string             `json:"id"`
-	Scope  string             `json:"scope"`
-	Target string             `json:"target"`
-	Policy events.GuardPolicy `json:"policy"`
-}
-
 // Save validates the policy and records it, replacing the scope's previous one.
-func (c *GuardPolicies) Save(ctx context.Context, req SavePolicyRequest) (SavedPolicy, error) {
+func (c *GuardPolicies) Save(ctx context.Context, req api.SaveGuardPolicy) (api.SavedGuardPolicy, error) {
 	target, err := checkScope(req.PolicyScope)
 	if err != nil {
-		return SavedPolicy{}, err
+		return api.SavedGuardPolicy{}, err
 	}
 	if err := guard.ValidatePolicy(req.Policy); err != nil {
-		return SavedPolicy{}, apperr.Invalid("policy", "policy: %v", err)
+		return api.SavedGuardPolicy{}, apperr.Invalid("policy", "policy: %v", err)
 	}
 	id := events.GuardPolicyID(req.Scope, target)
 	ev := events.GuardPolicySaved{PolicyID: id, Scope: req.Scope, Target: target, Policy: req.Policy}
 	if err := c.events.Append(ctx, ev); err != nil {
-		return SavedPolicy{}, apperr.Unavailable(err, "could not record the policy; retry later")
+		return api.SavedGuardPolicy{}, apperr.Unavailable(err, "could not record the policy; retry later")
 	}
-	return SavedPolicy{ID: id, Scope: req.Scope, Target: target, Policy: req.Policy}, nil
+	return api.SavedGuardPolicy{ID: id, Scope: req.Scope, Target: target, Policy: req.Policy}, nil
 }
 
 // Delete removes the policy of one scope. Removing a policy that is not
 // there is not an error.
-func (c *GuardPolicies) Delete(ctx context.Context, s PolicyScope) error {
+func (c *GuardPolicies) Delete(ctx context.Context, s api.PolicyScope) error {
 	target, err := checkScope(s)
 	if err != nil {
 		return err
@@ -80,7 +60,7 @@ func (c *GuardPolicies) Delete(ctx context.Context, s PolicyScope) error {
 }
 
 // checkScope validates a scope and returns its target in canonical form.
-func checkScope(s PolicyScope) (string, error) {
+func checkScope(s api.PolicyScope) (string, error) {
 	switch s.Scope {
 	case events.GuardScopeGlobal:
 		if s.Target != "" {

@@ -7,21 +7,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/problems"
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/apperr"
 )
-
-// Profile is a saved profile: defaults that fill what a run request leaves
-// out, and a concurrency limit of its own.
-type Profile struct {
-	Name     string    `json:"name"`
-	Defaults runs.Spec `json:"defaults"`
-	// MaxConcurrent bounds its runs dispatched or running at once; null: no limit of its own.
-	MaxConcurrent *int      `json:"maxConcurrent"`
-	UpdatedAt     time.Time `json:"updatedAt"`
-}
 
 // MaxProfileConcurrent bounds a profile's maxConcurrent.
 const MaxProfileConcurrent = 10000
@@ -29,7 +20,7 @@ const MaxProfileConcurrent = 10000
 // ProfileSource finds a profile by name, as last saved.
 type ProfileSource interface {
 	// Profile returns the profile, false when none has that name.
-	Profile(ctx context.Context, name string) (Profile, bool, error)
+	Profile(ctx context.Context, name string) (api.Profile, bool, error)
 }
 
 // ProfileStore records profiles.
@@ -37,12 +28,6 @@ type ProfileStore interface {
 	ProfileSource
 	// SaveProfile appends profile.saved with the defaults as sent.
 	SaveProfile(ctx context.Context, name string, defaults json.RawMessage, maxConcurrent *int) (time.Time, error)
-}
-
-// SaveProfileRequest is the body of PUT /v1/profiles/{name}.
-type SaveProfileRequest struct {
-	Defaults      json.RawMessage `json:"defaults"`
-	MaxConcurrent *int            `json:"maxConcurrent"`
 }
 
 // Profiles saves and reads profiles.
@@ -59,9 +44,9 @@ func NewProfiles(store ProfileStore, limits Limits) *Profiles {
 // Save validates and saves a profile. The defaults are a partial run
 // request (unknown fields refused, every present field in its range); the
 // profile itself and the prompt cannot be defaulted.
-func (p *Profiles) Save(ctx context.Context, name string, req SaveProfileRequest) (Profile, error) {
+func (p *Profiles) Save(ctx context.Context, name string, req api.SaveProfile) (api.Profile, error) {
 	if !subjects.ValidToken(name) {
-		return Profile{}, apperr.Invalid("name", "profile name %q must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'", runs.Clip(name))
+		return api.Profile{}, apperr.Invalid("name", "profile name %q must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'", runs.Clip(name))
 	}
 	raw := bytes.TrimSpace(req.Defaults)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
@@ -71,46 +56,46 @@ func (p *Profiles) Save(ctx context.Context, name string, req SaveProfileRequest
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&spec); err != nil {
-		return Profile{}, apperr.Invalid("defaults", "defaults must be an object with the fields of a run request: %v", err)
+		return api.Profile{}, apperr.Invalid("defaults", "defaults must be an object with the fields of a run request: %v", err)
 	}
 	if spec.Profile != "" {
-		return Profile{}, apperr.Invalid("defaults.profile", "a profile cannot name another profile")
+		return api.Profile{}, apperr.Invalid("defaults.profile", "a profile cannot name another profile")
 	}
 	if spec.Prompt != "" {
-		return Profile{}, apperr.Invalid("defaults.prompt", "a profile cannot hold a prompt: every run brings its own")
+		return api.Profile{}, apperr.Invalid("defaults.prompt", "a profile cannot hold a prompt: every run brings its own")
 	}
 	if err := ValidatePartial(spec, p.limits); err != nil {
 		if e, ok := apperr.As(err); ok && e.Field != "" {
 			e.Field = "defaults." + e.Field
 		}
-		return Profile{}, err
+		return api.Profile{}, err
 	}
 	if m := req.MaxConcurrent; m != nil && (*m < 1 || *m > MaxProfileConcurrent) {
-		return Profile{}, apperr.Invalid("maxConcurrent", "maxConcurrent must be an integer in 1..=%d or null, got %d", MaxProfileConcurrent, *m)
+		return api.Profile{}, apperr.Invalid("maxConcurrent", "maxConcurrent must be an integer in 1..=%d or null, got %d", MaxProfileConcurrent, *m)
 	}
 	canonical, err := json.Marshal(spec)
 	if err != nil {
-		return Profile{}, fmt.Errorf("could not encode the defaults: %w", err)
+		return api.Profile{}, fmt.Errorf("could not encode the defaults: %w", err)
 	}
 	at, err := p.store.SaveProfile(ctx, name, canonical, req.MaxConcurrent)
 	if err != nil {
-		return Profile{}, apperr.Unavailable(err, "could not save the profile: the message bus did not accept it; retry later")
+		return api.Profile{}, apperr.Unavailable(err, "could not save the profile: the message bus did not accept it; retry later")
 	}
-	return Profile{Name: name, Defaults: spec, MaxConcurrent: req.MaxConcurrent, UpdatedAt: at}, nil
+	return api.Profile{Name: name, Defaults: spec, MaxConcurrent: req.MaxConcurrent, UpdatedAt: at}, nil
 }
 
 // Get returns a profile, as last saved (from the event log: a profile is
 // usable the moment it is saved).
-func (p *Profiles) Get(ctx context.Context, name string) (Profile, error) {
+func (p *Profiles) Get(ctx context.Context, name string) (api.Profile, error) {
 	if !subjects.ValidToken(name) {
-		return Profile{}, apperr.Invalid("name", "profile name %q must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'", runs.Clip(name))
+		return api.Profile{}, apperr.Invalid("name", "profile name %q must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'", runs.Clip(name))
 	}
 	prof, ok, err := p.store.Profile(ctx, name)
 	if err != nil {
-		return Profile{}, apperr.Unavailable(err, "could not read the profile; retry later")
+		return api.Profile{}, apperr.Unavailable(err, "could not read the profile; retry later")
 	}
 	if !ok {
-		return Profile{}, &apperr.Error{Code: problems.NotFound, Detail: fmt.Sprintf("no profile named %q", name)}
+		return api.Profile{}, &apperr.Error{Code: problems.NotFound, Detail: fmt.Sprintf("no profile named %q", name)}
 	}
 	return prof, nil
 }

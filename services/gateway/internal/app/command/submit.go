@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/commands"
 	"github.com/phantom-run/phantom/contracts/envelope"
 	"github.com/phantom-run/phantom/contracts/problems"
@@ -83,22 +84,6 @@ func NewSubmit(bus RunSubmitter, limits Limits, wait time.Duration) *Submit {
 	return &Submit{bus: bus, limits: limits, wait: wait, publishTimeout: 15 * time.Second}
 }
 
-// Submitted is what a successful submit returns.
-type Submitted struct {
-	RunID string `json:"id"`
-	// Status is "queued" when the scheduler confirmed within the wait,
-	// "submitted" when it did not answer in time (the command is durable).
-	Status string `json:"status"`
-	// Position is the queue position when queued.
-	Position int `json:"position,omitempty"`
-}
-
-// Submit statuses.
-const (
-	StatusQueued    = "queued"
-	StatusSubmitted = "submitted"
-)
-
 // SubmitRequest is a validated-to-be spec with who asks and why.
 type SubmitRequest struct {
 	Spec        runs.Spec
@@ -112,13 +97,13 @@ type SubmitRequest struct {
 // result, publishes the command and waits for the answer. Invalid input
 // publishes nothing. The command (and so run.requested) carries the spec
 // as it will run.
-func (s *Submit) Run(ctx context.Context, req SubmitRequest) (Submitted, error) {
+func (s *Submit) Run(ctx context.Context, req SubmitRequest) (api.Submitted, error) {
 	spec, err := applyProfile(ctx, s.profiles, req.Spec)
 	if err != nil {
-		return Submitted{}, err
+		return api.Submitted{}, err
 	}
 	if err := Validate(spec, s.limits); err != nil {
-		return Submitted{}, err
+		return api.Submitted{}, err
 	}
 	runID := envelope.NewID()
 	cmd := commands.SubmitRun{RunID: runID, Spec: spec, RequestedBy: req.RequestedBy, RerunOf: req.RerunOf, ConversationID: req.ConversationID}
@@ -129,18 +114,18 @@ func (s *Submit) Run(ctx context.Context, req SubmitRequest) (Submitted, error) 
 	waiter, err := s.bus.SendSubmit(pctx, cmd)
 	cancel()
 	if err != nil {
-		return Submitted{}, apperr.Unavailable(err, "could not submit the run: the message bus did not accept it; retry later")
+		return api.Submitted{}, apperr.Unavailable(err, "could not submit the run: the message bus did not accept it; retry later")
 	}
 	defer waiter.Close()
 	// The wait, unlike the publish, ends when the client leaves.
 	out := waiter.Wait(ctx, s.wait)
 	switch out.Answer {
 	case AnswerQueued:
-		return Submitted{RunID: runID, Status: StatusQueued, Position: out.Position}, nil
+		return api.Submitted{RunID: runID, Status: api.StatusQueued, Position: out.Position}, nil
 	case AnswerRejected:
-		return Submitted{}, rejection(runID, out)
+		return api.Submitted{}, rejection(runID, out)
 	default:
-		return Submitted{RunID: runID, Status: StatusSubmitted}, nil
+		return api.Submitted{RunID: runID, Status: api.StatusSubmitted}, nil
 	}
 }
 

@@ -49,7 +49,7 @@ func granted(ws string, roots []string) error {
 		return nil
 	}
 	for _, root := range roots {
-		if Within(ws, root) {
+		if runs.PathWithin(ws, root) {
 			return nil
 		}
 	}
@@ -58,14 +58,6 @@ func granted(ws string, roots []string) error {
 		Field:  "workspace",
 		Detail: fmt.Sprintf("workspace %q is not inside the allowed roots %s", runs.Clip(ws), strings.Join(roots, ", ")),
 	}
-}
-
-// Within reports whether the clean absolute path p is root or below it.
-func Within(p, root string) bool {
-	if root == "/" {
-		return true
-	}
-	return p == root || strings.HasPrefix(p, root+"/")
 }
 
 // clip keeps echoed input short: a problem document is not a mirror.

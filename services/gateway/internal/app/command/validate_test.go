@@ -11,23 +11,6 @@ import (
 	"github.com/phantom-run/phantom/services/gateway/internal/app/apperr"
 )
 
-func TestWithin(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		p, root string
-		want    bool
-	}{
-		{"/home/me/src", "/home/me/src", true},
-		{"/home/me/src/app", "/home/me/src", true},
-		{"/home/me/srcx", "/home/me/src", false},
-		{"/home/me", "/home/me/src", false},
-		{"/anything", "/", true},
-	}
-	for _, c := range cases {
-		require.Equal(t, c.want, Within(c.p, c.root), "%s in %s", c.p, c.root)
-	}
-}
-
 func TestValidateAcceptsTheBoundsAndReportsTheFirstFaultInFieldOrder(t *testing.T) {
 	t.Parallel()
 	lim := Limits{MaxPromptBytes: 10, WorkspaceRoots: []string{"/w"}}

@@ -2,29 +2,13 @@ package query
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"time"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/apperr"
 )
-
-// Event is one event of a run's stream, as clients receive it.
-type Event struct {
-	// Seq is the event's sequence in PHANTOM_EVENTS: the SSE id clients
-	// resume after.
-	Seq     uint64          `json:"seq"`
-	ID      string          `json:"id"`
-	Type    string          `json:"type"`
-	Source  string          `json:"source"`
-	Time    time.Time       `json:"time"`
-	RunID   string          `json:"runId"`
-	Attempt int             `json:"attempt,omitempty"`
-	Data    json.RawMessage `json:"data"`
-	// Terminal is true for the event that ends the run (events.Terminal).
-	Terminal bool `json:"-"`
-}
 
 // EventLog reads one run's events from the event log.
 type EventLog interface {
@@ -42,7 +26,7 @@ type EventLog interface {
 type EventCursor interface {
 	// Next blocks until the next event or until ctx ends (then it returns
 	// ctx's error and the cursor stays usable).
-	Next(ctx context.Context) (Event, error)
+	Next(ctx context.Context) (api.RunEvent, error)
 	Close()
 }
 
@@ -81,7 +65,7 @@ type StreamRequest struct {
 type Stream struct {
 	cursor EventCursor
 	// first is an event read while checking that the run exists.
-	first *Event
+	first *api.RunEvent
 	// end, when not zero, is the last sequence to deliver.
 	end    uint64
 	follow bool
@@ -156,7 +140,7 @@ func (s *Stream) Empty() bool { return s.done && s.first == nil }
 // Next returns the next event, io.EOF when the stream is over, or ctx's
 // error when ctx ends first (the stream stays usable: callers use a short
 // ctx to interleave heartbeats).
-func (s *Stream) Next(ctx context.Context) (Event, error) {
+func (s *Stream) Next(ctx context.Context) (api.RunEvent, error) {
 	if s.first != nil {
 		ev := *s.first
 		s.first = nil
@@ -164,22 +148,22 @@ func (s *Stream) Next(ctx context.Context) (Event, error) {
 		return ev, nil
 	}
 	if s.done {
-		return Event{}, io.EOF
+		return api.RunEvent{}, io.EOF
 	}
 	ev, err := s.cursor.Next(ctx)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			s.done = true
 		}
-		return Event{}, err
+		return api.RunEvent{}, err
 	}
 	s.after(ev)
 	return ev, nil
 }
 
 // after records that ev is delivered and decides whether it is the last.
-func (s *Stream) after(ev Event) {
-	if s.follow && ev.Terminal {
+func (s *Stream) after(ev api.RunEvent) {
+	if s.follow && ev.Terminal() {
 		s.done = true
 	}
 	if !s.follow && ev.Seq >= s.end {

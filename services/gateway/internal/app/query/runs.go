@@ -6,54 +6,13 @@ package query
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"strings"
-	"time"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/apperr"
 )
-
-// Run is one run as the read model has it. Absent values are null, so every
-// document has the same keys.
-type Run struct {
-	ID        string `json:"id"`
-	Agent     string `json:"agent"`
-	Provider  string `json:"provider"`
-	Pool      string `json:"pool"`
-	Prompt    string `json:"prompt"`
-	Workspace string `json:"workspace"`
-	// Spec is the request as the scheduler recorded it.
-	Spec           json.RawMessage `json:"spec"`
-	Status         string          `json:"status"`
-	Priority       int             `json:"priority"`
-	Attempt        int             `json:"attempt"`
-	RunnerID       *string         `json:"runnerId"`
-	Host           *string         `json:"host"`
-	PID            *int            `json:"pid"`
-	Cwd            *string         `json:"cwd"`
-	ExitCode       *int            `json:"exitCode"`
-	Reason         *string         `json:"reason"`
-	Message        *string         `json:"message"`
-	Result         *string         `json:"result"`
-	RerunOf        *string         `json:"rerunOf"`
-	ConversationID *string         `json:"conversationId"`
-	RequestedBy    *string         `json:"requestedBy"`
-	Archived       bool            `json:"archived"`
-	CreatedAt      time.Time       `json:"createdAt"`
-	QueuedAt       *time.Time      `json:"queuedAt"`
-	DispatchedAt   *time.Time      `json:"dispatchedAt"`
-	StartedAt      *time.Time      `json:"startedAt"`
-	FinishedAt     *time.Time      `json:"finishedAt"`
-	UpdatedAt      time.Time       `json:"updatedAt"`
-	// LastSeq is the stream sequence of the last event projected into this
-	// row: an events stream resumed after it shows what happened since.
-	LastSeq int64 `json:"lastSeq"`
-	// Policy is what the safety guard decided about the run; only a
-	// single run's detail has it.
-	Policy *RunPolicy `json:"policy,omitempty"`
-}
 
 // ListFilter selects a page of runs, newest first.
 type ListFilter struct {
@@ -70,12 +29,12 @@ type ListFilter struct {
 // RunReader reads the runs read model.
 type RunReader interface {
 	// Run returns one run; found is false when there is no such row.
-	Run(ctx context.Context, id string) (run Run, found bool, err error)
+	Run(ctx context.Context, id string) (run api.Run, found bool, err error)
 	// Runs returns the runs the filter selects, newest first.
-	Runs(ctx context.Context, f ListFilter) ([]Run, error)
+	Runs(ctx context.Context, f ListFilter) ([]api.Run, error)
 }
 
-// Page bounds.
+// api.RunPage bounds.
 const (
 	DefaultLimit = 50
 	MaxLimit     = 200
@@ -88,13 +47,6 @@ type ListParams struct {
 	Cursor          string
 	Statuses        []string
 	IncludeArchived bool
-}
-
-// Page is one page of runs.
-type Page struct {
-	Runs []Run `json:"runs"`
-	// NextCursor fetches the next (older) page; null on the last page.
-	NextCursor *string `json:"nextCursor"`
 }
 
 // Runs is the "read runs" use case.
@@ -114,16 +66,16 @@ func CheckRunID(id string) error {
 }
 
 // Get returns one run.
-func (q *Runs) Get(ctx context.Context, id string) (Run, error) {
+func (q *Runs) Get(ctx context.Context, id string) (api.Run, error) {
 	if err := CheckRunID(id); err != nil {
-		return Run{}, err
+		return api.Run{}, err
 	}
 	run, found, err := q.store.Run(ctx, id)
 	if err != nil {
-		return Run{}, apperr.Unavailable(err, "could not read run %s; retry later", id)
+		return api.Run{}, apperr.Unavailable(err, "could not read run %s; retry later", id)
 	}
 	if !found {
-		return Run{}, apperr.NotFound("run %s does not exist (a run just submitted may take a moment to appear)", id)
+		return api.Run{}, apperr.NotFound("run %s does not exist (a run just submitted may take a moment to appear)", id)
 	}
 	return run, nil
 }
@@ -131,38 +83,38 @@ func (q *Runs) Get(ctx context.Context, id string) (Run, error) {
 // List returns one page of runs, newest first. Paging by id keeps pages
 // free of duplicates and gaps while runs are being added: new runs sort
 // before the first page, never inside a later one.
-func (q *Runs) List(ctx context.Context, p ListParams) (Page, error) {
+func (q *Runs) List(ctx context.Context, p ListParams) (api.RunPage, error) {
 	limit := p.Limit
 	if limit == 0 {
 		limit = DefaultLimit
 	}
 	if limit < 1 || limit > MaxLimit {
-		return Page{}, apperr.Invalid("limit", "limit must be an integer in 1..=%d, got %d", MaxLimit, p.Limit)
+		return api.RunPage{}, apperr.Invalid("limit", "limit must be an integer in 1..=%d, got %d", MaxLimit, p.Limit)
 	}
 	for _, s := range p.Statuses {
 		if !KnownStatus(s) {
-			return Page{}, apperr.Invalid("status", "status %q is not a run status; use one or more (comma-separated) of %s", s, strings.Join(Statuses(), ", "))
+			return api.RunPage{}, apperr.Invalid("status", "status %q is not a run status; use one or more (comma-separated) of %s", s, strings.Join(Statuses(), ", "))
 		}
 	}
 	before := ""
 	if p.Cursor != "" {
 		var err error
 		if before, err = decodeCursor(p.Cursor); err != nil {
-			return Page{}, err
+			return api.RunPage{}, err
 		}
 	}
 	rows, err := q.store.Runs(ctx, ListFilter{Statuses: p.Statuses, IncludeArchived: p.IncludeArchived, Before: before, Limit: limit + 1})
 	if err != nil {
-		return Page{}, apperr.Unavailable(err, "could not list runs; retry later")
+		return api.RunPage{}, apperr.Unavailable(err, "could not list runs; retry later")
 	}
-	page := Page{Runs: rows}
+	page := api.RunPage{Runs: rows}
 	if len(rows) > limit {
 		page.Runs = rows[:limit]
 		next := encodeCursor(rows[limit-1].ID)
 		page.NextCursor = &next
 	}
 	if page.Runs == nil {
-		page.Runs = []Run{}
+		page.Runs = []api.Run{}
 	}
 	return page, nil
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/command"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/query"
 )
@@ -33,7 +34,7 @@ func (g *agentsGroup) capabilities(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, g.api.deps.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"capabilities": caps})
+	writeJSON(w, http.StatusOK, api.CapabilityList{Capabilities: caps})
 }
 
 func (g *agentsGroup) refresh(w http.ResponseWriter, r *http.Request) {
@@ -42,7 +43,7 @@ func (g *agentsGroup) refresh(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, g.api.deps.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"runners": ids})
+	writeJSON(w, http.StatusAccepted, api.RefreshAccepted{Runners: ids})
 }
 
 func (g *agentsGroup) messages(w http.ResponseWriter, r *http.Request) {
@@ -51,7 +52,7 @@ func (g *agentsGroup) messages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, g.api.deps.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"messages": out})
+	writeJSON(w, http.StatusOK, api.MessageList{Messages: out})
 }
 
 func (g *agentsGroup) toolCalls(w http.ResponseWriter, r *http.Request) {
@@ -60,7 +61,7 @@ func (g *agentsGroup) toolCalls(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, g.api.deps.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"toolCalls": out})
+	writeJSON(w, http.StatusOK, api.ToolCallList{ToolCalls: out})
 }
 
 func (g *agentsGroup) usage(w http.ResponseWriter, r *http.Request) {
@@ -77,7 +78,7 @@ func (g *agentsGroup) pause(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, g.api.deps.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"id": r.PathValue("id"), "status": "pause_requested"})
+	writeJSON(w, http.StatusAccepted, api.ControlAccepted{RunID: r.PathValue("id"), Status: api.StatusPauseRequested})
 }
 
 func (g *agentsGroup) resume(w http.ResponseWriter, r *http.Request) {
@@ -85,5 +86,5 @@ func (g *agentsGroup) resume(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, g.api.deps.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"id": r.PathValue("id"), "status": "resume_requested"})
+	writeJSON(w, http.StatusAccepted, api.ControlAccepted{RunID: r.PathValue("id"), Status: api.StatusResumeRequested})
 }

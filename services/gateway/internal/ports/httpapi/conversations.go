@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/apperr"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/command"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/query"
@@ -30,7 +31,7 @@ func (g *conversationsGroup) Routes() []Route {
 }
 
 func (g *conversationsGroup) create(w http.ResponseWriter, r *http.Request) {
-	var req command.NewConversation
+	var req api.NewConversation
 	if !decodeJSON(w, r, g.api.deps.Limits.MaxBodyBytes, &req) {
 		return
 	}
@@ -63,7 +64,7 @@ func (g *conversationsGroup) list(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, g.api.deps.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"conversations": out})
+	writeJSON(w, http.StatusOK, api.ConversationList{Conversations: out})
 }
 
 func (g *conversationsGroup) get(w http.ResponseWriter, r *http.Request) {
@@ -75,12 +76,8 @@ func (g *conversationsGroup) get(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, c)
 }
 
-type renameRequest struct {
-	Title string `json:"title"`
-}
-
 func (g *conversationsGroup) rename(w http.ResponseWriter, r *http.Request) {
-	var req renameRequest
+	var req api.RenameConversation
 	if !decodeJSON(w, r, g.api.deps.Limits.MaxBodyBytes, &req) {
 		return
 	}
@@ -88,17 +85,11 @@ func (g *conversationsGroup) rename(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, g.api.deps.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"id": r.PathValue("id"), "title": req.Title})
-}
-
-type messageRequest struct {
-	Text string `json:"text"`
-	// Agent, when set, must be the conversation's (a thread keeps one provider).
-	Agent string `json:"agent"`
+	writeJSON(w, http.StatusAccepted, api.ConversationRenamed{ID: r.PathValue("id"), Title: req.Title})
 }
 
 func (g *conversationsGroup) send(w http.ResponseWriter, r *http.Request) {
-	var req messageRequest
+	var req api.SendMessage
 	if !decodeJSON(w, r, g.api.deps.Limits.MaxBodyBytes, &req) {
 		return
 	}
@@ -116,5 +107,5 @@ func (g *conversationsGroup) archive(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, g.api.deps.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"id": r.PathValue("id"), "archived": true})
+	writeJSON(w, http.StatusAccepted, api.ConversationArchived{ID: r.PathValue("id"), Archived: true})
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/problems"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/apperr"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/query"
@@ -26,9 +27,6 @@ func (g *runEventsGroup) Routes() []Route {
 		{Method: http.MethodGet, Pattern: "/v1/runs/{id}/events", OperationID: "streamRunEvents", Handler: g.stream, Streaming: true},
 	}
 }
-
-// sseEventName is the SSE event name of every run event.
-const sseEventName = "run_event"
 
 // stream answers with the run's events after Last-Event-ID (or the after
 // parameter), one SSE message per event, flushed as it comes:
@@ -132,7 +130,7 @@ func (g *runEventsGroup) stream(w http.ResponseWriter, r *http.Request) {
 
 // sseFrame renders one event. The JSON encoder writes no raw newline, so
 // the data fits on one data: line.
-func sseFrame(ev query.Event) ([]byte, error) {
+func sseFrame(ev api.RunEvent) ([]byte, error) {
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return nil, err
@@ -140,7 +138,7 @@ func sseFrame(ev query.Event) ([]byte, error) {
 	frame := make([]byte, 0, len(data)+48)
 	frame = append(frame, "id: "...)
 	frame = strconv.AppendUint(frame, ev.Seq, 10)
-	frame = append(frame, "\nevent: "+sseEventName+"\ndata: "...)
+	frame = append(frame, "\nevent: "+api.RunEventName+"\ndata: "...)
 	frame = append(frame, data...)
 	frame = append(frame, "\n\n"...)
 	return frame, nil

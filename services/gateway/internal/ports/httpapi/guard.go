@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/apperr"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/command"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/query"
@@ -56,7 +57,7 @@ func (g *guardGroup) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *guardGroup) save(w http.ResponseWriter, r *http.Request) {
-	var req command.SavePolicyRequest
+	var req api.SaveGuardPolicy
 	if !decodeJSON(w, r, g.api.deps.Limits.MaxBodyBytes, &req) {
 		return
 	}
@@ -70,7 +71,7 @@ func (g *guardGroup) save(w http.ResponseWriter, r *http.Request) {
 
 func (g *guardGroup) delete(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if err := g.policies.Delete(r.Context(), command.PolicyScope{Scope: q.Get("scope"), Target: q.Get("target")}); err != nil {
+	if err := g.policies.Delete(r.Context(), api.PolicyScope{Scope: q.Get("scope"), Target: q.Get("target")}); err != nil {
 		writeError(w, r, g.api.deps.Logger, err)
 		return
 	}
@@ -78,7 +79,7 @@ func (g *guardGroup) delete(w http.ResponseWriter, r *http.Request) {
 }
 
 // attachPolicy adds what the safety guard decided about a run to its detail.
-func (a *API) attachPolicy(ctx context.Context, run *query.Run) error {
+func (a *API) attachPolicy(ctx context.Context, run *api.Run) error {
 	if a.deps.Guard == nil {
 		return nil
 	}

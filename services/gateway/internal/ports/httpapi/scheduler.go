@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/apperr"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/command"
@@ -60,7 +61,7 @@ func (g *schedulerGroup) providers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, g.api.deps.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"providers": ps})
+	writeJSON(w, http.StatusOK, api.ProviderList{Providers: ps})
 }
 
 func (g *schedulerGroup) runners(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +70,7 @@ func (g *schedulerGroup) runners(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, g.api.deps.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"runners": rs})
+	writeJSON(w, http.StatusOK, api.RunnerList{Runners: rs})
 }
 
 func (g *schedulerGroup) listProfiles(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +79,7 @@ func (g *schedulerGroup) listProfiles(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, g.api.deps.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"profiles": ps})
+	writeJSON(w, http.StatusOK, api.ProfileList{Profiles: ps})
 }
 
 func (g *schedulerGroup) getProfile(w http.ResponseWriter, r *http.Request) {
@@ -91,7 +92,7 @@ func (g *schedulerGroup) getProfile(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *schedulerGroup) saveProfile(w http.ResponseWriter, r *http.Request) {
-	var req command.SaveProfileRequest
+	var req api.SaveProfile
 	if !decodeJSON(w, r, g.api.deps.Limits.MaxBodyBytes, &req) {
 		return
 	}
@@ -103,13 +104,8 @@ func (g *schedulerGroup) saveProfile(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-// cancelBody is the optional body of POST /v1/runs/{id}/cancel.
-type cancelBody struct {
-	Reason string `json:"reason"`
-}
-
 func (g *schedulerGroup) cancelRun(w http.ResponseWriter, r *http.Request) {
-	var body cancelBody
+	var body api.CancelRequest
 	if !decodeOptionalJSON(w, r, g.api.deps.Limits.MaxBodyBytes, &body) {
 		return
 	}
@@ -119,7 +115,7 @@ func (g *schedulerGroup) cancelRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status := http.StatusOK
-	if out.Status == command.StatusCanceling {
+	if out.Status == api.StatusCanceling {
 		status = http.StatusAccepted
 	}
 	writeJSON(w, status, out)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/command"
 )
@@ -38,14 +39,8 @@ func (g *sessionsGroup) start(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, res)
 }
 
-type inputRequest struct {
-	Text string `json:"text"`
-	// End closes the agent's input after the text (ending the session).
-	End bool `json:"end"`
-}
-
 func (g *sessionsGroup) input(w http.ResponseWriter, r *http.Request) {
-	var req inputRequest
+	var req api.SessionInput
 	if !decodeJSON(w, r, g.api.deps.Limits.MaxBodyBytes, &req) {
 		return
 	}
@@ -54,7 +49,7 @@ func (g *sessionsGroup) input(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, g.api.deps.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"id": r.PathValue("id"), "inputId": id})
+	writeJSON(w, http.StatusAccepted, api.InputAccepted{RunID: r.PathValue("id"), InputID: id})
 }
 
 func (g *sessionsGroup) end(w http.ResponseWriter, r *http.Request) {
@@ -62,15 +57,11 @@ func (g *sessionsGroup) end(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, g.api.deps.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"id": r.PathValue("id"), "status": "ending"})
-}
-
-type resumeRequest struct {
-	Prompt string `json:"prompt"`
+	writeJSON(w, http.StatusAccepted, api.ControlAccepted{RunID: r.PathValue("id"), Status: api.StatusEnding})
 }
 
 func (g *sessionsGroup) resume(w http.ResponseWriter, r *http.Request) {
-	var req resumeRequest
+	var req api.ResumeSession
 	if r.ContentLength != 0 && !decodeJSON(w, r, g.api.deps.Limits.MaxBodyBytes, &req) {
 		return
 	}

@@ -131,10 +131,10 @@ func (x *execution) run() string {
 	}
 	switch reply.Code {
 	case "":
-	case "cwd_missing":
+	case rpc.WorktreeCodeCWDMissing:
 		x.appendOrLog(events.RunCWDMissing{RunID: d.RunID, Attempt: d.Attempt, Cwd: d.Spec.Workspace})
 		return x.failBeforeStart(runs.ReasonCWDMissing, reply.Error)
-	case "not_granted":
+	case rpc.WorktreeCodeNotGranted:
 		return x.failBeforeStart(runs.ReasonWorkspaceNotGranted, reply.Error)
 	default:
 		return x.failBeforeStart(runs.ReasonWorktreeFailed, reply.Error)

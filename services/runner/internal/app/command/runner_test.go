@@ -21,7 +21,7 @@ import (
 // notGranted makes the worktree service refuse the workspace, after
 // release is closed when it is set.
 func notGranted(b *bundle, release chan struct{}) {
-	b.worktrees.reply = rpc.WorktreePrepareReply{Code: "not_granted", Error: "no"}
+	b.worktrees.reply = rpc.WorktreePrepareReply{Code: rpc.WorktreeCodeNotGranted, Error: "no"}
 	b.worktrees.release = release
 }
 

@@ -42,7 +42,6 @@ package queue
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/phantom-run/phantom/contracts/events"
@@ -113,7 +112,7 @@ func (l Limits) providerLimit(p string) int {
 func (l Limits) workspaceKey(ws string) string {
 	best := ""
 	for root := range l.Workspaces {
-		if (ws == root || root == "/" || strings.HasPrefix(ws, root+"/")) && len(root) > len(best) {
+		if runs.PathWithin(ws, root) && len(root) > len(best) {
 			best = root
 		}
 	}

@@ -41,13 +41,6 @@ type Appender interface {
 // notARepository is what git says (LC_ALL=C) outside a repository.
 const notARepository = "not a git repository"
 
-// Reply codes (rpc.WorktreePrepareReply.Code).
-const (
-	CodeCWDMissing     = "cwd_missing"
-	CodeWorktreeFailed = "worktree_failed"
-	CodeNotGranted     = "not_granted"
-)
-
 // Worktrees prepares and removes run worktrees on this host.
 type Worktrees struct {
 	git    Git
@@ -148,21 +141,21 @@ func fail(code, format string, args ...any) rpc.WorktreePrepareReply {
 // Failures are in the reply's Code and Error; nothing is changed for them.
 func (w *Worktrees) Prepare(ctx context.Context, req rpc.WorktreePrepareRequest) rpc.WorktreePrepareReply {
 	if err := subjects.CheckToken("runId", req.RunID); err != nil {
-		return fail(CodeWorktreeFailed, "%v", err)
+		return fail(rpc.WorktreeCodeFailed, "%v", err)
 	}
 	if req.Attempt < 1 {
-		return fail(CodeWorktreeFailed, "attempt %d must be 1 or more", req.Attempt)
+		return fail(rpc.WorktreeCodeFailed, "attempt %d must be 1 or more", req.Attempt)
 	}
 	if !filepath.IsAbs(req.Workspace) {
-		return fail(CodeWorktreeFailed, "workspace %q must be an absolute path", req.Workspace)
+		return fail(rpc.WorktreeCodeFailed, "workspace %q must be an absolute path", req.Workspace)
 	}
 	if strings.HasPrefix(req.BaseRef, "-") {
-		return fail(CodeWorktreeFailed, "baseRef %q must not start with '-'", req.BaseRef)
+		return fail(rpc.WorktreeCodeFailed, "baseRef %q must not start with '-'", req.BaseRef)
 	}
 	switch req.Isolation {
 	case runs.IsolationAuto, runs.IsolationWorktree, runs.IsolationNone:
 	default:
-		return fail(CodeWorktreeFailed, "isolation %q must be %q, %q or empty (auto)", req.Isolation, runs.IsolationWorktree, runs.IsolationNone)
+		return fail(rpc.WorktreeCodeFailed, "isolation %q must be %q, %q or empty (auto)", req.Isolation, runs.IsolationWorktree, runs.IsolationNone)
 	}
 
 	// The git commands below are judged by the safety guard on this run.
@@ -181,24 +174,24 @@ func (w *Worktrees) Prepare(ctx context.Context, req rpc.WorktreePrepareRequest)
 			// timeout, the safety guard refusing the command), nothing can be
 			// told about the workspace: never run a repository's agent in
 			// place by accident.
-			return fail(CodeWorktreeFailed, "could not inspect workspace %s: %v", ws, err)
+			return fail(rpc.WorktreeCodeFailed, "could not inspect workspace %s: %v", ws, err)
 		}
 		if req.Isolation == runs.IsolationAuto {
 			// Auto: a directory that is not in a repository runs in place.
 			return rpc.WorktreePrepareReply{Dir: ws}
 		}
-		return fail(CodeWorktreeFailed, "workspace %s is not inside a git repository, which isolation %q needs (use isolation %q to run in the directory itself): %v",
+		return fail(rpc.WorktreeCodeFailed, "workspace %s is not inside a git repository, which isolation %q needs (use isolation %q to run in the directory itself): %v",
 			ws, runs.IsolationWorktree, runs.IsolationNone, err)
 	}
 	top = resolve(top)
 	reply, err = w.worktree(ctx, req, ws, top)
 	if err != nil {
-		return fail(CodeWorktreeFailed, "could not prepare a worktree for run %s in %s: %v", req.RunID, top, err)
+		return fail(rpc.WorktreeCodeFailed, "could not prepare a worktree for run %s in %s: %v", req.RunID, top, err)
 	}
 	ev := events.RunWorktreePrepared{RunID: req.RunID, Attempt: req.Attempt, Host: w.host, Repo: reply.Repo,
 		Path: layout.WorktreePath(w.dir, top, req.RunID), Branch: reply.Branch, BaseRef: reply.BaseRef, Reused: reply.Reused}
 	if _, err := w.events.Event(ctx, ev, bus.WithAttempt(req.Attempt)); err != nil {
-		return fail(CodeWorktreeFailed, "could not record the worktree of run %s: %v", req.RunID, err)
+		return fail(rpc.WorktreeCodeFailed, "could not record the worktree of run %s: %v", req.RunID, err)
 	}
 	return reply
 }
@@ -212,23 +205,23 @@ func (w *Worktrees) grantedWorkspace(workspace string) (string, rpc.WorktreePrep
 		// Judge where the path would be: its existing part may be a symlink
 		// out of the roots.
 		if !layout.Granted(w.roots, resolveExisting(clean)) {
-			return "", fail(CodeNotGranted, "workspace %s is not inside a granted root", clean), false
+			return "", fail(rpc.WorktreeCodeNotGranted, "workspace %s is not inside a granted root", clean), false
 		}
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", fail(CodeCWDMissing, "workspace %s does not exist on host %s", clean, w.host), false
+			return "", fail(rpc.WorktreeCodeCWDMissing, "workspace %s does not exist on host %s", clean, w.host), false
 		}
-		return "", fail(CodeWorktreeFailed, "could not read workspace %s: %v", clean, err), false
+		return "", fail(rpc.WorktreeCodeFailed, "could not read workspace %s: %v", clean, err), false
 	}
 	// Judge the real path: a symlink inside a root may point anywhere.
 	real, err := filepath.EvalSymlinks(clean)
 	if err != nil {
-		return "", fail(CodeWorktreeFailed, "could not resolve workspace %s: %v", clean, err), false
+		return "", fail(rpc.WorktreeCodeFailed, "could not resolve workspace %s: %v", clean, err), false
 	}
 	if !layout.Granted(w.roots, real) {
-		return "", fail(CodeNotGranted, "workspace %s (%s) is not inside a granted root", clean, real), false
+		return "", fail(rpc.WorktreeCodeNotGranted, "workspace %s (%s) is not inside a granted root", clean, real), false
 	}
 	if !info.IsDir() {
-		return "", fail(CodeCWDMissing, "workspace %s is not a directory", clean), false
+		return "", fail(rpc.WorktreeCodeCWDMissing, "workspace %s is not a directory", clean), false
 	}
 	return real, rpc.WorktreePrepareReply{}, true
 }
@@ -295,7 +288,7 @@ func (w *Worktrees) worktree(ctx context.Context, req rpc.WorktreePrepareRequest
 	}
 	// A workspace below the top level runs in the same place in the worktree.
 	rel, err := filepath.Rel(top, ws)
-	if err != nil || !layout.Within(top, ws) {
+	if err != nil || !runs.PathWithin(ws, top) {
 		rel = "."
 	}
 	reply.Dir = filepath.Join(path, rel)

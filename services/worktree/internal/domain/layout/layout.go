@@ -6,7 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"path/filepath"
-	"strings"
+
+	"github.com/phantom-run/phantom/contracts/runs"
 )
 
 // BranchPrefix starts the name of every run branch.
@@ -15,23 +16,14 @@ const BranchPrefix = "phantom/"
 // Branch is the branch a run's worktree is on.
 func Branch(runID string) string { return BranchPrefix + runID }
 
-// Within reports whether path is root or below it. Both must be clean
-// absolute paths (resolved of symlinks by the caller): a lexical check.
-func Within(root, path string) bool {
-	rel, err := filepath.Rel(root, path)
-	if err != nil {
-		return false
-	}
-	return rel == "." || (rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel))
-}
-
-// Granted reports whether path is within one of roots; no roots grants all.
+// Granted reports whether path is within one of roots (runs.PathWithin:
+// lexical, so the caller resolves symlinks first); no roots grants all.
 func Granted(roots []string, path string) bool {
 	if len(roots) == 0 {
 		return true
 	}
 	for _, r := range roots {
-		if Within(r, path) {
+		if runs.PathWithin(path, r) {
 			return true
 		}
 	}

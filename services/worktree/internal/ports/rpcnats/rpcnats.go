@@ -102,7 +102,7 @@ func (s *Server) handle(ctx context.Context, msg *nats.Msg) {
 	case rpc.WorktreePrepare:
 		var req rpc.WorktreePrepareRequest
 		if err := json.Unmarshal(msg.Data, &req); err != nil {
-			reply, code = rpc.WorktreePrepareReply{Code: "worktree_failed", Error: "could not decode the request: " + err.Error()}, "worktree_failed"
+			reply, code = rpc.WorktreePrepareReply{Code: rpc.WorktreeCodeFailed, Error: "could not decode the request: " + err.Error()}, rpc.WorktreeCodeFailed
 			break
 		}
 		start := time.Now()
