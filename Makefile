@@ -38,11 +38,14 @@ build:
 test: web-test
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
-## lint: gofmt, go vet and staticcheck; the dashboard's type check and generated API types
+## lint: gofmt, go vet, staticcheck, the boundaries between services (no service links another
+## outside tools/boundaries/allowlist.txt; every event type appended only by its owner); the
+## dashboard's type check and generated API types
 lint: web-lint
 	@out="$$(gofmt -l $(MODULES))"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) run $(STATICCHECK) $(PKGS)
+	$(GO) test -count=1 ./tools/boundaries
 
 ## bench: every benchmark (Phantom and its raw baseline side by side)
 bench:
