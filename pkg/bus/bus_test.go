@@ -2,6 +2,8 @@ package bus_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -185,4 +187,14 @@ func TestEmbeddedReportsPortInUse(t *testing.T) {
 	addr := n.Conn.ConnectedAddr()
 	_, err := bus.StartEmbedded(bus.EmbeddedConfig{Listen: addr, StoreDir: t.TempDir()})
 	require.ErrorIs(t, err, bus.ErrPortInUse)
+}
+
+func TestNothingPulledIsTheIdleStateNotAFailure(t *testing.T) {
+	t.Parallel()
+	for _, err := range []error{nats.ErrTimeout, fmt.Errorf("pull: %w", nats.ErrTimeout), context.DeadlineExceeded, jetstream.ErrNoMessages} {
+		require.True(t, bus.NothingPulled(err), "%v", err)
+	}
+	for _, err := range []error{nil, errors.New("connection closed"), jetstream.ErrConsumerDeleted, context.Canceled} {
+		require.False(t, bus.NothingPulled(err), "%v", err)
+	}
 }

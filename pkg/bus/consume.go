@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/phantom-run/phantom/contracts/envelope"
@@ -52,6 +53,15 @@ type Message struct {
 	Seq uint64
 	// Delivered counts deliveries of this message to this consumer.
 	Delivered uint64
+}
+
+// NothingPulled reports whether a pull from a consumer ended without a
+// message because none was waiting: the pull request expired on the server
+// (nats.ErrTimeout), the fetch's own deadline passed, or the server said
+// there were none. An idle consumer is the normal state, not a failure: a
+// puller logs nothing and pulls again.
+func NothingPulled(err error) bool {
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoMessages)
 }
 
 // Decode reads the envelope and stream position of a JetStream message.

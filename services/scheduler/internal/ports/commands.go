@@ -92,7 +92,7 @@ func next(ctx context.Context, cons jetstream.Consumer) ([]jetstream.Msg, error)
 	defer cancel()
 	first, err := cons.Next(jetstream.FetchContext(fctx))
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, jetstream.ErrNoMessages) {
+		if bus.NothingPulled(err) {
 			return nil, nil
 		}
 		return nil, err
