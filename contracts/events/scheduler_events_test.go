@@ -1,7 +1,7 @@
 package events_test
 
 func init() {
-	// Quota holds (issue 3): the scheduler's decision to hold a provider is a
+	// Quota holds: the scheduler's decision to hold a provider is a
 	// fact of its own, so that a standby scheduler and the read models know
 	// it without re-deriving it from run failures.
 	beyondArchitecture["provider.held"] = "scheduler: a provider on hold until its quota resets"

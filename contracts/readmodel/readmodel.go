@@ -37,7 +37,7 @@ const (
 	ProjectionGuardPolicies = "guard_policies"
 )
 
-// Projections of the runner's read models (issue 4).
+// Projections of the runner's read models.
 const (
 	// ProjectionAgentActivity keeps messages, tool_calls and usage (from run.semantic).
 	ProjectionAgentActivity = "agent_activity"
@@ -47,7 +47,7 @@ const (
 	ProjectionConversations = "conversations"
 )
 
-// Projections of the scheduler's area (issue 3).
+// Projections of the scheduler's area.
 const (
 	// ProjectionSchedulerJobs keeps scheduler_jobs.
 	ProjectionSchedulerJobs = "scheduler_jobs"

@@ -1,4 +1,4 @@
--- The scheduler's queue as the event log tells it (issue 3): one row per run
+-- The scheduler's queue as the event log tells it: one row per run
 -- the scheduler has not finished with (requested, queued, waiting for a
 -- retry, dispatched or running); a run that ends (completed, failed for good,
 -- canceled, rejected) leaves the table. Every column comes from events, times

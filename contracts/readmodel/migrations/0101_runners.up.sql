@@ -1,4 +1,4 @@
--- Runners as the event log tells it (issue 3): registered, lost (missed its
+-- Runners as the event log tells it: registered, lost (missed its
 -- heartbeats) or drained (stopped on purpose). Liveness itself is the KV
 -- bucket phantom_runners; this table is the fleet's history.
 CREATE TABLE runners (

@@ -1,4 +1,4 @@
--- Provider holds (issue 3): the last hold of each provider whose quota ran
+-- Provider holds: the last hold of each provider whose quota ran
 -- out, and whether it is still on. A hold is on while released_at is null
 -- and held_until is in the future.
 CREATE TABLE provider_holds (

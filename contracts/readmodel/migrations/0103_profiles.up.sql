@@ -1,4 +1,4 @@
--- Profiles (issue 3): defaults that fill what a run request leaves out, and
+-- Profiles: defaults that fill what a run request leaves out, and
 -- an optional concurrency limit. The latest profile.saved of each name.
 CREATE TABLE profiles (
     name           text PRIMARY KEY,

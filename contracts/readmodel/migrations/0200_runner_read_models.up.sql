@@ -1,4 +1,4 @@
--- The runner's read models (issue 4): what agents said and did, what they
+-- The runner's read models: what agents said and did, what they
 -- cost, what each runner can run, and conversations. Every column is derived
 -- from events (times are the events' ce-time), so a replay into empty tables
 -- gives identical rows.

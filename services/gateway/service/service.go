@@ -22,7 +22,7 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/pkg/daemon"
-	"github.com/phantom-run/phantom/services/gateway/internal/adapters/natsbus"
+	"github.com/phantom-run/phantom/services/gateway/internal/adapters/natsout"
 	"github.com/phantom-run/phantom/services/gateway/internal/adapters/pgstore"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/command"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/query"
@@ -134,9 +134,9 @@ func New(ctx context.Context, cfg Config, env daemon.Env) (*Service, error) {
 		env.Logger.Warn("PHANTOM_TOKEN is short; use at least 16 random characters", "length", len(cfg.Token))
 	}
 	store := pgstore.New(env.DB, cfg.QueryTimeout)
-	eventLog := natsbus.NewEventLog(env.JS, cfg.QueryTimeout)
-	submitter := natsbus.NewSubmitter(env.Conn, env.Publisher(), env.Logger)
-	sched := natsbus.NewScheduler(env.Conn, env.JS, env.Publisher(), cfg.QueryTimeout)
+	eventLog := natsout.NewEventLog(env.JS, cfg.QueryTimeout)
+	submitter := natsout.NewSubmitter(env.Conn, env.Publisher(), env.Logger)
+	sched := natsout.NewSchedulerClient(env.Conn, env.JS, env.Publisher(), cfg.QueryTimeout)
 	limits := command.Limits{MaxPromptBytes: cfg.MaxPromptBytes, WorkspaceRoots: cfg.WorkspaceRoots}
 	submit := command.NewSubmit(submitter, limits, cfg.SubmitWait).WithProfiles(sched)
 	stopping, stop := context.WithCancel(context.Background())
@@ -157,15 +157,15 @@ func New(ctx context.Context, cfg Config, env daemon.Env) (*Service, error) {
 		Events: query.NewEvents(store, eventLog, cfg.SubmitWait),
 
 		Guard:         query.NewGuard(store),
-		GuardPolicies: command.NewGuardPolicies(natsbus.NewAppender(env.Publisher())),
+		GuardPolicies: command.NewGuardPolicies(natsout.NewAppender(env.Publisher())),
 		// A conversation just created may take the projector a moment to show.
-		Agents:     command.NewAgents(natsbus.NewControl(env.Publisher(), 15*time.Second), store, submit, limits, max(cfg.SubmitWait, 2*time.Second)),
+		Agents:     command.NewAgents(natsout.NewControl(env.Publisher(), 15*time.Second), store, submit, limits, max(cfg.SubmitWait, 2*time.Second)),
 		AgentReads: query.NewAgents(store),
-		// The scheduler's area (issue 3).
-		Scheduler: query.NewScheduler(sched, store),
-		Cancel:    command.NewCancel(runStates{store: store, log: sched}, sched, cfg.SubmitWait),
-		Rerun:     command.NewRerun(sched, submit),
-		Profiles:  command.NewProfiles(sched, limits),
+		// The scheduler's area.
+		SchedulerView: query.NewSchedulerView(sched, store),
+		Cancel:        command.NewCancel(runStates{store: store, log: sched}, sched, cfg.SubmitWait),
+		Rerun:         command.NewRerun(sched, submit),
+		Profiles:      command.NewProfiles(sched, limits),
 	})
 	if err != nil {
 		stop()
@@ -228,7 +228,7 @@ func (s *Service) Serve(ctx context.Context, l net.Listener) error {
 // run the projector has not caught up with yet, its existence in the log.
 type runStates struct {
 	store *pgstore.Store
-	log   *natsbus.Scheduler
+	log   *natsout.SchedulerClient
 }
 
 func (r runStates) RunStatus(ctx context.Context, id string) (runs.Status, bool, error) {

@@ -13,7 +13,7 @@ import (
 	"github.com/phantom-run/phantom/services/projector/service"
 )
 
-// The scheduler's read models (issue 3) follow its events: the queue
+// The scheduler's read models follow its events: the queue
 // (scheduler_jobs, with the rules of the scheduler's queue: fencing, an
 // attempt that failed retryably abandoned), the fleet, provider holds and
 // profiles; and a rebuild gives the same rows.

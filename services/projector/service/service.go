@@ -27,7 +27,6 @@ import (
 	"github.com/phantom-run/phantom/contracts/streams"
 	"github.com/phantom-run/phantom/pkg/daemon"
 	"github.com/phantom-run/phantom/services/projector/internal/engine"
-	"github.com/phantom-run/phantom/services/projector/internal/projection"
 	"github.com/phantom-run/phantom/services/projector/internal/projections"
 )
 
@@ -93,8 +92,8 @@ type Service struct {
 	js   jetstream.JetStream
 	eng  *engine.Engine
 	m    *engine.Metrics
-	all  map[string]projection.Projection
-	mine []projection.Projection
+	all  map[string]engine.Projection
+	mine []engine.Projection
 	// workers are those of the current active term; nil while standing by.
 	workers atomic.Pointer[[]*engine.Worker]
 	active  atomic.Bool
@@ -126,7 +125,7 @@ func New(_ context.Context, cfg Config, env daemon.Env) (*Service, error) {
 		db:  env.DB,
 		js:  env.JS,
 		m:   m,
-		all: map[string]projection.Projection{},
+		all: map[string]engine.Projection{},
 	}
 	s.eng = engine.New(env.DB, env.JS, log, m, engine.Options{Batch: cfg.Batch, MaxWait: cfg.MaxWait, Linger: cfg.Linger, SynchronousCommit: cfg.SynchronousCommit})
 	for _, p := range projections.All() {

@@ -16,10 +16,11 @@ import (
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
 	"github.com/phantom-run/phantom/pkg/daemon"
-	"github.com/phantom-run/phantom/services/scheduler/internal/adapters"
+	"github.com/phantom-run/phantom/services/scheduler/internal/adapters/metrics"
+	"github.com/phantom-run/phantom/services/scheduler/internal/adapters/natsout"
 	"github.com/phantom-run/phantom/services/scheduler/internal/app/command"
 	"github.com/phantom-run/phantom/services/scheduler/internal/domain/queue"
-	"github.com/phantom-run/phantom/services/scheduler/internal/ports"
+	"github.com/phantom-run/phantom/services/scheduler/internal/ports/natsin"
 )
 
 // Name is the service's name (its ce-source is phantom/scheduler/<instance>).
@@ -42,9 +43,9 @@ type Service struct {
 	env     daemon.Env
 	log     *slog.Logger
 	limits  queue.Limits
-	metrics *adapters.Metrics
-	outbox  *adapters.Outbox
-	events  *adapters.EventLog
+	metrics *metrics.Metrics
+	outbox  *natsout.Outbox
+	events  *natsout.EventLog
 	// ready: the queue is rebuilt (the instance leads or stands by).
 	ready atomic.Bool
 	// leading: this instance holds the lease and decides.
@@ -73,15 +74,15 @@ func New(_ context.Context, cfg Config, env daemon.Env) (*Service, error) {
 	if env.JS == nil || env.Conn == nil || env.Metrics == nil {
 		return nil, errors.New("the scheduler needs a NATS connection, a JetStream context and a metrics registerer in its env")
 	}
-	metrics, err := adapters.NewMetrics(env.Metrics)
+	collectors, err := metrics.NewMetrics(env.Metrics)
 	if err != nil {
 		return nil, err
 	}
-	outbox, err := adapters.NewOutbox(env.Conn, env.Publisher(), cfg.PublishTimeout)
+	outbox, err := natsout.NewOutbox(env.Conn, env.Publisher(), cfg.PublishTimeout)
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, env: env, log: log, limits: limits, metrics: metrics, outbox: outbox, events: adapters.NewEventLog(env.JS, log)}
+	s := &Service{cfg: cfg, env: env, log: log, limits: limits, metrics: collectors, outbox: outbox, events: natsout.NewEventLog(env.JS, log)}
 	if env.Checks != nil {
 		env.Checks.Add(Name, func(context.Context) error {
 			if !s.ready.Load() {
@@ -112,7 +113,7 @@ func (s *Service) Snapshot() (queue.Snapshot, bool) {
 // starts from a fresh rebuild.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.ready.Store(false)
-	lease, err := adapters.OpenLease(ctx, s.env.JS, s.env.Instance)
+	lease, err := natsout.OpenLease(ctx, s.env.JS, s.env.Instance)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -133,7 +134,7 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // term is one rebuild and what follows it: standing by, then leading.
-func (s *Service) term(ctx context.Context, lease *adapters.Lease) error {
+func (s *Service) term(ctx context.Context, lease *natsout.Lease) error {
 	s.ready.Store(false)
 	app, err := command.New(command.Config{
 		Limits: s.limits, Policy: s.cfg.policy(),
@@ -187,7 +188,7 @@ func (s *Service) term(ctx context.Context, lease *adapters.Lease) error {
 }
 
 // rebuild replays the event log into app.
-func (s *Service) rebuild(ctx context.Context, app *command.Scheduler) (*adapters.Reader, error) {
+func (s *Service) rebuild(ctx context.Context, app *command.Scheduler) (*natsout.Reader, error) {
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.ReplayTimeout)
 	defer cancel()
@@ -211,7 +212,7 @@ func (s *Service) rebuild(ctx context.Context, app *command.Scheduler) (*adapter
 }
 
 // campaign waits until this instance holds the lease.
-func (s *Service) campaign(ctx context.Context, lease *adapters.Lease) error {
+func (s *Service) campaign(ctx context.Context, lease *natsout.Lease) error {
 	poll := lease.TTL() / 3
 	logged := false
 	for {
@@ -241,7 +242,7 @@ func (s *Service) campaign(ctx context.Context, lease *adapters.Lease) error {
 // decides on everything the old one recorded), then consumes the commands,
 // wakes for the decisions time makes due, watches runner heartbeats and
 // answers queue requests.
-func (s *Service) lead(ctx context.Context, app *command.Scheduler, lease *adapters.Lease, reader *adapters.Reader) error {
+func (s *Service) lead(ctx context.Context, app *command.Scheduler, lease *natsout.Lease, reader *natsout.Reader) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.renew(gctx, lease) })
 	g.Go(func() error {
@@ -254,7 +255,7 @@ func (s *Service) lead(ctx context.Context, app *command.Scheduler, lease *adapt
 }
 
 // catchUp waits until the tail has read everything the log holds now.
-func (s *Service) catchUp(ctx context.Context, reader *adapters.Reader) error {
+func (s *Service) catchUp(ctx context.Context, reader *natsout.Reader) error {
 	target, err := s.events.LastSeq(ctx)
 	if err != nil {
 		return err
@@ -274,7 +275,7 @@ func (s *Service) catchUp(ctx context.Context, reader *adapters.Reader) error {
 }
 
 // decide runs the active scheduler's work until ctx ends.
-func (s *Service) decide(ctx context.Context, app *command.Scheduler, lease *adapters.Lease) error {
+func (s *Service) decide(ctx context.Context, app *command.Scheduler, lease *natsout.Lease) error {
 	s.leading.Store(true)
 	s.metrics.Leader(true)
 	s.log.Info("active: this scheduler decides", "instance", s.env.Instance, "lease_ttl", lease.TTL())
@@ -290,23 +291,23 @@ func (s *Service) decide(ctx context.Context, app *command.Scheduler, lease *ada
 		Description:   "The scheduler's commands: submit_run, cancel_run (pulled by the active scheduler).",
 		FilterSubject: subjects.ServiceCommands(commands.ServiceScheduler),
 		AckWait:       s.cfg.CommandAckWait,
-		MaxAckPending: 4 * ports.MaxBatch,
+		MaxAckPending: 4 * natsin.MaxBatch,
 	})
 	if err != nil {
 		return fmt.Errorf("could not subscribe to the scheduler's commands: %w", err)
 	}
-	rpcSub, err := ports.ServeQueue(s.env.Conn, app, s.log)
+	rpcSub, err := natsin.ServeQueue(s.env.Conn, app, s.log)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = rpcSub.Unsubscribe() }()
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return ports.ConsumeCommands(gctx, cons, app, s.cfg.CommandRetryDelay, s.log) })
+	g.Go(func() error { return natsin.ConsumeCommands(gctx, cons, app, s.cfg.CommandRetryDelay, s.log) })
 	g.Go(func() error { return s.wakeLoop(gctx, app) })
 	g.Go(func() error {
 		for gctx.Err() == nil {
-			if err := adapters.WatchRunners(gctx, s.env.JS, app, s.log); err != nil && gctx.Err() == nil {
+			if err := natsout.WatchRunners(gctx, s.env.JS, app, s.log); err != nil && gctx.Err() == nil {
 				s.log.Warn("watching runner heartbeats failed; watching again", "error", err)
 				select {
 				case <-gctx.Done():
@@ -320,7 +321,7 @@ func (s *Service) decide(ctx context.Context, app *command.Scheduler, lease *ada
 }
 
 // renew keeps the lease until ctx ends; errLeaseLost when it cannot.
-func (s *Service) renew(ctx context.Context, lease *adapters.Lease) error {
+func (s *Service) renew(ctx context.Context, lease *natsout.Lease) error {
 	t := time.NewTicker(lease.TTL() / 3)
 	defer t.Stop()
 	for {
@@ -334,7 +335,7 @@ func (s *Service) renew(ctx context.Context, lease *adapters.Lease) error {
 		case err == nil:
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, adapters.ErrLeaseLost):
+		case errors.Is(err, natsout.ErrLeaseLost):
 			return fmt.Errorf("%w: %v", errLeaseLost, err)
 		case !lease.Fresh():
 			// Renewals keep failing: another instance may take the key once it

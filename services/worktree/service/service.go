@@ -19,7 +19,7 @@ import (
 	"github.com/phantom-run/phantom/services/worktree/internal/adapters/gitcli"
 	"github.com/phantom-run/phantom/services/worktree/internal/adapters/guardedgit"
 	"github.com/phantom-run/phantom/services/worktree/internal/app/command"
-	"github.com/phantom-run/phantom/services/worktree/internal/ports/rpcnats"
+	"github.com/phantom-run/phantom/services/worktree/internal/ports/natsin"
 )
 
 // Config is the worktree service's configuration (PHANTOM_* variables).
@@ -66,7 +66,7 @@ func (c Config) withDefaults() (Config, error) {
 type Service struct {
 	env       daemon.Env
 	worktrees *command.Worktrees
-	server    *rpcnats.Server
+	server    *natsin.Server
 }
 
 // New checks the configuration, creates the worktree directory and returns
@@ -84,7 +84,7 @@ func New(_ context.Context, cfg Config, env daemon.Env) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := rpcnats.New(env.Conn, cfg.Host, w, env.Logger, cfg.Concurrency, env.Metrics)
+	srv, err := natsin.New(env.Conn, cfg.Host, w, env.Logger, cfg.Concurrency, env.Metrics)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/runs"
 )
 
-// agentCommands are the commands that steer and show agents (issue 4):
+// agentCommands are the commands that steer and show agents:
 // capabilities, pause/resume, usage, interactive sessions, conversations.
 func agentCommands(app *App, g *globals) []*cobra.Command {
 	return []*cobra.Command{newCapabilities(app, g), newPause(app, g, "pause"), newPause(app, g, "resume"),

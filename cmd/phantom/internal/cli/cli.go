@@ -111,7 +111,7 @@ func newRoot(app *App) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.token, "token", "", "API token (default $PHANTOM_TOKEN, else the one phantom up wrote in its data dir)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fail(ExitUsage, err) })
 	root.AddCommand(newUp(app), newRun(app, &g), newPs(app, &g), newLogs(app, &g), newVersion(app))
-	// Safety guard (issue 5).
+	// The safety guard.
 	root.AddCommand(newGuard(app, &g))
 	root.AddCommand(agentCommands(app, &g)...)
 	root.AddCommand(schedulerCommands(app, &g)...)

@@ -14,9 +14,9 @@ import (
 )
 
 // This file is the seam between `phantom up` and the services: the only
-// place that names them. The integrator fills it in after merging the
-// service branches (each exposes services/<name>/service with Config, New
-// and Run; the gateway's Service also has Handler). Example entry:
+// place that names them. Each service exposes services/<name>/service with
+// Config, New and Run (the gateway's Service also has Handler); an entry
+// looks like:
 //
 //	var gw gateway.Config
 //	...

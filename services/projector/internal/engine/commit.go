@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/phantom-run/phantom/pkg/bus"
-	"github.com/phantom-run/phantom/services/projector/internal/projection"
 )
 
 // errCheckpointMoved: the checkpoint is not where this worker left it.
@@ -106,7 +105,7 @@ func (w *Worker) commit(ctx context.Context, b *batch, oneByOne bool) (refused i
 	return refused, nil
 }
 
-func applyOne(ctx context.Context, tx pgx.Tx, p projection.Projection, ev bus.Event) error {
+func applyOne(ctx context.Context, tx pgx.Tx, p Projection, ev bus.Event) error {
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("could not open a savepoint: %w", err)
@@ -140,11 +139,11 @@ func nullable(s string) *string {
 
 // refusedByData reports whether err comes from the data of an event, so that
 // applying the same event again fails again: the projection says so
-// (projection.ErrBadEvent), or Postgres refused a value (data exception,
+// (ErrBadEvent), or Postgres refused a value (data exception,
 // integrity constraint, program limit such as a value too large). Anything
 // else (connections, locks, a missing table) is worth retrying.
 func refusedByData(err error) bool {
-	if errors.Is(err, projection.ErrBadEvent) {
+	if errors.Is(err, ErrBadEvent) {
 		return true
 	}
 	var pgErr *pgconn.PgError

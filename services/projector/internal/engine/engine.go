@@ -40,7 +40,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/phantom-run/phantom/contracts/streams"
-	"github.com/phantom-run/phantom/services/projector/internal/projection"
 )
 
 // Options tune the engine. Zero values take the defaults.
@@ -122,10 +121,10 @@ func New(db *pgxpool.Pool, js jetstream.JetStream, log *slog.Logger, m *Metrics,
 }
 
 // ConsumerName is the durable consumer of a projection.
-func ConsumerName(p projection.Projection) string { return "projector-" + p.Name() }
+func ConsumerName(p Projection) string { return "projector-" + p.Name() }
 
 // consumerConfig positions the consumer at start (0: the beginning).
-func (e *Engine) consumerConfig(p projection.Projection, start uint64) jetstream.ConsumerConfig {
+func (e *Engine) consumerConfig(p Projection, start uint64) jetstream.ConsumerConfig {
 	cfg := jetstream.ConsumerConfig{
 		Durable:     ConsumerName(p),
 		Description: "Phantom projector: the " + p.Name() + " projection (its position is the checkpoint in Postgres)",
@@ -150,7 +149,7 @@ func (e *Engine) consumerConfig(p projection.Projection, start uint64) jetstream
 }
 
 // position deletes the projection's consumer and creates it afresh at start.
-func (e *Engine) position(ctx context.Context, p projection.Projection, start uint64) (jetstream.Consumer, error) {
+func (e *Engine) position(ctx context.Context, p Projection, start uint64) (jetstream.Consumer, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	name := ConsumerName(p)
@@ -182,7 +181,7 @@ func (e *Engine) Checkpoint(ctx context.Context, name string) (uint64, error) {
 // Reset empties a projection (its tables, checkpoint and recorded errors, in
 // one transaction) and recreates its consumer at sequence 1. A worker running
 // anywhere notices at its next batch and replays from the start.
-func (e *Engine) Reset(ctx context.Context, p projection.Projection) error {
+func (e *Engine) Reset(ctx context.Context, p Projection) error {
 	tctx, cancel := context.WithTimeout(ctx, e.o.TxTimeout)
 	defer cancel()
 	err := pgx.BeginFunc(tctx, e.db, func(tx pgx.Tx) error {

@@ -1,4 +1,4 @@
-package engine
+package engine_test
 
 import (
 	"context"
@@ -11,14 +11,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/phantom-run/phantom/contracts/readmodel"
 	"github.com/phantom-run/phantom/contracts/streams"
 	"github.com/phantom-run/phantom/pkg/bus"
 	"github.com/phantom-run/phantom/pkg/testenv"
-	"github.com/phantom-run/phantom/services/projector/internal/projection"
+	"github.com/phantom-run/phantom/services/projector/internal/engine"
 	"github.com/phantom-run/phantom/services/projector/internal/projections"
 	"github.com/phantom-run/phantom/services/projector/internal/projtest"
 )
@@ -26,21 +25,21 @@ import (
 type bundle struct {
 	*projtest.Env
 	t   *testing.T
-	m   *Metrics
-	eng *Engine
+	m   *engine.Metrics
+	eng *engine.Engine
 }
 
-func setup(t *testing.T, o Options) *bundle {
+func setup(t *testing.T, o engine.Options) *bundle {
 	t.Helper()
 	env := projtest.Setup(t, 2*time.Minute)
-	m, err := NewMetrics(prometheus.NewRegistry())
+	m, err := engine.NewMetrics(prometheus.NewRegistry())
 	require.NoError(t, err)
-	return &bundle{Env: env, t: t, m: m, eng: New(env.DB, env.NATS.JS, testenv.Logger(t), m, o)}
+	return &bundle{Env: env, t: t, m: m, eng: engine.New(env.DB, env.NATS.JS, testenv.Logger(t), m, o)}
 }
 
 // hooked wraps the runs projection with a hook before its Apply.
 type hooked struct {
-	projection.Projection
+	engine.Projection
 	before func(ctx context.Context, tx pgx.Tx, batch []bus.Event) error
 	calls  atomic.Int64
 }
@@ -57,13 +56,13 @@ func (h *hooked) Apply(ctx context.Context, tx pgx.Tx, batch []bus.Event) error 
 
 // running is a worker running in the background.
 type running struct {
-	w      *Worker
+	w      *engine.Worker
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 // start runs a worker of p until the test ends or stop.
-func (b *bundle) start(p projection.Projection) *running {
+func (b *bundle) start(p engine.Projection) *running {
 	b.t.Helper()
 	r := &running{w: b.eng.Worker(p), done: make(chan struct{})}
 	ctx, cancel := context.WithCancel(b.Ctx)
@@ -98,7 +97,7 @@ func (r *running) stop() {
 // and requires the tables to be what they were.
 func (b *bundle) replayEquals(want projtest.Dump, last uint64) {
 	b.t.Helper()
-	b.eng.afterCommit = nil
+	engine.SetAfterCommit(b.eng, nil)
 	require.NoError(b.t, b.eng.Reset(b.Ctx, projections.Runs{}))
 	r := b.start(projections.Runs{})
 	b.WaitCheckpoint(readmodel.ProjectionRuns, last, 30*time.Second)
@@ -116,12 +115,12 @@ func (b *bundle) requireNoDuplicates(total int) {
 
 func TestKilledInsideABatchRollsBack(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Options{Batch: 50})
+	b := setup(t, engine.Options{Batch: 50})
 	work := projtest.Workload(30, 5, 21)
 	last := b.PublishAll(work)
 
 	var committed atomic.Uint64
-	b.eng.afterCommit = func(seq uint64) bool { committed.Store(seq); return true }
+	engine.SetAfterCommit(b.eng, func(seq uint64) bool { committed.Store(seq); return true })
 	var cancel context.CancelFunc
 	h := &hooked{Projection: projections.Runs{}}
 	h.before = func(ctx context.Context, tx pgx.Tx, batch []bus.Event) error {
@@ -146,7 +145,7 @@ func TestKilledInsideABatchRollsBack(t *testing.T) {
 	require.NoError(t, b.DB.QueryRow(b.Ctx, `SELECT count(*) FROM run_events WHERE seq > $1`, int64(cp)).Scan(&above))
 	require.Zero(t, above, "nothing of the killed batch is left")
 
-	b.eng.afterCommit = nil
+	engine.SetAfterCommit(b.eng, nil)
 	r = b.start(projections.Runs{})
 	b.WaitCheckpoint(readmodel.ProjectionRuns, last, 30*time.Second)
 	r.stop()
@@ -156,18 +155,18 @@ func TestKilledInsideABatchRollsBack(t *testing.T) {
 
 func TestKilledBetweenCommitAndAck(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Options{Batch: 40})
+	b := setup(t, engine.Options{Batch: 40})
 	work := projtest.Workload(30, 5, 22)
 	last := b.PublishAll(work)
 	var cancel context.CancelFunc
 	var commits atomic.Int64
-	b.eng.afterCommit = func(uint64) bool {
+	engine.SetAfterCommit(b.eng, func(uint64) bool {
 		if commits.Add(1) == 2 {
 			cancel()
 			return false
 		}
 		return true
-	}
+	})
 	r := b.start(projections.Runs{})
 	cancel = r.cancel
 	r.wait(t)
@@ -181,7 +180,7 @@ func TestKilledBetweenCommitAndAck(t *testing.T) {
 	require.NoError(t, err)
 	require.Less(t, info.AckFloor.Stream, cp, "the last committed batch was not acknowledged")
 
-	b.eng.afterCommit = nil
+	engine.SetAfterCommit(b.eng, nil)
 	r = b.start(projections.Runs{})
 	b.WaitCheckpoint(readmodel.ProjectionRuns, last, 30*time.Second)
 	r.stop()
@@ -193,7 +192,7 @@ func TestRedeliveredAfterAckWaitIsSkipped(t *testing.T) {
 	t.Parallel()
 	// The pull asks for more than there is, so it is still open, waiting,
 	// when the ack wait expires during the first (slow) batch.
-	b := setup(t, Options{Batch: 1000, AckWait: 300 * time.Millisecond})
+	b := setup(t, engine.Options{Batch: 1000, AckWait: 300 * time.Millisecond})
 	work := projtest.Workload(30, 6, 23)
 	require.Less(t, len(work), 1000)
 	last := b.PublishAll(work)
@@ -208,7 +207,7 @@ func TestRedeliveredAfterAckWaitIsSkipped(t *testing.T) {
 	r := b.start(h)
 	b.WaitCheckpoint(readmodel.ProjectionRuns, last, 30*time.Second)
 	require.Eventually(t, func() bool {
-		return testutil.ToFloat64(b.m.skipped.WithLabelValues(readmodel.ProjectionRuns, SkipRedelivered)) > 0
+		return b.m.Skipped(readmodel.ProjectionRuns, engine.SkipRedelivered) > 0
 	}, 10*time.Second, 10*time.Millisecond, "the redelivered batch was seen and skipped")
 	r.stop()
 	b.requireNoDuplicates(len(work))
@@ -217,7 +216,7 @@ func TestRedeliveredAfterAckWaitIsSkipped(t *testing.T) {
 
 func TestRefusedEventsAreRecordedAndSkipped(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Options{Batch: 200})
+	b := setup(t, engine.Options{Batch: 200})
 	work := projtest.Workload(20, 5, 24)
 	last := b.PublishAll(work)
 	const pgRefused, appRefused = 17, 33
@@ -230,7 +229,7 @@ func TestRefusedEventsAreRecordedAndSkipped(t *testing.T) {
 				_, err := tx.Exec(ctx, `SELECT 1/0`)
 				return err
 			case appRefused:
-				return fmt.Errorf("%w: not this one", projection.ErrBadEvent)
+				return fmt.Errorf("%w: not this one", engine.ErrBadEvent)
 			}
 		}
 		return nil
@@ -245,16 +244,16 @@ func TestRefusedEventsAreRecordedAndSkipped(t *testing.T) {
 	require.Contains(t, errs[0], "division by zero")
 	require.Contains(t, errs[1], "33 ")
 	require.Contains(t, errs[1], "not this one")
-	require.Equal(t, 2.0, testutil.ToFloat64(b.m.skipped.WithLabelValues(readmodel.ProjectionRuns, SkipRefused)))
-	require.Equal(t, float64(len(work)-2), testutil.ToFloat64(b.m.applied.WithLabelValues(readmodel.ProjectionRuns)))
+	require.Equal(t, 2.0, b.m.Skipped(readmodel.ProjectionRuns, engine.SkipRefused))
+	require.Equal(t, float64(len(work)-2), b.m.Applied(readmodel.ProjectionRuns))
 }
 
 func TestTransientFailuresAreRetried(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Options{Batch: 1000, RetryMin: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond})
+	b := setup(t, engine.Options{Batch: 1000, RetryMin: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond})
 	work := projtest.Workload(10, 5, 25)
 	last := b.PublishAll(work)
-	var w *Worker
+	var w *engine.Worker
 	var unhealthy atomic.Bool
 	h := &hooked{Projection: projections.Runs{}}
 	h.before = func(context.Context, pgx.Tx, []bus.Event) error {
@@ -273,7 +272,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	require.True(t, unhealthy.Load(), "a failing worker reports it")
 	require.Eventually(t, func() bool { return w.Healthy() == nil }, 5*time.Second, 10*time.Millisecond)
 	r.stop()
-	require.Equal(t, 3.0, testutil.ToFloat64(b.m.errors.WithLabelValues(readmodel.ProjectionRuns)))
+	require.Equal(t, 3.0, b.m.ApplyErrors(readmodel.ProjectionRuns))
 	b.requireNoDuplicates(len(work))
 }
 
@@ -282,7 +281,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 // reposition rather than skip the stolen events.
 func TestStolenDeliveriesAreNoticed(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Options{Batch: 10})
+	b := setup(t, engine.Options{Batch: 10})
 	work := projtest.Workload(40, 5, 26)
 	r := b.start(projections.Runs{})
 	var last uint64
@@ -306,19 +305,19 @@ func TestStolenDeliveriesAreNoticed(t *testing.T) {
 	}
 	b.WaitCheckpoint(readmodel.ProjectionRuns, last, 30*time.Second)
 	r.stop()
-	require.Positive(t, testutil.ToFloat64(b.m.resets.WithLabelValues(readmodel.ProjectionRuns, "gap")))
+	require.Positive(t, b.m.Positions(readmodel.ProjectionRuns, "gap"))
 	b.requireNoDuplicates(len(work))
 	b.replayEquals(b.Dump(), last)
 }
 
 func TestFirstDeliveryIsVerifiedAgainstTheStream(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Options{})
+	b := setup(t, engine.Options{})
 	last := b.PublishAll(projtest.Workload(2, 1, 27))
 	w := b.eng.Worker(projections.Runs{})
-	require.NoError(t, w.verifyFirst(b.Ctx, 0, 1))
-	err := w.verifyFirst(b.Ctx, 0, last)
-	require.ErrorIs(t, err, errReposition)
+	require.NoError(t, w.VerifyFirst(b.Ctx, 0, 1))
+	err := w.VerifyFirst(b.Ctx, 0, last)
+	require.ErrorIs(t, err, engine.ErrReposition)
 	require.ErrorContains(t, err, "comes first after the checkpoint 0")
-	require.NoError(t, w.verifyFirst(b.Ctx, last-1, last))
+	require.NoError(t, w.VerifyFirst(b.Ctx, last-1, last))
 }

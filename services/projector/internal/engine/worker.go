@@ -13,7 +13,6 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/streams"
 	"github.com/phantom-run/phantom/pkg/bus"
-	"github.com/phantom-run/phantom/services/projector/internal/projection"
 )
 
 // Worker runs one projection. Run's goroutine owns its fields, except that
@@ -21,7 +20,7 @@ import (
 // pull, nextDelivery and verify; others only read the atomics.
 type Worker struct {
 	e   *Engine
-	p   projection.Projection
+	p   Projection
 	log *slog.Logger
 
 	cons jetstream.Consumer
@@ -41,7 +40,7 @@ type Worker struct {
 }
 
 // Worker returns a worker for p.
-func (e *Engine) Worker(p projection.Projection) *Worker {
+func (e *Engine) Worker(p Projection) *Worker {
 	return &Worker{e: e, p: p, log: e.log.With("projection", p.Name())}
 }
 

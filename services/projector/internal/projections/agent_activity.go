@@ -12,7 +12,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/readmodel"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
-	"github.com/phantom-run/phantom/services/projector/internal/projection"
+	"github.com/phantom-run/phantom/services/projector/internal/engine"
 )
 
 // AgentActivity keeps what agents said and did and what it cost, from
@@ -23,17 +23,17 @@ import (
 // sequence, so a repeated event changes nothing.
 type AgentActivity struct{}
 
-var _ projection.Projection = AgentActivity{}
+var _ engine.Projection = AgentActivity{}
 
-// Name implements projection.Projection.
+// Name implements engine.Projection.
 func (AgentActivity) Name() string { return readmodel.ProjectionAgentActivity }
 
-// Subjects implements projection.Projection.
+// Subjects implements engine.Projection.
 func (AgentActivity) Subjects() []string {
 	return []string{subjects.EventsOfType(events.AggregateRun, "run.semantic")}
 }
 
-// Tables implements projection.Projection.
+// Tables implements engine.Projection.
 func (AgentActivity) Tables() []string { return []string{"messages", "tool_calls", "usage"} }
 
 const (
@@ -63,7 +63,7 @@ ON CONFLICT (run_id, attempt, model) DO UPDATE SET
 WHERE usage.seq < excluded.seq`
 )
 
-// Apply implements projection.Projection.
+// Apply implements engine.Projection.
 func (AgentActivity) Apply(ctx context.Context, tx pgx.Tx, batch []bus.Event) error {
 	var q pgx.Batch
 	for _, ev := range batch {
@@ -104,7 +104,7 @@ func (AgentActivity) Apply(ctx context.Context, tx pgx.Tx, batch []bus.Event) er
 		case events.SemanticUsage:
 			u := s.Usage
 			if u == nil {
-				return fmt.Errorf("usage event %d without figures: %w", ev.Seq, projection.ErrBadEvent)
+				return fmt.Errorf("usage event %d without figures: %w", ev.Seq, engine.ErrBadEvent)
 			}
 			model := u.Model
 			if model == "" {

@@ -1,23 +1,23 @@
 // Package projections is the list of Phantom's projections, one file each.
 //
-// To add a projection: write a type implementing projection.Projection in a
+// To add a projection: write a type implementing engine.Projection in a
 // new file of this package (its tables come from a migration in
 // contracts/readmodel/migrations), and add it to All. The engine gives it its
 // durable consumer projector-<name>, its checkpoint, metrics and rebuild.
 package projections
 
-import "github.com/phantom-run/phantom/services/projector/internal/projection"
+import "github.com/phantom-run/phantom/services/projector/internal/engine"
 
 // All returns every projection, in the order they start.
-func All() []projection.Projection {
-	return []projection.Projection{
+func All() []engine.Projection {
+	return []engine.Projection{
 		Runs{},
-		// Safety guard (issue 5).
+		// The safety guard's.
 		PolicyAudits{},
 		GuardPolicies{},
-		// The runner's read models (issue 4).
+		// The runner's read models.
 		AgentActivity{}, Capabilities{}, Conversations{},
-		// The scheduler's area (issue 3).
+		// The scheduler's area.
 		SchedulerJobs{}, Runners{}, ProviderHolds{}, Profiles{},
 	}
 }

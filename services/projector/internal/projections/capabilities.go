@@ -11,7 +11,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/readmodel"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
-	"github.com/phantom-run/phantom/services/projector/internal/projection"
+	"github.com/phantom-run/phantom/services/projector/internal/engine"
 )
 
 // Capabilities keeps capability_snapshots: each runner.capabilities
@@ -19,12 +19,12 @@ import (
 // that drains or is lost takes its rows with it.
 type Capabilities struct{}
 
-var _ projection.Projection = Capabilities{}
+var _ engine.Projection = Capabilities{}
 
-// Name implements projection.Projection.
+// Name implements engine.Projection.
 func (Capabilities) Name() string { return readmodel.ProjectionCapabilities }
 
-// Subjects implements projection.Projection.
+// Subjects implements engine.Projection.
 func (Capabilities) Subjects() []string {
 	return []string{
 		subjects.EventsOfType(events.AggregateRunner, "runner.capabilities"),
@@ -33,7 +33,7 @@ func (Capabilities) Subjects() []string {
 	}
 }
 
-// Tables implements projection.Projection.
+// Tables implements engine.Projection.
 func (Capabilities) Tables() []string { return []string{"capability_snapshots"} }
 
 const upsertCapabilitySQL = `INSERT INTO capability_snapshots (runner_id, agent, host, command, found, version, support, reason,
@@ -45,7 +45,7 @@ ON CONFLICT (runner_id, agent) DO UPDATE SET host = excluded.host, command = exc
   models = excluded.models, options = excluded.options, updated_at = excluded.updated_at, seq = excluded.seq
 WHERE capability_snapshots.seq < excluded.seq`
 
-// Apply implements projection.Projection.
+// Apply implements engine.Projection.
 func (Capabilities) Apply(ctx context.Context, tx pgx.Tx, batch []bus.Event) error {
 	var q pgx.Batch
 	for _, ev := range batch {

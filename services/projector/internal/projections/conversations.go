@@ -10,7 +10,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/readmodel"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
-	"github.com/phantom-run/phantom/services/projector/internal/projection"
+	"github.com/phantom-run/phantom/services/projector/internal/engine"
 )
 
 // Conversations keeps conversations (title, agent, the provider session the
@@ -26,12 +26,12 @@ import (
 // the time its run reports a session.
 type Conversations struct{}
 
-var _ projection.Projection = Conversations{}
+var _ engine.Projection = Conversations{}
 
-// Name implements projection.Projection.
+// Name implements engine.Projection.
 func (Conversations) Name() string { return readmodel.ProjectionConversations }
 
-// Subjects implements projection.Projection.
+// Subjects implements engine.Projection.
 func (Conversations) Subjects() []string {
 	return []string{
 		subjects.EventsRoot + "." + events.AggregateConversation + ".>",
@@ -40,12 +40,12 @@ func (Conversations) Subjects() []string {
 	}
 }
 
-// Tables implements projection.Projection.
+// Tables implements engine.Projection.
 func (Conversations) Tables() []string {
 	return []string{"conversation_runs", "conversations", "run_conversations"}
 }
 
-// Apply implements projection.Projection.
+// Apply implements engine.Projection.
 func (Conversations) Apply(ctx context.Context, tx pgx.Tx, batch []bus.Event) error {
 	var q pgx.Batch
 	for _, ev := range batch {

@@ -11,24 +11,24 @@ import (
 	"github.com/phantom-run/phantom/contracts/readmodel"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
-	"github.com/phantom-run/phantom/services/projector/internal/projection"
+	"github.com/phantom-run/phantom/services/projector/internal/engine"
 )
 
 // GuardPolicies keeps guard_policies: the safety-guard policy of each scope
 // (global, a workspace, a profile), as the gateway lists it.
 type GuardPolicies struct{}
 
-var _ projection.Projection = GuardPolicies{}
+var _ engine.Projection = GuardPolicies{}
 
-// Name implements projection.Projection.
+// Name implements engine.Projection.
 func (GuardPolicies) Name() string { return readmodel.ProjectionGuardPolicies }
 
-// Subjects implements projection.Projection.
+// Subjects implements engine.Projection.
 func (GuardPolicies) Subjects() []string {
 	return []string{subjects.EventsRoot + "." + events.AggregateGuardPolicy + ".>"}
 }
 
-// Tables implements projection.Projection.
+// Tables implements engine.Projection.
 func (GuardPolicies) Tables() []string { return []string{"guard_policies"} }
 
 const (
@@ -38,7 +38,7 @@ const (
 	deleteGuardPolicySQL = `DELETE FROM guard_policies WHERE id = $1`
 )
 
-// Apply implements projection.Projection. The statements keep the batch's
+// Apply implements engine.Projection. The statements keep the batch's
 // order in one pipelined round trip.
 func (GuardPolicies) Apply(ctx context.Context, tx pgx.Tx, batch []bus.Event) error {
 	var q pgx.Batch
@@ -47,7 +47,7 @@ func (GuardPolicies) Apply(ctx context.Context, tx pgx.Tx, batch []bus.Event) er
 		case *events.GuardPolicySaved:
 			doc, err := json.Marshal(e.Policy)
 			if err != nil {
-				return fmt.Errorf("%w: event %s: %w", projection.ErrBadEvent, ev.ID, err)
+				return fmt.Errorf("%w: event %s: %w", engine.ErrBadEvent, ev.ID, err)
 			}
 			q.Queue(upsertGuardPolicySQL, cleanText(e.PolicyID), cleanText(e.Scope), cleanText(e.Target), cleanJSON(doc), ev.Time, int64(ev.Seq))
 		case *events.GuardPolicyDeleted:

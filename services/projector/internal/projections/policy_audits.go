@@ -10,7 +10,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/readmodel"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
-	"github.com/phantom-run/phantom/services/projector/internal/projection"
+	"github.com/phantom-run/phantom/services/projector/internal/engine"
 )
 
 // PolicyAudits keeps policy_audits: one row per run.policy_audit, the
@@ -21,24 +21,24 @@ import (
 // duplicate window, or a sequence seen before).
 type PolicyAudits struct{}
 
-var _ projection.Projection = PolicyAudits{}
+var _ engine.Projection = PolicyAudits{}
 
-// Name implements projection.Projection.
+// Name implements engine.Projection.
 func (PolicyAudits) Name() string { return readmodel.ProjectionPolicyAudits }
 
-// Subjects implements projection.Projection: every run's policy audits.
+// Subjects implements engine.Projection: every run's policy audits.
 func (PolicyAudits) Subjects() []string {
 	return []string{subjects.EventsOfType(events.AggregateRun, events.RunPolicyAudit{}.EventType())}
 }
 
-// Tables implements projection.Projection.
+// Tables implements engine.Projection.
 func (PolicyAudits) Tables() []string { return []string{"policy_audits"} }
 
 const insertAuditSQL = `INSERT INTO policy_audits (seq, id, run_id, attempt, time, decision, rule, command, segment,
 	reason, cwd, mode, origin, agent, policies, source)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT DO NOTHING`
 
-// Apply implements projection.Projection.
+// Apply implements engine.Projection.
 func (PolicyAudits) Apply(ctx context.Context, tx pgx.Tx, batch []bus.Event) error {
 	var q pgx.Batch
 	for _, ev := range batch {

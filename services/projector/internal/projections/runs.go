@@ -17,7 +17,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
 	"github.com/phantom-run/phantom/services/projector/internal/domain/runstate"
-	"github.com/phantom-run/phantom/services/projector/internal/projection"
+	"github.com/phantom-run/phantom/services/projector/internal/engine"
 )
 
 // Runs keeps run_events (one row per run event) and runs (one row per run,
@@ -36,22 +36,22 @@ import (
 // twice nor folded twice.
 type Runs struct{}
 
-var _ projection.Projection = Runs{}
+var _ engine.Projection = Runs{}
 
-// Name implements projection.Projection.
+// Name implements engine.Projection.
 func (Runs) Name() string { return readmodel.ProjectionRuns }
 
-// Subjects implements projection.Projection: every event of every run.
+// Subjects implements engine.Projection: every event of every run.
 func (Runs) Subjects() []string {
 	return []string{subjects.EventsRoot + "." + events.AggregateRun + ".>"}
 }
 
-// Tables implements projection.Projection.
+// Tables implements engine.Projection.
 func (Runs) Tables() []string { return []string{"run_events", "runs"} }
 
 const savepoint = "runs_projection"
 
-// Apply implements projection.Projection.
+// Apply implements engine.Projection.
 func (Runs) Apply(ctx context.Context, tx pgx.Tx, batch []bus.Event) error {
 	rows := make([]eventRow, len(batch))
 	for i, ev := range batch {
@@ -282,7 +282,7 @@ func fold(state map[string]*runstate.Run, ids []string, rows []eventRow) ([]*run
 		}
 		ev := runstate.Event{Seq: r.ev.Seq, Time: r.ev.Time, Attempt: headerAttempt(r.ev), Payload: r.ev.Payload}
 		if err := run.Apply(ev); err != nil {
-			return nil, fmt.Errorf("%w: event %s (seq %d): %w", projection.ErrBadEvent, r.ev.ID, r.ev.Seq, err)
+			return nil, fmt.Errorf("%w: event %s (seq %d): %w", engine.ErrBadEvent, r.ev.ID, r.ev.Seq, err)
 		}
 	}
 	order := make([]*runstate.Run, len(ids))

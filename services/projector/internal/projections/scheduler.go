@@ -11,10 +11,10 @@ import (
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
-	"github.com/phantom-run/phantom/services/projector/internal/projection"
+	"github.com/phantom-run/phantom/services/projector/internal/engine"
 )
 
-// The projections of the scheduler's area (issue 3): the queue
+// The projections of the scheduler's area: the queue
 // (scheduler_jobs), the fleet (runners), provider holds (provider_holds)
 // and profiles. Each event is one guarded statement (a row changes only if
 // the event follows from its state: the same attempt, a later one), queued
@@ -26,21 +26,21 @@ import (
 // an attempt that failed retryably abandoned until the next).
 type SchedulerJobs struct{}
 
-var _ projection.Projection = SchedulerJobs{}
+var _ engine.Projection = SchedulerJobs{}
 
-// Name implements projection.Projection.
+// Name implements engine.Projection.
 func (SchedulerJobs) Name() string { return readmodel.ProjectionSchedulerJobs }
 
-// Subjects implements projection.Projection: every run event (one filter,
+// Subjects implements engine.Projection: every run event (one filter,
 // which the server serves far faster than a list of types).
 func (SchedulerJobs) Subjects() []string {
 	return []string{subjects.EventsRoot + "." + events.AggregateRun + ".>"}
 }
 
-// Tables implements projection.Projection.
+// Tables implements engine.Projection.
 func (SchedulerJobs) Tables() []string { return []string{"scheduler_jobs"} }
 
-// Apply implements projection.Projection.
+// Apply implements engine.Projection.
 func (SchedulerJobs) Apply(ctx context.Context, tx pgx.Tx, batch []bus.Event) error {
 	var q pgx.Batch
 	for _, ev := range batch {
@@ -120,20 +120,20 @@ func nonEmpty(s string) *string {
 // runner.drained tell it.
 type Runners struct{}
 
-var _ projection.Projection = Runners{}
+var _ engine.Projection = Runners{}
 
-// Name implements projection.Projection.
+// Name implements engine.Projection.
 func (Runners) Name() string { return readmodel.ProjectionRunners }
 
-// Subjects implements projection.Projection.
+// Subjects implements engine.Projection.
 func (Runners) Subjects() []string {
 	return []string{subjects.EventsRoot + "." + events.AggregateRunner + ".>"}
 }
 
-// Tables implements projection.Projection.
+// Tables implements engine.Projection.
 func (Runners) Tables() []string { return []string{"runners"} }
 
-// Apply implements projection.Projection.
+// Apply implements engine.Projection.
 func (Runners) Apply(ctx context.Context, tx pgx.Tx, batch []bus.Event) error {
 	var q pgx.Batch
 	for _, ev := range batch {
@@ -172,20 +172,20 @@ func cleanTexts(list []string) []string {
 // ProviderHolds keeps provider_holds: each provider's last hold.
 type ProviderHolds struct{}
 
-var _ projection.Projection = ProviderHolds{}
+var _ engine.Projection = ProviderHolds{}
 
-// Name implements projection.Projection.
+// Name implements engine.Projection.
 func (ProviderHolds) Name() string { return readmodel.ProjectionProviderHolds }
 
-// Subjects implements projection.Projection.
+// Subjects implements engine.Projection.
 func (ProviderHolds) Subjects() []string {
 	return []string{subjects.EventsRoot + "." + events.AggregateProvider + ".>"}
 }
 
-// Tables implements projection.Projection.
+// Tables implements engine.Projection.
 func (ProviderHolds) Tables() []string { return []string{"provider_holds"} }
 
-// Apply implements projection.Projection.
+// Apply implements engine.Projection.
 func (ProviderHolds) Apply(ctx context.Context, tx pgx.Tx, batch []bus.Event) error {
 	var q pgx.Batch
 	for _, ev := range batch {
@@ -216,20 +216,20 @@ func (ProviderHolds) Apply(ctx context.Context, tx pgx.Tx, batch []bus.Event) er
 // Profiles keeps profiles: the latest profile.saved of each name.
 type Profiles struct{}
 
-var _ projection.Projection = Profiles{}
+var _ engine.Projection = Profiles{}
 
-// Name implements projection.Projection.
+// Name implements engine.Projection.
 func (Profiles) Name() string { return readmodel.ProjectionProfiles }
 
-// Subjects implements projection.Projection.
+// Subjects implements engine.Projection.
 func (Profiles) Subjects() []string {
 	return []string{subjects.EventsRoot + "." + events.AggregateProfile + ".>"}
 }
 
-// Tables implements projection.Projection.
+// Tables implements engine.Projection.
 func (Profiles) Tables() []string { return []string{"profiles"} }
 
-// Apply implements projection.Projection.
+// Apply implements engine.Projection.
 func (Profiles) Apply(ctx context.Context, tx pgx.Tx, batch []bus.Event) error {
 	var q pgx.Batch
 	for _, ev := range batch {

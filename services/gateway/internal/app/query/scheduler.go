@@ -34,23 +34,24 @@ type SchedulerStore interface {
 	Profiles(ctx context.Context) ([]api.Profile, error)
 }
 
-// Scheduler reads the queue, the providers, the fleet and the profiles.
-type Scheduler struct {
+// SchedulerView is the gateway's read-only view of the scheduler's area:
+// the queue, the providers, the fleet and the profiles.
+type SchedulerView struct {
 	live  QueueSource
 	store SchedulerStore
 	now   func() time.Time
 }
 
-// NewScheduler returns the use case.
-func NewScheduler(live QueueSource, store SchedulerStore) *Scheduler {
-	return &Scheduler{live: live, store: store, now: time.Now}
+// NewSchedulerView returns the use case.
+func NewSchedulerView(live QueueSource, store SchedulerStore) *SchedulerView {
+	return &SchedulerView{live: live, store: store, now: time.Now}
 }
 
 // MaxQueueLimit bounds the jobs of one answer.
 const MaxQueueLimit = 1000
 
 // Queue returns the pending runs.
-func (s *Scheduler) Queue(ctx context.Context, pool, provider string, limit int) (api.Queue, error) {
+func (s *SchedulerView) Queue(ctx context.Context, pool, provider string, limit int) (api.Queue, error) {
 	for field, v := range map[string]string{"pool": pool, "provider": provider} {
 		if v != "" && !subjects.ValidToken(v) {
 			return api.Queue{}, apperr.Invalid(field, "%s %q must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'", field, runs.Clip(v))
@@ -93,7 +94,7 @@ func (s *Scheduler) Queue(ctx context.Context, pool, provider string, limit int)
 }
 
 // Providers returns each provider's runs and hold.
-func (s *Scheduler) Providers(ctx context.Context) ([]api.ProviderState, error) {
+func (s *SchedulerView) Providers(ctx context.Context) ([]api.ProviderState, error) {
 	ps, err := s.store.Providers(ctx)
 	if err != nil {
 		return nil, apperr.Unavailable(err, "could not read the providers; retry later")
@@ -110,7 +111,7 @@ func (s *Scheduler) Providers(ctx context.Context) ([]api.ProviderState, error) 
 }
 
 // Runners returns the fleet.
-func (s *Scheduler) Runners(ctx context.Context) ([]api.Runner, error) {
+func (s *SchedulerView) Runners(ctx context.Context) ([]api.Runner, error) {
 	rs, err := s.store.Runners(ctx)
 	if err != nil {
 		return nil, apperr.Unavailable(err, "could not read the runners; retry later")
@@ -122,7 +123,7 @@ func (s *Scheduler) Runners(ctx context.Context) ([]api.Runner, error) {
 }
 
 // Profiles returns every profile.
-func (s *Scheduler) Profiles(ctx context.Context) ([]api.Profile, error) {
+func (s *SchedulerView) Profiles(ctx context.Context) ([]api.Profile, error) {
 	ps, err := s.store.Profiles(ctx)
 	if err != nil {
 		return nil, apperr.Unavailable(err, "could not read the profiles; retry later")

@@ -75,18 +75,18 @@ type Deps struct {
 	Runs   *query.Runs
 	Events *query.Events
 
-	// Safety guard (issue 5): its decisions and its policies.
+	// Safety guard: its decisions and its policies.
 	Guard         *query.Guard
 	GuardPolicies *command.GuardPolicies
-	// Agents and AgentReads steer and show agents (issue 4): sessions,
+	// Agents and AgentReads steer and show agents: sessions,
 	// pause/resume, capabilities, conversations, messages, tool calls, usage.
 	Agents     *command.Agents
 	AgentReads *query.Agents
-	// The scheduler's area (issue 3).
-	Scheduler *query.Scheduler
-	Cancel    *command.Cancel
-	Rerun     *command.Rerun
-	Profiles  *command.Profiles
+	// The scheduler's area.
+	SchedulerView *query.SchedulerView
+	Cancel        *command.Cancel
+	Rerun         *command.Rerun
+	Profiles      *command.Profiles
 }
 
 // API is the HTTP API.
@@ -139,11 +139,11 @@ func (a *API) groups() []Group {
 		&runsGroup{api: a, submit: a.deps.Submit, runs: a.deps.Runs},
 		&runEventsGroup{api: a, events: a.deps.Events},
 		&guardGroup{api: a, guard: a.deps.Guard, policies: a.deps.GuardPolicies},
-		// Issue 4: agents, sessions, conversations.
+		// Agents, sessions, conversations.
 		&agentsGroup{api: a, read: a.deps.AgentReads, control: a.deps.Agents},
 		&sessionsGroup{api: a, control: a.deps.Agents},
 		&conversationsGroup{api: a, read: a.deps.AgentReads, control: a.deps.Agents},
-		&schedulerGroup{api: a, scheduler: a.deps.Scheduler, cancel: a.deps.Cancel, rerun: a.deps.Rerun, profiles: a.deps.Profiles},
+		&schedulerGroup{api: a, view: a.deps.SchedulerView, cancel: a.deps.Cancel, rerun: a.deps.Rerun, profiles: a.deps.Profiles},
 	}
 }
 

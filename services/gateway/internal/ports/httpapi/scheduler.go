@@ -16,11 +16,11 @@ import (
 // schedulerGroup is the scheduler's area: the queue, providers and their
 // holds, the fleet of runners, profiles, and cancel and rerun of a run.
 type schedulerGroup struct {
-	api       *API
-	scheduler *query.Scheduler
-	cancel    *command.Cancel
-	rerun     *command.Rerun
-	profiles  *command.Profiles
+	api      *API
+	view     *query.SchedulerView
+	cancel   *command.Cancel
+	rerun    *command.Rerun
+	profiles *command.Profiles
 }
 
 func (g *schedulerGroup) Routes() []Route {
@@ -47,7 +47,7 @@ func (g *schedulerGroup) queue(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	out, err := g.scheduler.Queue(r.Context(), q.Get("pool"), q.Get("provider"), limit)
+	out, err := g.view.Queue(r.Context(), q.Get("pool"), q.Get("provider"), limit)
 	if err != nil {
 		writeError(w, r, g.api.deps.Logger, err)
 		return
@@ -56,7 +56,7 @@ func (g *schedulerGroup) queue(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *schedulerGroup) providers(w http.ResponseWriter, r *http.Request) {
-	ps, err := g.scheduler.Providers(r.Context())
+	ps, err := g.view.Providers(r.Context())
 	if err != nil {
 		writeError(w, r, g.api.deps.Logger, err)
 		return
@@ -65,7 +65,7 @@ func (g *schedulerGroup) providers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *schedulerGroup) runners(w http.ResponseWriter, r *http.Request) {
-	rs, err := g.scheduler.Runners(r.Context())
+	rs, err := g.view.Runners(r.Context())
 	if err != nil {
 		writeError(w, r, g.api.deps.Logger, err)
 		return
@@ -74,7 +74,7 @@ func (g *schedulerGroup) runners(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *schedulerGroup) listProfiles(w http.ResponseWriter, r *http.Request) {
-	ps, err := g.scheduler.Profiles(r.Context())
+	ps, err := g.view.Profiles(r.Context())
 	if err != nil {
 		writeError(w, r, g.api.deps.Logger, err)
 		return

@@ -1,9 +1,4 @@
-// Package projection says what a projection is: a named fold of some event
-// subjects into Postgres tables that it alone writes. The engine
-// (internal/engine) feeds each projection its events in stream order, in
-// batches, each batch in one transaction with the projection's checkpoint;
-// the list of projections is internal/projections.
-package projection
+package engine
 
 import (
 	"context"
@@ -14,7 +9,10 @@ import (
 	"github.com/phantom-run/phantom/pkg/bus"
 )
 
-// Projection folds events into read-model tables.
+// Projection is what the engine runs: a named fold of some event subjects
+// into Postgres tables that it alone writes. The engine feeds it its events
+// in stream order, in batches, each batch in one transaction with the
+// projection's checkpoint. Phantom's projections are internal/projections.
 type Projection interface {
 	// Name is the projection's name in projection_checkpoints and in its
 	// durable consumer projector-<name>: a subject token, stable forever.

@@ -1,7 +1,7 @@
-// Package rpcnats answers the worktree requests addressed to this host over
+// Package natsin answers the worktree requests addressed to this host over
 // core NATS request/reply (phantom.rpc.worktree.<host>.<verb>), in the queue
 // group worktree-<host> so that replicas on one host share them.
-package rpcnats
+package natsin
 
 import (
 	"context"

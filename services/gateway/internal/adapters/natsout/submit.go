@@ -1,7 +1,9 @@
-// Package natsbus is the gateway's side of the bus: it delivers commands
-// and waits for the answering events over core NATS, and reads a run's
-// events from PHANTOM_EVENTS with ordered consumers for live streams.
-package natsbus
+// Package natsout is what the gateway does on NATS, outward of its use
+// cases: it delivers commands and waits for the answering events over core
+// NATS, appends the events of the aggregates it owns, asks the scheduler
+// for its queue, and reads a run's events from PHANTOM_EVENTS with ordered
+// consumers for live streams.
+package natsout
 
 import (
 	"context"

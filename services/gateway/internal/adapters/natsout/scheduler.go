@@ -1,4 +1,4 @@
-package natsbus
+package natsout
 
 import (
 	"context"
@@ -22,24 +22,24 @@ import (
 	"github.com/phantom-run/phantom/services/gateway/internal/app/command"
 )
 
-// Scheduler is the gateway's side of the scheduler's area on the bus: the
+// SchedulerClient is the gateway's side of the scheduler's area on the bus: the
 // queue asked of the active scheduler, cancels, profiles and run requests
 // read from the event log (the truth; the read model lags it).
-type Scheduler struct {
+type SchedulerClient struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	pub     *bus.Publisher
 	timeout time.Duration
 }
 
-// NewScheduler returns the adapter; timeout bounds each request or lookup.
-func NewScheduler(nc *nats.Conn, js jetstream.JetStream, pub *bus.Publisher, timeout time.Duration) *Scheduler {
-	return &Scheduler{nc: nc, js: js, pub: pub, timeout: timeout}
+// NewSchedulerClient returns the adapter; timeout bounds each request or lookup.
+func NewSchedulerClient(nc *nats.Conn, js jetstream.JetStream, pub *bus.Publisher, timeout time.Duration) *SchedulerClient {
+	return &SchedulerClient{nc: nc, js: js, pub: pub, timeout: timeout}
 }
 
 // Queue asks the active scheduler for its queue. It reports false when no
 // scheduler answers (none is active: a failover is under way).
-func (s *Scheduler) Queue(ctx context.Context, req rpc.SchedulerQueueRequest) (rpc.SchedulerQueueReply, bool, error) {
+func (s *SchedulerClient) Queue(ctx context.Context, req rpc.SchedulerQueueRequest) (rpc.SchedulerQueueReply, bool, error) {
 	var reply rpc.SchedulerQueueReply
 	data, err := json.Marshal(req)
 	if err != nil {
@@ -64,7 +64,7 @@ func (s *Scheduler) Queue(ctx context.Context, req rpc.SchedulerQueueRequest) (r
 }
 
 // SendCancel subscribes to the run's events, then publishes the cancel.
-func (s *Scheduler) SendCancel(ctx context.Context, cmd commands.CancelRun) (command.EndWaiter, error) {
+func (s *SchedulerClient) SendCancel(ctx context.Context, cmd commands.CancelRun) (command.EndWaiter, error) {
 	rw, err := watchThenSend(ctx, s.nc, cmd.RunID, func() error {
 		_, err := s.pub.Command(ctx, cmd)
 		return err
@@ -105,7 +105,7 @@ func (w *endWaiter) WaitEnd(ctx context.Context, d time.Duration) runs.Status {
 }
 
 // lastEvent reads the last event on one subject, nil when there is none.
-func (s *Scheduler) lastEvent(ctx context.Context, subject string) (events.Payload, time.Time, error) {
+func (s *SchedulerClient) lastEvent(ctx context.Context, subject string) (events.Payload, time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	st, err := s.js.Stream(ctx, streams.Events)
@@ -131,7 +131,7 @@ func (s *Scheduler) lastEvent(ctx context.Context, subject string) (events.Paylo
 }
 
 // Request returns the spec of a run's run.requested.
-func (s *Scheduler) Request(ctx context.Context, runID string) (runs.Spec, bool, error) {
+func (s *SchedulerClient) Request(ctx context.Context, runID string) (runs.Spec, bool, error) {
 	p, _, err := s.lastEvent(ctx, subjects.Event(events.AggregateRun, runID, events.RunRequested{}.EventType()))
 	if err != nil || p == nil {
 		return runs.Spec{}, false, err
@@ -140,7 +140,7 @@ func (s *Scheduler) Request(ctx context.Context, runID string) (runs.Spec, bool,
 }
 
 // Profile returns a profile as last saved.
-func (s *Scheduler) Profile(ctx context.Context, name string) (api.Profile, bool, error) {
+func (s *SchedulerClient) Profile(ctx context.Context, name string) (api.Profile, bool, error) {
 	p, at, err := s.lastEvent(ctx, subjects.Event(events.AggregateProfile, name, events.ProfileSaved{}.EventType()))
 	if err != nil || p == nil {
 		return api.Profile{}, false, err
@@ -156,7 +156,7 @@ func (s *Scheduler) Profile(ctx context.Context, name string) (api.Profile, bool
 }
 
 // SaveProfile appends profile.saved and returns its time.
-func (s *Scheduler) SaveProfile(ctx context.Context, name string, defaults json.RawMessage, maxConcurrent *int) (time.Time, error) {
+func (s *SchedulerClient) SaveProfile(ctx context.Context, name string, defaults json.RawMessage, maxConcurrent *int) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	at := time.Now().UTC()
@@ -167,7 +167,7 @@ func (s *Scheduler) SaveProfile(ctx context.Context, name string, defaults json.
 }
 
 // Exists reports whether the log has the run's run.requested.
-func (s *Scheduler) Exists(ctx context.Context, runID string) (bool, error) {
+func (s *SchedulerClient) Exists(ctx context.Context, runID string) (bool, error) {
 	_, found, err := s.Request(ctx, runID)
 	return found, err
 }

@@ -1,7 +1,7 @@
-// Package ports is how requests reach the scheduler: the commands addressed
+// Package natsin is how requests reach the scheduler over NATS: the commands addressed
 // to it on PHANTOM_COMMANDS, pulled in batches from the durable consumer
 // scheduler-commands, and the queue asked over request/reply.
-package ports
+package natsin
 
 import (
 	"context"

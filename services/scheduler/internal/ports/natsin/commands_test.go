@@ -1,4 +1,4 @@
-package ports_test
+package natsin_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phantom-run/phantom/services/scheduler/internal/app/command"
-	"github.com/phantom-run/phantom/services/scheduler/internal/ports"
+	"github.com/phantom-run/phantom/services/scheduler/internal/ports/natsin"
 )
 
 // scriptedConsumer answers each Next with the next error of its script,
@@ -66,7 +66,7 @@ func consume(t *testing.T, errs ...error) (int, time.Duration) {
 	defer cancel()
 	var w warnings
 	start := time.Now()
-	require.NoError(t, ports.ConsumeCommands(ctx, &scriptedConsumer{errs: errs, stop: cancel}, noCommands{}, time.Second, slog.New(&w)))
+	require.NoError(t, natsin.ConsumeCommands(ctx, &scriptedConsumer{errs: errs, stop: cancel}, noCommands{}, time.Second, slog.New(&w)))
 	return w.n, time.Since(start)
 }
 

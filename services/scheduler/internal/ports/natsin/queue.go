@@ -1,4 +1,4 @@
-package ports
+package natsin
 
 import (
 	"encoding/json"

@@ -1,4 +1,6 @@
-package adapters
+// Package metrics is the scheduler's Prometheus collectors, the
+// command.Metrics its use cases report to.
+package metrics
 
 import (
 	"fmt"
