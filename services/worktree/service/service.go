@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/phantom-run/phantom/pkg/daemon"
+	"github.com/phantom-run/phantom/pkg/datadir"
 	"github.com/phantom-run/phantom/services/safety-guard/guard"
 	"github.com/phantom-run/phantom/services/worktree/internal/adapters/gitcli"
 	"github.com/phantom-run/phantom/services/worktree/internal/adapters/guardedgit"
@@ -26,32 +27,41 @@ import (
 type Config struct {
 	Host           string        `envconfig:"HOST" desc:"this machine's name in subjects, shared with its runner (default: the hostname, sanitized)"`
 	WorkspaceRoots []string      `envconfig:"WORKSPACE_ROOTS" desc:"comma-separated absolute directories runs may work in (symlinks resolved); empty allows any directory"`
-	DataDir        string        `envconfig:"DATA_DIR" desc:"Phantom's data directory (default: ~/.local/share/phantom)"`
+	DataDir        string        `envconfig:"DATA_DIR" desc:"Phantom's data directory (default: ~/.local/share/phantom, $XDG_DATA_HOME/phantom when set, /var/lib/phantom as root)"`
 	WorktreeDir    string        `envconfig:"WORKTREE_DIR" desc:"where run worktrees are created (default: $PHANTOM_DATA_DIR/worktrees)"`
 	GitTimeout     time.Duration `envconfig:"WORKTREE_GIT_TIMEOUT" default:"2m" desc:"bound on each git command"`
 	Concurrency    int           `envconfig:"WORKTREE_CONCURRENCY" default:"8" desc:"requests answered at once (1..256)"`
 }
 
-// withDefaults fills what an embedding host left empty.
+// DefaultConfig is the configuration with every default the tags give
+// (Host, DataDir and WorktreeDir are worked out on the machine).
+func DefaultConfig() Config {
+	return Config{GitTimeout: 2 * time.Minute, Concurrency: 8}
+}
+
+// withDefaults fills what an embedding host left empty: the defaults of
+// DefaultConfig, this machine's host token, and the data dir by
+// pkg/datadir's rule (the one phantom up and the CLI follow).
 func (c Config) withDefaults() (Config, error) {
+	def := DefaultConfig()
 	if c.Host == "" {
 		c.Host = daemon.HostToken()
 	}
 	if c.DataDir == "" {
-		home, err := os.UserHomeDir()
+		d, err := datadir.Resolve(os.Getenv)
 		if err != nil {
-			return c, fmt.Errorf("PHANTOM_DATA_DIR is unset and there is no home directory: %w", err)
+			return c, err
 		}
-		c.DataDir = filepath.Join(home, ".local", "share", "phantom")
+		c.DataDir = d
 	}
 	if c.WorktreeDir == "" {
 		c.WorktreeDir = filepath.Join(c.DataDir, "worktrees")
 	}
 	if c.GitTimeout == 0 {
-		c.GitTimeout = 2 * time.Minute
+		c.GitTimeout = def.GitTimeout
 	}
 	if c.Concurrency == 0 {
-		c.Concurrency = 8
+		c.Concurrency = def.Concurrency
 	}
 	if c.GitTimeout < time.Second || c.GitTimeout > time.Hour {
 		return c, fmt.Errorf("PHANTOM_WORKTREE_GIT_TIMEOUT %s must be in 1s..1h", c.GitTimeout)

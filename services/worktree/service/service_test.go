@@ -21,7 +21,9 @@ import (
 	"github.com/phantom-run/phantom/contracts/streams"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
+	"github.com/phantom-run/phantom/pkg/config"
 	"github.com/phantom-run/phantom/pkg/daemon"
+	"github.com/phantom-run/phantom/pkg/datadir"
 	"github.com/phantom-run/phantom/pkg/testenv"
 	"github.com/phantom-run/phantom/services/worktree/service"
 )
@@ -352,4 +354,31 @@ func TestBadConfiguration(t *testing.T) {
 	require.ErrorContains(t, err, "PHANTOM_WORKSPACE_ROOTS")
 	_, err = service.New(context.Background(), service.Config{Host: "h", DataDir: t.TempDir(), Concurrency: 1000}, env)
 	require.ErrorContains(t, err, "PHANTOM_WORKTREE_CONCURRENCY 1000 must be in 1..256")
+}
+
+// Every default in the tags is the one DefaultConfig gives, which is what
+// an embedding host that leaves a field empty gets.
+func TestDefaultsMatchTheTags(t *testing.T) {
+	for _, v := range []string{"PHANTOM_WORKTREE_GIT_TIMEOUT", "PHANTOM_WORKTREE_CONCURRENCY", "PHANTOM_HOST", "PHANTOM_DATA_DIR", "PHANTOM_WORKTREE_DIR", "PHANTOM_WORKSPACE_ROOTS"} {
+		t.Setenv(v, "")
+		require.NoError(t, os.Unsetenv(v))
+	}
+	var c service.Config
+	require.NoError(t, config.Load(&c))
+	require.Equal(t, service.DefaultConfig(), c)
+}
+
+// A service left without a data dir finds the one phantom up and the CLI
+// find (pkg/datadir): PHANTOM_DATA_DIR first.
+func TestTheDataDirIsPhantomsOwn(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("PHANTOM_DATA_DIR", dir)
+	n := testenv.StartNATS(t)
+	env := daemon.Env{Name: "worktree", Instance: "x", Logger: testenv.Logger(t), Conn: n.Conn, JS: n.JS, Metrics: prometheus.NewRegistry()}
+	_, err := service.New(context.Background(), service.Config{Host: "h"}, env)
+	require.NoError(t, err)
+	want, err := datadir.Resolve(os.Getenv)
+	require.NoError(t, err)
+	require.Equal(t, dir, want)
+	require.DirExists(t, filepath.Join(dir, "worktrees"), "the worktrees go under the shared data dir")
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/phantom-run/phantom/cmd/phantom/internal/client"
-	"github.com/phantom-run/phantom/cmd/phantom/internal/datadir"
 	"github.com/phantom-run/phantom/cmd/phantom/internal/up"
+	"github.com/phantom-run/phantom/pkg/datadir"
 	"github.com/phantom-run/phantom/pkg/logging"
 )
 

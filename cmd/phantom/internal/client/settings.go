@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/phantom-run/phantom/cmd/phantom/internal/datadir"
+	"github.com/phantom-run/phantom/pkg/datadir"
 )
 
 // Settings say which Phantom the CLI talks to.

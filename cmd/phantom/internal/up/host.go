@@ -33,7 +33,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/phantom-run/phantom/cmd/phantom/internal/client"
-	"github.com/phantom-run/phantom/cmd/phantom/internal/datadir"
 	"github.com/phantom-run/phantom/cmd/phantom/internal/dirlock"
 	"github.com/phantom-run/phantom/cmd/phantom/internal/privatepg"
 	"github.com/phantom-run/phantom/contracts/problems"
@@ -42,6 +41,7 @@ import (
 	"github.com/phantom-run/phantom/pkg/bus"
 	"github.com/phantom-run/phantom/pkg/config"
 	"github.com/phantom-run/phantom/pkg/daemon"
+	"github.com/phantom-run/phantom/pkg/datadir"
 	"github.com/phantom-run/phantom/pkg/opshttp"
 	"github.com/phantom-run/phantom/pkg/postgres"
 )

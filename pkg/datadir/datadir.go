@@ -1,6 +1,8 @@
-// Package datadir says where `phantom up` keeps the state of one machine
-// (NATS store, private PostgreSQL, token, client settings), so that the
-// server and the CLI agree on it without being told.
+// Package datadir says where Phantom keeps the state of one machine:
+// `phantom up`'s NATS store, private PostgreSQL, token and client settings,
+// and the worktree service's run worktrees. The rule is stated here once, so
+// that phantom up, the CLI and a worktree service on its own agree on it
+// without being told.
 package datadir
 
 import (
