@@ -229,18 +229,11 @@ func (s *Service) term(ctx context.Context, lock *engine.Lock) error {
 
 // watchLag updates the lag gauges from the stream's last sequence.
 func (s *Service) watchLag(ctx context.Context, workers []*engine.Worker) error {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	return daemon.Every(ctx, 5*time.Second, func(ctx context.Context) error {
 		last, err := s.streamLast(ctx)
 		if err != nil {
 			s.log.Debug("could not read the stream's last sequence", "error", err)
-			continue
+			return nil
 		}
 		for _, w := range workers {
 			cp := w.Checkpoint()
@@ -250,7 +243,8 @@ func (s *Service) watchLag(ctx context.Context, workers []*engine.Worker) error 
 			}
 			s.m.SetLag(w.Name(), lag)
 		}
-	}
+		return nil
+	})
 }
 
 func (s *Service) streamLast(ctx context.Context) (uint64, error) {

@@ -322,14 +322,7 @@ func (s *Service) decide(ctx context.Context, app *command.Scheduler, lease *nat
 
 // renew keeps the lease until ctx ends; errLeaseLost when it cannot.
 func (s *Service) renew(ctx context.Context, lease *natsout.Lease) error {
-	t := time.NewTicker(lease.TTL() / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	return daemon.Every(ctx, lease.TTL()/3, func(ctx context.Context) error {
 		err := lease.Renew(ctx)
 		switch {
 		case err == nil:
@@ -344,7 +337,8 @@ func (s *Service) renew(ctx context.Context, lease *natsout.Lease) error {
 		default:
 			s.log.Warn("could not renew the lease; retrying", "error", err)
 		}
-	}
+		return nil
+	})
 }
 
 // wakeLoop ticks the scheduler when a decision becomes due by itself, and

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/phantom-run/phantom/pkg/daemon"
 )
 
 // ErrLockLost: the connection holding the projections' locks failed, so
@@ -59,24 +61,15 @@ func TryLock(ctx context.Context, db *pgxpool.Pool, projections []string) (*Lock
 // Hold checks the lock's connection every interval until ctx ends (nil) or
 // the connection fails (ErrLockLost).
 func (l *Lock) Hold(ctx context.Context, interval time.Duration) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	return daemon.Every(ctx, interval, func(ctx context.Context) error {
 		pctx, cancel := context.WithTimeout(ctx, max(interval, time.Second))
 		err := l.conn.Ping(pctx)
 		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
+		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("%w: %w", ErrLockLost, err)
 		}
-	}
+		return nil
+	})
 }
 
 // Release ends the session, which releases every lock.
