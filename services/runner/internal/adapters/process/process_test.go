@@ -49,7 +49,10 @@ func TestStopEndsTheWholeGroup(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a child of the agent still holds its output")
 	}
-	require.Equal(t, "SIGINT", a.Exit().Signal)
+	// The shell may end on the first signal (SIGINT) or, when it was still
+	// waiting for its children under load, on the second: either way it
+	// ended by a signal of the graceful stop, not SIGKILL.
+	require.Contains(t, []string{"SIGINT", "SIGTERM"}, a.Exit().Signal)
 }
 
 func TestAnInteractiveAgentReadsItsStdin(t *testing.T) {
