@@ -9,7 +9,7 @@
 //	res, err := c.Check(guard.WithRun(ctx, runID, attempt), rpc.GuardCheckRequest{
 //		Command: prelude, Cwd: dir, Origin: rpc.GuardOriginRunner,
 //	})
-//	if res.Decision == policy.Block { ... res.Rule, res.Reason ... }
+//	if res.Decision == cguard.Block { ... res.Rule, res.Reason ... }
 //
 // A decision about a run (the request, or ctx through WithRun, names it) is
 // recorded by the service as run.policy_audit.
@@ -24,6 +24,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	cguard "github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/tracing"
@@ -45,7 +46,7 @@ type Result struct {
 }
 
 // Blocked reports whether the command must not run.
-func (r Result) Blocked() bool { return r.Decision != policy.Allow }
+func (r Result) Blocked() bool { return r.Decision != cguard.Allow }
 
 // Client asks the safety-guard service. It is safe for concurrent use.
 type Client struct {
@@ -140,7 +141,7 @@ func (c *Client) ask(ctx context.Context, req rpc.GuardCheckRequest) (rpc.GuardC
 	if err := json.Unmarshal(resp.Data, &reply); err != nil {
 		return rpc.GuardCheckReply{}, fmt.Errorf("could not read the safety guard's answer: %w", err)
 	}
-	if reply.Decision != policy.Allow && reply.Decision != policy.Block {
+	if reply.Decision != cguard.Allow && reply.Decision != cguard.Block {
 		return rpc.GuardCheckReply{}, fmt.Errorf("the safety guard answered decision %q", reply.Decision)
 	}
 	return reply, nil
@@ -151,13 +152,13 @@ func (c *Client) ask(ctx context.Context, req rpc.GuardCheckRequest) (rpc.GuardC
 // process, under the request's own mode and rule files only.
 func JudgeLocally(ctx context.Context, eng *policy.Engine, req rpc.GuardCheckRequest, why error) Result {
 	res := Result{Local: true, Unreachable: why}
-	preq, names, err := Resolve(req, policy.ModeDefault, nil)
+	preq, names, err := Resolve(req, cguard.ModeDefault, nil)
 	res.Mode, res.Policies = preq.Mode.String(), names
 	switch {
 	case err != nil:
-		res.Decision, res.Rule, res.Reason = policy.Block, RuleInvalidPolicy, err.Error()
-	case preq.Mode.Has(policy.ModeStrict):
-		res.Decision, res.Rule = policy.Block, RuleUnavailable
+		res.Decision, res.Rule, res.Reason = cguard.Block, cguard.RuleInvalidPolicy, err.Error()
+	case preq.Mode.Has(cguard.ModeStrict):
+		res.Decision, res.Rule = cguard.Block, cguard.RuleUnavailable
 		res.Reason = "The safety guard could not be reached and strict mode fails closed: " + errorText(why)
 	default:
 		d := eng.Check(ctx, preq)

@@ -1,28 +1,14 @@
 package guard
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/phantom-run/phantom/contracts/events"
+	cguard "github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/services/safety-guard/policy"
-)
-
-// Rule ids of decisions the guard takes outside the engine.
-const (
-	// RuleInvalidPolicy: a policy or rule file that applies to the command
-	// cannot be loaded, so the command cannot be judged as the user asked.
-	RuleInvalidPolicy = "guard.invalid_policy"
-	// RuleUnavailable: the safety-guard service could not be reached in
-	// strict mode, which fails closed.
-	RuleUnavailable = "guard.unavailable"
-	// RuleInvalidRequest: the request itself is malformed.
-	RuleInvalidRequest = "request.invalid"
 )
 
 // Layer is one policy that applies to a check, in increasing precedence.
@@ -49,7 +35,7 @@ const maxRuleFileBytes = 64 << 10
 // per id; path and wrapper lists accumulate; the two switches (destructive,
 // secrets) take the last value set. Every rule file is added to the
 // protected paths, so the agent cannot edit the rules that bind it.
-func Resolve(req rpc.GuardCheckRequest, base policy.Mode, layers []Layer) (policy.Request, []string, error) {
+func Resolve(req rpc.GuardCheckRequest, base cguard.Mode, layers []Layer) (policy.Request, []string, error) {
 	out := policy.Request{Command: req.Command, Cwd: req.Cwd, Env: req.Env, Mode: base}
 	shell, err := parseShell(req.Shell)
 	if err != nil {
@@ -76,7 +62,7 @@ func Resolve(req rpc.GuardCheckRequest, base policy.Mode, layers []Layer) (polic
 	for _, l := range all {
 		p := l.Policy
 		if p.Mode != "" {
-			m, err := policy.ParseMode(p.Mode)
+			m, err := cguard.ParseMode(p.Mode)
 			if err != nil {
 				return out, nil, fmt.Errorf("policy %s: mode: %w", l.Name, err)
 			}
@@ -110,7 +96,7 @@ func Resolve(req rpc.GuardCheckRequest, base policy.Mode, layers []Layer) (polic
 	out.Rules = rules
 	out.Policy.RuleSwitches = switches
 	if req.Mode != "" {
-		m, err := policy.ParseMode(req.Mode)
+		m, err := cguard.ParseMode(req.Mode)
 		if err != nil {
 			return out, names, fmt.Errorf("mode: %w", err)
 		}
@@ -149,75 +135,9 @@ func ruleFileLayer(f rpc.GuardRuleFile) (Layer, error) {
 	if len(f.Content) > maxRuleFileBytes {
 		return Layer{}, fmt.Errorf("rule file %s is larger than %d KiB", f.Path, maxRuleFileBytes>>10)
 	}
-	rules, err := policy.ParseRules([]byte(f.Content))
+	rules, err := cguard.ParseRules([]byte(f.Content))
 	if err != nil {
 		return Layer{}, fmt.Errorf("could not load rule file %s: %w", f.Path, err)
 	}
-	l := Layer{Name: "rules:" + f.Path}
-	for _, r := range rules {
-		l.Policy.Rules = append(l.Policy.Rules, events.GuardRule(r))
-	}
-	return l, nil
-}
-
-// ValidatePolicy checks a policy before it is saved; the error names the
-// field and what it may hold, every problem at once.
-func ValidatePolicy(p events.GuardPolicy) error {
-	var problems []string
-	if p.Mode != "" {
-		if _, err := policy.ParseMode(p.Mode); err != nil {
-			problems = append(problems, "mode: "+err.Error())
-		}
-	}
-	if len(p.Rules) > 0 {
-		// The rules are checked exactly as a rule file's are.
-		doc, err := json.Marshal(struct {
-			Version int                `json:"version"`
-			Rules   []events.GuardRule `json:"rules"`
-		}{1, p.Rules})
-		if err == nil {
-			_, err = policy.ParseRules(doc)
-		}
-		if err != nil {
-			problems = append(problems, err.Error())
-		}
-	}
-	known := map[string]policy.RuleInfo{}
-	for _, r := range policy.RuleCatalogue() {
-		known[r.ID] = r
-	}
-	ids := make([]string, 0, len(p.RuleSwitches))
-	for id := range p.RuleSwitches {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		info, ok := known[id]
-		switch {
-		case !ok:
-			problems = append(problems, fmt.Sprintf("ruleSwitches.%s: unknown rule id (phantom guard rules lists them)", id))
-		case info.Catastrophic && !p.RuleSwitches[id]:
-			problems = append(problems, fmt.Sprintf("ruleSwitches.%s: a catastrophic rule cannot be switched off", id))
-		}
-	}
-	for field, paths := range map[string][]string{
-		"allowPaths": p.AllowPaths, "secretDenyPaths": p.SecretDenyPaths,
-		"secretAllowPaths": p.SecretAllowPaths, "protectedPaths": p.ProtectedPaths,
-	} {
-		for i, path := range paths {
-			if strings.TrimSpace(path) == "" || strings.ContainsRune(path, 0) {
-				problems = append(problems, fmt.Sprintf("%s[%d]: must be a path (absolute, ~/..., or relative to the command's working directory)", field, i))
-			}
-		}
-	}
-	for i, w := range p.Wrappers {
-		if w == "" || strings.ContainsAny(w, "/ \t\n") {
-			problems = append(problems, fmt.Sprintf("wrappers[%d]: %q must be a bare command name", i, w))
-		}
-	}
-	if len(problems) == 0 {
-		return nil
-	}
-	sort.Strings(problems)
-	return errors.New(strings.Join(problems, "; "))
+	return Layer{Name: "rules:" + f.Path, Policy: events.GuardPolicy{Rules: rules}}, nil
 }

@@ -39,6 +39,7 @@ import (
 	"strings"
 	"time"
 
+	cguard "github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/pkg/bus"
 	"github.com/phantom-run/phantom/services/safety-guard/guard"
@@ -133,9 +134,9 @@ func Run(ctx context.Context, args []string, o IO) int {
 	if localMode == "" {
 		localMode = o.getenv(EnvMode)
 	}
-	mode := policy.ModeDefault
+	mode := cguard.ModeDefault
 	if localMode != "" {
-		if mode, err = policy.ParseMode(localMode); err != nil {
+		if mode, err = cguard.ParseMode(localMode); err != nil {
 			fmt.Fprintf(o.Stderr, "phantom guard hook: --mode: %v\n", err)
 			return 2
 		}
@@ -164,7 +165,7 @@ type hookRun struct {
 	// requestMode is the mode sent to the service: only an explicit --mode,
 	// so the configured policies decide otherwise.
 	requestMode string
-	localMode   policy.Mode
+	localMode   cguard.Mode
 	timeout     time.Duration
 }
 
@@ -181,7 +182,7 @@ func (h *hookRun) judge(call hook.Call) policy.Decision {
 	}
 	files, err := guard.ReadRuleFiles(cwd, env["HOME"])
 	if err != nil {
-		return policy.Decision{Decision: policy.Block, Rule: guard.RuleInvalidPolicy, Segment: call.Command,
+		return policy.Decision{Decision: cguard.Block, Rule: cguard.RuleInvalidPolicy, Segment: call.Command,
 			Reason: "The safety guard cannot read a rule file that applies here (" + err.Error() + "); every command is blocked until it can."}
 	}
 	req.RuleFiles = files
@@ -194,7 +195,7 @@ func (h *hookRun) judge(call hook.Call) policy.Decision {
 	if !errors.Is(err, errNoService) {
 		fmt.Fprintf(h.io.Stderr, "phantom guard hook: judging locally: %v\n", err)
 	}
-	if req.Mode == "" && h.localMode != policy.ModeDefault {
+	if req.Mode == "" && h.localMode != cguard.ModeDefault {
 		req.Mode = h.localMode.String()
 	}
 	res := guard.JudgeLocally(h.ctx, policy.New(), req, err)
@@ -246,7 +247,7 @@ func askSocket(ctx context.Context, path string, req rpc.GuardCheckRequest) (rpc
 // checked accepts a reply that carries a decision; a reply with only an
 // error means the relay could not reach the service.
 func checked(reply rpc.GuardCheckReply) (rpc.GuardCheckReply, error) {
-	if reply.Decision == policy.Allow || reply.Decision == policy.Block {
+	if reply.Decision == cguard.Allow || reply.Decision == cguard.Block {
 		return reply, nil
 	}
 	if reply.Error != "" {

@@ -3,6 +3,8 @@ package policy
 import (
 	"strconv"
 	"strings"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 const reasonAwkDynamic = "Detected awk system(), pipe, or getline command with a dynamic command string that cannot be analysed safely."
@@ -20,8 +22,8 @@ func (r *run) analyzeAwk(cc *cmdCall, base string) *finding {
 			// Input in option position can add -f or -e with a program.
 			return r.carrierDynamic(cc, "the input adds options to "+base)
 		}
-		if !a.static && strings.HasPrefix(v, "-") && r.mode.Has(ModeStrict) {
-			return r.block(RuleDynamicScript, base+" takes an option the engine cannot see ("+clip(a.src)+"); shell execution source cannot be verified.", cc.seg)
+		if !a.static && strings.HasPrefix(v, "-") && r.mode.Has(guard.ModeStrict) {
+			return r.block(guard.RuleDynamicScript, base+" takes an option the engine cannot see ("+clip(a.src)+"); shell execution source cannot be verified.", cc.seg)
 		}
 		if !a.static && strings.HasPrefix(v, "-") {
 			i++
@@ -78,8 +80,8 @@ func (r *run) analyzeAwk(cc *cmdCall, base string) *finding {
 		if !f.static && f.input {
 			return r.carrierDynamic(cc, base+" runs a program file named by the input")
 		}
-		if r.mode.Has(ModeStrict) && (!f.static || f.val == "-") {
-			return r.block(RuleDynamicScript, base+" runs a program file the engine cannot see ("+clip(f.src)+"); shell execution source cannot be verified.", cc.seg)
+		if r.mode.Has(guard.ModeStrict) && (!f.static || f.val == "-") {
+			return r.block(guard.RuleDynamicScript, base+" runs a program file the engine cannot see ("+clip(f.src)+"); shell execution source cannot be verified.", cc.seg)
 		}
 		if f.static && f.val == "-" && cc.carrier != "" {
 			return r.carrierDynamic(cc, base+" reads its program from the input")
@@ -89,13 +91,13 @@ func (r *run) analyzeAwk(cc *cmdCall, base string) *finding {
 		if !p.static {
 			if p.input {
 				if strings.Contains(p.val, "system") || strings.Contains(p.val, "getline") || strings.Contains(p.val, "|") {
-					if f := r.block(RuleAwkSystemDynamic, reasonAwkDynamic, cc.seg); f != nil {
+					if f := r.block(guard.RuleAwkSystemDynamic, reasonAwkDynamic, cc.seg); f != nil {
 						return f
 					}
 				}
 				return r.carrierDynamic(cc, base+" runs a program from the input")
 			}
-			return r.block(RuleDynamicScript, base+" runs a program the engine cannot see ("+clip(p.src)+"); shell execution source cannot be verified.", cc.seg)
+			return r.block(guard.RuleDynamicScript, base+" runs a program the engine cannot see ("+clip(p.src)+"); shell execution source cannot be verified.", cc.seg)
 		}
 		if f := r.judgeAwkProgram(cc, p.val); f != nil {
 			return f
@@ -113,7 +115,7 @@ type awkCommand struct {
 func (r *run) judgeAwkProgram(cc *cmdCall, prog string) *finding {
 	for _, c := range awkCommands(prog) {
 		if !c.static {
-			if f := r.block(RuleAwkSystemDynamic, reasonAwkDynamic, cc.seg); f != nil {
+			if f := r.block(guard.RuleAwkSystemDynamic, reasonAwkDynamic, cc.seg); f != nil {
 				return f
 			}
 			continue

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 // TestOverrunOfLightAnalysisIsTrusted: a clock that jumps past the budget
@@ -21,7 +23,7 @@ func TestOverrunOfLightAnalysisIsTrusted(t *testing.T) {
 		t.Fatalf("a light command was blocked by a slow clock: %+v", d)
 	}
 	heavy := strings.Repeat("echo a; ", 200)
-	if d := e.Check(context.Background(), Request{Command: heavy}); d.Rule != RuleEngineTimeout {
-		t.Fatalf("heavy analysis past the budget gave %+v, want %s", d, RuleEngineTimeout)
+	if d := e.Check(context.Background(), Request{Command: heavy}); d.Rule != guard.RuleEngineTimeout {
+		t.Fatalf("heavy analysis past the budget gave %+v, want %s", d, guard.RuleEngineTimeout)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 // builtin handles shell builtins: those that change the shell state the
@@ -387,10 +389,10 @@ func (r *run) evalBuiltin(cc *cmdCall) *finding {
 		if code.input {
 			return r.carrierDynamic(cc, "eval runs input")
 		}
-		if !r.mode.Has(ModeStrict) && r.isShellInitEval(cc, argWord(cc, 1)) {
+		if !r.mode.Has(guard.ModeStrict) && r.isShellInitEval(cc, argWord(cc, 1)) {
 			return nil
 		}
-		return r.block(RuleDynamicScript, "eval runs code the engine cannot see ("+clip(code.src)+"); shell execution source cannot be verified.", cc.seg)
+		return r.block(guard.RuleDynamicScript, "eval runs code the engine cannot see ("+clip(code.src)+"); shell execution source cannot be verified.", cc.seg)
 	}
 	sc := cc.sc
 	if cc.external {
@@ -408,7 +410,7 @@ func (r *run) sourceBuiltin(cc *cmdCall) *finding {
 		}
 		if args[0].val == "-p" && len(args) > 1 {
 			if !args[1].static {
-				return r.block(RuleDynamicScript, "source searches a path the engine cannot see; shell execution source cannot be verified.", cc.seg)
+				return r.block(guard.RuleDynamicScript, "source searches a path the engine cannot see; shell execution source cannot be verified.", cc.seg)
 			}
 			args = args[2:]
 			continue
@@ -420,20 +422,20 @@ func (r *run) sourceBuiltin(cc *cmdCall) *finding {
 	}
 	file := args[0]
 	if file.proc != nil {
-		if !r.mode.Has(ModeStrict) && len(cc.args) == 2 && r.isShellInitEval(cc, argWord(cc, 1)) {
+		if !r.mode.Has(guard.ModeStrict) && len(cc.args) == 2 && r.isShellInitEval(cc, argWord(cc, 1)) {
 			return nil
 		}
-		return r.block(RuleDynamicScript, "source runs the output of a command the engine cannot see; shell execution source cannot be verified.", cc.seg)
+		return r.block(guard.RuleDynamicScript, "source runs the output of a command the engine cannot see; shell execution source cannot be verified.", cc.seg)
 	}
 	if !file.static {
 		if file.input {
 			return r.carrierDynamic(cc, "source runs a file named by the input")
 		}
-		return r.block(RuleDynamicScript, "source runs a file the engine cannot name ("+clip(file.src)+"); shell execution source cannot be verified.", cc.seg)
+		return r.block(guard.RuleDynamicScript, "source runs a file the engine cannot name ("+clip(file.src)+"); shell execution source cannot be verified.", cc.seg)
 	}
 	if wf := r.writtenFile(cc.cwd, file.val); wf != nil {
 		if !wf.known {
-			return r.block(RuleDynamicScript, "source runs a file this command rewrote with content the engine cannot see.", cc.seg)
+			return r.block(guard.RuleDynamicScript, "source runs a file this command rewrote with content the engine cannot see.", cc.seg)
 		}
 		sc := cc.sc
 		if cc.external {
@@ -454,7 +456,7 @@ func (r *run) trapBuiltin(cc *cmdCall) *finding {
 	}
 	code := args[0]
 	if !code.static {
-		return r.block(RuleDynamicScript, "trap installs code the engine cannot see; shell execution source cannot be verified.", cc.seg)
+		return r.block(guard.RuleDynamicScript, "trap installs code the engine cannot see; shell execution source cannot be verified.", cc.seg)
 	}
 	return r.judgeScript(code.val, cc.sc.clone(), scriptNested)
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 // envAssign is one variable in a command's environment.
@@ -144,7 +146,7 @@ func (r *run) walkCall(st *syntax.Stmt, call *syntax.CallExpr, sc *scope, in *st
 	if f := r.walkRedirects(st, sc, cc, stdin); f != nil {
 		return f
 	}
-	if r.mode.Has(ModeStrict) {
+	if r.mode.Has(guard.ModeStrict) {
 		// Strict mode does not rely on the engine's view of which expanded
 		// words are data: a variable holding a destructive command line
 		// blocks wherever it is expanded.
@@ -208,17 +210,17 @@ func (r *run) analyzeCall(cc *cmdCall) *finding {
 		return nil
 	}
 	if cc.peeled > 64 {
-		return &finding{rule: RuleEngineDepth, segment: cc.seg, reason: "Command wraps itself too many times to be analysed safely."}
+		return &finding{rule: guard.RuleEngineDepth, segment: cc.seg, reason: "Command wraps itself too many times to be analysed safely."}
 	}
 	name := cc.args[0]
 	if !name.static || name.glob {
 		if name.input {
 			return r.carrierDynamic(cc, "the command name comes from the input")
 		}
-		return r.block(RuleDynamicCommandName, "The command name is not static ("+clip(name.src)+"), so the engine cannot tell what runs. Write the command name literally.", cc.seg)
+		return r.block(guard.RuleDynamicCommandName, "The command name is not static ("+clip(name.src)+"), so the engine cannot tell what runs. Write the command name literally.", cc.seg)
 	}
-	if name.param && !name.input && !name.posOnly && (r.mode.Has(ModeStrict) || r.req.Policy.RuleSwitches[RuleDynamicCommandName]) {
-		if f := r.block(RuleDynamicCommandName, "The command name comes from a variable; write it literally.", cc.seg); f != nil {
+	if name.param && !name.input && !name.posOnly && (r.mode.Has(guard.ModeStrict) || r.req.Policy.RuleSwitches[guard.RuleDynamicCommandName]) {
+		if f := r.block(guard.RuleDynamicCommandName, "The command name comes from a variable; write it literally.", cc.seg); f != nil {
 			return f
 		}
 	}
@@ -283,7 +285,7 @@ func vals(fs []field) []string {
 func (r *run) callFunction(cc *cmdCall, fn *funcDef) *finding {
 	sc := cc.sc
 	if sc.calls+1 > maxCalls {
-		return &finding{rule: RuleEngineDepth, segment: cc.seg, reason: "Command exceeds maximum recursion depth and cannot be safely analyzed."}
+		return &finding{rule: guard.RuleEngineDepth, segment: cc.seg, reason: "Command exceeds maximum recursion depth and cannot be safely analyzed."}
 	}
 	savedPos, savedKnown, savedSrc := sc.pos, sc.posKnown, sc.src
 	sc.pos, sc.posKnown, sc.src = cc.args[1:], true, fn.src

@@ -3,6 +3,8 @@ package policy
 import (
 	"path/filepath"
 	"strings"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 // inputField stands for text the carrier reads from its input. appended
@@ -171,7 +173,7 @@ func (r *run) reserveParallel(w parallelWork, segment string) bool {
 	over := func(cur, add, limit int) bool { return add < 0 || add > limit-cur }
 	if over(b.children, w.children, maxParallelChildren) || over(b.tokens, w.tokens, maxParallelTokens) ||
 		over(b.bytes, w.bytes, maxParallelBytes) || over(b.replacements, w.replacements, maxParallelReplacements) {
-		r.abort = &finding{rule: RuleEngineBudget, segment: segment,
+		r.abort = &finding{rule: guard.RuleEngineBudget, segment: segment,
 			reason: "Parallel command expands beyond the safety guard's analysis limits; reduce the template or the explicit argument list."}
 		return false
 	}
@@ -197,7 +199,7 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *finding {
 	}
 	if v, ok := r.commandEnvValue(cc, "PARALLEL"); ok && (!v.static || strings.TrimSpace(v.val) != "") {
 		// With the rule switched off the other rules still judge the jobs.
-		if f := r.block(RuleParallelCommandStream, reasonParallelUnsupported+" (PARALLEL is set)", cc.seg); f != nil {
+		if f := r.block(guard.RuleParallelCommandStream, reasonParallelUnsupported+" (PARALLEL is set)", cc.seg); f != nil {
 			return f
 		}
 	}
@@ -286,16 +288,16 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *finding {
 		}
 	}
 	if unsupported || (hasWorkdir && remote) {
-		if f := r.block(RuleParallelCommandStream, reasonParallelUnsupported, cc.seg); f != nil {
+		if f := r.block(guard.RuleParallelCommandStream, reasonParallelUnsupported, cc.seg); f != nil {
 			return f
 		}
 	}
 	stdinMode := len(groups) == 0 || fromFile
 	if len(template) == 0 && stdinMode {
-		return r.block(RuleParallelCommandStream, reasonParallelStream, cc.seg)
+		return r.block(guard.RuleParallelCommandStream, reasonParallelStream, cc.seg)
 	}
 	if pipe {
-		if f := r.block(RuleParallelShellDynamic, reasonParallelShell, cc.seg); f != nil {
+		if f := r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.seg); f != nil {
 			return f
 		}
 	}
@@ -315,7 +317,7 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *finding {
 		// Commands mode: each argument is a command line.
 		for _, g := range groups {
 			if len(groups) > 1 {
-				if f := r.block(RuleParallelCommandStream, reasonParallelUnsupported, cc.seg); f != nil {
+				if f := r.block(guard.RuleParallelCommandStream, reasonParallelUnsupported, cc.seg); f != nil {
 					return f
 				}
 			}
@@ -514,7 +516,7 @@ func (r *run) parallelShellTemplate(cc *cmdCall, template []field, stdinMode boo
 		// A placeholder in a wrapper's argument, such as env FOO='echo {}',
 		// hands input to the shell through its environment.
 		if parallelPlaceholderRe(a.val) {
-			return r.block(RuleParallelShellDynamic, reasonParallelShell, cc.seg)
+			return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.seg)
 		}
 	}
 	argv := template[head:]
@@ -522,18 +524,18 @@ func (r *run) parallelShellTemplate(cc *cmdCall, template []field, stdinMode boo
 	if !sa.command {
 		for _, a := range argv[1:] {
 			if parallelPlaceholderRe(a.val) {
-				return r.block(RuleParallelShellDynamic, reasonParallelShell, cc.seg)
+				return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.seg)
 			}
 		}
 		return nil
 	}
 	if len(sa.operands) == 0 {
-		return r.block(RuleParallelShellDynamic, reasonParallelShell, cc.seg)
+		return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.seg)
 	}
 	script := sa.operands[0]
 	if strings.TrimSpace(script.val) == "{}" || (strings.HasPrefix(script.val, "{") && strings.HasSuffix(script.val, "}") && parallelPlaceholderRe(script.val) && !strings.Contains(script.val, " ")) {
 		if stdinMode {
-			return r.block(RuleParallelShellDynamic, reasonParallelShell, cc.seg)
+			return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.seg)
 		}
 	}
 	for _, a := range argv[1:] {
@@ -541,7 +543,7 @@ func (r *run) parallelShellTemplate(cc *cmdCall, template []field, stdinMode boo
 			continue
 		}
 		if parallelPlaceholderRe(a.val) {
-			return r.block(RuleParallelShellDynamic, reasonParallelShell, cc.seg)
+			return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.seg)
 		}
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy"
 )
 
@@ -123,7 +124,7 @@ func TestConformance(t *testing.T) {
 				continue
 			}
 			d := eng.Check(context.Background(), req)
-			if d.Rule == policy.RuleEngineInternal {
+			if d.Rule == guard.RuleEngineInternal {
 				t.Errorf("%s:%d: internal error: %s", file, c.Line, d.Reason)
 			}
 			key := reviewedKey{file, c.Line}
@@ -133,7 +134,7 @@ func TestConformance(t *testing.T) {
 				if reviewed[key] != "" {
 					unexplained = append(unexplained, fmt.Sprintf("%s:%d is in the reviewed list but now agrees with upstream; remove it", file, c.Line))
 				}
-			case d.Decision == policy.Block:
+			case d.Decision == guard.Block:
 				tl.stricter++
 				if reviewed[key] == "stricter" {
 					used[key] = true

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 // DefaultTimeout bounds the time one Check may spend; past it the command is
-// blocked with RuleEngineTimeout.
+// blocked with guard.RuleEngineTimeout.
 const DefaultTimeout = 10 * time.Millisecond
 
 // DefaultMaxSteps bounds the work of one Check in analysis steps (commands,
@@ -17,7 +19,7 @@ const DefaultTimeout = 10 * time.Millisecond
 const DefaultMaxSteps = 50_000
 
 // MaxCommandBytes is the longest command Check analyses; longer ones are
-// blocked with RuleEngineBudget.
+// blocked with guard.RuleEngineBudget.
 const MaxCommandBytes = 128 << 10
 
 // DefaultMaxDepth is how deeply scripts handed to shells, eval or
@@ -86,7 +88,7 @@ func (e *Engine) Check(ctx context.Context, r Request) (d Decision) {
 	if len(r.Command) > MaxCommandBytes {
 		// Parsing alone would take longer than the time budget allows, and
 		// no agent writes commands this long by hand.
-		return Decision{Decision: Block, Rule: RuleEngineBudget, Segment: clip(r.Command),
+		return Decision{Decision: guard.Block, Rule: guard.RuleEngineBudget, Segment: clip(r.Command),
 			Reason: fmt.Sprintf("Command is longer than %d KiB and cannot be judged safely; split it into smaller commands or write a script file.", MaxCommandBytes>>10)}
 	}
 	ru := newRun(ctx, e, &r)
@@ -94,19 +96,19 @@ func (e *Engine) Check(ctx context.Context, r Request) (d Decision) {
 		// A panic is a bug, but a guard must fail closed rather than take the
 		// caller down; the fuzz test treats this rule as a failure.
 		if p := recover(); p != nil {
-			d = Decision{Decision: Block, Rule: RuleEngineInternal, Segment: clip(r.Command), Reason: fmt.Sprintf("internal error while analysing the command (%v); blocked to stay safe", p)}
+			d = Decision{Decision: guard.Block, Rule: guard.RuleEngineInternal, Segment: clip(r.Command), Reason: fmt.Sprintf("internal error while analysing the command (%v); blocked to stay safe", p)}
 		}
 	}()
 	f := ru.judge()
 	if f == nil && ru.overran() {
 		// Deadline checks run between analysis steps; parsing or the last
 		// step may still overrun. An allow that took too long is not trusted.
-		f = &finding{rule: RuleEngineTimeout, segment: r.Command, reason: reasonTimeout}
+		f = &finding{rule: guard.RuleEngineTimeout, segment: r.Command, reason: reasonTimeout}
 	}
 	if f == nil {
 		return allowDecision()
 	}
-	return Decision{Decision: Block, Rule: f.rule, Segment: clip(f.segment), Reason: clipReason(f.reason)}
+	return Decision{Decision: guard.Block, Rule: f.rule, Segment: clip(f.segment), Reason: clipReason(f.reason)}
 }
 
 // clip bounds segment texts so that a decision never carries megabytes back.

@@ -3,6 +3,8 @@ package policy
 import (
 	"regexp"
 	"strings"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 var shellNames = set("bash", "sh", "zsh", "ksh", "dash", "ash", "mksh", "yash", "fish", "csh", "tcsh", "posh", "rbash", "pdksh", "oksh", "loksh")
@@ -12,28 +14,28 @@ var shellNames = set("bash", "sh", "zsh", "ksh", "dash", "ash", "mksh", "yash", 
 func (r *run) carrierDynamic(cc *cmdCall, why string) *finding {
 	switch cc.carrier {
 	case "xargs":
-		return r.block(RuleXargsShellDynamic, fmtReason(reasonDynamicCmdIn, "xargs", why)+" Use explicit commands instead.", cc.seg)
+		return r.block(guard.RuleXargsShellDynamic, fmtReason(reasonDynamicCmdIn, "xargs", why)+" Use explicit commands instead.", cc.seg)
 	case "parallel":
-		return r.block(RuleParallelShellDynamic, fmtReason(reasonDynamicCmdIn, "parallel", why)+" Use explicit commands instead.", cc.seg)
+		return r.block(guard.RuleParallelShellDynamic, fmtReason(reasonDynamicCmdIn, "parallel", why)+" Use explicit commands instead.", cc.seg)
 	}
-	return r.block(RuleDynamicScript, "Command structure comes from data the engine cannot see ("+why+").", cc.seg)
+	return r.block(guard.RuleDynamicScript, "Command structure comes from data the engine cannot see ("+why+").", cc.seg)
 }
 
 func (r *run) carrierRm(cc *cmdCall) *finding {
 	if cc.carrier == "parallel" {
-		return r.block(RuleParallelRmDynamic, reasonParallelRm, cc.seg)
+		return r.block(guard.RuleParallelRmDynamic, reasonParallelRm, cc.seg)
 	}
-	return r.block(RuleXargsRmDynamic, reasonXargsRm, cc.seg)
+	return r.block(guard.RuleXargsRmDynamic, reasonXargsRm, cc.seg)
 }
 
 // dynStructure reports options or subcommands of a guarded command built from
 // substitutions: blocked in strict mode only, since in default mode the engine
 // judges what it can see, like upstream.
 func (r *run) dynStructure(cc *cmdCall, why string) *finding {
-	if !r.mode.Has(ModeStrict) && !r.req.Policy.RuleSwitches[RuleDynamicStructure] {
+	if !r.mode.Has(guard.ModeStrict) && !r.req.Policy.RuleSwitches[guard.RuleDynamicStructure] {
 		return nil
 	}
-	return r.block(RuleDynamicStructure, "shell substitution output can change guarded command structure ("+why+"); write it literally.", cc.seg)
+	return r.block(guard.RuleDynamicStructure, "shell substitution output can change guarded command structure ("+why+"); write it literally.", cc.seg)
 }
 
 // judgeCode judges shell code handed over as one string (watch, su -c, ssh...).
@@ -42,7 +44,7 @@ func (r *run) judgeCode(cc *cmdCall, code field, origin string) *finding {
 		if code.input {
 			return r.carrierDynamic(cc, origin+" runs input as shell code")
 		}
-		return r.block(RuleDynamicScript, origin+" runs shell code the engine cannot see ("+clip(code.src)+"); shell execution source cannot be verified.", cc.seg)
+		return r.block(guard.RuleDynamicScript, origin+" runs shell code the engine cannot see ("+clip(code.src)+"); shell execution source cannot be verified.", cc.seg)
 	}
 	sc := r.childScope(cc)
 	sc.posKnown = true
@@ -148,7 +150,7 @@ func (r *run) analyzeShell(cc *cmdCall, base string) *finding {
 		if sa.dynOption.input {
 			return r.carrierDynamic(cc, "the input adds options to "+base)
 		}
-		return r.block(RuleDynamicScript, base+" is given options the engine cannot see ("+clip(sa.dynOption.src)+").", cc.seg)
+		return r.block(guard.RuleDynamicScript, base+" is given options the engine cannot see ("+clip(sa.dynOption.src)+").", cc.seg)
 	}
 	if sa.noexec && base != "fish" {
 		return nil
@@ -186,7 +188,7 @@ func (r *run) analyzeShell(cc *cmdCall, base string) *finding {
 			if code.input {
 				return r.carrierDynamic(cc, base+" -c runs code from the input")
 			}
-			return r.block(RuleDynamicScript, base+" -c runs code the engine cannot see ("+clip(code.src)+"); shell execution source cannot be verified.", cc.seg)
+			return r.block(guard.RuleDynamicScript, base+" -c runs code the engine cannot see ("+clip(code.src)+"); shell execution source cannot be verified.", cc.seg)
 		}
 		return r.judgeScript(code.val, newScope(pos, d0), scriptNested)
 	}
@@ -198,11 +200,11 @@ func (r *run) analyzeShell(cc *cmdCall, base string) *finding {
 		if script.input {
 			return r.carrierDynamic(cc, base+" runs a script named by the input")
 		}
-		return r.block(RuleDynamicScript, base+" runs a script the engine cannot name ("+clip(script.src)+"); shell execution source cannot be verified.", cc.seg)
+		return r.block(guard.RuleDynamicScript, base+" runs a script the engine cannot name ("+clip(script.src)+"); shell execution source cannot be verified.", cc.seg)
 	}
 	if wf := r.writtenFile(cc.cwd, script.val); wf != nil {
 		if !wf.known {
-			return r.block(RuleDynamicScript, base+" runs a script this command rewrote with content the engine cannot see.", cc.seg)
+			return r.block(guard.RuleDynamicScript, base+" runs a script this command rewrote with content the engine cannot see.", cc.seg)
 		}
 		return r.judgeScript(wf.content, newScope(sa.operands[1:], &script), scriptNested)
 	}
@@ -222,7 +224,7 @@ func (r *run) judgeStdinScript(cc *cmdCall, base string, mk func() *scope) *find
 		return nil
 	}
 	if !in.known {
-		return r.block(RuleDynamicScript, base+" reads a script from a pipe or heredoc the engine cannot see; shell execution source cannot be verified.", cc.seg)
+		return r.block(guard.RuleDynamicScript, base+" reads a script from a pipe or heredoc the engine cannot see; shell execution source cannot be verified.", cc.seg)
 	}
 	return r.judgeScript(in.text, mk(), scriptNested)
 }
@@ -249,11 +251,11 @@ func (r *run) shellStartupFiles(cc *cmdCall, base string, sa shellArgs) *finding
 			continue
 		}
 		if !c.static {
-			return r.block(RuleDynamicScript, base+" reads a startup file the engine cannot name; shell execution source cannot be verified.", cc.seg)
+			return r.block(guard.RuleDynamicScript, base+" reads a startup file the engine cannot name; shell execution source cannot be verified.", cc.seg)
 		}
 		wf := r.writtenFile(cc.cwd, c.val)
 		if wf == nil || !wf.known {
-			return r.block(RuleDynamicScript, base+" reads a startup file ("+c.val+") the engine cannot see; shell execution source cannot be verified.", cc.seg)
+			return r.block(guard.RuleDynamicScript, base+" reads a startup file ("+c.val+") the engine cannot see; shell execution source cannot be verified.", cc.seg)
 		}
 		sc := cc.sc.child()
 		sc.cwd = cc.cwd
@@ -511,7 +513,7 @@ func (r *run) analyzeInterpreter(cc *cmdCall, base, kind string) *finding {
 	if ia.script != nil && !ia.script.static && ia.script.input {
 		return r.carrierDynamic(cc, base+" runs a script named by the input")
 	}
-	if r.mode.Has(ModeStrict) {
+	if r.mode.Has(guard.ModeStrict) {
 		// Strict mode wants to see the program: a script or module named by
 		// a variable, or read from an unseen stdin, is refused.
 		unseen := ""
@@ -529,12 +531,12 @@ func (r *run) analyzeInterpreter(cc *cmdCall, base, kind string) *finding {
 			unseen = ia.dynOption.src
 		}
 		if unseen != "" {
-			return r.block(RuleDynamicScript, base+" runs a program the engine cannot see ("+clip(unseen)+"); shell execution source cannot be verified.", cc.seg)
+			return r.block(guard.RuleDynamicScript, base+" runs a program the engine cannot see ("+clip(unseen)+"); shell execution source cannot be verified.", cc.seg)
 		}
 	}
 	if len(ia.code) > 0 {
-		if r.mode.Has(ModeParanoidInterpreters) || r.req.Policy.RuleSwitches[RuleInterpreterParanoid] {
-			if f := r.block(RuleInterpreterParanoid, "Interpreter one-liners are blocked in paranoid mode.\n\n(Paranoid mode: interpreter one-liners are blocked.)", cc.seg); f != nil {
+		if r.mode.Has(guard.ModeParanoidInterpreters) || r.req.Policy.RuleSwitches[guard.RuleInterpreterParanoid] {
+			if f := r.block(guard.RuleInterpreterParanoid, "Interpreter one-liners are blocked in paranoid mode.\n\n(Paranoid mode: interpreter one-liners are blocked.)", cc.seg); f != nil {
 				return f
 			}
 		}
@@ -543,7 +545,7 @@ func (r *run) analyzeInterpreter(cc *cmdCall, base, kind string) *finding {
 				if c.input {
 					return r.carrierDynamic(cc, base+" runs code from the input")
 				}
-				return r.block(RuleDynamicScript, base+" runs inline code the engine cannot see ("+clip(c.src)+"); shell execution source cannot be verified.", cc.seg)
+				return r.block(guard.RuleDynamicScript, base+" runs inline code the engine cannot see ("+clip(c.src)+"); shell execution source cannot be verified.", cc.seg)
 			}
 			if f := r.judgeInterpreterCode(cc, kind, c.val); f != nil {
 				return f
@@ -552,13 +554,13 @@ func (r *run) analyzeInterpreter(cc *cmdCall, base, kind string) *finding {
 		return nil
 	}
 	if ia.stdin && cc.stdin != nil && cc.stdin.kind != stdinNone && cc.stdin.kind != stdinFile {
-		if r.mode.Has(ModeParanoidInterpreters) || r.req.Policy.RuleSwitches[RuleInterpreterParanoid] {
-			if f := r.block(RuleInterpreterParanoid, "Interpreter scripts fed on stdin are blocked in paranoid mode.\n\n(Paranoid mode: interpreter one-liners are blocked.)", cc.seg); f != nil {
+		if r.mode.Has(guard.ModeParanoidInterpreters) || r.req.Policy.RuleSwitches[guard.RuleInterpreterParanoid] {
+			if f := r.block(guard.RuleInterpreterParanoid, "Interpreter scripts fed on stdin are blocked in paranoid mode.\n\n(Paranoid mode: interpreter one-liners are blocked.)", cc.seg); f != nil {
 				return f
 			}
 		}
 		if !cc.stdin.known {
-			return r.block(RuleDynamicScript, base+" reads a script from a pipe the engine cannot see; shell execution source cannot be verified.", cc.seg)
+			return r.block(guard.RuleDynamicScript, base+" reads a script from a pipe the engine cannot see; shell execution source cannot be verified.", cc.seg)
 		}
 		if cc.stdin.kind == stdinHeredoc && !cc.stdin.quoted {
 			if f := r.scanRawText(cc.stdin.text, cc.seg); f != nil {

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 const reasonStrictUnparsable = "Command could not be safely analyzed (strict mode). Verify manually."
@@ -17,8 +19,8 @@ func isUnclosedQuote(err error) bool {
 // blocks it. Otherwise the text is scanned for destructive patterns and a few
 // repaired readings of it are judged, so a typo cannot hide "rm -rf".
 func (r *run) judgeUnparsable(src string, sc *scope, kind scriptKind, err error) *finding {
-	if r.mode.Has(ModeStrict) {
-		return &finding{rule: RuleEngineUnparsable, segment: src, reason: reasonStrictUnparsable}
+	if r.mode.Has(guard.ModeStrict) {
+		return &finding{rule: guard.RuleEngineUnparsable, segment: src, reason: reasonStrictUnparsable}
 	}
 	if f := r.scanRawText(src, src); f != nil {
 		return f

@@ -3,6 +3,8 @@ package policy
 import (
 	"path/filepath"
 	"strings"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 // findValueArgs are find primaries that consume one argument.
@@ -160,7 +162,7 @@ func (r *run) analyzeFind(cc *cmdCall, args []field) *finding {
 	if deletesFound {
 		for _, root := range fc.roots {
 			if r.isRootOrHome(cc, root) {
-				return r.block(RuleRmRootOrHome, reasonRmRootHome, cc.seg)
+				return r.block(guard.RuleRmRootOrHome, reasonRmRootHome, cc.seg)
 			}
 			if root.static {
 				abs := root.val
@@ -168,7 +170,7 @@ func (r *run) analyzeFind(cc *cmdCall, args []field) *finding {
 					abs = filepath.Join(cc.cwd, abs)
 				}
 				if filepath.IsAbs(abs) && r.findReachesGitMetadata(cc.cwd, abs) {
-					return r.block(RuleFindGitMetadata, reasonFindGitMeta, cc.seg)
+					return r.block(guard.RuleFindGitMetadata, reasonFindGitMeta, cc.seg)
 				}
 			}
 		}
@@ -277,7 +279,7 @@ func (r *run) findReachesGitMetadata(cwd, root string) bool {
 // allow path, without following symlinks, and never on the working directory
 // or its parents.
 func (r *run) findDeleteRoots(cc *cmdCall, fc findCall) *finding {
-	block := func() *finding { return r.block(RuleFindDelete, reasonFindDelete, cc.seg) }
+	block := func() *finding { return r.block(guard.RuleFindDelete, reasonFindDelete, cc.seg) }
 	if fc.follow || fc.bsdRoot {
 		return block()
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/corpus"
 )
@@ -59,13 +60,13 @@ func FuzzCheck(f *testing.F) {
 	}
 	eng := policy.New()
 	f.Fuzz(func(t *testing.T, cmd string, modeBits uint8) {
-		mode := policy.Mode(modeBits & 0x0f)
+		mode := guard.Mode(modeBits & 0x0f)
 		req := policy.Request{Command: cmd, Cwd: project, Mode: mode, Env: map[string]string{"HOME": home, "TMPDIR": "/tmp"}}
 		start := time.Now()
 		d := eng.Check(context.Background(), req)
 		elapsed := time.Since(start)
 		switch d.Decision {
-		case policy.Allow:
+		case guard.Allow:
 			if d.Rule != "" {
 				t.Fatalf("allow with a rule %q for %q", d.Rule, cmd)
 			}
@@ -81,11 +82,11 @@ func FuzzCheck(f *testing.F) {
 			if elapsed > policy.DefaultTimeout+schedulingSlack {
 				t.Fatalf("allowed after %v, over the %v budget: %q", elapsed, policy.DefaultTimeout, cmd)
 			}
-		case policy.Block:
+		case guard.Block:
 			if d.Rule == "" || d.Reason == "" {
 				t.Fatalf("block without rule or reason: %+v for %q", d, cmd)
 			}
-			if d.Rule == policy.RuleEngineInternal {
+			if d.Rule == guard.RuleEngineInternal {
 				t.Fatalf("engine panicked on %q (mode %v): %s", cmd, mode, d.Reason)
 			}
 		default:

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/gitrepo"
 )
 
@@ -255,7 +256,7 @@ func (r *run) analyzeGit(cc *cmdCall, args []field) *finding {
 	// Git config injected through the environment.
 	cfgs, bad := gitEnvConfigs(env)
 	if bad != "" {
-		if f := r.block(RuleGitAliasConfig, reasonGitAlias+" ("+bad+")", cc.seg); f != nil {
+		if f := r.block(guard.RuleGitAliasConfig, reasonGitAlias+" ("+bad+")", cc.seg); f != nil {
 			return f
 		}
 	}
@@ -274,14 +275,14 @@ func (r *run) analyzeGit(cc *cmdCall, args []field) *finding {
 			break
 		}
 		if depth >= 5 || !a.known || strings.HasPrefix(strings.TrimSpace(a.val), "!") || strings.TrimSpace(a.val) == "" {
-			if f := r.block(RuleGitAliasConfig, reasonGitAlias, cc.seg); f != nil {
+			if f := r.block(guard.RuleGitAliasConfig, reasonGitAlias, cc.seg); f != nil {
 				return f
 			}
 			break
 		}
 		words, ok := splitEnvString(a.val)
 		if !ok || len(words) == 0 {
-			if f := r.block(RuleGitAliasConfig, reasonGitAlias, cc.seg); f != nil {
+			if f := r.block(guard.RuleGitAliasConfig, reasonGitAlias, cc.seg); f != nil {
 				return f
 			}
 			break
@@ -312,7 +313,7 @@ func (r *run) analyzeGit(cc *cmdCall, args []field) *finding {
 		}
 		return r.dynStructure(cc, "the git subcommand is built from a substitution")
 	}
-	if inv.dynamic && r.mode.Has(ModeStrict) {
+	if inv.dynamic && r.mode.Has(guard.ModeStrict) {
 		if f := r.dynStructure(cc, "a git global option is built from a substitution"); f != nil {
 			return f
 		}
@@ -375,17 +376,17 @@ func gitRule(sub string, rest []string) *gitMatch {
 		before, _, _ := splitDashDash(rest)
 		for _, t := range before {
 			if longOpt(t, "--discard-changes") {
-				return local(RuleGitSwitchDiscard, reasonSwitchDiscard)
+				return local(guard.RuleGitSwitchDiscard, reasonSwitchDiscard)
 			}
 		}
 		so := shortOpts(before, "cC")
 		for _, t := range before {
 			if longOpt(t, "--force") {
-				return local(RuleGitSwitchForce, reasonSwitchForce)
+				return local(guard.RuleGitSwitchForce, reasonSwitchForce)
 			}
 		}
 		if so['f'] {
-			return local(RuleGitSwitchForce, reasonSwitchForce)
+			return local(guard.RuleGitSwitchForce, reasonSwitchForce)
 		}
 	case "restore":
 		return gitRestore(rest)
@@ -393,11 +394,11 @@ func gitRule(sub string, rest []string) *gitMatch {
 		var m *gitMatch
 		for _, t := range rest {
 			if longOpt(t, "--hard") {
-				m = &gitMatch{rule: RuleGitResetHard, reason: reasonResetHard}
+				m = &gitMatch{rule: guard.RuleGitResetHard, reason: reasonResetHard}
 				break
 			}
 			if longOpt(t, "--merge") {
-				m = &gitMatch{rule: RuleGitResetMerge, reason: reasonResetMerge}
+				m = &gitMatch{rule: guard.RuleGitResetMerge, reason: reasonResetMerge}
 				break
 			}
 		}
@@ -421,11 +422,11 @@ func gitRule(sub string, rest []string) *gitMatch {
 		so := shortOpts(ts, "")
 		for _, t := range rest {
 			if longOpt(t, "--force") {
-				return local(RuleGitCleanForce, reasonClean)
+				return local(guard.RuleGitCleanForce, reasonClean)
 			}
 		}
 		if so['f'] {
-			return local(RuleGitCleanForce, reasonClean)
+			return local(guard.RuleGitCleanForce, reasonClean)
 		}
 	case "rm":
 		force, cached, dry := false, false, false
@@ -451,14 +452,14 @@ func gitRule(sub string, rest []string) *gitMatch {
 			}
 		}
 		if force && !cached && !dry {
-			return local(RuleGitRmForce, reasonGitRm)
+			return local(guard.RuleGitRmForce, reasonGitRm)
 		}
 	case "push":
 		before, after, _ := splitDashDash(rest)
 		so := shortOpts(before, "o")
 		for _, t := range before {
 			if longOpt(t, "--mirror") {
-				return shared(RuleGitPushMirror, reasonPushMirror)
+				return shared(guard.RuleGitPushMirror, reasonPushMirror)
 			}
 		}
 		refs := make([]string, 0, len(rest))
@@ -480,7 +481,7 @@ func gitRule(sub string, rest []string) *gitMatch {
 			}
 		}
 		if force {
-			return shared(RuleGitPushForce, reasonPushForce)
+			return shared(guard.RuleGitPushForce, reasonPushForce)
 		}
 		del := so['d']
 		for _, t := range before {
@@ -494,7 +495,7 @@ func gitRule(sub string, rest []string) *gitMatch {
 			}
 		}
 		if del {
-			return shared(RuleGitPushDelete, reasonPushDelete)
+			return shared(guard.RuleGitPushDelete, reasonPushDelete)
 		}
 	case "branch":
 		before, _, _ := splitDashDash(rest)
@@ -510,15 +511,15 @@ func gitRule(sub string, rest []string) *gitMatch {
 			}
 		}
 		if del && force {
-			return shared(RuleGitBranchForceDelete, reasonBranchDelete)
+			return shared(guard.RuleGitBranchForceDelete, reasonBranchDelete)
 		}
 	case "stash":
 		for _, t := range rest {
 			if t == "drop" {
-				return shared(RuleGitStashDrop, reasonStashDrop)
+				return shared(guard.RuleGitStashDrop, reasonStashDrop)
 			}
 			if t == "clear" {
-				return shared(RuleGitStashClear, reasonStashClear)
+				return shared(guard.RuleGitStashClear, reasonStashClear)
 			}
 		}
 	case "worktree":
@@ -535,41 +536,41 @@ func gitRule(sub string, rest []string) *gitMatch {
 		so := shortOpts(before, "")
 		for _, t := range before {
 			if longOpt(t, "--force") {
-				return shared(RuleGitWorktreeRemove, reasonWorktreeRemove)
+				return shared(guard.RuleGitWorktreeRemove, reasonWorktreeRemove)
 			}
 		}
 		if so['f'] {
-			return shared(RuleGitWorktreeRemove, reasonWorktreeRemove)
+			return shared(guard.RuleGitWorktreeRemove, reasonWorktreeRemove)
 		}
 	case "rebase", "merge":
 		before, _, _ := splitDashDash(rest)
 		for _, t := range before {
 			if longOpt(t, "--abort") {
 				if sub == "rebase" {
-					return local(RuleGitRebaseAbort, reasonRebaseAbort)
+					return local(guard.RuleGitRebaseAbort, reasonRebaseAbort)
 				}
-				return local(RuleGitMergeAbort, reasonMergeAbort)
+				return local(guard.RuleGitMergeAbort, reasonMergeAbort)
 			}
 		}
 	case "tag":
 		before, _, _ := splitDashDash(rest)
 		so := shortOpts(before, "mFuf")
 		if so['d'] {
-			return shared(RuleGitTagDelete, reasonTagDelete)
+			return shared(guard.RuleGitTagDelete, reasonTagDelete)
 		}
 		for _, t := range before {
 			if longOpt(t, "--delete") {
-				return shared(RuleGitTagDelete, reasonTagDelete)
+				return shared(guard.RuleGitTagDelete, reasonTagDelete)
 			}
 		}
 	case "reflog":
 		for _, t := range rest {
 			if t == "delete" {
-				return shared(RuleGitReflogDelete, reasonReflogDelete)
+				return shared(guard.RuleGitReflogDelete, reasonReflogDelete)
 			}
 			if t == "expire" {
 				// Expiring entries deletes them as surely as delete does.
-				return shared(RuleGitReflogDelete, reasonReflogExpire)
+				return shared(guard.RuleGitReflogDelete, reasonReflogExpire)
 			}
 			if !strings.HasPrefix(t, "-") {
 				break
@@ -596,27 +597,27 @@ func gitCheckout(ts []string) *gitMatch {
 	so := shortOpts(before, "bBU")
 	for _, t := range before {
 		if longOpt(t, "--force") {
-			return &gitMatch{rule: RuleGitCheckoutForce, reason: reasonCheckoutForce}
+			return &gitMatch{rule: guard.RuleGitCheckoutForce, reason: reasonCheckoutForce}
 		}
 	}
 	if so['f'] {
-		return &gitMatch{rule: RuleGitCheckoutForce, reason: reasonCheckoutForce}
+		return &gitMatch{rule: guard.RuleGitCheckoutForce, reason: reasonCheckoutForce}
 	}
 	for _, t := range ts {
 		if t == "-b" || t == "-B" || t == "--orphan" {
 			return nil
 		}
 		if longOpt(t, "--pathspec-from-file") {
-			return &gitMatch{rule: RuleGitCheckoutPathspec, reason: reasonCheckoutPathspec}
+			return &gitMatch{rule: guard.RuleGitCheckoutPathspec, reason: reasonCheckoutPathspec}
 		}
 	}
 	if hasDash {
 		for _, t := range before {
 			if !strings.HasPrefix(t, "-") {
-				return &gitMatch{rule: RuleGitCheckoutRefPath, reason: reasonCheckoutRefPath}
+				return &gitMatch{rule: guard.RuleGitCheckoutRefPath, reason: reasonCheckoutRefPath}
 			}
 		}
-		return &gitMatch{rule: RuleGitCheckoutDiscard, reason: reasonCheckoutDiscard}
+		return &gitMatch{rule: guard.RuleGitCheckoutDiscard, reason: reasonCheckoutDiscard}
 	}
 	positional := 0
 	for i := 0; i < len(ts); i++ {
@@ -642,7 +643,7 @@ func gitCheckout(ts []string) *gitMatch {
 		}
 	}
 	if positional >= 2 {
-		return &gitMatch{rule: RuleGitCheckoutAmbiguous, reason: reasonCheckoutAmbiguous}
+		return &gitMatch{rule: guard.RuleGitCheckoutAmbiguous, reason: reasonCheckoutAmbiguous}
 	}
 	return nil
 }
@@ -719,9 +720,9 @@ func gitRestore(ts []string) *gitMatch {
 		return nil
 	}
 	if explicit {
-		return &gitMatch{rule: RuleGitRestoreWorktree, reason: reasonRestoreWorktree, localDiscard: true}
+		return &gitMatch{rule: guard.RuleGitRestoreWorktree, reason: reasonRestoreWorktree, localDiscard: true}
 	}
-	return &gitMatch{rule: RuleGitRestore, reason: reasonRestore, localDiscard: true}
+	return &gitMatch{rule: guard.RuleGitRestore, reason: reasonRestore, localDiscard: true}
 }
 
 // gitEnvConfigs reads config entries git takes from GIT_CONFIG_COUNT/KEY/VALUE
@@ -810,14 +811,14 @@ func (r *run) gitSSH(cc *cmdCall, inv gitInvocation, env map[string]field, cfgs 
 	if override == "" {
 		return nil
 	}
-	return r.block(RuleGitSSHOverride, reasonGitSSH+" ("+override+")", cc.seg)
+	return r.block(guard.RuleGitSSHOverride, reasonGitSSH+" ("+override+")", cc.seg)
 }
 
 // worktreeRelaxes reports whether worktree mode lets a local-discard git rule
 // pass: the command must run, unredirected, inside a verified linked worktree
 // whose configuration cannot pull submodules into the blast radius.
 func (r *run) worktreeRelaxes(cc *cmdCall, inv gitInvocation, m *gitMatch, env map[string]field, cfgs []gitCfg) bool {
-	if !m.localDiscard || !r.mode.Has(ModeWorktree) {
+	if !m.localDiscard || !r.mode.Has(guard.ModeWorktree) {
 		return false
 	}
 	for _, name := range gitEnvContext {
@@ -842,7 +843,7 @@ func (r *run) worktreeRelaxes(cc *cmdCall, inv gitInvocation, m *gitMatch, env m
 		}
 		// Strict mode does not rely on tracking export state (set -a,
 		// declare -x, typeset): any git variable the script sets counts.
-		if r.mode.Has(ModeStrict) && v.fromScript && strings.HasPrefix(k, "GIT_") {
+		if r.mode.Has(guard.ModeStrict) && v.fromScript && strings.HasPrefix(k, "GIT_") {
 			return false
 		}
 	}

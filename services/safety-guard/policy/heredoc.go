@@ -2,6 +2,8 @@ package policy
 
 import (
 	"mvdan.cc/sh/v3/syntax"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 const (
@@ -17,7 +19,7 @@ func (r *run) strictHeredocs(file *syntax.File, src string) *finding {
 	var found *finding
 	var stack []syntax.Node
 	syntax.Walk(file, func(n syntax.Node) bool {
-		if found != nil || !r.enabled(RuleStrictHeredoc) {
+		if found != nil || !r.enabled(guard.RuleStrictHeredoc) {
 			return false
 		}
 		if n == nil {
@@ -30,7 +32,7 @@ func (r *run) strictHeredocs(file *syntax.File, src string) *finding {
 				if start, end := int(st.Pos().Offset()), int(st.End().Offset()); start < end && end <= len(src) {
 					seg = src[start:end]
 				}
-				found = r.block(RuleStrictHeredoc, reason, seg)
+				found = r.block(guard.RuleStrictHeredoc, reason, seg)
 				return false
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 // execCallRes match calls that run a shell command, per interpreter. The
@@ -91,7 +93,7 @@ func (r *run) judgeInterpreterCode(cc *cmdCall, kind, code string) *finding {
 	}
 	for _, c := range extractExecCommands(kind, code) {
 		if !c.static {
-			if f := r.block(RuleInterpreterDangerous, "Interpreter code runs a shell command built at run time ("+clip(c.src)+"); the engine cannot see what it runs.", cc.seg); f != nil {
+			if f := r.block(guard.RuleInterpreterDangerous, "Interpreter code runs a shell command built at run time ("+clip(c.src)+"); the engine cannot see what it runs.", cc.seg); f != nil {
 				return f
 			}
 			continue
@@ -99,17 +101,17 @@ func (r *run) judgeInterpreterCode(cc *cmdCall, kind, code string) *finding {
 		sc := cc.sc.child()
 		sc.cwd = cc.cwd
 		if inner := r.judgeScript(c.val, sc, scriptNested); inner != nil {
-			if inner.rule == RuleEngineDepth || inner.rule == RuleEngineBudget || inner.rule == RuleEngineTimeout {
+			if inner.rule == guard.RuleEngineDepth || inner.rule == guard.RuleEngineBudget || inner.rule == guard.RuleEngineTimeout {
 				return inner
 			}
-			if f := r.block(RuleInterpreterDangerous, "Detected potentially dangerous command in interpreter code: "+inner.reason, cc.seg); f != nil {
+			if f := r.block(guard.RuleInterpreterDangerous, "Detected potentially dangerous command in interpreter code: "+inner.reason, cc.seg); f != nil {
 				return f
 			}
 		}
 	}
 	if re := deleteCallRes()[kind]; re != nil && containsAny(code, deleteCallAnchors[kind]) {
 		if m := re.FindString(code); m != "" {
-			if f := r.block(RuleInterpreterDangerous, "Interpreter code deletes files ("+strings.TrimSpace(strings.TrimRight(m, "( "))+"). Delete explicit paths with rm instead, so the guard can check them.", cc.seg); f != nil {
+			if f := r.block(guard.RuleInterpreterDangerous, "Interpreter code deletes files ("+strings.TrimSpace(strings.TrimRight(m, "( "))+"). Delete explicit paths with rm instead, so the guard can check them.", cc.seg); f != nil {
 				return f
 			}
 		}
@@ -124,8 +126,8 @@ func (r *run) codeAsShell(cc *cmdCall, code string) *finding {
 	r.kept = &parsed{src: code, file: file, err: err}
 	if err != nil {
 		if isUnclosedQuote(err) {
-			if r.mode.Has(ModeStrict) && strings.ContainsAny(code, " \t") {
-				return r.block(RuleEngineUnparsable, reasonStrictUnparsable, cc.seg)
+			if r.mode.Has(guard.ModeStrict) && strings.ContainsAny(code, " \t") {
+				return r.block(guard.RuleEngineUnparsable, reasonStrictUnparsable, cc.seg)
 			}
 			return r.scanRawText(code, cc.seg)
 		}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 // psToken is one PowerShell word with what the engine knows about its value.
@@ -306,16 +308,16 @@ func (r *run) judgePowerShell(src string, depth int) *finding {
 		return r.abort
 	}
 	if depth >= r.eng.maxDepth {
-		return &finding{rule: RuleEngineDepth, segment: src, reason: "Command exceeds maximum recursion depth and cannot be safely analyzed."}
+		return &finding{rule: guard.RuleEngineDepth, segment: src, reason: "Command exceeds maximum recursion depth and cannot be safely analyzed."}
 	}
 	toks, perr := lexPowerShell(src)
 	switch perr {
 	case "depth":
-		return &finding{rule: RuleEngineDepth, segment: src, reason: "Command exceeds maximum recursion depth and cannot be safely analyzed."}
+		return &finding{rule: guard.RuleEngineDepth, segment: src, reason: "Command exceeds maximum recursion depth and cannot be safely analyzed."}
 	case "":
 	default:
-		if r.mode.Has(ModeStrict) || r.req.Shell == ShellAuto {
-			return &finding{rule: RuleEngineUnparsable, segment: src, reason: reasonStrictUnparsable}
+		if r.mode.Has(guard.ModeStrict) || r.req.Shell == ShellAuto {
+			return &finding{rule: guard.RuleEngineUnparsable, segment: src, reason: reasonStrictUnparsable}
 		}
 	}
 	var cmd []psToken
@@ -358,8 +360,8 @@ func (r *run) psCommand(src string, cmd []psToken, piped bool, depth int) *findi
 		return r.judgePowerShell(head.block, depth+1)
 	}
 	if !head.static {
-		if r.mode.Has(ModeStrict) {
-			return r.block(RuleDynamicCommandName, "The PowerShell command name is not static; write it literally.", src)
+		if r.mode.Has(guard.ModeStrict) {
+			return r.block(guard.RuleDynamicCommandName, "The PowerShell command name is not static; write it literally.", src)
 		}
 		return nil
 	}
@@ -381,7 +383,7 @@ func (r *run) psCommand(src string, cmd []psToken, piped bool, depth int) *findi
 				continue
 			}
 			if !a.static {
-				return r.block(RuleDynamicScript, "Invoke-Expression runs code the engine cannot see; shell execution source cannot be verified.", src)
+				return r.block(guard.RuleDynamicScript, "Invoke-Expression runs code the engine cannot see; shell execution source cannot be verified.", src)
 			}
 			return r.judgePowerShell(a.text, depth+1)
 		}
@@ -497,23 +499,23 @@ func (r *run) psRemoveItem(src string, texts []string, args []field, piped bool)
 		}
 		if r.psRootOrHome(t) {
 			if recurse && force {
-				return r.block(RulePSRootOrHome, "PowerShell Remove-Item targeting root or home directory is extremely dangerous and always blocked.", src)
+				return r.block(guard.RulePSRootOrHome, "PowerShell Remove-Item targeting root or home directory is extremely dangerous and always blocked.", src)
 			}
-			return r.block(RulePSRootOrHome, "PowerShell Remove-Item targeting root or home directory is extremely dangerous and always blocked.", src)
+			return r.block(guard.RulePSRootOrHome, "PowerShell Remove-Item targeting root or home directory is extremely dangerous and always blocked.", src)
 		}
 	}
 	if !recurse || !force {
-		if piped && len(targets) == 0 && (r.mode.Has(ModeStrict) || r.req.Policy.RuleSwitches[RulePSPipeline]) {
-			return r.block(RulePSPipeline, "PowerShell Remove-Item deletes pipeline input the engine cannot see (strict mode).", src)
+		if piped && len(targets) == 0 && (r.mode.Has(guard.ModeStrict) || r.req.Policy.RuleSwitches[guard.RulePSPipeline]) {
+			return r.block(guard.RulePSPipeline, "PowerShell Remove-Item deletes pipeline input the engine cannot see (strict mode).", src)
 		}
 		return nil
 	}
 	if missingPath && len(targets) == 0 {
 		// PowerShell would prompt for the path; strict mode does not guess.
-		return r.block(RulePSDynamicTarget, "PowerShell Remove-Item has no literal target (missing -Path value); it cannot be verified safely.", src)
+		return r.block(guard.RulePSDynamicTarget, "PowerShell Remove-Item has no literal target (missing -Path value); it cannot be verified safely.", src)
 	}
 	if len(targets) == 0 && piped {
-		return r.block(RulePSPipeline, "PowerShell Remove-Item deletes pipeline input the engine cannot see (strict mode).", src)
+		return r.block(guard.RulePSPipeline, "PowerShell Remove-Item deletes pipeline input the engine cannot see (strict mode).", src)
 	}
 	for _, t := range targets {
 		if f := r.psClassify(t, src); f != nil {
@@ -571,20 +573,20 @@ func (r *run) psGitMetadata(t field, force, recurse bool, src string) *finding {
 		for _, p := range protected {
 			if filepath.Dir(p) == dir {
 				if ok, _ := filepath.Match(filepath.Base(abs), filepath.Base(p)); ok {
-					return r.block(RulePSGitMetadata, reasonGitMetadata, src)
+					return r.block(guard.RulePSGitMetadata, reasonGitMetadata, src)
 				}
 			}
 		}
 	}
 	if r.touchesGitMetadata(r.origCwd, abs, v, hasGlobMeta(v), recurse) {
-		return r.block(RulePSGitMetadata, reasonGitMetadata, src)
+		return r.block(guard.RulePSGitMetadata, reasonGitMetadata, src)
 	}
 	return nil
 }
 
 func (r *run) psClassify(t field, src string) *finding {
 	if !t.static {
-		return r.block(RulePSDynamicTarget, "PowerShell Remove-Item -Recurse -Force target cannot be resolved statically ("+t.val+"); write the path literally.", src)
+		return r.block(guard.RulePSDynamicTarget, "PowerShell Remove-Item -Recurse -Force target cannot be resolved statically ("+t.val+"); write the path literally.", src)
 	}
 	v := psNormalize(t.val)
 	if r.isTempPath(v) {
@@ -593,7 +595,7 @@ func (r *run) psClassify(t field, src string) *finding {
 	abs := v
 	if !filepath.IsAbs(abs) {
 		if r.origCwd == "" {
-			return r.block(RulePSOutsideCwd, "PowerShell Remove-Item -Recurse -Force outside cwd is blocked.", src)
+			return r.block(guard.RulePSOutsideCwd, "PowerShell Remove-Item -Recurse -Force outside cwd is blocked.", src)
 		}
 		abs = filepath.Join(r.origCwd, abs)
 	}
@@ -604,22 +606,22 @@ func (r *run) psClassify(t field, src string) *finding {
 		}
 	}
 	if r.origCwd == "" {
-		return r.block(RulePSOutsideCwd, "PowerShell Remove-Item -Recurse -Force outside cwd is blocked.", src)
+		return r.block(guard.RulePSOutsideCwd, "PowerShell Remove-Item -Recurse -Force outside cwd is blocked.", src)
 	}
 	anchor := r.realPath(r.origCwd)
 	if r.home != "" && anchor == r.realPath(r.home) {
-		return r.block(RulePSHomeCwd, "PowerShell Remove-Item -Recurse -Force in the home directory is dangerous. Change to a project directory first.", src)
+		return r.block(guard.RulePSHomeCwd, "PowerShell Remove-Item -Recurse -Force in the home directory is dangerous. Change to a project directory first.", src)
 	}
 	if v == "." || v == "./" || resolved == anchor {
-		return r.block(RulePSCwdSelf, "PowerShell Remove-Item -Recurse -Force of the current directory is blocked.", src)
+		return r.block(guard.RulePSCwdSelf, "PowerShell Remove-Item -Recurse -Force of the current directory is blocked.", src)
 	}
 	if strictlyWithin(resolved, anchor) {
-		if r.mode.Has(ModeParanoidRm) || r.req.Policy.RuleSwitches[RulePSParanoid] {
-			return r.block(RulePSParanoid, "PowerShell Remove-Item -Recurse -Force is blocked in paranoid rm mode.", src)
+		if r.mode.Has(guard.ModeParanoidRm) || r.req.Policy.RuleSwitches[guard.RulePSParanoid] {
+			return r.block(guard.RulePSParanoid, "PowerShell Remove-Item -Recurse -Force is blocked in paranoid rm mode.", src)
 		}
 		return nil
 	}
-	return r.block(RulePSOutsideCwd, "PowerShell Remove-Item -Recurse -Force outside cwd is blocked.", src)
+	return r.block(guard.RulePSOutsideCwd, "PowerShell Remove-Item -Recurse -Force outside cwd is blocked.", src)
 }
 
 // psRemoveItemArgs judges Remove-Item written in a POSIX command line.
@@ -636,16 +638,16 @@ func (r *run) analyzePwshLauncher(cc *cmdCall) *finding {
 		case a == "-command" || a == "-c" || a == "/c":
 			rest := joinFields(args[i+1:], " ")
 			if !rest.static {
-				return r.block(RuleDynamicScript, "pwsh -Command runs code the engine cannot see.", cc.seg)
+				return r.block(guard.RuleDynamicScript, "pwsh -Command runs code the engine cannot see.", cc.seg)
 			}
 			return r.judgePowerShell(rest.val, cc.sc.depth+1)
 		case a == "-encodedcommand" || a == "-enc" || a == "-e" || a == "-ec":
 			if i+1 >= len(args) || !args[i+1].static {
-				return r.block(RuleDynamicScript, "pwsh -EncodedCommand runs code the engine cannot see.", cc.seg)
+				return r.block(guard.RuleDynamicScript, "pwsh -EncodedCommand runs code the engine cannot see.", cc.seg)
 			}
 			code, ok := decodePSEncoded(args[i+1].val)
 			if !ok {
-				return r.block(RuleDynamicScript, "pwsh -EncodedCommand carries code the engine cannot decode.", cc.seg)
+				return r.block(guard.RuleDynamicScript, "pwsh -EncodedCommand carries code the engine cannot decode.", cc.seg)
 			}
 			return r.judgePowerShell(code, cc.sc.depth+1)
 		case a == "-file" || a == "-f":

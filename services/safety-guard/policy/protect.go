@@ -3,6 +3,8 @@ package policy
 import (
 	"path/filepath"
 	"strings"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 // modifyingCommands change or remove their file operands.
@@ -52,7 +54,7 @@ func (r *run) protectCheck(cc *cmdCall, base string) *finding {
 			continue
 		}
 		if hit := r.protectedHit(cc.cwd, a, ancestorToo); hit != "" {
-			return r.block(RuleProtectedPath, reasonProtected+" ("+hit+")", cc.seg)
+			return r.block(guard.RuleProtectedPath, reasonProtected+" ("+hit+")", cc.seg)
 		}
 	}
 	return nil
@@ -64,7 +66,7 @@ func (r *run) protectedWrite(cwd string, target field, seg string) *finding {
 		return nil
 	}
 	if hit := r.protectedHit(cwd, target, false); hit != "" {
-		return r.block(RuleProtectedPath, reasonProtected+" ("+hit+")", seg)
+		return r.block(guard.RuleProtectedPath, reasonProtected+" ("+hit+")", seg)
 	}
 	return nil
 }

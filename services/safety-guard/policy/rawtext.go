@@ -3,6 +3,8 @@ package policy
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 // rawSegments splits text the engine cannot parse into command-like segments
@@ -110,7 +112,7 @@ func rawSegments(text string) [][]string {
 // -delete, dd to a device, mkfs, shred. It is a pattern scan, so it blocks
 // rm -rf whatever the target.
 func (r *run) scanRawText(text, seg string) *finding {
-	if text == "" || !r.enabled(RuleRawText) {
+	if text == "" || !r.enabled(guard.RuleRawText) {
 		return nil
 	}
 	for _, words := range rawSegments(text) {
@@ -149,7 +151,7 @@ func (r *run) scanRawText(text, seg string) *finding {
 				}
 			}
 			if what != "" {
-				return r.block(RuleRawText, fmtReason(reasonRawText, what), seg)
+				return r.block(guard.RuleRawText, fmtReason(reasonRawText, what), seg)
 			}
 		}
 	}

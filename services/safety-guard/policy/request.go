@@ -1,5 +1,7 @@
 package policy
 
+import "github.com/phantom-run/phantom/contracts/guard"
+
 // Shell names the language a command is written in.
 type Shell string
 
@@ -24,8 +26,8 @@ type Request struct {
 	// Env holds the environment the command would inherit (HOME, TMPDIR, git
 	// settings, ...). Variables absent from Env are treated as unknown, not empty.
 	Env map[string]string
-	// Mode selects the rule set; the zero value is ModeDefault.
-	Mode Mode
+	// Mode selects the rule set; the zero value is guard.ModeDefault.
+	Mode guard.Mode
 	// Shell is the command language; "" means ShellBash.
 	Shell Shell
 	// Rules are custom rules in force, typically from LoadRuleFiles.
@@ -40,7 +42,7 @@ type Request struct {
 type Policy struct {
 	// RuleSwitches turns single built-in rules on (true) or off (false) by rule
 	// id, for example {"git.reset_hard": false} or {"rm.paranoid": true}.
-	// Catastrophic rules (see RuleCatalogue) cannot be switched off.
+	// Catastrophic rules (see guard.RuleCatalogue) cannot be switched off.
 	RuleSwitches map[string]bool
 	// DisableDestructive switches off every destructive-command rule that is not
 	// catastrophic. Secret and policy-file protection stay on.
@@ -65,15 +67,9 @@ type Policy struct {
 	SecretAllowPaths []string
 }
 
-// Decision values.
-const (
-	Allow = "allow"
-	Block = "block"
-)
-
 // Decision is the verdict on one Request.
 type Decision struct {
-	// Decision is Allow or Block.
+	// Decision is guard.Allow or guard.Block.
 	Decision string `json:"decision"`
 	// Rule is the stable id of the rule that blocked, like "git.reset_hard",
 	// "rm.outside_cwd" or "custom:<name>"; empty when allowed.
@@ -84,7 +80,7 @@ type Decision struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// Blocked reports whether the decision is Block.
-func (d Decision) Blocked() bool { return d.Decision == Block }
+// Blocked reports whether the decision is guard.Block.
+func (d Decision) Blocked() bool { return d.Decision == guard.Block }
 
-func allowDecision() Decision { return Decision{Decision: Allow} }
+func allowDecision() Decision { return Decision{Decision: guard.Allow} }

@@ -3,6 +3,8 @@ package policy
 import (
 	"path/filepath"
 	"strings"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 const (
@@ -109,7 +111,7 @@ func (r *run) analyzeRm(cc *cmdCall, args []field, mode rmMode) *finding {
 		// Root and home first: the more sweeping finding explains better.
 		for _, t := range fl.targets {
 			if r.isRootOrHome(cc, t) {
-				return r.block(RuleRmRootOrHome, reasonRmRootHome, cc.seg)
+				return r.block(guard.RuleRmRootOrHome, reasonRmRootHome, cc.seg)
 			}
 		}
 	}
@@ -126,7 +128,7 @@ func (r *run) analyzeRm(cc *cmdCall, args []field, mode rmMode) *finding {
 			return r.carrierRm(cc)
 		}
 		if mode == rmFindExec {
-			return r.block(RuleFindExecRm, reasonFindExecRm, cc.seg)
+			return r.block(guard.RuleFindExecRm, reasonFindExecRm, cc.seg)
 		}
 		if f := r.dynStructure(cc, "an rm option is built from a substitution"); f != nil {
 			return f
@@ -137,17 +139,17 @@ func (r *run) analyzeRm(cc *cmdCall, args []field, mode rmMode) *finding {
 	}
 	for _, t := range fl.targets {
 		if r.isRootOrHome(cc, t) {
-			return r.block(RuleRmRootOrHome, reasonRmRootHome, cc.seg)
+			return r.block(guard.RuleRmRootOrHome, reasonRmRootHome, cc.seg)
 		}
 	}
 	if !fl.force {
 		return nil
 	}
 	if mode == rmRaw {
-		return r.block(RuleRawText, fmtReason(reasonRawText, "rm -rf"), cc.seg)
+		return r.block(guard.RuleRawText, fmtReason(reasonRawText, "rm -rf"), cc.seg)
 	}
 	if mode == rmFindExec {
-		return r.block(RuleFindExecRm, reasonFindExecRm, cc.seg)
+		return r.block(guard.RuleFindExecRm, reasonFindExecRm, cc.seg)
 	}
 	for _, t := range fl.targets {
 		if f := r.classifyRmTarget(cc, t); f != nil {
@@ -214,22 +216,22 @@ func (r *run) classifyRmTarget(cc *cmdCall, t field) *finding {
 		if t.input {
 			return r.carrierRm(cc)
 		}
-		return r.block(RuleRmDynamicTarget, fmtReason(reasonRmDynamic, clip(t.src)), cc.seg)
+		return r.block(guard.RuleRmDynamicTarget, fmtReason(reasonRmDynamic, clip(t.src)), cc.seg)
 	}
 	if t.ifsSplit {
-		return r.block(RuleRmDynamicTarget, fmtReason(reasonRmDynamic, clip(t.src)+" split by a custom IFS"), cc.seg)
+		return r.block(guard.RuleRmDynamicTarget, fmtReason(reasonRmDynamic, clip(t.src)+" split by a custom IFS"), cc.seg)
 	}
-	if t.glob && r.mode.Has(ModeStrict) {
+	if t.glob && r.mode.Has(guard.ModeStrict) {
 		// What a pattern matches depends on the disk at run time.
-		return r.block(RuleRmDynamicTarget, fmtReason(reasonRmDynamic, clip(t.src)), cc.seg)
+		return r.block(guard.RuleRmDynamicTarget, fmtReason(reasonRmDynamic, clip(t.src)), cc.seg)
 	}
 	if strings.HasPrefix(v, "~") || strings.HasPrefix(v, "$") {
 		// A literal tilde or dollar (quoted): not what the user probably meant,
 		// and not inside the project.
-		return r.block(RuleRmOutsideCwd, reasonRmOutside, cc.seg)
+		return r.block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.seg)
 	}
 	if r.tmpdirOverridden(cc, t) {
-		return r.block(RuleRmDynamicTarget, fmtReason(reasonRmDynamic, clip(t.src)+" with TMPDIR overridden"), cc.seg)
+		return r.block(guard.RuleRmDynamicTarget, fmtReason(reasonRmDynamic, clip(t.src)+" with TMPDIR overridden"), cc.seg)
 	}
 	if r.isTempPath(v) && tempEligible(t) {
 		return nil
@@ -237,7 +239,7 @@ func (r *run) classifyRmTarget(cc *cmdCall, t field) *finding {
 	abs := v
 	if !filepath.IsAbs(abs) {
 		if cc.cwd == "" {
-			return r.block(RuleRmOutsideCwd, reasonRmOutside, cc.seg)
+			return r.block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.seg)
 		}
 		abs = filepath.Join(cc.cwd, v)
 	}
@@ -249,22 +251,22 @@ func (r *run) classifyRmTarget(cc *cmdCall, t field) *finding {
 	}
 	anchor := r.origCwd
 	if anchor == "" || cc.sc == nil {
-		return r.block(RuleRmOutsideCwd, reasonRmOutside, cc.seg)
+		return r.block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.seg)
 	}
 	realAnchor := r.realPath(anchor)
 	if r.home != "" && realAnchor == r.realPath(r.home) {
-		return r.block(RuleRmHomeCwd, reasonRmHomeCwd, cc.seg)
+		return r.block(guard.RuleRmHomeCwd, reasonRmHomeCwd, cc.seg)
 	}
 	if v == "." || v == "./" || resolved == r.realPath(cc.cwd) && cc.cwd == anchor || resolved == realAnchor {
-		return r.block(RuleRmCwdSelf, reasonRmCwdSelf, cc.seg)
+		return r.block(guard.RuleRmCwdSelf, reasonRmCwdSelf, cc.seg)
 	}
 	if strictlyWithin(resolved, realAnchor) || (t.glob && within(resolved, realAnchor) && !strings.HasPrefix(filepath.Base(v), ".")) {
-		if r.mode.Has(ModeParanoidRm) || r.req.Policy.RuleSwitches[RuleRmParanoid] {
-			return r.block(RuleRmParanoid, reasonRmParanoid, cc.seg)
+		if r.mode.Has(guard.ModeParanoidRm) || r.req.Policy.RuleSwitches[guard.RuleRmParanoid] {
+			return r.block(guard.RuleRmParanoid, reasonRmParanoid, cc.seg)
 		}
 		return nil
 	}
-	return r.block(RuleRmOutsideCwd, reasonRmOutside, cc.seg)
+	return r.block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.seg)
 }
 
 // resolveTarget resolves an absolute target the way rm sees it: symlinks in
@@ -310,11 +312,11 @@ func (r *run) gitMetadataTargets(cc *cmdCall, targets []field, recursive bool) *
 			abs = filepath.Join(cc.cwd, abs)
 		}
 		if r.touchesGitMetadata(cc.cwd, abs, t.val, t.glob, recursive) {
-			return r.block(RuleRmGitMetadata, reasonGitMetadata, cc.seg)
+			return r.block(guard.RuleRmGitMetadata, reasonGitMetadata, cc.seg)
 		}
 		if base := filepath.Base(filepath.Clean(t.val)); base == ".git" && filepath.Dir(filepath.Clean(t.val)) == "." {
 			// "rm -rf .git" is never routine, repository or not.
-			return r.block(RuleRmGitMetadata, reasonGitMetadata, cc.seg)
+			return r.block(guard.RuleRmGitMetadata, reasonGitMetadata, cc.seg)
 		}
 	}
 	return nil

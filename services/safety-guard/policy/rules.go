@@ -2,6 +2,8 @@ package policy
 
 import (
 	"strings"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 // commandRules dispatches to the rule family of the command that runs.
@@ -37,7 +39,7 @@ func (r *run) commandRules(cc *cmdCall, base string) *finding {
 		f = r.analyzeMkfs(cc)
 	case base == "shred":
 		if len(args) > 1 {
-			f = r.block(RuleShred, "shred destroys file contents irrecoverably. Ask the user to run it manually.", cc.seg)
+			f = r.block(guard.RuleShred, "shred destroys file contents irrecoverably. Ask the user to run it manually.", cc.seg)
 		}
 	case base == "remove-item":
 		f = r.psRemoveItemArgs(cc, vals(args[1:]), args[1:], cc.stdin != nil && cc.stdin.kind == stdinPipe)
@@ -93,7 +95,7 @@ func (r *run) analyzeDd(cc *cmdCall) *finding {
 		if strings.HasPrefix(a.val, "of=") {
 			target := strings.Trim(a.val[3:], `"'`)
 			if strings.HasPrefix(target, "/dev/") && !isHarmlessDevice(target) {
-				return r.block(RuleDdDevice, "dd writing to a device ("+target+") can destroy a disk. Ask the user to run it manually.", cc.seg)
+				return r.block(guard.RuleDdDevice, "dd writing to a device ("+target+") can destroy a disk. Ask the user to run it manually.", cc.seg)
 			}
 			if !a.static && a.input {
 				return r.carrierDynamic(cc, "dd writes to a target from the input")
@@ -115,7 +117,7 @@ func isHarmlessDevice(p string) bool {
 func (r *run) analyzeMkfs(cc *cmdCall) *finding {
 	for _, a := range cc.args[1:] {
 		if strings.HasPrefix(a.val, "/dev/") {
-			return r.block(RuleMkfsDevice, "mkfs formats a device ("+a.val+") and destroys its data. Ask the user to run it manually.", cc.seg)
+			return r.block(guard.RuleMkfsDevice, "mkfs formats a device ("+a.val+") and destroys its data. Ask the user to run it manually.", cc.seg)
 		}
 	}
 	return nil

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 // finding is a blocking verdict on part of a command.
@@ -19,7 +21,7 @@ type finding struct {
 type run struct {
 	eng      *Engine
 	req      *Request
-	mode     Mode
+	mode     guard.Mode
 	ctx      context.Context
 	deadline time.Time
 	steps    int
@@ -111,22 +113,22 @@ func (r *run) absPolicyPath(p string) string {
 
 // enabled reports whether rule id is active for this request.
 func (r *run) enabled(id string) bool {
-	if strings.HasPrefix(id, CustomRulePrefix) {
+	if strings.HasPrefix(id, guard.CustomRulePrefix) {
 		return true
 	}
-	info := catalogueIndex[id]
-	if info != nil && info.Catastrophic {
+	info, builtin := guard.LookupRule(id)
+	if builtin && info.Catastrophic {
 		return true
 	}
 	pol := &r.req.Policy
-	if isSecretRule(id) {
+	if guard.IsSecretRule(id) {
 		if pol.DisableSecrets {
 			return false
 		}
 		if v, ok := pol.RuleSwitches[id]; ok {
 			return v
 		}
-		return id != RuleSecretAgentConfig
+		return id != guard.RuleSecretAgentConfig
 	}
 	if pol.DisableDestructive {
 		return false
@@ -134,7 +136,7 @@ func (r *run) enabled(id string) bool {
 	if v, ok := pol.RuleSwitches[id]; ok {
 		return v
 	}
-	if info != nil && info.EnabledBy != 0 {
+	if builtin && info.EnabledBy != 0 {
 		return r.mode&info.EnabledBy != 0
 	}
 	return true
@@ -174,13 +176,13 @@ func (r *run) step(segment string) bool {
 	}
 	r.steps++
 	if r.steps > r.eng.maxSteps {
-		r.abort = &finding{rule: RuleEngineBudget, segment: segment,
+		r.abort = &finding{rule: guard.RuleEngineBudget, segment: segment,
 			reason: "Command analysis exceeds the safety guard's work budget and cannot be judged safely; split it into simpler commands."}
 		return false
 	}
 	if r.steps&15 == 0 {
 		if r.ctx.Err() != nil || r.overran() {
-			r.abort = &finding{rule: RuleEngineTimeout, segment: segment, reason: reasonTimeout}
+			r.abort = &finding{rule: guard.RuleEngineTimeout, segment: segment, reason: reasonTimeout}
 			return false
 		}
 	}
@@ -203,7 +205,7 @@ func (r *run) chargeDerived(n int, segment string) bool {
 		return false
 	}
 	if n < 0 || n > maxDerivedTokens-r.derived {
-		r.abort = &finding{rule: RuleEngineBudget, segment: segment, reason: reasonDerivedBudget}
+		r.abort = &finding{rule: guard.RuleEngineBudget, segment: segment, reason: reasonDerivedBudget}
 		return false
 	}
 	r.derived += n

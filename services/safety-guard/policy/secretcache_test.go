@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 // TestSecretIndexTTL pins down how stale the credential cache may be: a
@@ -43,7 +45,7 @@ func TestSecretIndexTTL(t *testing.T) {
 		t.Fatalf("the cache entry was not reused within its lifetime: %+v", d)
 	}
 	clock = clock.Add(secretIndexTTL + time.Millisecond)
-	if d := check(); d.Rule != RuleSecretAgentCredential {
+	if d := check(); d.Rule != guard.RuleSecretAgentCredential {
 		t.Fatalf("after the entry expired, the file a credential path links to is not protected: %+v", d)
 	}
 }

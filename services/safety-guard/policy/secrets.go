@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 const reasonSecret = "Access to a sensitive path is not allowed (%s). Ask the user to provide the value you need instead."
@@ -51,14 +53,14 @@ func (r *run) secretCheck(cc *cmdCall, base string) *finding {
 	if nonPathOperandCmds[base] {
 		return nil
 	}
-	if !r.mode.Has(ModeStrict) && r.metadataOnly(cc, base) {
+	if !r.mode.Has(guard.ModeStrict) && r.metadataOnly(cc, base) {
 		// Listing or testing a secret's existence reveals no content, but
 		// paths the user denied explicitly stay off limits even to that.
 		for _, a := range args[1:] {
 			if !a.static || strings.HasPrefix(a.val, "-") {
 				continue
 			}
-			if rule, what := r.sensitivePath(cc.cwd, a.val); rule == RuleSecretDenyPath {
+			if rule, what := r.sensitivePath(cc.cwd, a.val); rule == guard.RuleSecretDenyPath {
 				return r.block(rule, fmtReason(reasonSecret, what), cc.seg)
 			}
 		}
@@ -473,7 +475,7 @@ func (r *run) sensitivePathUncached(cwd, cand string) (string, string) {
 	}
 	for _, d := range r.secretDeny {
 		if within(p, d) || (rp != "" && within(rp, r.realPath(d))) {
-			return RuleSecretDenyPath, d
+			return guard.RuleSecretDenyPath, d
 		}
 	}
 	if r.home != "" {
@@ -481,21 +483,21 @@ func (r *run) sensitivePathUncached(cwd, cand string) (string, string) {
 		lrp := strings.ToLower(rp)
 		for _, e := range ix.homeDirs {
 			if within(lowerPath, e.path) || within(lrp, e.path) {
-				return RuleSecretHomeCredentials, e.what
+				return guard.RuleSecretHomeCredentials, e.what
 			}
 		}
 		if what, ok := ix.homeExact[lowerPath]; ok {
-			return RuleSecretHomeCredentials, what
+			return guard.RuleSecretHomeCredentials, what
 		}
 		// A file can be reached through a symlink to a credential file, or
 		// be the target a credential path links to; compare resolved paths.
 		for _, e := range ix.creds {
 			if lowerPath == e.path || lrp == e.path || (e.real != "" && lrp == e.real) || (e.tree && within(lowerPath, e.path)) {
-				return RuleSecretAgentCredential, e.what
+				return guard.RuleSecretAgentCredential, e.what
 			}
 		}
-		if what, ok := ix.configs[lowerPath]; ok && r.enabled(RuleSecretAgentConfig) {
-			return RuleSecretAgentConfig, what
+		if what, ok := ix.configs[lowerPath]; ok && r.enabled(guard.RuleSecretAgentConfig) {
+			return guard.RuleSecretAgentConfig, what
 		}
 	}
 	if publicKeyNames[name] {
@@ -503,23 +505,23 @@ func (r *run) sensitivePathUncached(cwd, cand string) (string, string) {
 	}
 	switch {
 	case name == ".env":
-		return RuleSecretDotenv, ".env"
+		return guard.RuleSecretDotenv, ".env"
 	case credentialNames[name]:
-		return RuleSecretCredentialFile, name
+		return guard.RuleSecretCredentialFile, name
 	case strings.HasPrefix(name, ".env.") && !strings.ContainsAny(name, " \t\n"):
-		return RuleSecretDotenv, name
+		return guard.RuleSecretDotenv, name
 	}
 	for _, pre := range sshKeyPrefixes {
 		if name == pre && pre != "credentials" {
-			return RuleSecretSSHKey, name
+			return guard.RuleSecretSSHKey, name
 		}
 		if len(name) > len(pre) && strings.HasPrefix(name, pre) {
 			next := name[len(pre)]
 			if (next == '-' || next == '_') && !strings.ContainsAny(name, " \t\n") {
-				return RuleSecretSSHKey, name
+				return guard.RuleSecretSSHKey, name
 			}
 			if sshKeyDotSuffixes[name[len(pre):]] {
-				return RuleSecretSSHKey, name
+				return guard.RuleSecretSSHKey, name
 			}
 		}
 	}
@@ -532,11 +534,11 @@ func (r *run) sensitivePathUncached(cwd, cand string) (string, string) {
 		return "", ""
 	}
 	if !strings.Contains(name, ".") && sshKeyPattern.MatchString(name) {
-		return RuleSecretSSHKey, name
+		return guard.RuleSecretSSHKey, name
 	}
 	if i := strings.LastIndexByte(name, '.'); i > 0 && i < len(name)-1 {
 		if secretExtensions[name[i+1:]] {
-			return RuleSecretKeyMaterial, name
+			return guard.RuleSecretKeyMaterial, name
 		}
 	}
 	return "", ""
@@ -740,12 +742,12 @@ func (r *run) secretsInCode(cc *cmdCall, kind, code string) *finding {
 	if len(cands) == 0 {
 		return nil
 	}
-	if (kind == "node" || kind == "bun") && !r.mode.Has(ModeStrict) {
+	if (kind == "node" || kind == "bun") && !r.mode.Has(guard.ModeStrict) {
 		masked, ok := maskJSLiterals(code)
 		if ok && !jsAccess(masked) {
 			// Inert data, except for paths the user denied explicitly.
 			for _, c := range cands {
-				if rule, what := r.sensitivePath(cc.cwd, c); rule == RuleSecretDenyPath {
+				if rule, what := r.sensitivePath(cc.cwd, c); rule == guard.RuleSecretDenyPath {
 					return r.block(rule, fmtReason(reasonSecret, what), cc.seg)
 				}
 			}

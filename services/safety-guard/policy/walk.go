@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 type scriptKind uint8
@@ -67,7 +69,7 @@ func (r *run) judgeScript(src string, sc *scope, kind scriptKind) *finding {
 	}
 	if kind != scriptTop {
 		if sc.depth+1 >= r.eng.maxDepth {
-			return &finding{rule: RuleEngineDepth, segment: src,
+			return &finding{rule: guard.RuleEngineDepth, segment: src,
 				reason: "Command exceeds maximum recursion depth and cannot be safely analyzed."}
 		}
 		sc.depth++
@@ -77,7 +79,7 @@ func (r *run) judgeScript(src string, sc *scope, kind scriptKind) *finding {
 	if err != nil {
 		return r.judgeUnparsable(src, sc, kind, err)
 	}
-	if r.mode.Has(ModeStrict) {
+	if r.mode.Has(guard.ModeStrict) {
 		if f := r.strictHeredocs(file, src); f != nil {
 			return f
 		}

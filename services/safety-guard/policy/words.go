@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"mvdan.cc/sh/v3/syntax"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 // field is one argument after the shell's expansions, as far as the engine
@@ -106,7 +108,7 @@ func (r *run) evalWords(ws []*syntax.Word, sc *scope) ([]field, *finding) {
 		parts = append(parts, fs)
 		total += len(fs)
 		if total > maxCommandFields {
-			r.abort = &finding{rule: RuleEngineBudget, segment: srcOf(sc, w),
+			r.abort = &finding{rule: guard.RuleEngineBudget, segment: srcOf(sc, w),
 				reason: "The command expands to more than 16384 words and cannot be judged safely; shorten its argument list."}
 			return nil, r.abort
 		}
@@ -862,8 +864,8 @@ func (r *run) backtickHeredoc(p *syntax.CmdSubst, sc *scope) *finding {
 	if start, end := int(p.Pos().Offset()), int(p.End().Offset()); start < end && end <= len(sc.src) {
 		text = sc.src[start:end]
 	}
-	if r.mode.Has(ModeStrict) {
-		return &finding{rule: RuleEngineUnparsable, segment: text, reason: reasonStrictUnparsable}
+	if r.mode.Has(guard.ModeStrict) {
+		return &finding{rule: guard.RuleEngineUnparsable, segment: text, reason: reasonStrictUnparsable}
 	}
 	return r.scanRawText(strings.Trim(text, "`"), text)
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy"
 )
 
@@ -291,34 +292,34 @@ func (w *world) lookup(name, setup, orig string) string {
 // upstreamRules maps upstream (cc-safety-net v2) rule ids to Phantom rule ids,
 // for cases that switch rules on or off.
 var upstreamRules = map[string][]string{
-	"git.ssh-env": {policy.RuleGitSSHOverride}, "git.alias-config": {policy.RuleGitAliasConfig},
-	"git.checkout-force": {policy.RuleGitCheckoutForce}, "git.checkout-double-dash": {policy.RuleGitCheckoutDiscard},
-	"git.checkout-ref-path": {policy.RuleGitCheckoutRefPath}, "git.checkout-pathspec-from-file": {policy.RuleGitCheckoutPathspec},
-	"git.checkout-ambiguous": {policy.RuleGitCheckoutAmbiguous}, "git.switch-discard-changes": {policy.RuleGitSwitchDiscard},
-	"git.switch-force": {policy.RuleGitSwitchForce}, "git.restore-worktree": {policy.RuleGitRestoreWorktree},
-	"git.restore-unstaged": {policy.RuleGitRestore}, "git.reset-hard": {policy.RuleGitResetHard}, "git.reset-merge": {policy.RuleGitResetMerge},
-	"git.clean-force": {policy.RuleGitCleanForce}, "git.rm-force": {policy.RuleGitRmForce}, "git.push-force": {policy.RuleGitPushForce},
-	"git.push-delete": {policy.RuleGitPushDelete}, "git.push-mirror": {policy.RuleGitPushMirror},
-	"git.branch-force-delete": {policy.RuleGitBranchForceDelete}, "git.rebase-abort": {policy.RuleGitRebaseAbort},
-	"git.merge-abort": {policy.RuleGitMergeAbort}, "git.tag-delete": {policy.RuleGitTagDelete}, "git.reflog-delete": {policy.RuleGitReflogDelete},
-	"git.stash-drop": {policy.RuleGitStashDrop}, "git.stash-clear": {policy.RuleGitStashClear}, "git.worktree-remove-force": {policy.RuleGitWorktreeRemove},
-	"rm.recursive-force-root-or-home": {policy.RuleRmRootOrHome}, "rm.git-metadata": {policy.RuleRmGitMetadata},
-	"rm.recursive-force-dynamic-target": {policy.RuleRmDynamicTarget}, "rm.recursive-force-home-cwd": {policy.RuleRmHomeCwd},
-	"rm.recursive-force-cwd-self": {policy.RuleRmCwdSelf}, "rm.recursive-force-outside-cwd": {policy.RuleRmOutsideCwd},
-	"rm.recursive-force-paranoid":         {policy.RuleRmParanoid},
-	"powershell.remove-item-root-or-home": {policy.RulePSRootOrHome}, "powershell.remove-item-recursive-force-root-or-home": {policy.RulePSRootOrHome},
-	"powershell.remove-item-git-metadata": {policy.RulePSGitMetadata}, "powershell.remove-item-recursive-force-dynamic-target": {policy.RulePSDynamicTarget},
-	"powershell.remove-item-recursive-force-home-cwd": {policy.RulePSHomeCwd}, "powershell.remove-item-recursive-force-cwd-self": {policy.RulePSCwdSelf},
-	"powershell.remove-item-recursive-force-outside-cwd": {policy.RulePSOutsideCwd}, "powershell.remove-item-recursive-force-paranoid": {policy.RulePSParanoid},
-	"powershell.remove-item-pipeline-dynamic-target": {policy.RulePSPipeline},
-	"find.delete": {policy.RuleFindDelete}, "find.delete-git-metadata": {policy.RuleFindGitMetadata}, "find.exec-rm-recursive-force": {policy.RuleFindExecRm},
-	"dd.device-write": {policy.RuleDdDevice}, "mkfs.device": {policy.RuleMkfsDevice}, "shred.target": {policy.RuleShred},
-	"interpreter.dangerous-command": {policy.RuleInterpreterDangerous}, "interpreter.one-liner-paranoid": {policy.RuleInterpreterParanoid},
-	"awk.system-dynamic": {policy.RuleAwkSystemDynamic}, "xargs.rm-recursive-force-dynamic": {policy.RuleXargsRmDynamic},
-	"xargs.shell-dynamic": {policy.RuleXargsShellDynamic}, "parallel.rm-recursive-force-dynamic": {policy.RuleParallelRmDynamic},
-	"parallel.shell-dynamic": {policy.RuleParallelShellDynamic}, "parallel.command-stream-dynamic": {policy.RuleParallelCommandStream},
-	"shell.dynamic-structure": {policy.RuleDynamicStructure}, "shell.dynamic-executable": {policy.RuleDynamicCommandName},
-	"raw-text.dangerous-command": {policy.RuleRawText},
+	"git.ssh-env": {guard.RuleGitSSHOverride}, "git.alias-config": {guard.RuleGitAliasConfig},
+	"git.checkout-force": {guard.RuleGitCheckoutForce}, "git.checkout-double-dash": {guard.RuleGitCheckoutDiscard},
+	"git.checkout-ref-path": {guard.RuleGitCheckoutRefPath}, "git.checkout-pathspec-from-file": {guard.RuleGitCheckoutPathspec},
+	"git.checkout-ambiguous": {guard.RuleGitCheckoutAmbiguous}, "git.switch-discard-changes": {guard.RuleGitSwitchDiscard},
+	"git.switch-force": {guard.RuleGitSwitchForce}, "git.restore-worktree": {guard.RuleGitRestoreWorktree},
+	"git.restore-unstaged": {guard.RuleGitRestore}, "git.reset-hard": {guard.RuleGitResetHard}, "git.reset-merge": {guard.RuleGitResetMerge},
+	"git.clean-force": {guard.RuleGitCleanForce}, "git.rm-force": {guard.RuleGitRmForce}, "git.push-force": {guard.RuleGitPushForce},
+	"git.push-delete": {guard.RuleGitPushDelete}, "git.push-mirror": {guard.RuleGitPushMirror},
+	"git.branch-force-delete": {guard.RuleGitBranchForceDelete}, "git.rebase-abort": {guard.RuleGitRebaseAbort},
+	"git.merge-abort": {guard.RuleGitMergeAbort}, "git.tag-delete": {guard.RuleGitTagDelete}, "git.reflog-delete": {guard.RuleGitReflogDelete},
+	"git.stash-drop": {guard.RuleGitStashDrop}, "git.stash-clear": {guard.RuleGitStashClear}, "git.worktree-remove-force": {guard.RuleGitWorktreeRemove},
+	"rm.recursive-force-root-or-home": {guard.RuleRmRootOrHome}, "rm.git-metadata": {guard.RuleRmGitMetadata},
+	"rm.recursive-force-dynamic-target": {guard.RuleRmDynamicTarget}, "rm.recursive-force-home-cwd": {guard.RuleRmHomeCwd},
+	"rm.recursive-force-cwd-self": {guard.RuleRmCwdSelf}, "rm.recursive-force-outside-cwd": {guard.RuleRmOutsideCwd},
+	"rm.recursive-force-paranoid":         {guard.RuleRmParanoid},
+	"powershell.remove-item-root-or-home": {guard.RulePSRootOrHome}, "powershell.remove-item-recursive-force-root-or-home": {guard.RulePSRootOrHome},
+	"powershell.remove-item-git-metadata": {guard.RulePSGitMetadata}, "powershell.remove-item-recursive-force-dynamic-target": {guard.RulePSDynamicTarget},
+	"powershell.remove-item-recursive-force-home-cwd": {guard.RulePSHomeCwd}, "powershell.remove-item-recursive-force-cwd-self": {guard.RulePSCwdSelf},
+	"powershell.remove-item-recursive-force-outside-cwd": {guard.RulePSOutsideCwd}, "powershell.remove-item-recursive-force-paranoid": {guard.RulePSParanoid},
+	"powershell.remove-item-pipeline-dynamic-target": {guard.RulePSPipeline},
+	"find.delete": {guard.RuleFindDelete}, "find.delete-git-metadata": {guard.RuleFindGitMetadata}, "find.exec-rm-recursive-force": {guard.RuleFindExecRm},
+	"dd.device-write": {guard.RuleDdDevice}, "mkfs.device": {guard.RuleMkfsDevice}, "shred.target": {guard.RuleShred},
+	"interpreter.dangerous-command": {guard.RuleInterpreterDangerous}, "interpreter.one-liner-paranoid": {guard.RuleInterpreterParanoid},
+	"awk.system-dynamic": {guard.RuleAwkSystemDynamic}, "xargs.rm-recursive-force-dynamic": {guard.RuleXargsRmDynamic},
+	"xargs.shell-dynamic": {guard.RuleXargsShellDynamic}, "parallel.rm-recursive-force-dynamic": {guard.RuleParallelRmDynamic},
+	"parallel.shell-dynamic": {guard.RuleParallelShellDynamic}, "parallel.command-stream-dynamic": {guard.RuleParallelCommandStream},
+	"shell.dynamic-structure": {guard.RuleDynamicStructure}, "shell.dynamic-executable": {guard.RuleDynamicCommandName},
+	"raw-text.dangerous-command": {guard.RuleRawText},
 }
 
 // testFixtures maps upstream test names to the repository change they made.
@@ -340,7 +341,7 @@ func (w *world) request(c corpusCase) (policy.Request, error) {
 			}
 		}
 	}
-	mode, err := policy.ParseMode(c.Mode)
+	mode, err := guard.ParseMode(c.Mode)
 	if err != nil {
 		return policy.Request{}, err
 	}
@@ -436,7 +437,7 @@ func (w *world) request(c corpusCase) (policy.Request, error) {
 		}
 		req.Policy.Wrappers = append(req.Policy.Wrappers, po.TransparentWrappers...)
 		if po.WorktreeMode {
-			req.Mode |= policy.ModeWorktree
+			req.Mode |= guard.ModeWorktree
 		}
 		if po.Secret != nil {
 			for _, p := range po.Secret.DenyPaths {

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"strings"
+
+	"github.com/phantom-run/phantom/contracts/guard"
 )
 
 // optSpec describes a wrapper's options: which take a value, and whether
@@ -366,19 +368,19 @@ func (r *run) peelEnv(cc *cmdCall) *finding {
 				if s.input {
 					return r.carrierDynamic(cc, "env -S splits input into the command line")
 				}
-				return r.block(RuleDynamicScript, "env -S splits a value the engine cannot see into the command line ("+clip(s.src)+").", cc.seg)
+				return r.block(guard.RuleDynamicScript, "env -S splits a value the engine cannot see into the command line ("+clip(s.src)+").", cc.seg)
 			}
 			if f := r.scanRawText(s.val, cc.seg); f != nil {
 				return f
 			}
-			if r.mode.Has(ModeStrict) {
+			if r.mode.Has(guard.ModeStrict) {
 				// env -S has its own quoting and escape rules; strict mode
 				// does not trust a re-split command line.
-				return r.block(RuleDynamicScript, "env -S splits a string into a command line, which strict mode does not verify; write the command directly.", cc.seg)
+				return r.block(guard.RuleDynamicScript, "env -S splits a string into a command line, which strict mode does not verify; write the command directly.", cc.seg)
 			}
 			splits++
 			if splits > 8 {
-				return &finding{rule: RuleEngineDepth, segment: cc.seg, reason: "env -S nests too deeply to be analysed safely."}
+				return &finding{rule: guard.RuleEngineDepth, segment: cc.seg, reason: "env -S nests too deeply to be analysed safely."}
 			}
 			words, ok := splitEnvString(s.val)
 			if !ok {

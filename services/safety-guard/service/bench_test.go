@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/phantom-run/phantom/contracts/events"
+	cguard "github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/pkg/bus"
@@ -67,7 +68,7 @@ func BenchmarkDecision(b *testing.B) {
 
 	b.Run("bare-nats", func(b *testing.B) {
 		nc, _ := tb.nats.Connect(b)
-		reply, _ := json.Marshal(rpc.GuardCheckReply{Decision: policy.Allow})
+		reply, _ := json.Marshal(rpc.GuardCheckReply{Decision: cguard.Allow})
 		sub, err := nc.QueueSubscribe("bench.bare", "bench", func(m *nats.Msg) { _ = m.Respond(reply) })
 		if err != nil {
 			b.Fatal(err)
@@ -93,7 +94,7 @@ func BenchmarkDecision(b *testing.B) {
 		lat := make(latencies, 0, 1<<15)
 		i := 0
 		for b.Loop() {
-			preq, _, err := guard.Resolve(reqs[i%len(reqs)], policy.ModeDefault, nil)
+			preq, _, err := guard.Resolve(reqs[i%len(reqs)], cguard.ModeDefault, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phantom-run/phantom/contracts/events"
+	cguard "github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/pkg/bus"
@@ -125,7 +126,7 @@ func TestRuleFilesTheRequesterSendsApplyAndAreProtected(t *testing.T) {
 	broken := []rpc.GuardRuleFile{{Path: project, Content: `{"version":1,"rules":[{"name":"x","command":"git","reason":"r"}]}`}}
 	got = b.check(t, rpc.GuardCheckRequest{Command: "ls", Cwd: ws, RuleFiles: broken})
 	require.Equal(t, "block", got.Decision)
-	require.Equal(t, guard.RuleInvalidPolicy, got.Rule)
+	require.Equal(t, cguard.RuleInvalidPolicy, got.Rule)
 	require.Contains(t, got.Reason, project)
 	require.Contains(t, got.Reason, "block_args")
 }

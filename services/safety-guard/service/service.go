@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/phantom-run/phantom/contracts/events"
+	cguard "github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/pkg/daemon"
 	"github.com/phantom-run/phantom/services/safety-guard/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/internal/policies"
@@ -47,7 +48,7 @@ type Config struct {
 
 // Validate reports the first setting out of range, naming its variable.
 func (c Config) Validate() error {
-	if _, err := policy.ParseMode(c.Mode); err != nil {
+	if _, err := cguard.ParseMode(c.Mode); err != nil {
 		return fmt.Errorf("PHANTOM_GUARD_MODE: %w", err)
 	}
 	if c.Timeout < time.Millisecond || c.Timeout > time.Second {
@@ -79,7 +80,7 @@ func New(_ context.Context, cfg Config, env daemon.Env) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	mode, _ := policy.ParseMode(cfg.Mode)
+	mode, _ := cguard.ParseMode(cfg.Mode)
 	var base []guard.Layer
 	if cfg.RulesFile != "" {
 		rules, err := policy.LoadRuleFiles(cfg.RulesFile, "")

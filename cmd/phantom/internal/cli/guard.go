@@ -17,6 +17,7 @@ import (
 	"github.com/phantom-run/phantom/cmd/phantom/internal/client"
 	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/events"
+	cguard "github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/services/safety-guard/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/hookcmd"
@@ -78,7 +79,7 @@ func newGuardCheck(app *App) *cobra.Command {
 				return fail(ExitFailed, fmt.Errorf("--cwd %q: %w", cwd, err))
 			}
 			if mode != "" {
-				if _, err := policy.ParseMode(mode); err != nil {
+				if _, err := cguard.ParseMode(mode); err != nil {
 					return fail(ExitFailed, fmt.Errorf("--mode: %w", err))
 				}
 			}
@@ -87,7 +88,7 @@ func newGuardCheck(app *App) *cobra.Command {
 			if req.RuleFiles, err = guard.ReadRuleFiles(abs, env["HOME"]); err != nil {
 				return fail(ExitFailed, err)
 			}
-			preq, names, err := guard.Resolve(req, policy.ModeDefault, nil)
+			preq, names, err := guard.Resolve(req, cguard.ModeDefault, nil)
 			if err != nil {
 				return fail(ExitFailed, err)
 			}
@@ -146,7 +147,7 @@ func newGuardAudits(app *App, g *globals) *cobra.Command {
 			if limit < 1 || limit > 200 {
 				return fail(ExitUsage, fmt.Errorf("--limit %d must be 1..200", limit))
 			}
-			if decision != "" && decision != policy.Allow && decision != policy.Block {
+			if decision != "" && decision != cguard.Allow && decision != cguard.Block {
 				return fail(ExitUsage, fmt.Errorf("--decision %q must be allow or block", decision))
 			}
 			c, err := connect(app, g)
@@ -341,16 +342,15 @@ func newGuardPolicySet(app *App, g *globals) *cobra.Command {
 				}
 			}
 			if rules != "" {
-				if _, err := os.Stat(rules); err != nil {
-					return fail(ExitUsage, fmt.Errorf("--rules: %w", err))
-				}
-				loaded, err := policy.LoadRuleFiles("", rules)
+				data, err := os.ReadFile(rules)
 				if err != nil {
 					return fail(ExitUsage, fmt.Errorf("--rules: %w", err))
 				}
-				for _, r := range loaded {
-					p.Rules = append(p.Rules, events.GuardRule(r))
+				loaded, err := cguard.ParseRules(data)
+				if err != nil {
+					return fail(ExitUsage, fmt.Errorf("--rules: could not load rule file %s: %w", rules, err))
 				}
+				p.Rules = append(p.Rules, loaded...)
 			}
 			if mode != "" {
 				p.Mode = mode
@@ -428,7 +428,7 @@ func newGuardRules(app *App) *cobra.Command {
 		Short: "List the built-in rules and their ids (for policy switches)",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			list := policy.RuleCatalogue()
+			list := cguard.Catalogue()
 			sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 			tw := tabwriter.NewWriter(app.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "RULE\tCATASTROPHIC\tMODE\tBLOCKS")
@@ -438,7 +438,7 @@ func newGuardRules(app *App) *cobra.Command {
 					cat = "yes"
 				}
 				m := "any"
-				if r.EnabledBy != policy.ModeDefault {
+				if r.EnabledBy != cguard.ModeDefault {
 					m = r.EnabledBy.String()
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, cat, m, r.Description)

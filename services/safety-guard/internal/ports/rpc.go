@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/phantom-run/phantom/contracts/events"
+	cguard "github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
@@ -43,7 +44,7 @@ type RunLookup interface {
 type Deps struct {
 	Engine Judge
 	// Mode is the mode when no policy names one.
-	Mode policy.Mode
+	Mode cguard.Mode
 	// Base are the policies of the service's own configuration (its rule
 	// file), below every configured scope.
 	Base      []guard.Layer
@@ -128,7 +129,7 @@ func (h *Handler) handle(ctx context.Context, m *nats.Msg) {
 		return
 	}
 	if req.Mode != "" {
-		if _, err := policy.ParseMode(req.Mode); err != nil {
+		if _, err := cguard.ParseMode(req.Mode); err != nil {
 			h.reply(m, invalid("unknown policy mode", "mode: "+err.Error()))
 			return
 		}
@@ -148,7 +149,7 @@ func (h *Handler) handle(ctx context.Context, m *nats.Msg) {
 }
 
 func invalid(reason, err string) rpc.GuardCheckReply {
-	return rpc.GuardCheckReply{Decision: policy.Block, Rule: guard.RuleInvalidRequest, Reason: reason, Error: err}
+	return rpc.GuardCheckReply{Decision: cguard.Block, Rule: cguard.RuleInvalidRequest, Reason: reason, Error: err}
 }
 
 // judge chooses the policies that apply to req and decides.
@@ -158,7 +159,7 @@ func (h *Handler) judge(ctx context.Context, req rpc.GuardCheckRequest) (rpc.Gua
 		info, err := h.d.Runs.Lookup(ctx, req.RunID)
 		if err != nil {
 			h.d.Logger.Warn("could not choose a run's policy", "run", req.RunID, "error", err)
-			return rpc.GuardCheckReply{Decision: policy.Block, Rule: guard.RuleUnavailable,
+			return rpc.GuardCheckReply{Decision: cguard.Block, Rule: cguard.RuleUnavailable,
 				Reason: fmt.Sprintf("The safety guard could not read which workspace and profile run %s uses, so it cannot choose the run's policy; try again.", req.RunID)}, ""
 		}
 		if workspace == "" {
@@ -171,7 +172,7 @@ func (h *Handler) judge(ctx context.Context, req rpc.GuardCheckRequest) (rpc.Gua
 	layers := append(append([]guard.Layer(nil), h.d.Base...), h.d.Policies.Layers(workspace, profile)...)
 	preq, names, err := guard.Resolve(req, h.d.Mode, layers)
 	if err != nil {
-		return rpc.GuardCheckReply{Decision: policy.Block, Rule: guard.RuleInvalidPolicy, Policies: names,
+		return rpc.GuardCheckReply{Decision: cguard.Block, Rule: cguard.RuleInvalidPolicy, Policies: names,
 			Reason: "The safety-guard policy for this command cannot be applied (" + err.Error() + "); every command is blocked until it is fixed."}, ""
 	}
 	d := h.d.Engine.Check(ctx, preq)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/hook"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/corpus"
@@ -45,7 +46,7 @@ func FuzzHandle(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stdin string, sel uint8) {
 		opts := []hook.Option{hook.WithAgent(agents[int(sel&0x7f)%len(agents)])}
 		if sel&0x80 != 0 {
-			opts = append(opts, hook.WithMode(policy.ModeStrict))
+			opts = append(opts, hook.WithMode(guard.ModeStrict))
 		}
 		out, code := hook.Handle([]byte(stdin), judge, opts...)
 		if code != 0 {

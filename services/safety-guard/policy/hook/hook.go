@@ -34,6 +34,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy"
 )
 
@@ -81,15 +82,15 @@ type Option func(*config)
 
 type config struct {
 	agent Agent
-	mode  policy.Mode
+	mode  guard.Mode
 }
 
 // WithAgent fixes the protocol instead of detecting it.
 func WithAgent(a Agent) Option { return func(c *config) { c.agent = a } }
 
-// WithMode sets the mode put into each request; with policy.ModeStrict,
+// WithMode sets the mode put into each request; with guard.ModeStrict,
 // unreadable hook input is denied rather than allowed.
-func WithMode(m policy.Mode) Option { return func(c *config) { c.mode = m } }
+func WithMode(m guard.Mode) Option { return func(c *config) { c.mode = m } }
 
 // Call is the shell command a hook payload asks about.
 type Call struct {
@@ -269,7 +270,7 @@ func HandleCall(stdin []byte, judge func(Call) policy.Decision, opts ...Option) 
 	}
 	call, ok, err := Parse(stdin, cfg.agent)
 	if err != nil {
-		if cfg.mode.Has(policy.ModeStrict) {
+		if cfg.mode.Has(guard.ModeStrict) {
 			agent := call.Agent
 			if agent == AgentAuto {
 				agent = cfg.agent

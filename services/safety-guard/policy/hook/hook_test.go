@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/hook"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/corpus"
@@ -79,7 +80,7 @@ func TestHookProtocolCorpus(t *testing.T) {
 	for _, c := range cases {
 		agent, err := hook.ParseAgent(c.Agent)
 		require.NoError(t, err, "line %d", c.Line)
-		mode, err := policy.ParseMode(c.Mode)
+		mode, err := guard.ParseMode(c.Mode)
 		require.NoError(t, err, "line %d", c.Line)
 		stdin := strings.ReplaceAll(c.Stdin, "{REPO}", repo)
 		out, code := hook.Handle([]byte(stdin), judge, hook.WithAgent(agent), hook.WithMode(mode))
@@ -174,13 +175,13 @@ func TestHandlePassesCwdAndMode(t *testing.T) {
 	var got policy.Request
 	judge := func(r policy.Request) policy.Decision {
 		got = r
-		return policy.Decision{Decision: policy.Allow}
+		return policy.Decision{Decision: guard.Allow}
 	}
 	stdin := `{"hook_event_name":"PreToolUse","tool_name":"Bash","cwd":"/work/p","tool_input":{"command":"ls"}}`
-	out, code := hook.Handle([]byte(stdin), judge, hook.WithMode(policy.ModeStrict|policy.ModeWorktree))
+	out, code := hook.Handle([]byte(stdin), judge, hook.WithMode(guard.ModeStrict|guard.ModeWorktree))
 	require.Empty(t, out)
 	require.Equal(t, 0, code)
-	require.Equal(t, policy.Request{Command: "ls", Cwd: "/work/p", Mode: policy.ModeStrict | policy.ModeWorktree, Shell: policy.ShellBash}, got)
+	require.Equal(t, policy.Request{Command: "ls", Cwd: "/work/p", Mode: guard.ModeStrict | guard.ModeWorktree, Shell: policy.ShellBash}, got)
 }
 
 func TestFormatMessage(t *testing.T) {

@@ -7,10 +7,10 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/events"
+	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/services/gateway/internal/app/apperr"
-	"github.com/phantom-run/phantom/services/safety-guard/guard"
 )
 
 // EventAppender appends configuration events to the event log.

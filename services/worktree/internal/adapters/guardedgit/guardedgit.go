@@ -10,9 +10,9 @@ import (
 	"fmt"
 	"os"
 
+	cguard "github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/services/safety-guard/guard"
-	"github.com/phantom-run/phantom/services/safety-guard/policy"
 )
 
 // Runner runs one git command.
@@ -57,7 +57,7 @@ func (g *Git) Run(ctx context.Context, dir string, args ...string) (string, erro
 	line := guard.ShellJoin(append([]string{"git", "-C", dir}, args...)...)
 	req := rpc.GuardCheckRequest{Command: line, Cwd: dir, Env: g.env, Origin: rpc.GuardOriginWorktree}
 	res, err := g.guard.Check(ctx, req)
-	if err == nil && res.Rule == policy.RuleEngineTimeout {
+	if err == nil && res.Rule == cguard.RuleEngineTimeout {
 		// These command lines are short and plain: a decision past the
 		// engine's time budget was a scheduling pause, which does not repeat.
 		res, err = g.guard.Check(ctx, req)

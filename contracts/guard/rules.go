@@ -1,4 +1,4 @@
-package policy
+package guard
 
 // RuleInfo describes one built-in rule.
 type RuleInfo struct {
@@ -12,7 +12,7 @@ type RuleInfo struct {
 	EnabledBy Mode
 }
 
-// Rule ids. Custom rules report "custom:<name>".
+// Ids of the built-in rules. Custom rules report "custom:<name>".
 const (
 	RuleGitSSHOverride        = "git.ssh_override"
 	RuleGitAliasConfig        = "git.alias_config"
@@ -93,6 +93,18 @@ const (
 // CustomRulePrefix prefixes the rule id of a custom rule: "custom:<name>".
 const CustomRulePrefix = "custom:"
 
+// Rule ids of decisions the guard takes outside the engine.
+const (
+	// RuleInvalidPolicy: a policy or rule file that applies to the command
+	// cannot be loaded, so the command cannot be judged as the user asked.
+	RuleInvalidPolicy = "guard.invalid_policy"
+	// RuleUnavailable: the safety-guard service could not be reached in
+	// strict mode, which fails closed.
+	RuleUnavailable = "guard.unavailable"
+	// RuleInvalidRequest: the request itself is malformed.
+	RuleInvalidRequest = "request.invalid"
+)
+
 // catalogue is the immutable list of built-in rules.
 var catalogue = []RuleInfo{
 	{ID: RuleGitSSHOverride, Description: "git network operations with an SSH command override (GIT_SSH, GIT_SSH_COMMAND, core.sshCommand)"},
@@ -171,8 +183,8 @@ var catalogue = []RuleInfo{
 	{ID: RuleEngineInternal, Description: "an internal error of the engine", Catastrophic: true},
 }
 
-// RuleCatalogue returns the built-in rules.
-func RuleCatalogue() []RuleInfo {
+// Catalogue returns the built-in rules.
+func Catalogue() []RuleInfo {
 	out := make([]RuleInfo, len(catalogue))
 	copy(out, catalogue)
 	return out
@@ -187,8 +199,17 @@ var catalogueIndex = func() map[string]*RuleInfo {
 	return m
 }()
 
-// isSecretRule reports whether id belongs to secret protection, which the
+// LookupRule returns the built-in rule id names.
+func LookupRule(id string) (RuleInfo, bool) {
+	r, ok := catalogueIndex[id]
+	if !ok {
+		return RuleInfo{}, false
+	}
+	return *r, true
+}
+
+// IsSecretRule reports whether id belongs to secret protection, which the
 // destructive-command master switch does not cover.
-func isSecretRule(id string) bool {
+func IsSecretRule(id string) bool {
 	return len(id) > 7 && id[:7] == "secret."
 }
