@@ -10,7 +10,6 @@ import (
 
 	"github.com/phantom-run/phantom/cmd/phantom/internal/cli"
 	"github.com/phantom-run/phantom/cmd/phantom/internal/up"
-	"github.com/phantom-run/phantom/services/safety-guard/hookcmd"
 )
 
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
@@ -20,7 +19,7 @@ func main() {
 	// First: `phantom guard hook` answers an agent's pre-tool hook, which
 	// runs before every shell command the agent wants to run: nothing else
 	// may delay it.
-	hookcmd.MainIfRequested()
+	cli.GuardHookIfRequested()
 	// This binary doubles as helper programs (the fake agent) that the
 	// runner starts by re-executing it.
 	up.MainIfRequested()

@@ -17,7 +17,12 @@ import (
 
 func main() {
 	// First: `phantom-runner guard hook` is the safety guard's hook the
-	// runner puts into agents' settings; it must answer at once.
+	// runner puts into agents' settings (`'<os.Executable()>' guard hook`);
+	// it must answer at once. This is the runner's only link to another
+	// service, and it is on purpose: the hook judges in process with the
+	// guard's engine whenever the relay cannot reach the safety-guard
+	// service, so this binary carries the engine. Nothing else of the runner
+	// imports services/safety-guard.
 	hookcmd.MainIfRequested()
 	// When launched as the fake agent, be it and exit.
 	fakeagent.MainIfRequested()

@@ -6,7 +6,6 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/phantom-run/phantom/contracts v0.0.0
 	github.com/phantom-run/phantom/pkg v0.0.0
-	github.com/phantom-run/phantom/services/safety-guard v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/stretchr/testify v1.12.1
 )
@@ -87,11 +86,8 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
-	mvdan.cc/sh/v3 v3.14.1 // indirect
 )
 
 replace github.com/phantom-run/phantom/contracts => ../../contracts
 
 replace github.com/phantom-run/phantom/pkg => ../../pkg
-
-replace github.com/phantom-run/phantom/services/safety-guard => ../safety-guard

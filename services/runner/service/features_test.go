@@ -25,6 +25,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
 	"github.com/phantom-run/phantom/pkg/daemon"
+	"github.com/phantom-run/phantom/pkg/testenv"
 	"github.com/phantom-run/phantom/services/runner/service"
 )
 
@@ -337,7 +338,7 @@ echo '{"type":"result","subtype":"success","is_error":false,"result":"{\"answer\
 `), 0o755))
 	agentsFile := filepath.Join(dir, "agents.toml")
 	require.NoError(t, os.WriteFile(agentsFile, []byte("[agents.claude]\ncommand = \""+script+"\"\n"), 0o600))
-	guard := answerGuard(t, b.nats.Conn)
+	guard := answerGuard(b.guard)
 	b.startRunner("r-claude", service.Config{AgentsFile: agentsFile, GuardHook: true, GuardHookCommand: "'/opt/phantom' guard hook"})
 	b.dispatch("run-claude", runs.Spec{Agent: "claude", Prompt: "answer", Workspace: dir, Isolation: "none",
 		Harness: &runs.Harness{MaxTurns: ptr(2), Sandbox: "read-only", DisallowedTools: []string{"WebFetch"},
@@ -378,24 +379,21 @@ echo '{"type":"result","subtype":"success","is_error":false,"result":"{\"answer\
 	require.Equal(t, runs.ReasonPolicyDenied, failed.Reason)
 }
 
-// answerGuard answers guard checks: everything containing "rm -rf" is blocked.
-func answerGuard(t *testing.T, nc *nats.Conn) <-chan rpc.GuardCheckRequest {
+// answerGuard makes the stand-in guard block everything containing "rm -rf"
+// and hand over the runner's own checks.
+func answerGuard(g *testenv.Guard) <-chan rpc.GuardCheckRequest {
 	got := make(chan rpc.GuardCheckRequest, 16)
-	sub, err := nc.QueueSubscribe(subjects.GuardCheck, subjects.GuardQueueGroup, func(m *nats.Msg) {
-		var req rpc.GuardCheckRequest
-		_ = json.Unmarshal(m.Data, &req)
-		select {
-		case got <- req:
-		default:
+	g.Judge(func(req rpc.GuardCheckRequest) rpc.GuardCheckReply {
+		if req.Origin == rpc.GuardOriginRunner {
+			select {
+			case got <- req:
+			default:
+			}
 		}
-		reply := rpc.GuardCheckReply{Decision: "allow"}
 		if strings.Contains(req.Command, "rm -rf") {
-			reply = rpc.GuardCheckReply{Decision: "block", Rule: "rm-rf-root", Reason: "deletes everything"}
+			return rpc.GuardCheckReply{Decision: "block", Rule: "rm-rf-root", Reason: "deletes everything"}
 		}
-		data, _ := json.Marshal(reply)
-		_ = m.Respond(data)
+		return rpc.GuardCheckReply{Decision: "allow"}
 	})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
 	return got
 }

@@ -42,19 +42,22 @@ func TestMain(m *testing.M) {
 const host = "testhost"
 
 type bundle struct {
-	t    testing.TB
-	ctx  context.Context
-	nats *testenv.NATS
-	pub  *bus.Publisher
+	t     testing.TB
+	ctx   context.Context
+	nats  *testenv.NATS
+	guard *testenv.Guard
+	pub   *bus.Publisher
 }
 
-// setup starts NATS and the host's worktree service (its own binary, as
-// on a runner's machine).
+// setup starts NATS, a stand-in for the safety guard (it allows every
+// command unless a test says otherwise) and the host's worktree service (its
+// own binary, as on a runner's machine).
 func setup(t testing.TB) *bundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	b := &bundle{t: t, ctx: ctx, nats: testenv.StartNATS(t)}
+	b.guard = testenv.StartGuard(t, b.nats.Conn)
 	b.pub = bus.NewPublisher(b.nats.JS, "phantom/scheduler/test")
 	testenv.StartService(t, b.nats, "github.com/phantom-run/phantom/services/worktree",
 		[]string{"PHANTOM_HOST=" + host, "PHANTOM_DATA_DIR=" + t.TempDir()}, b.worktreeAnswers)

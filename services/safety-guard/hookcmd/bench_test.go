@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/phantom-run/phantom/contracts/rpc"
-	"github.com/phantom-run/phantom/services/safety-guard/guard/guardtest"
+	"github.com/phantom-run/phantom/services/safety-guard/guardtest"
 )
 
 // phantomBinary builds the phantom command (or takes PHANTOM_BENCH_BINARY),

@@ -39,10 +39,11 @@ import (
 	"strings"
 	"time"
 
-	cguard "github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/pkg/bus"
-	"github.com/phantom-run/phantom/services/safety-guard/guard"
+	"github.com/phantom-run/phantom/pkg/guardclient"
+	"github.com/phantom-run/phantom/services/safety-guard/judge"
 	"github.com/phantom-run/phantom/services/safety-guard/policy"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/hook"
 )
@@ -134,9 +135,9 @@ func Run(ctx context.Context, args []string, o IO) int {
 	if localMode == "" {
 		localMode = o.getenv(EnvMode)
 	}
-	mode := cguard.ModeDefault
+	mode := guard.ModeDefault
 	if localMode != "" {
-		if mode, err = cguard.ParseMode(localMode); err != nil {
+		if mode, err = guard.ParseMode(localMode); err != nil {
 			fmt.Fprintf(o.Stderr, "phantom guard hook: --mode: %v\n", err)
 			return 2
 		}
@@ -165,7 +166,7 @@ type hookRun struct {
 	// requestMode is the mode sent to the service: only an explicit --mode,
 	// so the configured policies decide otherwise.
 	requestMode string
-	localMode   cguard.Mode
+	localMode   guard.Mode
 	timeout     time.Duration
 }
 
@@ -175,14 +176,14 @@ func (h *hookRun) judge(call hook.Call) policy.Decision {
 	if cwd == "" {
 		cwd, _ = os.Getwd()
 	}
-	env := guard.CommandEnv(h.io.Environ)
+	env := guardclient.CommandEnv(h.io.Environ)
 	req := rpc.GuardCheckRequest{
 		Command: call.Command, Cwd: cwd, Mode: h.requestMode, Origin: rpc.GuardOriginHook,
 		Agent: string(call.Agent), Shell: string(call.Shell), Env: env,
 	}
-	files, err := guard.ReadRuleFiles(cwd, env["HOME"])
+	files, err := guardclient.ReadRuleFiles(cwd, env["HOME"])
 	if err != nil {
-		return policy.Decision{Decision: cguard.Block, Rule: cguard.RuleInvalidPolicy, Segment: call.Command,
+		return policy.Decision{Decision: guard.Block, Rule: guard.RuleInvalidPolicy, Segment: call.Command,
 			Reason: "The safety guard cannot read a rule file that applies here (" + err.Error() + "); every command is blocked until it can."}
 	}
 	req.RuleFiles = files
@@ -195,10 +196,10 @@ func (h *hookRun) judge(call hook.Call) policy.Decision {
 	if !errors.Is(err, errNoService) {
 		fmt.Fprintf(h.io.Stderr, "phantom guard hook: judging locally: %v\n", err)
 	}
-	if req.Mode == "" && h.localMode != cguard.ModeDefault {
+	if req.Mode == "" && h.localMode != guard.ModeDefault {
 		req.Mode = h.localMode.String()
 	}
-	res := guard.JudgeLocally(h.ctx, policy.New(), req, err)
+	res := judge.Locally(h.ctx, policy.New(), req, err)
 	return policy.Decision{Decision: res.Decision, Rule: res.Rule, Segment: res.Segment, Reason: res.Reason}
 }
 
@@ -247,7 +248,7 @@ func askSocket(ctx context.Context, path string, req rpc.GuardCheckRequest) (rpc
 // checked accepts a reply that carries a decision; a reply with only an
 // error means the relay could not reach the service.
 func checked(reply rpc.GuardCheckReply) (rpc.GuardCheckReply, error) {
-	if reply.Decision == cguard.Allow || reply.Decision == cguard.Block {
+	if reply.Decision == guard.Allow || reply.Decision == guard.Block {
 		return reply, nil
 	}
 	if reply.Error != "" {
@@ -270,9 +271,5 @@ func (h *hookRun) askNATS(ctx context.Context, url string, req rpc.GuardCheckReq
 		return rpc.GuardCheckReply{}, err
 	}
 	defer nc.Close()
-	res, err := guard.New(nc, guard.WithoutLocalFallback(), guard.WithTimeout(h.timeout)).Check(ctx, req)
-	if err != nil {
-		return rpc.GuardCheckReply{}, err
-	}
-	return res.GuardCheckReply, nil
+	return guardclient.New(nc, guardclient.WithTimeout(h.timeout)).Check(ctx, req)
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
 	"github.com/phantom-run/phantom/pkg/testenv"
-	"github.com/phantom-run/phantom/services/safety-guard/guard/guardtest"
+	"github.com/phantom-run/phantom/services/safety-guard/guardtest"
 	"github.com/phantom-run/phantom/services/safety-guard/hookcmd"
 	"github.com/phantom-run/phantom/services/safety-guard/service"
 )

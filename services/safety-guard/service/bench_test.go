@@ -10,11 +10,12 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/phantom-run/phantom/contracts/events"
-	cguard "github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/pkg/bus"
-	"github.com/phantom-run/phantom/services/safety-guard/guard"
+	"github.com/phantom-run/phantom/pkg/guardclient"
+	"github.com/phantom-run/phantom/services/safety-guard/judge"
 	"github.com/phantom-run/phantom/services/safety-guard/policy"
 	"github.com/phantom-run/phantom/services/safety-guard/service"
 )
@@ -68,7 +69,7 @@ func BenchmarkDecision(b *testing.B) {
 
 	b.Run("bare-nats", func(b *testing.B) {
 		nc, _ := tb.nats.Connect(b)
-		reply, _ := json.Marshal(rpc.GuardCheckReply{Decision: cguard.Allow})
+		reply, _ := json.Marshal(rpc.GuardCheckReply{Decision: guard.Allow})
 		sub, err := nc.QueueSubscribe("bench.bare", "bench", func(m *nats.Msg) { _ = m.Respond(reply) })
 		if err != nil {
 			b.Fatal(err)
@@ -94,7 +95,7 @@ func BenchmarkDecision(b *testing.B) {
 		lat := make(latencies, 0, 1<<15)
 		i := 0
 		for b.Loop() {
-			preq, _, err := guard.Resolve(reqs[i%len(reqs)], cguard.ModeDefault, nil)
+			preq, _, err := judge.Resolve(reqs[i%len(reqs)], guard.ModeDefault, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -107,7 +108,7 @@ func BenchmarkDecision(b *testing.B) {
 	})
 
 	b.Run("over-nats", func(b *testing.B) {
-		c := guard.New(tb.nats.Conn, guard.WithoutLocalFallback())
+		c := guardclient.New(tb.nats.Conn)
 		lat := make(latencies, 0, 1<<15)
 		i := 0
 		for b.Loop() {

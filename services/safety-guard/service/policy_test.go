@@ -10,14 +10,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phantom-run/phantom/contracts/events"
-	cguard "github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/pkg/bus"
 	"github.com/phantom-run/phantom/pkg/daemon"
+	"github.com/phantom-run/phantom/pkg/guardclient"
 	"github.com/phantom-run/phantom/pkg/opshttp"
 	"github.com/phantom-run/phantom/pkg/testenv"
-	"github.com/phantom-run/phantom/services/safety-guard/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/service"
 )
 
@@ -126,7 +126,7 @@ func TestRuleFilesTheRequesterSendsApplyAndAreProtected(t *testing.T) {
 	broken := []rpc.GuardRuleFile{{Path: project, Content: `{"version":1,"rules":[{"name":"x","command":"git","reason":"r"}]}`}}
 	got = b.check(t, rpc.GuardCheckRequest{Command: "ls", Cwd: ws, RuleFiles: broken})
 	require.Equal(t, "block", got.Decision)
-	require.Equal(t, cguard.RuleInvalidPolicy, got.Rule)
+	require.Equal(t, guard.RuleInvalidPolicy, got.Rule)
 	require.Contains(t, got.Reason, project)
 	require.Contains(t, got.Reason, "block_args")
 }
@@ -154,9 +154,9 @@ func TestPoliciesSavedBeforeStartApplyToTheFirstCheck(t *testing.T) {
 	// The very first answer already knows the global policy.
 	var reply rpc.GuardCheckReply
 	require.Eventually(t, func() bool {
-		r, err := guard.New(n.Conn, guard.WithTimeout(200*time.Millisecond), guard.WithoutLocalFallback()).
+		r, err := guardclient.New(n.Conn, guardclient.WithTimeout(200*time.Millisecond)).
 			Check(ctx, rpc.GuardCheckRequest{Command: "npm publish --access public"})
-		reply = r.GuardCheckReply
+		reply = r
 		return err == nil
 	}, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, "block", reply.Decision)

@@ -28,11 +28,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/phantom-run/phantom/contracts/events"
-	cguard "github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/pkg/daemon"
-	"github.com/phantom-run/phantom/services/safety-guard/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/internal/policies"
 	"github.com/phantom-run/phantom/services/safety-guard/internal/ports"
+	"github.com/phantom-run/phantom/services/safety-guard/judge"
 	"github.com/phantom-run/phantom/services/safety-guard/policy"
 )
 
@@ -48,7 +48,7 @@ type Config struct {
 
 // Validate reports the first setting out of range, naming its variable.
 func (c Config) Validate() error {
-	if _, err := cguard.ParseMode(c.Mode); err != nil {
+	if _, err := guard.ParseMode(c.Mode); err != nil {
 		return fmt.Errorf("PHANTOM_GUARD_MODE: %w", err)
 	}
 	if c.Timeout < time.Millisecond || c.Timeout > time.Second {
@@ -80,14 +80,14 @@ func New(_ context.Context, cfg Config, env daemon.Env) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	mode, _ := cguard.ParseMode(cfg.Mode)
-	var base []guard.Layer
+	mode, _ := guard.ParseMode(cfg.Mode)
+	var base []judge.Layer
 	if cfg.RulesFile != "" {
 		rules, err := policy.LoadRuleFiles(cfg.RulesFile, "")
 		if err != nil {
 			return nil, fmt.Errorf("could not load PHANTOM_GUARD_RULES_FILE: %w", err)
 		}
-		l := guard.Layer{Name: "rules:" + cfg.RulesFile}
+		l := judge.Layer{Name: "rules:" + cfg.RulesFile}
 		for _, r := range rules {
 			l.Policy.Rules = append(l.Policy.Rules, events.GuardRule(r))
 		}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/phantom-run/phantom/pkg/daemon"
 	"github.com/phantom-run/phantom/pkg/datadir"
-	"github.com/phantom-run/phantom/services/safety-guard/guard"
+	"github.com/phantom-run/phantom/pkg/guardclient"
 	"github.com/phantom-run/phantom/services/worktree/internal/adapters/gitcli"
 	"github.com/phantom-run/phantom/services/worktree/internal/adapters/guardedgit"
 	"github.com/phantom-run/phantom/services/worktree/internal/app/command"
@@ -86,9 +86,9 @@ func New(_ context.Context, cfg Config, env daemon.Env) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Phantom's own git commands pass the safety guard like an agent's
-	// (judged in process when the guard service cannot be reached).
-	git := guardedgit.NewFromProcess(gitcli.New(cfg.GitTimeout), guard.New(env.Conn))
+	// Phantom's own git commands pass the safety guard like an agent's; one
+	// the guard cannot be asked about does not run.
+	git := guardedgit.NewFromProcess(gitcli.New(cfg.GitTimeout), guardclient.New(env.Conn))
 	w, err := command.New(git, env.Publisher(), env.Logger,
 		command.Options{Host: cfg.Host, Roots: cfg.WorkspaceRoots, Dir: cfg.WorktreeDir})
 	if err != nil {

@@ -31,18 +31,24 @@ import (
 const host = "testhost"
 
 type bundle struct {
-	t    *testing.T
-	ctx  context.Context
-	nats *testenv.NATS
-	cfg  service.Config
-	stop func()
+	t     *testing.T
+	ctx   context.Context
+	nats  *testenv.NATS
+	guard *testenv.Guard
+	cfg   service.Config
+	stop  func()
 }
 
+// setup starts NATS, a stand-in for the safety guard that blocks forced
+// worktree removal as the guard does by default (and allows everything
+// else), and the worktree service.
 func setup(t *testing.T, roots ...string) *bundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	b := &bundle{t: t, ctx: ctx, nats: testenv.StartNATS(t)}
+	b.guard = testenv.StartGuard(t, b.nats.Conn)
+	b.guard.Judge(blockForcedRemoval)
 	b.cfg = service.Config{Host: host, WorkspaceRoots: roots, DataDir: t.TempDir(), GitTimeout: 30 * time.Second}
 	b.start()
 	return b
@@ -292,8 +298,8 @@ func TestRemoveKeepsTheBranch(t *testing.T) {
 	require.False(t, got.Removed)
 	require.Contains(t, got.Error, "force removes a worktree with changes")
 	require.DirExists(t, r.Dir)
-	// Force discards the changes: the safety guard blocks it unless a
-	// policy allows it (TestGitCommandsPassTheSafetyGuard).
+	// Force discards the changes: the safety guard blocks it by default
+	// (TestGitCommandsPassTheSafetyGuard).
 	got = b.remove("rm2", true)
 	require.False(t, got.Removed)
 	require.Contains(t, got.Error, "git.worktree_remove_force")

@@ -17,11 +17,9 @@ import (
 	"github.com/phantom-run/phantom/cmd/phantom/internal/client"
 	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/events"
-	cguard "github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/contracts/rpc"
-	"github.com/phantom-run/phantom/services/safety-guard/guard"
-	"github.com/phantom-run/phantom/services/safety-guard/hookcmd"
-	"github.com/phantom-run/phantom/services/safety-guard/policy"
+	"github.com/phantom-run/phantom/pkg/guardclient"
 )
 
 // ExitBlocked is `phantom guard check`'s answer for a command that must not run.
@@ -79,27 +77,26 @@ func newGuardCheck(app *App) *cobra.Command {
 				return fail(ExitFailed, fmt.Errorf("--cwd %q: %w", cwd, err))
 			}
 			if mode != "" {
-				if _, err := cguard.ParseMode(mode); err != nil {
+				if _, err := guard.ParseMode(mode); err != nil {
 					return fail(ExitFailed, fmt.Errorf("--mode: %w", err))
 				}
 			}
-			env := guard.CommandEnv(app.environ())
+			env := guardclient.CommandEnv(app.environ())
 			req := rpc.GuardCheckRequest{Command: strings.Join(args, " "), Cwd: abs, Mode: mode, Shell: shell, Env: env, Origin: rpc.GuardOriginCLI}
-			if req.RuleFiles, err = guard.ReadRuleFiles(abs, env["HOME"]); err != nil {
+			if req.RuleFiles, err = guardclient.ReadRuleFiles(abs, env["HOME"]); err != nil {
 				return fail(ExitFailed, err)
 			}
-			preq, names, err := guard.Resolve(req, cguard.ModeDefault, nil)
+			d, err := judgeHere(cmd.Context(), req)
 			if err != nil {
 				return fail(ExitFailed, err)
 			}
-			d := policy.New().Check(cmd.Context(), preq)
-			out := checkResult{Decision: d.Decision, Rule: d.Rule, Reason: d.Reason, Segment: d.Segment, Mode: preq.Mode.String(), Policies: names}
+			out := checkResult{Decision: d.Decision, Rule: d.Rule, Reason: d.Reason, Segment: d.Segment, Mode: d.Mode, Policies: d.Policies}
 			enc := json.NewEncoder(app.Stdout)
 			enc.SetEscapeHTML(false)
 			if err := enc.Encode(out); err != nil {
 				return fail(ExitFailed, err)
 			}
-			if d.Blocked() {
+			if d.Decision != guard.Allow {
 				return fail(ExitBlocked, nil)
 			}
 			return nil
@@ -118,13 +115,13 @@ func newGuardHook(app *App) *cobra.Command {
 	return &cobra.Command{
 		Use:   "hook [--agent AGENT] [--mode MODE]",
 		Short: "Answer an agent's pre-tool hook (Claude Code, Codex, Gemini CLI, Copilot CLI) on stdin",
-		Long:  hookcmd.Usage,
+		Long:  guardHookUsage,
 		// The hook parses its own flags; main answers it before the CLI
-		// starts (hookcmd.MainIfRequested), this is the same code for hosts
+		// starts (GuardHookIfRequested), this is the same code for hosts
 		// that did not.
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			code := hookcmd.Run(cmd.Context(), args, hookcmd.IO{Stdin: app.Stdin, Stdout: app.Stdout, Stderr: app.Stderr, Environ: app.environ()})
+			code := runGuardHook(cmd.Context(), app, args)
 			if code != 0 {
 				return fail(code, nil)
 			}
@@ -147,7 +144,7 @@ func newGuardAudits(app *App, g *globals) *cobra.Command {
 			if limit < 1 || limit > 200 {
 				return fail(ExitUsage, fmt.Errorf("--limit %d must be 1..200", limit))
 			}
-			if decision != "" && decision != cguard.Allow && decision != cguard.Block {
+			if decision != "" && decision != guard.Allow && decision != guard.Block {
 				return fail(ExitUsage, fmt.Errorf("--decision %q must be allow or block", decision))
 			}
 			c, err := connect(app, g)
@@ -346,7 +343,7 @@ func newGuardPolicySet(app *App, g *globals) *cobra.Command {
 				if err != nil {
 					return fail(ExitUsage, fmt.Errorf("--rules: %w", err))
 				}
-				loaded, err := cguard.ParseRules(data)
+				loaded, err := guard.ParseRules(data)
 				if err != nil {
 					return fail(ExitUsage, fmt.Errorf("--rules: could not load rule file %s: %w", rules, err))
 				}
@@ -428,7 +425,7 @@ func newGuardRules(app *App) *cobra.Command {
 		Short: "List the built-in rules and their ids (for policy switches)",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			list := cguard.Catalogue()
+			list := guard.Catalogue()
 			sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 			tw := tabwriter.NewWriter(app.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "RULE\tCATASTROPHIC\tMODE\tBLOCKS")
@@ -438,7 +435,7 @@ func newGuardRules(app *App) *cobra.Command {
 					cat = "yes"
 				}
 				m := "any"
-				if r.EnabledBy != cguard.ModeDefault {
+				if r.EnabledBy != guard.ModeDefault {
 					m = r.EnabledBy.String()
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, cat, m, r.Description)

@@ -19,19 +19,19 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/phantom-run/phantom/cmd/phantom/internal/cli"
 	"github.com/phantom-run/phantom/cmd/phantom/internal/up"
 	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/envelope"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/testenv"
 	"github.com/phantom-run/phantom/services/runner/fakeagent"
-	"github.com/phantom-run/phantom/services/safety-guard/hookcmd"
 )
 
 func TestMain(m *testing.M) {
 	// Agents run the safety guard's hook as this test binary (the runner
 	// names os.Executable() in their settings).
-	hookcmd.MainIfRequested()
+	cli.GuardHookIfRequested()
 	// The runner launches the fake agent as this test binary.
 	fakeagent.MainIfRequested()
 	// Some tests run runner machines as processes of this test binary.

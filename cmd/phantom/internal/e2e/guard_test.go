@@ -25,7 +25,7 @@ import (
 	"github.com/phantom-run/phantom/pkg/bus"
 	"github.com/phantom-run/phantom/pkg/testenv/agentcli"
 	"github.com/phantom-run/phantom/pkg/testenv/modelapi"
-	"github.com/phantom-run/phantom/services/safety-guard/guard/guardtest"
+	"github.com/phantom-run/phantom/services/safety-guard/guardtest"
 )
 
 // gitRepo makes a repository with one commit.
@@ -45,7 +45,7 @@ func gitRepo(t *testing.T) string {
 // TestClaudeCodesGitResetHardIsBlockedByTheGuard drives the real Claude
 // Code CLI, offline against the fake model API, with `phantom guard hook` as
 // its PreToolUse hook (this test binary is the hook: TestMain calls
-// hookcmd.MainIfRequested). The model asks to run `git reset --hard`; the
+// cli.GuardHookIfRequested). The model asks to run `git reset --hard`; the
 // hook asks the safety guard of a running Phantom through a run's relay
 // socket (the runner's contract), the guard blocks it, Claude Code gives
 // the agent the reason as the tool's result, and the decision is in the

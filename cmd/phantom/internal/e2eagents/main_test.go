@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/phantom-run/phantom/cmd/phantom/internal/cli"
 	"github.com/phantom-run/phantom/cmd/phantom/internal/up"
 	"github.com/phantom-run/phantom/contracts/api"
 	"github.com/phantom-run/phantom/contracts/events"
@@ -32,7 +33,6 @@ import (
 	"github.com/phantom-run/phantom/pkg/testenv/agentcli"
 	"github.com/phantom-run/phantom/pkg/testenv/modelapi"
 	"github.com/phantom-run/phantom/services/runner/fakeagent"
-	"github.com/phantom-run/phantom/services/safety-guard/hookcmd"
 )
 
 func TestMain(m *testing.M) {
@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 	// runs `<this binary> guard hook` (the real phantom guard hook) as its
 	// PreToolUse hook.
 	fakeagent.MainIfRequested()
-	hookcmd.MainIfRequested()
+	cli.GuardHookIfRequested()
 	os.Exit(m.Run())
 }
 

@@ -20,7 +20,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/streams"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
-	"github.com/phantom-run/phantom/services/safety-guard/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/judge"
 )
 
 // Store holds the policy of every scope. It is safe for concurrent use.
@@ -73,17 +73,17 @@ func (s *Store) set(scope, target string, p *events.GuardPolicy) {
 // workspace submitted with profile (either may be ""), in increasing
 // precedence: global, the workspace policy of workspace or of its nearest
 // parent directory that has one, the profile's.
-func (s *Store) Layers(workspace, profile string) []guard.Layer {
+func (s *Store) Layers(workspace, profile string) []judge.Layer {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var out []guard.Layer
+	var out []judge.Layer
 	if s.global != nil {
-		out = append(out, guard.Layer{Name: events.GuardScopeGlobal, Policy: *s.global})
+		out = append(out, judge.Layer{Name: events.GuardScopeGlobal, Policy: *s.global})
 	}
 	if workspace != "" && filepath.IsAbs(workspace) && len(s.workspaces) > 0 {
 		for dir := filepath.Clean(workspace); ; dir = filepath.Dir(dir) {
 			if p, ok := s.workspaces[dir]; ok {
-				out = append(out, guard.Layer{Name: "workspace:" + dir, Policy: p})
+				out = append(out, judge.Layer{Name: "workspace:" + dir, Policy: p})
 				break
 			}
 			if dir == filepath.Dir(dir) {
@@ -92,7 +92,7 @@ func (s *Store) Layers(workspace, profile string) []guard.Layer {
 		}
 	}
 	if p, ok := s.profiles[profile]; ok && profile != "" {
-		out = append(out, guard.Layer{Name: "profile:" + profile, Policy: p})
+		out = append(out, judge.Layer{Name: "profile:" + profile, Policy: p})
 	}
 	return out
 }
@@ -167,3 +167,4 @@ func Follow(ctx context.Context, js jetstream.JetStream, s *Store, log *slog.Log
 		}
 	}
 }
+

@@ -14,13 +14,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/phantom-run/phantom/contracts/events"
-	cguard "github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/contracts/rpc"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
 	"github.com/phantom-run/phantom/pkg/tracing"
-	"github.com/phantom-run/phantom/services/safety-guard/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/internal/policies"
+	"github.com/phantom-run/phantom/services/safety-guard/judge"
 	"github.com/phantom-run/phantom/services/safety-guard/policy"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/hook"
 )
@@ -32,7 +32,7 @@ type Judge interface {
 
 // PolicySource gives the policies that apply to a workspace and profile.
 type PolicySource interface {
-	Layers(workspace, profile string) []guard.Layer
+	Layers(workspace, profile string) []judge.Layer
 }
 
 // RunLookup tells which workspace and profile a run was submitted with.
@@ -44,10 +44,10 @@ type RunLookup interface {
 type Deps struct {
 	Engine Judge
 	// Mode is the mode when no policy names one.
-	Mode cguard.Mode
+	Mode guard.Mode
 	// Base are the policies of the service's own configuration (its rule
 	// file), below every configured scope.
-	Base      []guard.Layer
+	Base      []judge.Layer
 	Policies  PolicySource
 	Runs      RunLookup
 	Publisher *bus.Publisher
@@ -129,7 +129,7 @@ func (h *Handler) handle(ctx context.Context, m *nats.Msg) {
 		return
 	}
 	if req.Mode != "" {
-		if _, err := cguard.ParseMode(req.Mode); err != nil {
+		if _, err := guard.ParseMode(req.Mode); err != nil {
 			h.reply(m, invalid("unknown policy mode", "mode: "+err.Error()))
 			return
 		}
@@ -149,7 +149,7 @@ func (h *Handler) handle(ctx context.Context, m *nats.Msg) {
 }
 
 func invalid(reason, err string) rpc.GuardCheckReply {
-	return rpc.GuardCheckReply{Decision: cguard.Block, Rule: cguard.RuleInvalidRequest, Reason: reason, Error: err}
+	return rpc.GuardCheckReply{Decision: guard.Block, Rule: guard.RuleInvalidRequest, Reason: reason, Error: err}
 }
 
 // judge chooses the policies that apply to req and decides.
@@ -159,7 +159,7 @@ func (h *Handler) judge(ctx context.Context, req rpc.GuardCheckRequest) (rpc.Gua
 		info, err := h.d.Runs.Lookup(ctx, req.RunID)
 		if err != nil {
 			h.d.Logger.Warn("could not choose a run's policy", "run", req.RunID, "error", err)
-			return rpc.GuardCheckReply{Decision: cguard.Block, Rule: cguard.RuleUnavailable,
+			return rpc.GuardCheckReply{Decision: guard.Block, Rule: guard.RuleUnavailable,
 				Reason: fmt.Sprintf("The safety guard could not read which workspace and profile run %s uses, so it cannot choose the run's policy; try again.", req.RunID)}, ""
 		}
 		if workspace == "" {
@@ -169,10 +169,10 @@ func (h *Handler) judge(ctx context.Context, req rpc.GuardCheckRequest) (rpc.Gua
 			profile = info.Profile
 		}
 	}
-	layers := append(append([]guard.Layer(nil), h.d.Base...), h.d.Policies.Layers(workspace, profile)...)
-	preq, names, err := guard.Resolve(req, h.d.Mode, layers)
+	layers := append(append([]judge.Layer(nil), h.d.Base...), h.d.Policies.Layers(workspace, profile)...)
+	preq, names, err := judge.Resolve(req, h.d.Mode, layers)
 	if err != nil {
-		return rpc.GuardCheckReply{Decision: cguard.Block, Rule: cguard.RuleInvalidPolicy, Policies: names,
+		return rpc.GuardCheckReply{Decision: guard.Block, Rule: guard.RuleInvalidPolicy, Policies: names,
 			Reason: "The safety-guard policy for this command cannot be applied (" + err.Error() + "); every command is blocked until it is fixed."}, ""
 	}
 	d := h.d.Engine.Check(ctx, preq)

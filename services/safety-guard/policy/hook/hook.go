@@ -35,6 +35,7 @@ import (
 	"strings"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/pkg/guardclient"
 	"github.com/phantom-run/phantom/services/safety-guard/policy"
 )
 
@@ -215,7 +216,7 @@ func commandField(input json.RawMessage) string {
 	}
 	var argv []string
 	if json.Unmarshal(c, &argv) == nil && len(argv) > 0 {
-		return QuoteArgv(argv)
+		return guardclient.ShellJoin(argv...)
 	}
 	return ""
 }
@@ -231,22 +232,6 @@ func stringValue(m json.RawMessage) (string, bool) {
 func jsonString(m json.RawMessage) string {
 	s, _ := stringValue(m)
 	return s
-}
-
-var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
-
-// QuoteArgv renders an argv as a shell command line that parses back to the
-// same words.
-func QuoteArgv(argv []string) string {
-	parts := make([]string, len(argv))
-	for i, a := range argv {
-		if shellSafe.MatchString(a) {
-			parts[i] = a
-			continue
-		}
-		parts[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-	}
-	return strings.Join(parts, " ")
 }
 
 // Handle answers one hook invocation: stdin is what the agent wrote, stdout

@@ -2,7 +2,8 @@
 // service's own git commands: each one is judged as the command line it is
 // (`git -C <dir> <args>`) by the same engine and policies as an agent's, and
 // runs only when allowed. A decision about a run is audited on the run
-// (the use case names it with guard.WithRun).
+// (the use case names it with guardclient.WithRun). A command the guard
+// cannot be asked about does not run.
 package guardedgit
 
 import (
@@ -10,9 +11,9 @@ import (
 	"fmt"
 	"os"
 
-	cguard "github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/contracts/rpc"
-	"github.com/phantom-run/phantom/services/safety-guard/guard"
+	"github.com/phantom-run/phantom/pkg/guardclient"
 )
 
 // Runner runs one git command.
@@ -20,9 +21,10 @@ type Runner interface {
 	Run(ctx context.Context, dir string, args ...string) (string, error)
 }
 
-// Checker judges one command (guard.Client does).
+// Checker judges one command (guardclient.Client does); the error means it
+// could not.
 type Checker interface {
-	Check(ctx context.Context, req rpc.GuardCheckRequest) (guard.Result, error)
+	Check(ctx context.Context, req rpc.GuardCheckRequest) (rpc.GuardCheckReply, error)
 }
 
 // Git runs git commands the guard allows.
@@ -35,7 +37,7 @@ type Git struct {
 // New returns next behind checker. env is the environment git runs with
 // ("NAME=value" entries), of which the guard gets what it judges with.
 func New(next Runner, checker Checker, env []string) *Git {
-	return &Git{next: next, guard: checker, env: guard.CommandEnv(env)}
+	return &Git{next: next, guard: checker, env: guardclient.CommandEnv(env)}
 }
 
 // NewFromProcess is New with this process's environment.
@@ -54,10 +56,10 @@ func (e *BlockedError) Error() string {
 
 // Run asks the guard about `git -C dir args...`, then runs it.
 func (g *Git) Run(ctx context.Context, dir string, args ...string) (string, error) {
-	line := guard.ShellJoin(append([]string{"git", "-C", dir}, args...)...)
+	line := guardclient.ShellJoin(append([]string{"git", "-C", dir}, args...)...)
 	req := rpc.GuardCheckRequest{Command: line, Cwd: dir, Env: g.env, Origin: rpc.GuardOriginWorktree}
 	res, err := g.guard.Check(ctx, req)
-	if err == nil && res.Rule == cguard.RuleEngineTimeout {
+	if err == nil && res.Rule == guard.RuleEngineTimeout {
 		// These command lines are short and plain: a decision past the
 		// engine's time budget was a scheduling pause, which does not repeat.
 		res, err = g.guard.Check(ctx, req)
@@ -65,7 +67,7 @@ func (g *Git) Run(ctx context.Context, dir string, args ...string) (string, erro
 	if err != nil {
 		return "", fmt.Errorf("could not ask the safety guard about %q: %w", line, err)
 	}
-	if res.Blocked() {
+	if res.Decision != guard.Allow {
 		return "", &BlockedError{Command: line, Rule: res.Rule, Reason: res.Reason}
 	}
 	return g.next.Run(ctx, dir, args...)

@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/phantom-run/phantom/contracts/rpc"
-	"github.com/phantom-run/phantom/services/safety-guard/guard"
 	"github.com/phantom-run/phantom/services/worktree/internal/adapters/guardedgit"
 )
 
@@ -20,26 +19,26 @@ func (f *fakeGit) Run(_ context.Context, dir string, args ...string) (string, er
 }
 
 type fakeGuard struct {
-	answers []guard.Result
+	answers []rpc.GuardCheckReply
 	asked   []rpc.GuardCheckRequest
 }
 
-func (f *fakeGuard) Check(_ context.Context, req rpc.GuardCheckRequest) (guard.Result, error) {
+func (f *fakeGuard) Check(_ context.Context, req rpc.GuardCheckRequest) (rpc.GuardCheckReply, error) {
 	f.asked = append(f.asked, req)
 	if len(f.answers) == 0 {
-		return guard.Result{}, errors.New("no answer")
+		return rpc.GuardCheckReply{}, errors.New("no answer")
 	}
 	a := f.answers[0]
 	f.answers = f.answers[1:]
 	return a, nil
 }
 
-func result(decision, rule string) guard.Result {
-	return guard.Result{GuardCheckReply: rpc.GuardCheckReply{Decision: decision, Rule: rule, Reason: "because"}}
+func result(decision, rule string) rpc.GuardCheckReply {
+	return rpc.GuardCheckReply{Decision: decision, Rule: rule, Reason: "because"}
 }
 
 func TestCommandsRunOnlyWhenAllowed(t *testing.T) {
-	git, g := &fakeGit{}, &fakeGuard{answers: []guard.Result{result("allow", ""), result("block", "git.worktree_remove_force")}}
+	git, g := &fakeGit{}, &fakeGuard{answers: []rpc.GuardCheckReply{result("allow", ""), result("block", "git.worktree_remove_force")}}
 	gg := guardedgit.New(git, g, []string{"HOME=/home/u", "SECRET_TOKEN=x"})
 	out, err := gg.Run(context.Background(), "/repo dir", "worktree", "list", "--porcelain")
 	require.NoError(t, err)
@@ -62,12 +61,12 @@ func TestCommandsRunOnlyWhenAllowed(t *testing.T) {
 
 func TestATimedOutDecisionIsAskedAgainOnce(t *testing.T) {
 	git := &fakeGit{}
-	g := &fakeGuard{answers: []guard.Result{result("block", "engine.timeout"), result("allow", "")}}
+	g := &fakeGuard{answers: []rpc.GuardCheckReply{result("block", "engine.timeout"), result("allow", "")}}
 	_, err := guardedgit.New(git, g, nil).Run(context.Background(), "/repo", "rev-parse", "HEAD")
 	require.NoError(t, err)
 	require.Len(t, g.asked, 2)
 
-	g = &fakeGuard{answers: []guard.Result{result("block", "engine.timeout"), result("block", "engine.timeout")}}
+	g = &fakeGuard{answers: []rpc.GuardCheckReply{result("block", "engine.timeout"), result("block", "engine.timeout")}}
 	_, err = guardedgit.New(git, g, nil).Run(context.Background(), "/repo", "rev-parse", "HEAD")
 	require.ErrorContains(t, err, "engine.timeout")
 	require.Len(t, g.asked, 2, "once, not forever")

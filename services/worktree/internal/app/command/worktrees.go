@@ -23,7 +23,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/runs"
 	"github.com/phantom-run/phantom/contracts/subjects"
 	"github.com/phantom-run/phantom/pkg/bus"
-	"github.com/phantom-run/phantom/services/safety-guard/guard"
+	"github.com/phantom-run/phantom/pkg/guardclient"
 	"github.com/phantom-run/phantom/services/worktree/internal/domain/layout"
 )
 
@@ -159,7 +159,7 @@ func (w *Worktrees) Prepare(ctx context.Context, req rpc.WorktreePrepareRequest)
 	}
 
 	// The git commands below are judged by the safety guard on this run.
-	ctx = guard.WithRun(ctx, req.RunID, req.Attempt)
+	ctx = guardclient.WithRun(ctx, req.RunID, req.Attempt)
 	ws, reply, ok := w.grantedWorkspace(req.Workspace)
 	if !ok {
 		return reply
@@ -318,7 +318,7 @@ func (w *Worktrees) Remove(ctx context.Context, req rpc.WorktreeRemoveRequest) r
 	if err := subjects.CheckToken("runId", req.RunID); err != nil {
 		return rpc.WorktreeRemoveReply{Error: err.Error()}
 	}
-	ctx = guard.WithRun(ctx, req.RunID, 0)
+	ctx = guardclient.WithRun(ctx, req.RunID, 0)
 	paths, err := filepath.Glob(filepath.Join(w.dir, "*", req.RunID))
 	if err != nil {
 		return rpc.WorktreeRemoveReply{Error: err.Error()}

@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/phantom-run/phantom/contracts/rpc"
-	"github.com/phantom-run/phantom/services/safety-guard/guard"
+	"github.com/phantom-run/phantom/pkg/guardclient"
 )
 
 // Relay is a relay socket serving until the test ends.
@@ -47,7 +47,7 @@ func Serve(t testing.TB, nc *nats.Conn, runID string, attempt int) *Relay {
 	}
 	var conns sync.WaitGroup
 	t.Cleanup(func() { _ = l.Close(); conns.Wait() })
-	client := guard.New(nc, guard.WithoutLocalFallback())
+	client := guardclient.New(nc)
 	conns.Add(1)
 	go func() {
 		defer conns.Done()
@@ -66,7 +66,7 @@ func Serve(t testing.TB, nc *nats.Conn, runID string, attempt int) *Relay {
 	return r
 }
 
-func (r *Relay) answer(conn net.Conn, client *guard.Client, runID string, attempt int) {
+func (r *Relay) answer(conn net.Conn, client *guardclient.Client, runID string, attempt int) {
 	defer conn.Close()
 	line, err := bufio.NewReader(conn).ReadBytes('\n')
 	if err != nil {
@@ -87,7 +87,7 @@ func (r *Relay) answer(conn net.Conn, client *guard.Client, runID string, attemp
 		} else if res, err := client.Check(context.Background(), req); err != nil {
 			reply.Error = err.Error()
 		} else {
-			reply = res.GuardCheckReply
+			reply = res
 		}
 	}
 	out, _ := json.Marshal(reply)

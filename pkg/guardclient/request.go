@@ -1,4 +1,4 @@
-package guard
+package guardclient
 
 import (
 	"errors"
@@ -7,14 +7,18 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/phantom-run/phantom/contracts/rpc"
-	"github.com/phantom-run/phantom/services/safety-guard/policy/hook"
 )
 
 // ProjectRuleFileName is upstream's project rule file.
 const ProjectRuleFileName = ".safety-net.json"
+
+// MaxRuleFileBytes bounds one rule file a requester may send; the service
+// refuses a larger one.
+const MaxRuleFileBytes = 64 << 10
 
 // UserRuleFile is upstream's user rule file: ~/.cc-safety-net/config.json,
 // "" when home is unknown.
@@ -70,14 +74,14 @@ func ReadRuleFiles(cwd, home string) ([]rpc.GuardRuleFile, error) {
 }
 
 // readBounded reads at most one byte more than a rule file may hold, so a
-// huge file is refused by Resolve without being read whole.
+// huge file is refused by the service without being read whole.
 func readBounded(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxRuleFileBytes+1))
+	data, err := io.ReadAll(io.LimitReader(f, MaxRuleFileBytes+1))
 	return string(data), err
 }
 
@@ -116,6 +120,19 @@ func secretName(k string) bool {
 	return false
 }
 
+var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
+
 // ShellJoin renders an argv (a program and its arguments, as exec runs
-// them) as the shell command line the engine judges, quoting what needs it.
-func ShellJoin(argv ...string) string { return hook.QuoteArgv(argv) }
+// them) as the shell command line the engine judges: it parses back to the
+// same words.
+func ShellJoin(argv ...string) string {
+	parts := make([]string, len(argv))
+	for i, a := range argv {
+		if shellSafe.MatchString(a) {
+			parts[i] = a
+			continue
+		}
+		parts[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,4 +1,9 @@
-package guard
+// Package judge decides a check request (rpc.GuardCheckRequest) with the
+// engine in this process: how the policies that apply combine into the
+// engine's request (Resolve), for the service and for every local judgement,
+// and the decision when the service cannot be asked (Locally), for the
+// agents' hook and phantom guard check.
+package judge
 
 import (
 	"fmt"
@@ -6,8 +11,9 @@ import (
 	"strings"
 
 	"github.com/phantom-run/phantom/contracts/events"
-	cguard "github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/contracts/rpc"
+	"github.com/phantom-run/phantom/pkg/guardclient"
 	"github.com/phantom-run/phantom/services/safety-guard/policy"
 )
 
@@ -18,9 +24,6 @@ type Layer struct {
 	Name   string
 	Policy events.GuardPolicy
 }
-
-// maxRuleFileBytes bounds one rule file a requester may send.
-const maxRuleFileBytes = 64 << 10
 
 // Resolve builds the engine's request for req: base is the mode when no
 // layer names one; the layers apply in order, then the rule files req
@@ -35,7 +38,7 @@ const maxRuleFileBytes = 64 << 10
 // per id; path and wrapper lists accumulate; the two switches (destructive,
 // secrets) take the last value set. Every rule file is added to the
 // protected paths, so the agent cannot edit the rules that bind it.
-func Resolve(req rpc.GuardCheckRequest, base cguard.Mode, layers []Layer) (policy.Request, []string, error) {
+func Resolve(req rpc.GuardCheckRequest, base guard.Mode, layers []Layer) (policy.Request, []string, error) {
 	out := policy.Request{Command: req.Command, Cwd: req.Cwd, Env: req.Env, Mode: base}
 	shell, err := parseShell(req.Shell)
 	if err != nil {
@@ -62,7 +65,7 @@ func Resolve(req rpc.GuardCheckRequest, base cguard.Mode, layers []Layer) (polic
 	for _, l := range all {
 		p := l.Policy
 		if p.Mode != "" {
-			m, err := cguard.ParseMode(p.Mode)
+			m, err := guard.ParseMode(p.Mode)
 			if err != nil {
 				return out, nil, fmt.Errorf("policy %s: mode: %w", l.Name, err)
 			}
@@ -96,7 +99,7 @@ func Resolve(req rpc.GuardCheckRequest, base cguard.Mode, layers []Layer) (polic
 	out.Rules = rules
 	out.Policy.RuleSwitches = switches
 	if req.Mode != "" {
-		m, err := cguard.ParseMode(req.Mode)
+		m, err := guard.ParseMode(req.Mode)
 		if err != nil {
 			return out, names, fmt.Errorf("mode: %w", err)
 		}
@@ -132,10 +135,10 @@ func ruleFileLayer(f rpc.GuardRuleFile) (Layer, error) {
 	if f.Path == "" || !filepath.IsAbs(f.Path) {
 		return Layer{}, fmt.Errorf("path %q must be absolute", f.Path)
 	}
-	if len(f.Content) > maxRuleFileBytes {
-		return Layer{}, fmt.Errorf("rule file %s is larger than %d KiB", f.Path, maxRuleFileBytes>>10)
+	if len(f.Content) > guardclient.MaxRuleFileBytes {
+		return Layer{}, fmt.Errorf("rule file %s is larger than %d KiB", f.Path, guardclient.MaxRuleFileBytes>>10)
 	}
-	rules, err := cguard.ParseRules([]byte(f.Content))
+	rules, err := guard.ParseRules([]byte(f.Content))
 	if err != nil {
 		return Layer{}, fmt.Errorf("could not load rule file %s: %w", f.Path, err)
 	}
