@@ -106,11 +106,11 @@ var policySubjects = subjects.EventsRoot + "." + events.AggregateGuardPolicy + "
 func Follow(ctx context.Context, js jetstream.JetStream, s *Store, log *slog.Logger, loaded chan<- struct{}) error {
 	stream, err := js.Stream(ctx, streams.Events)
 	if err != nil {
-		return fmt.Errorf("could not open %s: %w", streams.Events, err)
+		return stopOr(ctx, fmt.Errorf("could not open %s: %w", streams.Events, err))
 	}
 	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(policySubjects))
 	if err != nil {
-		return fmt.Errorf("could not count the guard policies in %s: %w", streams.Events, err)
+		return stopOr(ctx, fmt.Errorf("could not count the guard policies in %s: %w", streams.Events, err))
 	}
 	var stored uint64
 	for _, n := range info.State.Subjects {
@@ -126,11 +126,11 @@ func Follow(ctx context.Context, js jetstream.JetStream, s *Store, log *slog.Log
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
-		return fmt.Errorf("could not follow the guard policies: %w", err)
+		return stopOr(ctx, fmt.Errorf("could not follow the guard policies: %w", err))
 	}
 	it, err := cons.Messages()
 	if err != nil {
-		return fmt.Errorf("could not follow the guard policies: %w", err)
+		return stopOr(ctx, fmt.Errorf("could not follow the guard policies: %w", err))
 	}
 	stopped := make(chan struct{})
 	defer close(stopped)
@@ -168,3 +168,12 @@ func Follow(ctx context.Context, js jetstream.JetStream, s *Store, log *slog.Log
 	}
 }
 
+// stopOr is err, unless ctx ended: a stop while Follow starts (the service
+// may answer before the consumer exists when there are no policies) is a
+// clean stop, not a failure.
+func stopOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
