@@ -94,7 +94,7 @@ func (o IO) getenv(name string) string {
 }
 
 // Usage describes the hook for --help.
-const Usage = `usage: phantom guard hook [--agent auto|claude-code|codex|gemini-cli|copilot-cli] [--mode MODE]
+var Usage = `usage: phantom guard hook [--agent auto|claude-code|codex|gemini-cli|copilot-cli] [--mode MODE]
 
 Answers an agent's pre-tool hook: reads the hook JSON on stdin, asks the
 Phantom safety guard about the shell command in it and prints the agent's
@@ -106,7 +106,7 @@ It asks the runner's relay ($PHANTOM_GUARD_SOCKET) inside a Phantom run,
 else the safety-guard service at $PHANTOM_NATS_URL, else judges locally; it
 judges locally, with ~/.cc-safety-net/config.json and the project's
 .safety-net.json, whenever the service cannot be reached, and denies instead
-in strict mode. $PHANTOM_GUARD_HOOK_TIMEOUT bounds the wait (default 5s).
+in strict mode. $PHANTOM_GUARD_HOOK_TIMEOUT bounds the wait (default ` + DefaultTimeout.String() + `).
 `
 
 // Run answers one hook invocation and returns the exit code.

@@ -249,3 +249,12 @@ func TestAnyBinaryCallingMainIfRequestedIsTheHook(t *testing.T) {
 	require.NoError(t, err, "the hook always exits 0")
 	denial(t, string(out))
 }
+
+// --help names the default wait for the service, as the code applies it.
+func TestHelpStatesTheDefaultTimeout(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, 5*time.Second, hookcmd.DefaultTimeout)
+	_, stderr, code := runHook(t, "", nil, "--help")
+	require.Equal(t, 0, code)
+	require.Contains(t, stderr, "$PHANTOM_GUARD_HOOK_TIMEOUT bounds the wait (default 5s)")
+}

@@ -46,6 +46,13 @@ type Config struct {
 	Timeout time.Duration `envconfig:"GUARD_TIMEOUT" default:"10ms" desc:"longest time one decision may take; a slower one is a block (1ms..=1s)"`
 }
 
+// DefaultConfig is the configuration the variables' defaults give (the
+// tags say the same, and a test holds them together). New takes a field
+// left zero from it.
+func DefaultConfig() Config {
+	return Config{Mode: guard.ModeDefault.String(), Timeout: policy.DefaultTimeout}
+}
+
 // Validate reports the first setting out of range, naming its variable.
 func (c Config) Validate() error {
 	if _, err := guard.ParseMode(c.Mode); err != nil {
@@ -71,11 +78,12 @@ type Service struct {
 
 // New checks the settings, loads the custom rules and builds the service.
 func New(_ context.Context, cfg Config, env daemon.Env) (*Service, error) {
+	def := DefaultConfig()
 	if cfg.Mode == "" {
-		cfg.Mode = "default"
+		cfg.Mode = def.Mode
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = policy.DefaultTimeout
+		cfg.Timeout = def.Timeout
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err

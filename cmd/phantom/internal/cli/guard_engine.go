@@ -24,7 +24,7 @@ import (
 func GuardHookIfRequested() { hookcmd.MainIfRequested() }
 
 // guardHookUsage describes `phantom guard hook`.
-const guardHookUsage = hookcmd.Usage
+var guardHookUsage = hookcmd.Usage
 
 // runGuardHook answers one hook invocation and returns its exit code.
 func runGuardHook(ctx context.Context, app *App, args []string) int {
