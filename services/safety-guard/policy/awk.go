@@ -5,27 +5,28 @@ import (
 	"strings"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
 const reasonAwkDynamic = "Detected awk system(), pipe, or getline command with a dynamic command string that cannot be analysed safely."
 
 // analyzeAwk judges the commands an awk program runs through system(),
 // pipes and getline.
-func (r *run) analyzeAwk(cc *cmdCall, base string) *finding {
-	args := cc.args
-	var progs, files []field
+func (r *run) analyzeAwk(cc *cmdCall, base string) *family.Finding {
+	args := cc.Args
+	var progs, files []family.Field
 	i := 1
 	for i < len(args) {
 		a := args[i]
-		v := a.val
-		if a.input && couldBeOption(a) {
+		v := a.Val
+		if a.Input && family.CouldBeOption(a) {
 			// Input in option position can add -f or -e with a program.
 			return r.carrierDynamic(cc, "the input adds options to "+base)
 		}
-		if !a.static && strings.HasPrefix(v, "-") && r.mode.Has(guard.ModeStrict) {
-			return r.block(guard.RuleDynamicScript, base+" takes an option the engine cannot see ("+clip(a.src)+"); shell execution source cannot be verified.", cc.seg)
+		if !a.Static && strings.HasPrefix(v, "-") && r.mode.Has(guard.ModeStrict) {
+			return r.block(guard.RuleDynamicScript, base+" takes an option the engine cannot see ("+family.Clip(a.Src)+"); shell execution source cannot be verified.", cc.Seg)
 		}
-		if !a.static && strings.HasPrefix(v, "-") {
+		if !a.Static && strings.HasPrefix(v, "-") {
 			i++
 			continue
 		}
@@ -45,11 +46,11 @@ func (r *run) analyzeAwk(cc *cmdCall, base string) *finding {
 			continue
 		case strings.HasPrefix(v, "--file=") || strings.HasPrefix(v, "--exec="):
 			f := a
-			_, f.val, _ = strings.Cut(v, "=")
+			_, f.Val, _ = strings.Cut(v, "=")
 			files = append(files, f)
 		case strings.HasPrefix(v, "-f") && len(v) > 2:
 			f := a
-			f.val = v[2:]
+			f.Val = v[2:]
 			files = append(files, f)
 		case v == "-e" || v == "--source":
 			if i+1 < len(args) {
@@ -59,7 +60,7 @@ func (r *run) analyzeAwk(cc *cmdCall, base string) *finding {
 			continue
 		case strings.HasPrefix(v, "--source="):
 			f := a
-			f.val = v[len("--source="):]
+			f.Val = v[len("--source="):]
 			progs = append(progs, f)
 		case v == "-F" || v == "-v" || v == "-i" || v == "-l" || v == "-W" || v == "--assign" || v == "--field-separator" || v == "--include" || v == "--load":
 			i += 2
@@ -69,7 +70,7 @@ func (r *run) analyzeAwk(cc *cmdCall, base string) *finding {
 	}
 	if len(progs) == 0 && len(files) == 0 {
 		if i >= len(args) {
-			if cc.carrier != "" {
+			if cc.Carrier != "" {
 				return r.carrierDynamic(cc, base+" reads its program from the input")
 			}
 			return nil
@@ -77,29 +78,29 @@ func (r *run) analyzeAwk(cc *cmdCall, base string) *finding {
 		progs = append(progs, args[i])
 	}
 	for _, f := range files {
-		if !f.static && f.input {
+		if !f.Static && f.Input {
 			return r.carrierDynamic(cc, base+" runs a program file named by the input")
 		}
-		if r.mode.Has(guard.ModeStrict) && (!f.static || f.val == "-") {
-			return r.block(guard.RuleDynamicScript, base+" runs a program file the engine cannot see ("+clip(f.src)+"); shell execution source cannot be verified.", cc.seg)
+		if r.mode.Has(guard.ModeStrict) && (!f.Static || f.Val == "-") {
+			return r.block(guard.RuleDynamicScript, base+" runs a program file the engine cannot see ("+family.Clip(f.Src)+"); shell execution source cannot be verified.", cc.Seg)
 		}
-		if f.static && f.val == "-" && cc.carrier != "" {
+		if f.Static && f.Val == "-" && cc.Carrier != "" {
 			return r.carrierDynamic(cc, base+" reads its program from the input")
 		}
 	}
 	for _, p := range progs {
-		if !p.static {
-			if p.input {
-				if strings.Contains(p.val, "system") || strings.Contains(p.val, "getline") || strings.Contains(p.val, "|") {
-					if f := r.block(guard.RuleAwkSystemDynamic, reasonAwkDynamic, cc.seg); f != nil {
+		if !p.Static {
+			if p.Input {
+				if strings.Contains(p.Val, "system") || strings.Contains(p.Val, "getline") || strings.Contains(p.Val, "|") {
+					if f := r.block(guard.RuleAwkSystemDynamic, reasonAwkDynamic, cc.Seg); f != nil {
 						return f
 					}
 				}
 				return r.carrierDynamic(cc, base+" runs a program from the input")
 			}
-			return r.block(guard.RuleDynamicScript, base+" runs a program the engine cannot see ("+clip(p.src)+"); shell execution source cannot be verified.", cc.seg)
+			return r.block(guard.RuleDynamicScript, base+" runs a program the engine cannot see ("+family.Clip(p.Src)+"); shell execution source cannot be verified.", cc.Seg)
 		}
-		if f := r.judgeAwkProgram(cc, p.val); f != nil {
+		if f := r.judgeAwkProgram(cc, p.Val); f != nil {
 			return f
 		}
 	}
@@ -112,16 +113,16 @@ type awkCommand struct {
 	static bool
 }
 
-func (r *run) judgeAwkProgram(cc *cmdCall, prog string) *finding {
+func (r *run) judgeAwkProgram(cc *cmdCall, prog string) *family.Finding {
 	for _, c := range awkCommands(prog) {
 		if !c.static {
-			if f := r.block(guard.RuleAwkSystemDynamic, reasonAwkDynamic, cc.seg); f != nil {
+			if f := r.block(guard.RuleAwkSystemDynamic, reasonAwkDynamic, cc.Seg); f != nil {
 				return f
 			}
 			continue
 		}
 		sc := cc.sc.child()
-		sc.cwd = cc.cwd
+		sc.cwd = cc.Cwd
 		if f := r.judgeScript(c.text, sc, scriptNested); f != nil {
 			return f
 		}
@@ -229,7 +230,7 @@ func awkTokens(s string) []awkTok {
 						b.WriteByte('\r')
 					case 'x':
 						k := j + 1
-						for k < len(s) && k < j+3 && isHex(s[k]) {
+						for k < len(s) && k < j+3 && family.IsHex(s[k]) {
 							k++
 						}
 						if v, err := strconv.ParseUint(s[j+1:k], 16, 8); err == nil && k > j+1 {

@@ -7,13 +7,14 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
 // builtin handles shell builtins: those that change the shell state the
 // walker tracks, and those that run code (eval, source, trap).
-func (r *run) builtin(cc *cmdCall, base string) (bool, *finding) {
+func (r *run) builtin(cc *cmdCall, base string) (bool, *family.Finding) {
 	effect := !cc.external && !cc.lookupOnly
-	args := cc.args
+	args := cc.Args
 	switch base {
 	case "eval":
 		return true, r.evalBuiltin(cc)
@@ -32,14 +33,14 @@ func (r *run) builtin(cc *cmdCall, base string) (bool, *finding) {
 			case base == "popd":
 				cc.sc.cwd = ""
 			case len(args) == 1:
-				if v, ok := cc.sc.lookup("HOME"); ok && v.set {
-					cc.sc.cwd = resolveDir("", lit(v.val))
+				if v, ok := cc.sc.lookup("HOME"); ok && v.Set {
+					cc.sc.cwd = resolveDir("", family.Lit(v.Val))
 				} else {
 					cc.sc.cwd = ""
 				}
 			default:
 				t := args[len(args)-1]
-				if strings.HasPrefix(t.val, "-") || strings.HasPrefix(t.val, "+") {
+				if strings.HasPrefix(t.Val, "-") || strings.HasPrefix(t.Val, "+") {
 					cc.sc.cwd = ""
 				} else {
 					cc.sc.cwd = resolveDir(cc.sc.cwd, t)
@@ -51,14 +52,14 @@ func (r *run) builtin(cc *cmdCall, base string) (bool, *finding) {
 		if effect || cc.lookupOnly {
 			ops := make([]declOp, 0, len(args)-1)
 			for _, a := range args[1:] {
-				if name, v, ok := splitAssignment(a); ok {
-					ops = append(ops, declOp{name: name, val: v, hasValue: true, appendTo: strings.Contains(a.val[:len(name)+1], "+")})
+				if name, v, ok := family.SplitAssignment(a); ok {
+					ops = append(ops, declOp{name: name, val: v, hasValue: true, appendTo: strings.Contains(a.Val[:len(name)+1], "+")})
 				} else {
 					ops = append(ops, declOp{word: a})
 				}
 			}
 			if effect {
-				r.applyDecl(base, ops, cc.env, cc.sc)
+				r.applyDecl(base, ops, cc.Env, cc.sc)
 			}
 		}
 		return true, nil
@@ -66,18 +67,18 @@ func (r *run) builtin(cc *cmdCall, base string) (bool, *finding) {
 		if effect {
 			funcs := false
 			for _, a := range args[1:] {
-				switch a.val {
+				switch a.Val {
 				case "-f":
 					funcs = true
 				case "-v", "-n":
 				default:
-					if !a.static {
+					if !a.Static {
 						continue
 					}
 					if funcs {
-						delete(cc.sc.funcs, a.val)
-					} else if isName(a.val) {
-						cc.sc.unset(a.val)
+						delete(cc.sc.funcs, a.Val)
+					} else if family.IsName(a.Val) {
+						cc.sc.unset(a.Val)
 					}
 				}
 			}
@@ -91,8 +92,8 @@ func (r *run) builtin(cc *cmdCall, base string) (bool, *finding) {
 	case "read", "mapfile", "readarray", "getopts":
 		if effect {
 			for _, a := range args[1:] {
-				if isName(a.val) {
-					cc.sc.forget(a.val)
+				if family.IsName(a.Val) {
+					cc.sc.forget(a.Val)
 				}
 			}
 		}
@@ -101,7 +102,7 @@ func (r *run) builtin(cc *cmdCall, base string) (bool, *finding) {
 		if effect && cc.sc.posKnown {
 			n := 1
 			if len(args) > 1 {
-				if v, err := strconv.Atoi(args[1].val); err == nil && args[1].static {
+				if v, err := strconv.Atoi(args[1].Val); err == nil && args[1].Static {
 					n = v
 				} else {
 					cc.sc.posKnown = false
@@ -119,15 +120,15 @@ func (r *run) builtin(cc *cmdCall, base string) (bool, *finding) {
 
 // declOp is one operand of a declaration builtin.
 type declOp struct {
-	word     field // option or bare name
+	word     family.Field // option or bare name
 	name     string
-	val      field
+	val      family.Field
 	hasValue bool
 	appendTo bool
 }
 
 // walkDecl judges a declaration clause (export, declare, local, ...).
-func (r *run) walkDecl(st *syntax.Stmt, c *syntax.DeclClause, sc *scope, in *stdinInfo) *finding {
+func (r *run) walkDecl(st *syntax.Stmt, c *syntax.DeclClause, sc *scope, in *family.Stdin) *family.Finding {
 	variant := ""
 	if c.Variant != nil {
 		variant = c.Variant.Value
@@ -141,14 +142,14 @@ func (r *run) walkDecl(st *syntax.Stmt, c *syntax.DeclClause, sc *scope, in *std
 				return f
 			}
 			for _, fl := range fs {
-				if name, v, ok := splitAssignment(fl); ok {
+				if name, v, ok := family.SplitAssignment(fl); ok {
 					ops = append(ops, declOp{name: name, val: v, hasValue: true})
 				} else {
 					ops = append(ops, declOp{word: fl})
 				}
 			}
 		case a.Name != nil && a.Naked:
-			ops = append(ops, declOp{word: lit(a.Name.Value)})
+			ops = append(ops, declOp{word: family.Lit(a.Name.Value)})
 		case a.Name != nil:
 			op := declOp{name: a.Name.Value, hasValue: true, appendTo: a.Append}
 			switch {
@@ -158,7 +159,7 @@ func (r *run) walkDecl(st *syntax.Stmt, c *syntax.DeclClause, sc *scope, in *std
 						return f
 					}
 				}
-				op.val = field{val: "(…)"}
+				op.val = family.Field{Val: "(…)"}
 			case a.Value != nil:
 				v, f := r.evalString(a.Value, sc, evalAssign)
 				if f != nil {
@@ -166,7 +167,7 @@ func (r *run) walkDecl(st *syntax.Stmt, c *syntax.DeclClause, sc *scope, in *std
 				}
 				op.val = v
 			default:
-				op.val = field{static: true}
+				op.val = family.Field{Static: true}
 			}
 			ops = append(ops, op)
 		}
@@ -183,7 +184,7 @@ func (r *run) walkDecl(st *syntax.Stmt, c *syntax.DeclClause, sc *scope, in *std
 
 // applyDecl applies export/declare/typeset/local/readonly to the scope. Like
 // the shell, an invalid option makes export do nothing, and options stop at "--".
-func (r *run) applyDecl(variant string, ops []declOp, prefix []envAssign, sc *scope) {
+func (r *run) applyDecl(variant string, ops []declOp, prefix []family.EnvAssign, sc *scope) {
 	exportFlag := variant == "export"
 	unexport := false
 	readonly := variant == "readonly"
@@ -196,7 +197,7 @@ func (r *run) applyDecl(variant string, ops []declOp, prefix []envAssign, sc *sc
 			names = append(names, op)
 			continue
 		}
-		w := op.word.val
+		w := op.word.Val
 		if !operands && w == "--" {
 			operands = true
 			continue
@@ -226,20 +227,20 @@ func (r *run) applyDecl(variant string, ops []declOp, prefix []envAssign, sc *sc
 		return
 	}
 	// Prefix assignments of declaration builtins persist, like for special builtins.
-	prefixByName := map[string]field{}
+	prefixByName := map[string]family.Field{}
 	for _, p := range prefix {
-		sc.assign(p.name, p.val, false)
-		prefixByName[p.name] = p.val
+		sc.assign(p.Name, p.Val, false)
+		prefixByName[p.Name] = p.Val
 	}
 	for _, op := range names {
 		name := op.name
 		if name == "" {
-			name = op.word.val
-			if !op.word.static {
+			name = op.word.Val
+			if !op.word.Static {
 				continue
 			}
 		}
-		if !isName(name) {
+		if !family.IsName(name) {
 			continue
 		}
 		if op.hasValue {
@@ -248,17 +249,17 @@ func (r *run) applyDecl(variant string, ops []declOp, prefix []envAssign, sc *sc
 		v := sc.vars[name]
 		switch {
 		case exportFlag:
-			v.exported = true
+			v.Exported = true
 		case unexport:
-			v.exported = false
+			v.Exported = false
 		case readonly:
 			if _, ok := prefixByName[name]; ok {
-				v.exported = true
+				v.Exported = true
 			}
 		}
 		if !op.hasValue && exportFlag {
 			if _, had := sc.vars[name]; !had {
-				v = shVar{known: true, set: true, exported: true}
+				v = family.Var{Known: true, Set: true, Exported: true}
 			}
 		}
 		sc.vars[name] = v
@@ -267,22 +268,22 @@ func (r *run) applyDecl(variant string, ops []declOp, prefix []envAssign, sc *sc
 
 // setBuiltin follows set's option changes (allexport, keyword) and positional
 // parameters.
-func (r *run) setBuiltin(args []field, sc *scope) {
+func (r *run) setBuiltin(args []family.Field, sc *scope) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		if !a.static {
+		if !a.Static {
 			sc.allexport, sc.keyword = true, true
 			sc.posKnown = false
 			return
 		}
-		v := a.val
+		v := a.Val
 		switch {
 		case v == "--":
 			sc.pos, sc.posKnown = args[i+1:], true
 			return
 		case v == "-o" || v == "+o":
 			if i+1 < len(args) {
-				switch args[i+1].val {
+				switch args[i+1].Val {
 				case "allexport":
 					sc.allexport = v == "-o"
 				case "keyword":
@@ -317,7 +318,7 @@ var shellInitGenerators = map[string]bool{
 
 // isShellInitEval recognises eval "$(ssh-agent -s)" and friends.
 func (r *run) isShellInitEval(cc *cmdCall, w *syntax.Word) bool {
-	if cc.peeled != 0 || len(cc.env) != 0 || (cc.st != nil && len(cc.st.Redirs) != 0) || len(cc.args) != 2 || w == nil {
+	if cc.peeled != 0 || len(cc.Env) != 0 || (cc.st != nil && len(cc.st.Redirs) != 0) || len(cc.Args) != 2 || w == nil {
 		return false
 	}
 	var stmts []*syntax.Stmt
@@ -360,7 +361,7 @@ func (r *run) isShellInitEval(cc *cmdCall, w *syntax.Word) bool {
 	if strings.Contains(name, "/") && !strings.HasPrefix(name, "/opt/homebrew/bin/") && !strings.HasPrefix(name, "/usr/local/bin/") && !strings.HasPrefix(name, "/usr/bin/") {
 		return false
 	}
-	return shellInitGenerators[commandBase(name)]
+	return shellInitGenerators[family.CommandBase(name)]
 }
 
 // argWord returns the syntax word behind argument i of a plain call, if the
@@ -376,41 +377,41 @@ func argWord(cc *cmdCall, i int) *syntax.Word {
 	return call.Args[i]
 }
 
-func (r *run) evalBuiltin(cc *cmdCall) *finding {
-	args := cc.args[1:]
-	if len(args) > 0 && args[0].val == "--" {
+func (r *run) evalBuiltin(cc *cmdCall) *family.Finding {
+	args := cc.Args[1:]
+	if len(args) > 0 && args[0].Val == "--" {
 		args = args[1:]
 	}
 	if len(args) == 0 {
 		return nil
 	}
-	code := joinFields(args, " ")
-	if !code.static {
-		if code.input {
+	code := family.JoinFields(args, " ")
+	if !code.Static {
+		if code.Input {
 			return r.carrierDynamic(cc, "eval runs input")
 		}
 		if !r.mode.Has(guard.ModeStrict) && r.isShellInitEval(cc, argWord(cc, 1)) {
 			return nil
 		}
-		return r.block(guard.RuleDynamicScript, "eval runs code the engine cannot see ("+clip(code.src)+"); shell execution source cannot be verified.", cc.seg)
+		return r.block(guard.RuleDynamicScript, "eval runs code the engine cannot see ("+family.Clip(code.Src)+"); shell execution source cannot be verified.", cc.Seg)
 	}
 	sc := cc.sc
 	if cc.external {
 		sc = sc.clone()
 	}
-	return r.judgeScript(code.val, sc, scriptNested)
+	return r.judgeScript(code.Val, sc, scriptNested)
 }
 
-func (r *run) sourceBuiltin(cc *cmdCall) *finding {
-	args := cc.args[1:]
-	for len(args) > 0 && strings.HasPrefix(args[0].val, "-") && args[0].val != "-" {
-		if args[0].val == "--" {
+func (r *run) sourceBuiltin(cc *cmdCall) *family.Finding {
+	args := cc.Args[1:]
+	for len(args) > 0 && strings.HasPrefix(args[0].Val, "-") && args[0].Val != "-" {
+		if args[0].Val == "--" {
 			args = args[1:]
 			break
 		}
-		if args[0].val == "-p" && len(args) > 1 {
-			if !args[1].static {
-				return r.block(guard.RuleDynamicScript, "source searches a path the engine cannot see; shell execution source cannot be verified.", cc.seg)
+		if args[0].Val == "-p" && len(args) > 1 {
+			if !args[1].Static {
+				return r.block(guard.RuleDynamicScript, "source searches a path the engine cannot see; shell execution source cannot be verified.", cc.Seg)
 			}
 			args = args[2:]
 			continue
@@ -421,21 +422,21 @@ func (r *run) sourceBuiltin(cc *cmdCall) *finding {
 		return nil
 	}
 	file := args[0]
-	if file.proc != nil {
-		if !r.mode.Has(guard.ModeStrict) && len(cc.args) == 2 && r.isShellInitEval(cc, argWord(cc, 1)) {
+	if file.Proc != nil {
+		if !r.mode.Has(guard.ModeStrict) && len(cc.Args) == 2 && r.isShellInitEval(cc, argWord(cc, 1)) {
 			return nil
 		}
-		return r.block(guard.RuleDynamicScript, "source runs the output of a command the engine cannot see; shell execution source cannot be verified.", cc.seg)
+		return r.block(guard.RuleDynamicScript, "source runs the output of a command the engine cannot see; shell execution source cannot be verified.", cc.Seg)
 	}
-	if !file.static {
-		if file.input {
+	if !file.Static {
+		if file.Input {
 			return r.carrierDynamic(cc, "source runs a file named by the input")
 		}
-		return r.block(guard.RuleDynamicScript, "source runs a file the engine cannot name ("+clip(file.src)+"); shell execution source cannot be verified.", cc.seg)
+		return r.block(guard.RuleDynamicScript, "source runs a file the engine cannot name ("+family.Clip(file.Src)+"); shell execution source cannot be verified.", cc.Seg)
 	}
-	if wf := r.writtenFile(cc.cwd, file.val); wf != nil {
+	if wf := r.writtenFile(cc.Cwd, file.Val); wf != nil {
 		if !wf.known {
-			return r.block(guard.RuleDynamicScript, "source runs a file this command rewrote with content the engine cannot see.", cc.seg)
+			return r.block(guard.RuleDynamicScript, "source runs a file this command rewrote with content the engine cannot see.", cc.Seg)
 		}
 		sc := cc.sc
 		if cc.external {
@@ -446,17 +447,17 @@ func (r *run) sourceBuiltin(cc *cmdCall) *finding {
 	return nil
 }
 
-func (r *run) trapBuiltin(cc *cmdCall) *finding {
-	args := cc.args[1:]
-	if len(args) > 0 && args[0].val == "--" {
+func (r *run) trapBuiltin(cc *cmdCall) *family.Finding {
+	args := cc.Args[1:]
+	if len(args) > 0 && args[0].Val == "--" {
 		args = args[1:]
 	}
-	if len(args) < 2 || args[0].val == "-" || strings.HasPrefix(args[0].val, "-") && args[0].static && len(args[0].val) == 2 {
+	if len(args) < 2 || args[0].Val == "-" || strings.HasPrefix(args[0].Val, "-") && args[0].Static && len(args[0].Val) == 2 {
 		return nil
 	}
 	code := args[0]
-	if !code.static {
-		return r.block(guard.RuleDynamicScript, "trap installs code the engine cannot see; shell execution source cannot be verified.", cc.seg)
+	if !code.Static {
+		return r.block(guard.RuleDynamicScript, "trap installs code the engine cannot see; shell execution source cannot be verified.", cc.Seg)
 	}
-	return r.judgeScript(code.val, cc.sc.clone(), scriptNested)
+	return r.judgeScript(code.Val, cc.sc.clone(), scriptNested)
 }

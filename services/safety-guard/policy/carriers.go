@@ -5,60 +5,19 @@ import (
 	"strings"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
-// inputField stands for text the carrier reads from its input. appended
-// marks input added after the template (rather than replacing a placeholder),
-// which options of the child can no longer absorb in some commands.
-func inputField(template string, mark string, appended bool) field {
-	f := field{val: template, input: true, src: template}
-	if appended {
-		f.val = appendedInput
-	}
-	f.mark = mark
-	return f
-}
-
-// appendedInput is the value of input appended to a carrier's command line.
-const appendedInput = "<input>"
-
-func isAppendedInput(f field) bool { return f.input && f.val == appendedInput }
-
-// couldEqual reports whether field f may take the value s: exactly for static
-// fields, by the static text around the input placeholder otherwise.
-func couldEqual(f field, s string) bool {
-	if f.static {
-		return f.val == s
-	}
-	if !f.input {
-		return false
-	}
-	mark := f.mark
-	if f.val == appendedInput || mark == "" || f.val == mark {
-		return true
-	}
-	parts := strings.Split(f.val, mark)
-	return strings.HasPrefix(s, parts[0]) && strings.HasSuffix(s, parts[len(parts)-1])
-}
-
-// couldBeOption reports whether a field may start with "-".
-func couldBeOption(f field) bool {
-	if f.static {
-		return strings.HasPrefix(f.val, "-")
-	}
-	return couldEqual(f, "-x") || strings.HasPrefix(f.val, "-") || strings.HasPrefix(f.val, "$") || strings.HasPrefix(f.val, "`")
-}
-
-var xargsWithValue = set("-a", "--arg-file", "-d", "--delimiter", "-E", "-I", "-L", "-n", "--max-args", "-P", "--max-procs", "-s", "--max-chars", "--process-slot-var", "-R", "-S", "-J")
+var xargsWithValue = family.NameSet("-a", "--arg-file", "-d", "--delimiter", "-E", "-I", "-L", "-n", "--max-args", "-P", "--max-procs", "-s", "--max-chars", "--process-slot-var", "-R", "-S", "-J")
 
 // analyzeXargs judges xargs: its command gets arguments from the input.
-func (r *run) analyzeXargs(cc *cmdCall) *finding {
-	args := cc.args
+func (r *run) analyzeXargs(cc *cmdCall) *family.Finding {
+	args := cc.Args
 	repl := ""
 	i := 1
 	for i < len(args) {
-		v := args[i].val
-		if !args[i].static {
+		v := args[i].Val
+		if !args[i].Static {
 			break
 		}
 		if v == "--" {
@@ -71,7 +30,7 @@ func (r *run) analyzeXargs(cc *cmdCall) *finding {
 		switch {
 		case v == "-I" || v == "-J":
 			if i+1 < len(args) {
-				repl = args[i+1].val
+				repl = args[i+1].Val
 			}
 			i += 2
 			continue
@@ -97,21 +56,21 @@ func (r *run) analyzeXargs(cc *cmdCall) *finding {
 	}
 	child := args[i:]
 	n := cc.with(r.carrierArgs(child, repl))
-	n.carrier = "xargs"
+	n.Carrier = "xargs"
 	n.external = true
-	n.stdin = nil
-	n.inputValues = producerWords(cc.stdin)
+	n.Stdin = nil
+	n.InputValues = producerWords(cc.Stdin)
 	return r.analyzeCall(n)
 }
 
 // carrierArgs builds the child command line of a carrier: placeholders
 // become input fields; without a placeholder the input is appended.
-func (r *run) carrierArgs(child []field, repl string) []field {
-	out := make([]field, 0, len(child)+1)
+func (r *run) carrierArgs(child []family.Field, repl string) []family.Field {
+	out := make([]family.Field, 0, len(child)+1)
 	replaced := false
 	for _, a := range child {
-		if repl != "" && a.static && strings.Contains(a.val, repl) {
-			out = append(out, inputField(a.val, repl, false))
+		if repl != "" && a.Static && strings.Contains(a.Val, repl) {
+			out = append(out, family.InputField(a.Val, repl, false))
 			replaced = true
 			continue
 		}
@@ -121,26 +80,26 @@ func (r *run) carrierArgs(child []field, repl string) []field {
 		// Without a placeholder in the command the input is appended; with -I
 		// and no placeholder xargs drops it, but judging it as appended is the
 		// safe reading.
-		out = append(out, inputField("", "", true))
+		out = append(out, family.InputField("", "", true))
 	}
 	return out
 }
 
-func producerWords(in *stdinInfo) []string {
-	if in == nil || !in.known {
+func producerWords(in *family.Stdin) []string {
+	if in == nil || !in.Known {
 		return nil
 	}
-	return strings.Fields(in.text)
+	return strings.Fields(in.Text)
 }
 
 // parallel option tables.
 var (
-	parallelWithValue = set("-L", "-l", "-d", "-n", "-N", "-j", "-P", "-s", "-E", "--delay", "--delimiter", "--header", "--joblog", "--jl",
+	parallelWithValue = family.NameSet("-L", "-l", "-d", "-n", "-N", "-j", "-P", "-s", "-E", "--delay", "--delimiter", "--header", "--joblog", "--jl",
 		"--max-args", "--max-lines", "--nice", "--results", "--result", "--res", "--tagstring", "--timeout", "--jobs", "--max-procs",
 		"--max-chars", "--memfree", "--load", "--retries", "--sshdelay", "--tmpdir", "--basefile", "--bf", "--return", "--transfer-file",
 		"--tf", "--termseq", "--halt", "--limit", "--semaphorename", "--id", "--shebang-wrap", "--tmux", "--cleanup", "--ctag")
-	parallelUnsupported = set("-a", "--arg-file", "--colsep", "-C", "--rpl", "--arg-sep", "--arg-file-sep", "-I", "--replace", "-i", "--env", "--plus", "--shebang")
-	parallelRemote      = set("-S", "--sshlogin", "--slf", "--sshloginfile")
+	parallelUnsupported = family.NameSet("-a", "--arg-file", "--colsep", "-C", "--rpl", "--arg-sep", "--arg-file-sep", "-I", "--replace", "-i", "--env", "--plus", "--shebang")
+	parallelRemote      = family.NameSet("-S", "--sshlogin", "--slf", "--sshloginfile")
 )
 
 const reasonParallelShell = "parallel with shell -c can execute arbitrary commands from dynamic input. Use explicit commands instead."
@@ -173,8 +132,8 @@ func (r *run) reserveParallel(w parallelWork, segment string) bool {
 	over := func(cur, add, limit int) bool { return add < 0 || add > limit-cur }
 	if over(b.children, w.children, maxParallelChildren) || over(b.tokens, w.tokens, maxParallelTokens) ||
 		over(b.bytes, w.bytes, maxParallelBytes) || over(b.replacements, w.replacements, maxParallelReplacements) {
-		r.abort = &finding{rule: guard.RuleEngineBudget, segment: segment,
-			reason: "Parallel command expands beyond the safety guard's analysis limits; reduce the template or the explicit argument list."}
+		r.abort = &family.Finding{Rule: guard.RuleEngineBudget, Segment: segment,
+			Reason: "Parallel command expands beyond the safety guard's analysis limits; reduce the template or the explicit argument list."}
 		return false
 	}
 	b.children += w.children
@@ -186,8 +145,8 @@ func (r *run) reserveParallel(w parallelWork, segment string) bool {
 
 // analyzeParallel judges GNU parallel: with ::: arguments the jobs are known
 // and each expanded command is judged; without, arguments come from stdin.
-func (r *run) analyzeParallel(cc *cmdCall, base string) *finding {
-	args := cc.args
+func (r *run) analyzeParallel(cc *cmdCall, base string) *family.Finding {
+	args := cc.Args
 	if base == "sem" {
 		i := skipOptions(args, 1, optSpec{withValue: parallelWithValue, shortWithValue: "jPnNLdsE"})
 		if i >= len(args) {
@@ -197,17 +156,17 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *finding {
 		n.external = true
 		return r.analyzeCall(n)
 	}
-	if v, ok := r.commandEnvValue(cc, "PARALLEL"); ok && (!v.static || strings.TrimSpace(v.val) != "") {
+	if v, ok := r.commandEnvValue(cc, "PARALLEL"); ok && (!v.Static || strings.TrimSpace(v.Val) != "") {
 		// With the rule switched off the other rules still judge the jobs.
-		if f := r.block(guard.RuleParallelCommandStream, reasonParallelUnsupported+" (PARALLEL is set)", cc.seg); f != nil {
+		if f := r.block(guard.RuleParallelCommandStream, reasonParallelUnsupported+" (PARALLEL is set)", cc.Seg); f != nil {
 			return f
 		}
 	}
-	if len(args) == 2 && args[1].static && (args[1].val == "--version" || args[1].val == "--help") {
+	if len(args) == 2 && args[1].Static && (args[1].Val == "--version" || args[1].Val == "--help") {
 		return nil
 	}
-	var template []field
-	var groups [][]field
+	var template []family.Field
+	var groups [][]family.Field
 	dryRun, remote, pipe, unsupported, fromFile := false, false, false, false, false
 	workdir := ""
 	hasWorkdir := false
@@ -215,8 +174,8 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *finding {
 	// Options.
 	for i < len(args) {
 		a := args[i]
-		v := a.val
-		if !a.static {
+		v := a.Val
+		if !a.Static {
 			break
 		}
 		if v == ":::" || v == "::::" || v == ":::+" || v == "::::+" {
@@ -247,7 +206,7 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *finding {
 			if hasEq {
 				_, workdir, _ = strings.Cut(v, "=")
 			} else if i+1 < len(args) {
-				workdir = args[i+1].val
+				workdir = args[i+1].Val
 				i++
 			}
 		case parallelUnsupported[name]:
@@ -262,17 +221,17 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *finding {
 	}
 	for i < len(args) {
 		a := args[i]
-		if a.static && (a.val == ":::" || a.val == "::::" || a.val == ":::+" || a.val == "::::+") {
+		if a.Static && (a.Val == ":::" || a.Val == "::::" || a.Val == ":::+" || a.Val == "::::+") {
 			break
 		}
 		template = append(template, a)
 		i++
 	}
 	for i < len(args) {
-		sep := args[i].val
+		sep := args[i].Val
 		i++
-		var g []field
-		for i < len(args) && !(args[i].static && (args[i].val == ":::" || args[i].val == "::::" || args[i].val == ":::+" || args[i].val == "::::+")) {
+		var g []family.Field
+		for i < len(args) && !(args[i].Static && (args[i].Val == ":::" || args[i].Val == "::::" || args[i].Val == ":::+" || args[i].Val == "::::+")) {
 			g = append(g, args[i])
 			i++
 		}
@@ -283,21 +242,21 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *finding {
 		groups = append(groups, g)
 	}
 	for _, t := range template {
-		if strings.Contains(t.val, "{=") || strings.Contains(t.val, "=}") {
+		if strings.Contains(t.Val, "{=") || strings.Contains(t.Val, "=}") {
 			unsupported = true
 		}
 	}
 	if unsupported || (hasWorkdir && remote) {
-		if f := r.block(guard.RuleParallelCommandStream, reasonParallelUnsupported, cc.seg); f != nil {
+		if f := r.block(guard.RuleParallelCommandStream, reasonParallelUnsupported, cc.Seg); f != nil {
 			return f
 		}
 	}
 	stdinMode := len(groups) == 0 || fromFile
 	if len(template) == 0 && stdinMode {
-		return r.block(guard.RuleParallelCommandStream, reasonParallelStream, cc.seg)
+		return r.block(guard.RuleParallelCommandStream, reasonParallelStream, cc.Seg)
 	}
 	if pipe {
-		if f := r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.seg); f != nil {
+		if f := r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg); f != nil {
 			return f
 		}
 	}
@@ -306,26 +265,26 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *finding {
 	}
 	child := cc.with(nil)
 	child.external = true
-	child.stdin = nil
+	child.Stdin = nil
 	if remote {
-		child.cwd = ""
+		child.Cwd = ""
 	}
 	if hasWorkdir {
-		child.cwd = resolveDir(child.cwd, lit(workdir))
+		child.Cwd = resolveDir(child.Cwd, family.Lit(workdir))
 	}
 	if len(template) == 0 {
 		// Commands mode: each argument is a command line.
 		for _, g := range groups {
 			if len(groups) > 1 {
-				if f := r.block(guard.RuleParallelCommandStream, reasonParallelUnsupported, cc.seg); f != nil {
+				if f := r.block(guard.RuleParallelCommandStream, reasonParallelUnsupported, cc.Seg); f != nil {
 					return f
 				}
 			}
 			w := parallelWork{children: len(g), tokens: len(g)}
 			for _, c := range g {
-				w.bytes += len(c.val)
+				w.bytes += len(c.Val)
 			}
-			if !r.reserveParallel(w, cc.seg) {
+			if !r.reserveParallel(w, cc.Seg) {
 				return r.abort
 			}
 			for _, c := range g {
@@ -343,8 +302,8 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *finding {
 		return f
 	}
 	if stdinMode {
-		child.carrier = "parallel"
-		child.args = r.parallelStdinArgs(template)
+		child.Carrier = "parallel"
+		child.Args = r.parallelStdinArgs(template)
 		return r.analyzeCall(child)
 	}
 	jobs, ok := r.parallelJobs(cc, template, groups)
@@ -352,13 +311,13 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *finding {
 		return r.abort
 	}
 	if len(jobs) == 0 {
-		child.args = template
+		child.Args = template
 		return r.analyzeCall(child)
 	}
 	for _, job := range jobs {
 		argv := expandParallelTemplate(template, job)
 		c := cc.with(argv)
-		c.external, c.stdin, c.cwd = true, nil, child.cwd
+		c.external, c.Stdin, c.Cwd = true, nil, child.Cwd
 		if f := r.analyzeCall(c); f != nil {
 			return f
 		}
@@ -372,7 +331,7 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *finding {
 // parallelJobs reserves the work of expanding template over the cartesian
 // product of the ::: groups and returns the jobs; false means the budget is
 // spent (r.abort is set).
-func (r *run) parallelJobs(cc *cmdCall, template []field, groups [][]field) ([][]field, bool) {
+func (r *run) parallelJobs(cc *cmdCall, template []family.Field, groups [][]family.Field) ([][]family.Field, bool) {
 	n := 1
 	for _, g := range groups {
 		if len(g) == 0 {
@@ -389,19 +348,19 @@ func (r *run) parallelJobs(cc *cmdCall, template []field, groups [][]field) ([][
 		// No job runs; the template is still judged once.
 		w := parallelWork{children: 1, tokens: len(template)}
 		for _, t := range template {
-			w.bytes += len(t.val)
+			w.bytes += len(t.Val)
 		}
-		return nil, r.reserveParallel(w, cc.seg)
+		return nil, r.reserveParallel(w, cc.Seg)
 	}
 	if n > maxParallelChildren {
-		return nil, r.reserveParallel(parallelWork{children: n}, cc.seg)
+		return nil, r.reserveParallel(parallelWork{children: n}, cc.Seg)
 	}
-	jobs := [][]field{{}}
+	jobs := [][]family.Field{{}}
 	for _, g := range groups {
-		next := make([][]field, 0, len(jobs)*len(g))
+		next := make([][]family.Field, 0, len(jobs)*len(g))
 		for _, j := range jobs {
 			for _, v := range g {
-				next = append(next, append(append([]field(nil), j...), v))
+				next = append(next, append(append([]family.Field(nil), j...), v))
 			}
 		}
 		jobs = next
@@ -409,9 +368,9 @@ func (r *run) parallelJobs(cc *cmdCall, template []field, groups [][]field) ([][
 	w := parallelWork{children: len(jobs)}
 	occurrences, tbytes := 0, 0
 	for _, t := range template {
-		tbytes += len(t.val)
-		if t.static {
-			occurrences += countPlaceholders(t.val)
+		tbytes += len(t.Val)
+		if t.Static {
+			occurrences += countPlaceholders(t.Val)
 		}
 	}
 	if occurrences == 0 {
@@ -420,25 +379,25 @@ func (r *run) parallelJobs(cc *cmdCall, template []field, groups [][]field) ([][
 			w.tokens += len(template) + len(j)
 			w.bytes += tbytes
 			for _, v := range j {
-				w.bytes += len(v.val)
+				w.bytes += len(v.Val)
 			}
 		}
-		return jobs, r.reserveParallel(w, cc.seg)
+		return jobs, r.reserveParallel(w, cc.Seg)
 	}
 	w.tokens = len(template) * len(jobs)
 	w.replacements = occurrences * len(jobs)
 	if w.tokens > maxParallelTokens || w.replacements > maxParallelReplacements {
-		return nil, r.reserveParallel(w, cc.seg)
+		return nil, r.reserveParallel(w, cc.Seg)
 	}
 	for _, j := range jobs {
 		for _, a := range expandParallelTemplate(template, j) {
-			w.bytes += len(a.val)
+			w.bytes += len(a.Val)
 		}
 		if w.bytes > maxParallelBytes {
 			break
 		}
 	}
-	return jobs, r.reserveParallel(w, cc.seg)
+	return jobs, r.reserveParallel(w, cc.Seg)
 }
 
 // countPlaceholders counts the replacement strings ({}, {1}, {.}, ...) in s.
@@ -458,20 +417,20 @@ func countPlaceholders(s string) int {
 
 // commandEnvValue returns a variable as the command would see it in its
 // environment: its own assignments first, then exported variables.
-func (r *run) commandEnvValue(cc *cmdCall, name string) (field, bool) {
-	if v, ok := cc.envValue(name); ok {
+func (r *run) commandEnvValue(cc *cmdCall, name string) (family.Field, bool) {
+	if v, ok := cc.EnvValue(name); ok {
 		return v, true
 	}
-	if v, ok := cc.sc.vars[name]; ok && v.exported {
-		if !v.known {
-			return field{val: "$" + name}, true
+	if v, ok := cc.sc.vars[name]; ok && v.Exported {
+		if !v.Known {
+			return family.Field{Val: "$" + name}, true
 		}
-		if !v.set {
-			return field{}, false
+		if !v.Set {
+			return family.Field{}, false
 		}
-		return field{val: v.val, static: true}, true
+		return family.Field{Val: v.Val, Static: true}, true
 	}
-	return field{}, false
+	return family.Field{}, false
 }
 
 var parallelPlaceholderRe = func() func(string) bool {
@@ -496,54 +455,54 @@ var parallelPlaceholderRe = func() func(string) bool {
 // parallelShellTemplate applies the shell-specific parallel rules: the
 // script of sh -c must be in the template, and placeholders may only appear
 // inside it.
-func (r *run) parallelShellTemplate(cc *cmdCall, template []field, stdinMode bool) *finding {
+func (r *run) parallelShellTemplate(cc *cmdCall, template []family.Field, stdinMode bool) *family.Finding {
 	head := 0
-	for head < len(template) && template[head].static {
-		b := commandBase(template[head].val)
+	for head < len(template) && template[head].Static {
+		b := family.CommandBase(template[head].Val)
 		if b == "env" || b == "sudo" || b == "command" || b == "nice" || b == "nohup" || b == "busybox" {
 			head++
-			for head < len(template) && template[head].static && (strings.HasPrefix(template[head].val, "-") || strings.Contains(template[head].val, "=")) {
+			for head < len(template) && template[head].Static && (strings.HasPrefix(template[head].Val, "-") || strings.Contains(template[head].Val, "=")) {
 				head++
 			}
 			continue
 		}
 		break
 	}
-	if head >= len(template) || !shellNames[commandBase(template[head].val)] {
+	if head >= len(template) || !shellNames[family.CommandBase(template[head].Val)] {
 		return nil
 	}
 	for _, a := range template[:head] {
 		// A placeholder in a wrapper's argument, such as env FOO='echo {}',
 		// hands input to the shell through its environment.
-		if parallelPlaceholderRe(a.val) {
-			return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.seg)
+		if parallelPlaceholderRe(a.Val) {
+			return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
 		}
 	}
 	argv := template[head:]
 	sa := parseShellArgs(argv)
 	if !sa.command {
 		for _, a := range argv[1:] {
-			if parallelPlaceholderRe(a.val) {
-				return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.seg)
+			if parallelPlaceholderRe(a.Val) {
+				return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
 			}
 		}
 		return nil
 	}
 	if len(sa.operands) == 0 {
-		return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.seg)
+		return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
 	}
 	script := sa.operands[0]
-	if strings.TrimSpace(script.val) == "{}" || (strings.HasPrefix(script.val, "{") && strings.HasSuffix(script.val, "}") && parallelPlaceholderRe(script.val) && !strings.Contains(script.val, " ")) {
+	if strings.TrimSpace(script.Val) == "{}" || (strings.HasPrefix(script.Val, "{") && strings.HasSuffix(script.Val, "}") && parallelPlaceholderRe(script.Val) && !strings.Contains(script.Val, " ")) {
 		if stdinMode {
-			return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.seg)
+			return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
 		}
 	}
 	for _, a := range argv[1:] {
-		if a.val == script.val && a.static == script.static {
+		if a.Val == script.Val && a.Static == script.Static {
 			continue
 		}
-		if parallelPlaceholderRe(a.val) {
-			return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.seg)
+		if parallelPlaceholderRe(a.Val) {
+			return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
 		}
 	}
 	return nil
@@ -552,18 +511,18 @@ func (r *run) parallelShellTemplate(cc *cmdCall, template []field, stdinMode boo
 // parallelStdinArgs builds the template for stdin mode: placeholders become
 // input (quoted by parallel, so an input word rather than code), or the input
 // is appended.
-func (r *run) parallelStdinArgs(template []field) []field {
-	out := make([]field, 0, len(template)+1)
+func (r *run) parallelStdinArgs(template []family.Field) []family.Field {
+	out := make([]family.Field, 0, len(template)+1)
 	has := false
 	shellScript := -1
-	if len(template) > 0 && shellNames[commandBase(template[0].val)] {
+	if len(template) > 0 && shellNames[family.CommandBase(template[0].Val)] {
 		sa := parseShellArgs(template)
 		if sa.command && len(sa.operands) > 0 {
 			shellScript = len(template) - len(sa.operands)
 		}
 	}
 	for i, a := range template {
-		if !parallelPlaceholderRe(a.val) || !a.static {
+		if !parallelPlaceholderRe(a.Val) || !a.Static {
 			out = append(out, a)
 			continue
 		}
@@ -571,14 +530,14 @@ func (r *run) parallelStdinArgs(template []field) []field {
 		if i == shellScript {
 			// parallel quotes the replacement: inside the script it is one word.
 			f := a
-			f.val = replacePlaceholders(a.val, `"$PARALLEL_INPUT"`)
+			f.Val = replacePlaceholders(a.Val, `"$PARALLEL_INPUT"`)
 			out = append(out, f)
 			continue
 		}
-		out = append(out, inputField(a.val, placeholderMark(a.val), false))
+		out = append(out, family.InputField(a.Val, placeholderMark(a.Val), false))
 	}
 	if !has {
-		out = append(out, inputField("", "", true))
+		out = append(out, family.InputField("", "", true))
 	}
 	return out
 }
@@ -608,20 +567,20 @@ func replacePlaceholders(s, with string) string {
 }
 
 // expandParallelTemplate substitutes one job into the template.
-func expandParallelTemplate(template []field, job []field) []field {
-	out := make([]field, 0, len(template)+len(job))
+func expandParallelTemplate(template []family.Field, job []family.Field) []family.Field {
+	out := make([]family.Field, 0, len(template)+len(job))
 	has := false
 	for _, a := range template {
-		if !a.static || !parallelPlaceholderRe(a.val) {
+		if !a.Static || !parallelPlaceholderRe(a.Val) {
 			out = append(out, a)
 			continue
 		}
 		has = true
 		f := a
-		f.val = expandPlaceholders(a.val, job)
-		f.static = true
+		f.Val = expandPlaceholders(a.Val, job)
+		f.Static = true
 		for _, j := range job {
-			f.static = f.static && j.static
+			f.Static = f.Static && j.Static
 		}
 		out = append(out, f)
 	}
@@ -631,10 +590,10 @@ func expandParallelTemplate(template []field, job []field) []field {
 	return out
 }
 
-func expandPlaceholders(s string, job []field) string {
+func expandPlaceholders(s string, job []family.Field) string {
 	all := make([]string, len(job))
 	for i, j := range job {
-		all[i] = j.val
+		all[i] = j.Val
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {

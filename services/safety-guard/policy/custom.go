@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
 // CustomRule blocks a command by name, optional subcommand and arguments: a
@@ -66,72 +67,72 @@ func loadRuleFile(path string) ([]CustomRule, error) {
 	return rules, nil
 }
 
-var customSubcommandOptsWithValue = set("-c", "-C", "--git-dir", "--work-tree", "--namespace", "--config-env")
+var customSubcommandOptsWithValue = family.NameSet("-c", "-C", "--git-dir", "--work-tree", "--namespace", "--config-env")
 
 // customRules applies the request's custom rules to a command. Like upstream,
 // rules for git, rm, find, xargs and parallel only apply to top-level
 // commands, not to code handed to a nested shell.
-func (r *run) customRules(cc *cmdCall, base string) *finding {
-	if len(r.req.Rules) == 0 || len(cc.args) == 0 {
+func (r *run) customRules(cc *cmdCall, base string) *family.Finding {
+	if len(r.req.Rules) == 0 || len(cc.Args) == 0 {
 		return nil
 	}
 	if cc.sc.depth > 0 && (base == "git" || base == "rm" || base == "find" || base == "xargs" || base == "parallel") {
 		return nil
 	}
-	name := cc.args[0].val
+	name := cc.Args[0].Val
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
 		name = name[i+1:]
 	}
-	sub, subIdx := customSubcommand(cc.args)
+	sub, subIdx := customSubcommand(cc.Args)
 	for _, rule := range r.req.Rules {
 		if name != rule.Command && !strings.EqualFold(strings.TrimSuffix(name, ".exe"), rule.Command) {
 			continue
 		}
 		if rule.Subcommand != "" {
-			if subIdx < 0 || !couldEqual(sub, rule.Subcommand) {
+			if subIdx < 0 || !family.CouldEqual(sub, rule.Subcommand) {
 				continue
 			}
 		}
-		if matchesBlockArgs(cc.args, rule.BlockArgs) {
+		if matchesBlockArgs(cc.Args, rule.BlockArgs) {
 			reason := fmt.Sprintf("[%s] %s", rule.Name, rule.Reason)
-			return &finding{rule: guard.CustomRulePrefix + rule.Name, reason: reason, segment: cc.seg}
+			return &family.Finding{Rule: guard.CustomRulePrefix + rule.Name, Reason: reason, Segment: cc.Seg}
 		}
 	}
 	return nil
 }
 
-func customSubcommand(args []field) (field, int) {
+func customSubcommand(args []family.Field) (family.Field, int) {
 	for i := 1; i < len(args); i++ {
 		a := args[i]
-		v := a.val
-		if a.static && v == "--" {
-			if i+1 < len(args) && !strings.HasPrefix(args[i+1].val, "-") {
+		v := a.Val
+		if a.Static && v == "--" {
+			if i+1 < len(args) && !strings.HasPrefix(args[i+1].Val, "-") {
 				return args[i+1], i + 1
 			}
-			return field{}, -1
+			return family.Field{}, -1
 		}
-		if a.static && customSubcommandOptsWithValue[v] {
+		if a.Static && customSubcommandOptsWithValue[v] {
 			i++
 			continue
 		}
-		if a.static && strings.HasPrefix(v, "-") {
+		if a.Static && strings.HasPrefix(v, "-") {
 			continue
 		}
 		return a, i
 	}
-	return field{}, -1
+	return family.Field{}, -1
 }
 
-func matchesBlockArgs(args []field, block []string) bool {
+func matchesBlockArgs(args []family.Field, block []string) bool {
 	for _, a := range args[1:] {
 		for _, b := range block {
-			if couldEqual(a, b) {
+			if family.CouldEqual(a, b) {
 				return true
 			}
 		}
-		if a.static && len(a.val) > 1 && a.val[0] == '-' && a.val[1] != '-' {
-			for j := 1; j < len(a.val); j++ {
-				c := a.val[j]
+		if a.Static && len(a.Val) > 1 && a.Val[0] == '-' && a.Val[1] != '-' {
+			for j := 1; j < len(a.Val); j++ {
+				c := a.Val[j]
 				if !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
 					break
 				}

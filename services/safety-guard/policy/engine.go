@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
 // DefaultTimeout bounds the time one Check may spend; past it the command is
@@ -88,7 +89,7 @@ func (e *Engine) Check(ctx context.Context, r Request) (d Decision) {
 	if len(r.Command) > MaxCommandBytes {
 		// Parsing alone would take longer than the time budget allows, and
 		// no agent writes commands this long by hand.
-		return Decision{Decision: guard.Block, Rule: guard.RuleEngineBudget, Segment: clip(r.Command),
+		return Decision{Decision: guard.Block, Rule: guard.RuleEngineBudget, Segment: family.Clip(r.Command),
 			Reason: fmt.Sprintf("Command is longer than %d KiB and cannot be judged safely; split it into smaller commands or write a script file.", MaxCommandBytes>>10)}
 	}
 	ru := newRun(ctx, e, &r)
@@ -96,33 +97,19 @@ func (e *Engine) Check(ctx context.Context, r Request) (d Decision) {
 		// A panic is a bug, but a guard must fail closed rather than take the
 		// caller down; the fuzz test treats this rule as a failure.
 		if p := recover(); p != nil {
-			d = Decision{Decision: guard.Block, Rule: guard.RuleEngineInternal, Segment: clip(r.Command), Reason: fmt.Sprintf("internal error while analysing the command (%v); blocked to stay safe", p)}
+			d = Decision{Decision: guard.Block, Rule: guard.RuleEngineInternal, Segment: family.Clip(r.Command), Reason: fmt.Sprintf("internal error while analysing the command (%v); blocked to stay safe", p)}
 		}
 	}()
 	f := ru.judge()
 	if f == nil && ru.overran() {
 		// Deadline checks run between analysis steps; parsing or the last
 		// step may still overrun. An allow that took too long is not trusted.
-		f = &finding{rule: guard.RuleEngineTimeout, segment: r.Command, reason: reasonTimeout}
+		f = &family.Finding{Rule: guard.RuleEngineTimeout, Segment: r.Command, Reason: reasonTimeout}
 	}
 	if f == nil {
 		return allowDecision()
 	}
-	return Decision{Decision: guard.Block, Rule: f.rule, Segment: clip(f.segment), Reason: clipReason(f.reason)}
-}
-
-// clip bounds segment texts so that a decision never carries megabytes back.
-func clip(s string) string {
-	s = strings.TrimSpace(s)
-	const max = 512
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && (s[cut]&0xC0) == 0x80 {
-		cut--
-	}
-	return s[:cut] + "…"
+	return Decision{Decision: guard.Block, Rule: f.Rule, Segment: family.Clip(f.Segment), Reason: clipReason(f.Reason)}
 }
 
 // clipReason bounds a reason that quotes a pathological word.

@@ -5,50 +5,51 @@ import (
 	"strings"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
-var shellNames = set("bash", "sh", "zsh", "ksh", "dash", "ash", "mksh", "yash", "fish", "csh", "tcsh", "posh", "rbash", "pdksh", "oksh", "loksh")
+var shellNames = family.NameSet("bash", "sh", "zsh", "ksh", "dash", "ash", "mksh", "yash", "fish", "csh", "tcsh", "posh", "rbash", "pdksh", "oksh", "loksh")
 
 // carrierDynamic blocks a command whose structure comes from xargs or
 // parallel input (or, outside carriers, from data the engine cannot see).
-func (r *run) carrierDynamic(cc *cmdCall, why string) *finding {
-	switch cc.carrier {
+func (r *run) carrierDynamic(cc *cmdCall, why string) *family.Finding {
+	switch cc.Carrier {
 	case "xargs":
-		return r.block(guard.RuleXargsShellDynamic, fmtReason(reasonDynamicCmdIn, "xargs", why)+" Use explicit commands instead.", cc.seg)
+		return r.block(guard.RuleXargsShellDynamic, family.FmtReason(reasonDynamicCmdIn, "xargs", why)+" Use explicit commands instead.", cc.Seg)
 	case "parallel":
-		return r.block(guard.RuleParallelShellDynamic, fmtReason(reasonDynamicCmdIn, "parallel", why)+" Use explicit commands instead.", cc.seg)
+		return r.block(guard.RuleParallelShellDynamic, family.FmtReason(reasonDynamicCmdIn, "parallel", why)+" Use explicit commands instead.", cc.Seg)
 	}
-	return r.block(guard.RuleDynamicScript, "Command structure comes from data the engine cannot see ("+why+").", cc.seg)
+	return r.block(guard.RuleDynamicScript, "Command structure comes from data the engine cannot see ("+why+").", cc.Seg)
 }
 
-func (r *run) carrierRm(cc *cmdCall) *finding {
-	if cc.carrier == "parallel" {
-		return r.block(guard.RuleParallelRmDynamic, reasonParallelRm, cc.seg)
+func (r *run) carrierRm(cc *cmdCall) *family.Finding {
+	if cc.Carrier == "parallel" {
+		return r.block(guard.RuleParallelRmDynamic, reasonParallelRm, cc.Seg)
 	}
-	return r.block(guard.RuleXargsRmDynamic, reasonXargsRm, cc.seg)
+	return r.block(guard.RuleXargsRmDynamic, reasonXargsRm, cc.Seg)
 }
 
 // dynStructure reports options or subcommands of a guarded command built from
 // substitutions: blocked in strict mode only, since in default mode the engine
 // judges what it can see, like upstream.
-func (r *run) dynStructure(cc *cmdCall, why string) *finding {
+func (r *run) dynStructure(cc *cmdCall, why string) *family.Finding {
 	if !r.mode.Has(guard.ModeStrict) && !r.req.Policy.RuleSwitches[guard.RuleDynamicStructure] {
 		return nil
 	}
-	return r.block(guard.RuleDynamicStructure, "shell substitution output can change guarded command structure ("+why+"); write it literally.", cc.seg)
+	return r.block(guard.RuleDynamicStructure, "shell substitution output can change guarded command structure ("+why+"); write it literally.", cc.Seg)
 }
 
 // judgeCode judges shell code handed over as one string (watch, su -c, ssh...).
-func (r *run) judgeCode(cc *cmdCall, code field, origin string) *finding {
-	if !code.static {
-		if code.input {
+func (r *run) judgeCode(cc *cmdCall, code family.Field, origin string) *family.Finding {
+	if !code.Static {
+		if code.Input {
 			return r.carrierDynamic(cc, origin+" runs input as shell code")
 		}
-		return r.block(guard.RuleDynamicScript, origin+" runs shell code the engine cannot see ("+clip(code.src)+"); shell execution source cannot be verified.", cc.seg)
+		return r.block(guard.RuleDynamicScript, origin+" runs shell code the engine cannot see ("+family.Clip(code.Src)+"); shell execution source cannot be verified.", cc.Seg)
 	}
 	sc := r.childScope(cc)
 	sc.posKnown = true
-	return r.judgeScript(code.val, sc, scriptNested)
+	return r.judgeScript(code.Val, sc, scriptNested)
 }
 
 // shellArgs is a parsed shell command line.
@@ -58,18 +59,18 @@ type shellArgs struct {
 	noexec      bool // -n
 	interactive bool // -i
 	login       bool
-	rcfile      *field
-	operands    []field
-	dynOption   *field
+	rcfile      *family.Field
+	operands    []family.Field
+	dynOption   *family.Field
 }
 
-func parseShellArgs(args []field) shellArgs {
+func parseShellArgs(args []family.Field) shellArgs {
 	var sa shellArgs
 	i := 1
 	for i < len(args) {
 		a := args[i]
-		v := a.val
-		if !a.static {
+		v := a.Val
+		if !a.Static {
 			if strings.HasPrefix(v, "-") {
 				aa := a
 				sa.dynOption = &aa
@@ -88,7 +89,7 @@ func parseShellArgs(args []field) shellArgs {
 			case "--rcfile", "--init-file":
 				if hasVal {
 					f := a
-					f.val = val
+					f.Val = val
 					sa.rcfile = &f
 					i++
 				} else if i+1 < len(args) {
@@ -144,13 +145,13 @@ func parseShellArgs(args []field) shellArgs {
 
 // analyzeShell judges a shell invocation: the code it runs with -c, from stdin
 // or from a file the command itself wrote, and its startup files.
-func (r *run) analyzeShell(cc *cmdCall, base string) *finding {
-	sa := parseShellArgs(cc.args)
+func (r *run) analyzeShell(cc *cmdCall, base string) *family.Finding {
+	sa := parseShellArgs(cc.Args)
 	if sa.dynOption != nil {
-		if sa.dynOption.input {
+		if sa.dynOption.Input {
 			return r.carrierDynamic(cc, "the input adds options to "+base)
 		}
-		return r.block(guard.RuleDynamicScript, base+" is given options the engine cannot see ("+clip(sa.dynOption.src)+").", cc.seg)
+		return r.block(guard.RuleDynamicScript, base+" is given options the engine cannot see ("+family.Clip(sa.dynOption.Src)+").", cc.Seg)
 	}
 	if sa.noexec && base != "fish" {
 		return nil
@@ -158,12 +159,12 @@ func (r *run) analyzeShell(cc *cmdCall, base string) *finding {
 	if f := r.shellStartupFiles(cc, base, sa); f != nil {
 		return f
 	}
-	newScope := func(pos []field, dollar0 *field) *scope {
+	newScope := func(pos []family.Field, dollar0 *family.Field) *scope {
 		sc := r.childScope(cc)
 		if sa.login {
 			sc.cwd = ""
 		}
-		if n := len(pos); n > 0 && isAppendedInput(pos[n-1]) {
+		if n := len(pos); n > 0 && family.IsAppendedInput(pos[n-1]) {
 			pos, sc.posInput = pos[:n-1], true
 		}
 		sc.pos, sc.posKnown, sc.dollar0 = pos, true, dollar0
@@ -171,40 +172,40 @@ func (r *run) analyzeShell(cc *cmdCall, base string) *finding {
 	}
 	if sa.command {
 		if len(sa.operands) == 0 {
-			if cc.carrier != "" {
+			if cc.Carrier != "" {
 				return r.carrierDynamic(cc, base+" -c reads its code from the input")
 			}
 			return nil
 		}
 		code := sa.operands[0]
-		var pos []field
-		var d0 *field
+		var pos []family.Field
+		var d0 *family.Field
 		if len(sa.operands) > 1 {
 			f := sa.operands[1]
 			d0 = &f
 			pos = sa.operands[2:]
 		}
-		if !code.static {
-			if code.input {
+		if !code.Static {
+			if code.Input {
 				return r.carrierDynamic(cc, base+" -c runs code from the input")
 			}
-			return r.block(guard.RuleDynamicScript, base+" -c runs code the engine cannot see ("+clip(code.src)+"); shell execution source cannot be verified.", cc.seg)
+			return r.block(guard.RuleDynamicScript, base+" -c runs code the engine cannot see ("+family.Clip(code.Src)+"); shell execution source cannot be verified.", cc.Seg)
 		}
-		return r.judgeScript(code.val, newScope(pos, d0), scriptNested)
+		return r.judgeScript(code.Val, newScope(pos, d0), scriptNested)
 	}
 	if sa.stdin || len(sa.operands) == 0 {
 		return r.judgeStdinScript(cc, base, func() *scope { return newScope(sa.operands, nil) })
 	}
 	script := sa.operands[0]
-	if !script.static {
-		if script.input {
+	if !script.Static {
+		if script.Input {
 			return r.carrierDynamic(cc, base+" runs a script named by the input")
 		}
-		return r.block(guard.RuleDynamicScript, base+" runs a script the engine cannot name ("+clip(script.src)+"); shell execution source cannot be verified.", cc.seg)
+		return r.block(guard.RuleDynamicScript, base+" runs a script the engine cannot name ("+family.Clip(script.Src)+"); shell execution source cannot be verified.", cc.Seg)
 	}
-	if wf := r.writtenFile(cc.cwd, script.val); wf != nil {
+	if wf := r.writtenFile(cc.Cwd, script.Val); wf != nil {
 		if !wf.known {
-			return r.block(guard.RuleDynamicScript, base+" runs a script this command rewrote with content the engine cannot see.", cc.seg)
+			return r.block(guard.RuleDynamicScript, base+" runs a script this command rewrote with content the engine cannot see.", cc.Seg)
 		}
 		return r.judgeScript(wf.content, newScope(sa.operands[1:], &script), scriptNested)
 	}
@@ -212,27 +213,27 @@ func (r *run) analyzeShell(cc *cmdCall, base string) *finding {
 }
 
 // judgeStdinScript judges the script a shell reads on standard input.
-func (r *run) judgeStdinScript(cc *cmdCall, base string, mk func() *scope) *finding {
-	in := cc.stdin
-	if in == nil || in.kind == stdinNone {
-		if cc.carrier != "" {
+func (r *run) judgeStdinScript(cc *cmdCall, base string, mk func() *scope) *family.Finding {
+	in := cc.Stdin
+	if in == nil || in.Kind == family.StdinNone {
+		if cc.Carrier != "" {
 			return r.carrierDynamic(cc, base+" reads commands from the input")
 		}
 		return nil
 	}
-	if in.kind == stdinFile {
+	if in.Kind == family.StdinFile {
 		return nil
 	}
-	if !in.known {
-		return r.block(guard.RuleDynamicScript, base+" reads a script from a pipe or heredoc the engine cannot see; shell execution source cannot be verified.", cc.seg)
+	if !in.Known {
+		return r.block(guard.RuleDynamicScript, base+" reads a script from a pipe or heredoc the engine cannot see; shell execution source cannot be verified.", cc.Seg)
 	}
-	return r.judgeScript(in.text, mk(), scriptNested)
+	return r.judgeScript(in.Text, mk(), scriptNested)
 }
 
 // shellStartupFiles judges BASH_ENV, ENV and --rcfile when the shell will read
 // them: a startup file the engine cannot see is code it cannot judge.
-func (r *run) shellStartupFiles(cc *cmdCall, base string, sa shellArgs) *finding {
-	var candidates []field
+func (r *run) shellStartupFiles(cc *cmdCall, base string, sa shellArgs) *family.Finding {
+	var candidates []family.Field
 	if base == "bash" && !sa.interactive {
 		if v, ok := r.commandSetVar(cc, "BASH_ENV"); ok {
 			candidates = append(candidates, v)
@@ -247,18 +248,18 @@ func (r *run) shellStartupFiles(cc *cmdCall, base string, sa shellArgs) *finding
 		candidates = append(candidates, *sa.rcfile)
 	}
 	for _, c := range candidates {
-		if c.static && c.val == "" {
+		if c.Static && c.Val == "" {
 			continue
 		}
-		if !c.static {
-			return r.block(guard.RuleDynamicScript, base+" reads a startup file the engine cannot name; shell execution source cannot be verified.", cc.seg)
+		if !c.Static {
+			return r.block(guard.RuleDynamicScript, base+" reads a startup file the engine cannot name; shell execution source cannot be verified.", cc.Seg)
 		}
-		wf := r.writtenFile(cc.cwd, c.val)
+		wf := r.writtenFile(cc.Cwd, c.Val)
 		if wf == nil || !wf.known {
-			return r.block(guard.RuleDynamicScript, base+" reads a startup file ("+c.val+") the engine cannot see; shell execution source cannot be verified.", cc.seg)
+			return r.block(guard.RuleDynamicScript, base+" reads a startup file ("+c.Val+") the engine cannot see; shell execution source cannot be verified.", cc.Seg)
 		}
 		sc := cc.sc.child()
-		sc.cwd = cc.cwd
+		sc.cwd = cc.Cwd
 		if f := r.judgeScript(wf.content, sc, scriptNested); f != nil {
 			return f
 		}
@@ -268,24 +269,24 @@ func (r *run) shellStartupFiles(cc *cmdCall, base string, sa shellArgs) *finding
 
 // commandSetVar returns a variable the command itself puts into the
 // environment of the program it runs (assignments, exports in the script).
-func (r *run) commandSetVar(cc *cmdCall, name string) (field, bool) {
-	if v, ok := cc.envValue(name); ok {
+func (r *run) commandSetVar(cc *cmdCall, name string) (family.Field, bool) {
+	if v, ok := cc.EnvValue(name); ok {
 		return v, true
 	}
-	if v, ok := cc.sc.vars[name]; ok && v.exported && v.fromScript {
-		if !v.known {
-			return field{val: "$" + name}, true
+	if v, ok := cc.sc.vars[name]; ok && v.Exported && v.FromScript {
+		if !v.Known {
+			return family.Field{Val: "$" + name}, true
 		}
-		return field{val: v.val, static: true}, true
+		return family.Field{Val: v.Val, Static: true}, true
 	}
-	return field{}, false
+	return family.Field{}, false
 }
 
 // Interpreters the engine reads code for.
 var (
 	pythonRe        = regexp.MustCompile(`^(python|pypy)[0-9.]*$`)
-	interpreterSet  = set("node", "nodejs", "deno", "bun", "ruby", "perl", "php", "rscript", "osascript", "lua", "luajit", "jruby")
-	awkNames        = set("awk", "gawk", "mawk", "nawk")
+	interpreterSet  = family.NameSet("node", "nodejs", "deno", "bun", "ruby", "perl", "php", "rscript", "osascript", "lua", "luajit", "jruby")
+	awkNames        = family.NameSet("awk", "gawk", "mawk", "nawk")
 	pythonWithValue = "WXQ"
 )
 
@@ -305,29 +306,29 @@ func interpreterKind(base string) string {
 
 // interpArgs is a parsed interpreter command line.
 type interpArgs struct {
-	code      []field // inline code (-c, -e, ...)
-	stdin     bool    // script from stdin
-	dash      bool    // stdin named explicitly with "-"
-	script    *field
-	modules   []field // -m, -r, --require, -M ...: code loaded by name
-	dynOption *field
+	code      []family.Field // inline code (-c, -e, ...)
+	stdin     bool           // script from stdin
+	dash      bool           // stdin named explicitly with "-"
+	script    *family.Field
+	modules   []family.Field // -m, -r, --require, -M ...: code loaded by name
+	dynOption *family.Field
 	repl      bool
 }
 
-func parseInterpreter(kind string, args []field) interpArgs {
+func parseInterpreter(kind string, args []family.Field) interpArgs {
 	var ia interpArgs
 	i := 1
-	next := func() (field, bool) {
+	next := func() (family.Field, bool) {
 		if i+1 < len(args) {
 			i++
 			return args[i], true
 		}
-		return field{}, false
+		return family.Field{}, false
 	}
 	for i < len(args) {
 		a := args[i]
-		v := a.val
-		if !a.static {
+		v := a.Val
+		if !a.Static {
 			if strings.HasPrefix(v, "-") {
 				aa := a
 				ia.dynOption = &aa
@@ -360,10 +361,10 @@ func parseInterpreter(kind string, args []field) interpArgs {
 				c := v[j]
 				if c == 'c' || c == 'm' {
 					rest := v[j+1:]
-					var val field
+					var val family.Field
 					if rest != "" {
 						val = a
-						val.val = rest
+						val.Val = rest
 					} else if n, ok := next(); ok {
 						val = n
 					} else {
@@ -391,7 +392,7 @@ func parseInterpreter(kind string, args []field) interpArgs {
 			case "-e", "--eval", "-p", "--print":
 				if hasVal {
 					f := a
-					f.val = val
+					f.Val = val
 					ia.code = append(ia.code, f)
 				} else if n, ok := next(); ok {
 					ia.code = append(ia.code, n)
@@ -407,7 +408,7 @@ func parseInterpreter(kind string, args []field) interpArgs {
 			case "-r", "--require", "--import", "--loader", "--experimental-loader", "--preload":
 				if hasVal {
 					f := a
-					f.val = val
+					f.Val = val
 					ia.modules = append(ia.modules, f)
 				} else if n, ok := next(); ok {
 					ia.modules = append(ia.modules, n)
@@ -439,10 +440,10 @@ func parseInterpreter(kind string, args []field) interpArgs {
 			for j := 1; j < len(v); j++ {
 				c := v[j]
 				rest := v[j+1:]
-				take := func() (field, bool) {
+				take := func() (family.Field, bool) {
 					if rest != "" {
 						f := a
-						f.val = rest
+						f.Val = rest
 						return f, true
 					}
 					return next()
@@ -482,8 +483,8 @@ func parseInterpreter(kind string, args []field) interpArgs {
 		return ia
 	}
 	if kind == "deno" || kind == "bun" {
-		for i < len(args) && args[i].static && (args[i].val == "run" || args[i].val == "eval" || args[i].val == "x") {
-			if args[i].val == "eval" && i+1 < len(args) {
+		for i < len(args) && args[i].Static && (args[i].Val == "run" || args[i].Val == "eval" || args[i].Val == "x") {
+			if args[i].Val == "eval" && i+1 < len(args) {
 				ia.code = append(ia.code, args[i+1])
 				return ia
 			}
@@ -500,17 +501,17 @@ func parseInterpreter(kind string, args []field) interpArgs {
 }
 
 // analyzeInterpreter judges python, node, ruby, perl, ... invocations.
-func (r *run) analyzeInterpreter(cc *cmdCall, base, kind string) *finding {
-	ia := parseInterpreter(kind, cc.args)
-	if ia.dynOption != nil && ia.dynOption.input {
+func (r *run) analyzeInterpreter(cc *cmdCall, base, kind string) *family.Finding {
+	ia := parseInterpreter(kind, cc.Args)
+	if ia.dynOption != nil && ia.dynOption.Input {
 		return r.carrierDynamic(cc, "the input adds options to "+base)
 	}
 	for _, m := range ia.modules {
-		if !m.static && m.input {
+		if !m.Static && m.Input {
 			return r.carrierDynamic(cc, base+" loads a module named by the input")
 		}
 	}
-	if ia.script != nil && !ia.script.static && ia.script.input {
+	if ia.script != nil && !ia.script.Static && ia.script.Input {
 		return r.carrierDynamic(cc, base+" runs a script named by the input")
 	}
 	if r.mode.Has(guard.ModeStrict) {
@@ -518,62 +519,62 @@ func (r *run) analyzeInterpreter(cc *cmdCall, base, kind string) *finding {
 		// a variable, or read from an unseen stdin, is refused.
 		unseen := ""
 		for _, m := range ia.modules {
-			if !m.static {
-				unseen = m.src
+			if !m.Static {
+				unseen = m.Src
 			}
 		}
 		switch {
-		case ia.script != nil && !ia.script.static:
-			unseen = ia.script.src
-		case (ia.dash || ia.script != nil && ia.script.val == "-") && (cc.stdin == nil || !cc.stdin.known):
+		case ia.script != nil && !ia.script.Static:
+			unseen = ia.script.Src
+		case (ia.dash || ia.script != nil && ia.script.Val == "-") && (cc.Stdin == nil || !cc.Stdin.Known):
 			unseen = "-"
 		case ia.dynOption != nil:
-			unseen = ia.dynOption.src
+			unseen = ia.dynOption.Src
 		}
 		if unseen != "" {
-			return r.block(guard.RuleDynamicScript, base+" runs a program the engine cannot see ("+clip(unseen)+"); shell execution source cannot be verified.", cc.seg)
+			return r.block(guard.RuleDynamicScript, base+" runs a program the engine cannot see ("+family.Clip(unseen)+"); shell execution source cannot be verified.", cc.Seg)
 		}
 	}
 	if len(ia.code) > 0 {
 		if r.mode.Has(guard.ModeParanoidInterpreters) || r.req.Policy.RuleSwitches[guard.RuleInterpreterParanoid] {
-			if f := r.block(guard.RuleInterpreterParanoid, "Interpreter one-liners are blocked in paranoid mode.\n\n(Paranoid mode: interpreter one-liners are blocked.)", cc.seg); f != nil {
+			if f := r.block(guard.RuleInterpreterParanoid, "Interpreter one-liners are blocked in paranoid mode.\n\n(Paranoid mode: interpreter one-liners are blocked.)", cc.Seg); f != nil {
 				return f
 			}
 		}
 		for _, c := range ia.code {
-			if !c.static {
-				if c.input {
+			if !c.Static {
+				if c.Input {
 					return r.carrierDynamic(cc, base+" runs code from the input")
 				}
-				return r.block(guard.RuleDynamicScript, base+" runs inline code the engine cannot see ("+clip(c.src)+"); shell execution source cannot be verified.", cc.seg)
+				return r.block(guard.RuleDynamicScript, base+" runs inline code the engine cannot see ("+family.Clip(c.Src)+"); shell execution source cannot be verified.", cc.Seg)
 			}
-			if f := r.judgeInterpreterCode(cc, kind, c.val); f != nil {
+			if f := r.judgeInterpreterCode(cc, kind, c.Val); f != nil {
 				return f
 			}
 		}
 		return nil
 	}
-	if ia.stdin && cc.stdin != nil && cc.stdin.kind != stdinNone && cc.stdin.kind != stdinFile {
+	if ia.stdin && cc.Stdin != nil && cc.Stdin.Kind != family.StdinNone && cc.Stdin.Kind != family.StdinFile {
 		if r.mode.Has(guard.ModeParanoidInterpreters) || r.req.Policy.RuleSwitches[guard.RuleInterpreterParanoid] {
-			if f := r.block(guard.RuleInterpreterParanoid, "Interpreter scripts fed on stdin are blocked in paranoid mode.\n\n(Paranoid mode: interpreter one-liners are blocked.)", cc.seg); f != nil {
+			if f := r.block(guard.RuleInterpreterParanoid, "Interpreter scripts fed on stdin are blocked in paranoid mode.\n\n(Paranoid mode: interpreter one-liners are blocked.)", cc.Seg); f != nil {
 				return f
 			}
 		}
-		if !cc.stdin.known {
-			return r.block(guard.RuleDynamicScript, base+" reads a script from a pipe the engine cannot see; shell execution source cannot be verified.", cc.seg)
+		if !cc.Stdin.Known {
+			return r.block(guard.RuleDynamicScript, base+" reads a script from a pipe the engine cannot see; shell execution source cannot be verified.", cc.Seg)
 		}
-		if cc.stdin.kind == stdinHeredoc && !cc.stdin.quoted {
-			if f := r.scanRawText(cc.stdin.text, cc.seg); f != nil {
+		if cc.Stdin.Kind == family.StdinHeredoc && !cc.Stdin.Quoted {
+			if f := r.scanRawText(cc.Stdin.Text, cc.Seg); f != nil {
 				return f
 			}
 		}
-		return r.judgeInterpreterCode(cc, kind, cc.stdin.text)
+		return r.judgeInterpreterCode(cc, kind, cc.Stdin.Text)
 	}
-	if ia.stdin && cc.carrier != "" {
+	if ia.stdin && cc.Carrier != "" {
 		return r.carrierDynamic(cc, base+" reads its program from the input")
 	}
-	if ia.script != nil && ia.script.static {
-		if wf := r.writtenFile(cc.cwd, ia.script.val); wf != nil && wf.known {
+	if ia.script != nil && ia.script.Static {
+		if wf := r.writtenFile(cc.Cwd, ia.script.Val); wf != nil && wf.known {
 			return r.judgeInterpreterCode(cc, kind, wf.content)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
 const reasonStrictUnparsable = "Command could not be safely analyzed (strict mode). Verify manually."
@@ -18,9 +19,9 @@ func isUnclosedQuote(err error) bool {
 // judgeUnparsable handles text that does not parse as bash. Strict mode
 // blocks it. Otherwise the text is scanned for destructive patterns and a few
 // repaired readings of it are judged, so a typo cannot hide "rm -rf".
-func (r *run) judgeUnparsable(src string, sc *scope, kind scriptKind, err error) *finding {
+func (r *run) judgeUnparsable(src string, sc *scope, kind scriptKind, err error) *family.Finding {
 	if r.mode.Has(guard.ModeStrict) {
-		return &finding{rule: guard.RuleEngineUnparsable, segment: src, reason: reasonStrictUnparsable}
+		return &family.Finding{Rule: guard.RuleEngineUnparsable, Segment: src, Reason: reasonStrictUnparsable}
 	}
 	if f := r.scanRawText(src, src); f != nil {
 		return f
@@ -125,36 +126,36 @@ func repairOnce(src string, err error) (string, bool) {
 // fallbackScan looks into the arguments of a command the engine has no rule
 // for, so that "tool rm -rf /" or "tool git reset --hard" are still judged.
 // Commands that only display their arguments are skipped.
-func (r *run) fallbackScan(cc *cmdCall, base string) *finding {
-	if displayCommands[base] || len(cc.args) < 2 || hasRuleFamily(base) {
+func (r *run) fallbackScan(cc *cmdCall, base string) *family.Finding {
+	if displayCommands[base] || len(cc.Args) < 2 || hasRuleFamily(base) {
 		return nil
 	}
-	for i := 1; i < len(cc.args); i++ {
-		a := cc.args[i]
-		if !a.static {
+	for i := 1; i < len(cc.Args); i++ {
+		a := cc.Args[i]
+		if !a.Static {
 			continue
 		}
-		name := commandBase(a.val)
+		name := family.CommandBase(a.Val)
 		switch {
 		case name == "rm" || name == "git" || name == "find":
-		case shellNames[name] && i+1 < len(cc.args) && strings.HasPrefix(cc.args[i+1].val, "-") && strings.Contains(cc.args[i+1].val, "c"):
+		case shellNames[name] && i+1 < len(cc.Args) && strings.HasPrefix(cc.Args[i+1].Val, "-") && strings.Contains(cc.Args[i+1].Val, "c"):
 		default:
 			continue
 		}
-		if !r.chargeDerived(len(cc.args)-i, cc.seg) {
+		if !r.chargeDerived(len(cc.Args)-i, cc.Seg) {
 			return r.abort
 		}
-		n := cc.with(cc.args[i:])
+		n := cc.with(cc.Args[i:])
 		n.external = true
-		var f *finding
+		var f *family.Finding
 		switch name {
 		case "rm":
-			f = r.analyzeRm(n, n.args, rmNormal)
+			f = r.analyzeRm(n, n.Args, rmNormal)
 		case "git":
 			n.sc = cc.sc
-			f = r.analyzeGit(n, n.args)
+			f = r.analyzeGit(n, n.Args)
 		case "find":
-			f = r.analyzeFind(n, n.args)
+			f = r.analyzeFind(n, n.Args)
 		default:
 			f = r.analyzeShell(n, name)
 		}
@@ -166,7 +167,7 @@ func (r *run) fallbackScan(cc *cmdCall, base string) *finding {
 }
 
 // displayCommands print or inspect their arguments and never run them.
-var displayCommands = set("echo", "printf", "cat", "head", "tail", "less", "more", "grep", "egrep", "fgrep", "rg", "ag", "ack",
+var displayCommands = family.NameSet("echo", "printf", "cat", "head", "tail", "less", "more", "grep", "egrep", "fgrep", "rg", "ag", "ack",
 	"sed", "awk", "cut", "tr", "sort", "uniq", "wc", "tee", "man", "help", "info", "type", "which", "whereis", "whatis", "apropos",
 	"file", "stat", "ls", "ll", "dir", "tree", "pwd", "date", "cal", "uptime", "whoami", "id", "groups", "hostname", "uname", "env",
 	"printenv", "set", "export", "alias", "history", "jobs", "fg", "bg", "test", "[", "true", "false", "read", "return", "exit",

@@ -5,32 +5,33 @@ import (
 	"strings"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
 // findValueArgs are find primaries that consume one argument.
-var findValueArgs = set("-name", "-iname", "-path", "-ipath", "-regex", "-iregex", "-type", "-xtype", "-user", "-group",
+var findValueArgs = family.NameSet("-name", "-iname", "-path", "-ipath", "-regex", "-iregex", "-type", "-xtype", "-user", "-group",
 	"-perm", "-size", "-mtime", "-ctime", "-atime", "-mmin", "-cmin", "-amin", "-newer", "-anewer", "-cnewer", "-printf",
 	"-fprint", "-fprint0", "-fls", "-maxdepth", "-mindepth", "-inum", "-samefile", "-gid", "-uid", "-links", "-lname",
 	"-ilname", "-wholename", "-iwholename", "-used", "-context", "-fstype", "-files0-from", "-regextype", "-iregextype")
 
 // findCall is a parsed find command line.
 type findCall struct {
-	roots   []field
+	roots   []family.Field
 	follow  bool // -L, -follow: symlinks are followed
 	bsdRoot bool // -f path: BSD root syntax
 	delete  bool
-	execs   [][]field
+	execs   [][]family.Field
 	execAt  []int // index of each -exec primary in the arguments
-	dynamic *field
-	writes  []field // -fprint and friends
+	dynamic *family.Field
+	writes  []family.Field // -fprint and friends
 }
 
-func parseFind(args []field) findCall {
+func parseFind(args []family.Field) findCall {
 	var fc findCall
 	i := 1
 	// Leading options.
 	for i < len(args) {
-		v := args[i].val
+		v := args[i].Val
 		switch {
 		case v == "-H" || v == "-P" || v == "-E" || v == "-X" || v == "-d" || v == "-s" || v == "-x" || strings.HasPrefix(v, "-O"):
 			i++
@@ -51,14 +52,14 @@ func parseFind(args []field) findCall {
 		break
 	}
 	for i < len(args) {
-		v := args[i].val
-		if args[i].static && (strings.HasPrefix(v, "-") && v != "-" || v == "(" || v == "!" || v == ",") {
+		v := args[i].Val
+		if args[i].Static && (strings.HasPrefix(v, "-") && v != "-" || v == "(" || v == "!" || v == ",") {
 			break
 		}
-		if !args[i].static && strings.HasPrefix(v, "-") {
+		if !args[i].Static && strings.HasPrefix(v, "-") {
 			break
 		}
-		if args[i].input && couldBeOption(args[i]) {
+		if args[i].Input && family.CouldBeOption(args[i]) {
 			// Carrier input in root position may just as well be a primary
 			// such as -delete.
 			aa := args[i]
@@ -70,12 +71,12 @@ func parseFind(args []field) findCall {
 		i++
 	}
 	if len(fc.roots) == 0 {
-		fc.roots = []field{lit(".")}
+		fc.roots = []family.Field{family.Lit(".")}
 	}
 	for i < len(args) {
 		a := args[i]
-		v := a.val
-		if !a.static {
+		v := a.Val
+		if !a.Static {
 			if fc.dynamic == nil {
 				aa := a
 				fc.dynamic = &aa
@@ -86,8 +87,8 @@ func parseFind(args []field) findCall {
 		switch {
 		case v == "-exec" || v == "-execdir" || v == "-ok" || v == "-okdir":
 			j := i + 1
-			var cmd []field
-			for j < len(args) && !(args[j].static && (args[j].val == ";" || args[j].val == "+")) {
+			var cmd []family.Field
+			for j < len(args) && !(args[j].Static && (args[j].Val == ";" || args[j].Val == "+")) {
 				cmd = append(cmd, args[j])
 				j++
 			}
@@ -115,24 +116,24 @@ func parseFind(args []field) findCall {
 	return fc
 }
 
-func argAt(args []field, i int) field {
+func argAt(args []family.Field, i int) family.Field {
 	if i < len(args) {
 		return args[i]
 	}
-	return field{}
+	return family.Field{}
 }
 
 // placeholderField is {} in find -exec: a file name the engine cannot know.
-func placeholderField(src string) field {
-	return field{val: src, src: src}
+func placeholderField(src string) family.Field {
+	return family.Field{Val: src, Src: src}
 }
 
 // analyzeFind applies the find rules.
-func (r *run) analyzeFind(cc *cmdCall, args []field) *finding {
+func (r *run) analyzeFind(cc *cmdCall, args []family.Field) *family.Finding {
 	fc := parseFind(args)
 	if fc.dynamic == nil {
 		for i := range args[1:] {
-			if args[1+i].subst {
+			if args[1+i].Subst {
 				// Computed substitution output still decides find's
 				// structure; strict mode wants it literal.
 				if f := r.dynStructure(cc, "a find argument is built from a substitution"); f != nil {
@@ -143,7 +144,7 @@ func (r *run) analyzeFind(cc *cmdCall, args []field) *finding {
 		}
 	}
 	if fc.dynamic != nil {
-		if fc.dynamic.input {
+		if fc.dynamic.Input {
 			return r.carrierDynamic(cc, "the input adds find primaries")
 		}
 		if f := r.dynStructure(cc, "a find primary is built from a substitution"); f != nil {
@@ -162,38 +163,38 @@ func (r *run) analyzeFind(cc *cmdCall, args []field) *finding {
 	if deletesFound {
 		for _, root := range fc.roots {
 			if r.isRootOrHome(cc, root) {
-				return r.block(guard.RuleRmRootOrHome, reasonRmRootHome, cc.seg)
+				return r.block(guard.RuleRmRootOrHome, reasonRmRootHome, cc.Seg)
 			}
-			if root.static {
-				abs := root.val
-				if !filepath.IsAbs(abs) && cc.cwd != "" {
-					abs = filepath.Join(cc.cwd, abs)
+			if root.Static {
+				abs := root.Val
+				if !filepath.IsAbs(abs) && cc.Cwd != "" {
+					abs = filepath.Join(cc.Cwd, abs)
 				}
-				if filepath.IsAbs(abs) && r.findReachesGitMetadata(cc.cwd, abs) {
-					return r.block(guard.RuleFindGitMetadata, reasonFindGitMeta, cc.seg)
+				if filepath.IsAbs(abs) && r.findReachesGitMetadata(cc.Cwd, abs) {
+					return r.block(guard.RuleFindGitMetadata, reasonFindGitMeta, cc.Seg)
 				}
 			}
 		}
 	}
 	for k, ex := range fc.execs {
-		if !r.chargeDerived(len(args)-fc.execAt[k]-1, cc.seg) {
+		if !r.chargeDerived(len(args)-fc.execAt[k]-1, cc.Seg) {
 			return r.abort
 		}
 		if len(ex) == 0 {
 			continue
 		}
-		exArgs := make([]field, len(ex))
+		exArgs := make([]family.Field, len(ex))
 		for i, a := range ex {
-			if a.static && strings.Contains(a.val, "{}") {
-				exArgs[i] = placeholderField(a.val)
-				exArgs[i].input = cc.carrier != "" && a.input
+			if a.Static && strings.Contains(a.Val, "{}") {
+				exArgs[i] = placeholderField(a.Val)
+				exArgs[i].Input = cc.Carrier != "" && a.Input
 			} else {
 				exArgs[i] = a
 			}
 		}
 		n := cc.with(exArgs)
 		n.external = true
-		n.stdin = nil
+		n.Stdin = nil
 		if f := r.analyzeFindExec(n); f != nil {
 			return f
 		}
@@ -214,24 +215,24 @@ func (r *run) analyzeFind(cc *cmdCall, args []field) *finding {
 
 // execDeletesFound reports whether a -exec command removes the files find
 // hands it.
-func execDeletesFound(ex []field) bool {
+func execDeletesFound(ex []family.Field) bool {
 	i := 0
 	for i < len(ex) {
-		switch commandBase(ex[i].val) {
+		switch family.CommandBase(ex[i].Val) {
 		case "sudo", "env", "command", "busybox", "nice", "nohup":
 			i++
-			for i < len(ex) && (strings.HasPrefix(ex[i].val, "-") || strings.Contains(ex[i].val, "=")) {
+			for i < len(ex) && (strings.HasPrefix(ex[i].Val, "-") || strings.Contains(ex[i].Val, "=")) {
 				i++
 			}
 			continue
 		}
 		break
 	}
-	if i >= len(ex) || commandBase(ex[i].val) != "rm" {
+	if i >= len(ex) || family.CommandBase(ex[i].Val) != "rm" {
 		return false
 	}
 	for _, a := range ex[i+1:] {
-		if strings.Contains(a.val, "{}") {
+		if strings.Contains(a.Val, "{}") {
 			return true
 		}
 	}
@@ -239,23 +240,23 @@ func execDeletesFound(ex []field) bool {
 }
 
 // analyzeFindExec judges a -exec command; rm there runs on found files.
-func (r *run) analyzeFindExec(cc *cmdCall) *finding {
-	args := cc.args
+func (r *run) analyzeFindExec(cc *cmdCall) *family.Finding {
+	args := cc.Args
 	i := 0
 	for i < len(args) {
-		b := commandBase(args[i].val)
+		b := family.CommandBase(args[i].Val)
 		if b == "sudo" || b == "env" || b == "command" || b == "busybox" || b == "nice" || b == "nohup" {
 			i++
-			for i < len(args) && args[i].static && (strings.HasPrefix(args[i].val, "-") || strings.Contains(args[i].val, "=")) {
+			for i < len(args) && args[i].Static && (strings.HasPrefix(args[i].Val, "-") || strings.Contains(args[i].Val, "=")) {
 				i++
 			}
 			continue
 		}
 		break
 	}
-	if i < len(args) && args[i].static && commandBase(args[i].val) == "rm" {
+	if i < len(args) && args[i].Static && family.CommandBase(args[i].Val) == "rm" {
 		n := cc.with(args[i:])
-		return r.analyzeRm(n, n.args, rmFindExec)
+		return r.analyzeRm(n, n.Args, rmFindExec)
 	}
 	return r.analyzeCall(cc)
 }
@@ -278,18 +279,18 @@ func (r *run) findReachesGitMetadata(cwd, root string) bool {
 // findDeleteRoots allows find -delete only below a temp directory or an
 // allow path, without following symlinks, and never on the working directory
 // or its parents.
-func (r *run) findDeleteRoots(cc *cmdCall, fc findCall) *finding {
-	block := func() *finding { return r.block(guard.RuleFindDelete, reasonFindDelete, cc.seg) }
+func (r *run) findDeleteRoots(cc *cmdCall, fc findCall) *family.Finding {
+	block := func() *family.Finding { return r.block(guard.RuleFindDelete, reasonFindDelete, cc.Seg) }
 	if fc.follow || fc.bsdRoot {
 		return block()
 	}
 	for _, root := range fc.roots {
-		if !root.static || root.ifsSplit || root.glob || hasDotDot(root.val) || !filepath.IsAbs(root.val) {
+		if !root.Static || root.IFSSplit || root.Glob || hasDotDot(root.Val) || !filepath.IsAbs(root.Val) {
 			return block()
 		}
-		p := filepath.Clean(root.val)
+		p := filepath.Clean(root.Val)
 		rp := r.realPath(p)
-		if cc.cwd != "" && within(r.realPath(cc.cwd), rp) {
+		if cc.Cwd != "" && within(r.realPath(cc.Cwd), rp) {
 			return block()
 		}
 		if r.origCwd != "" && within(r.realPath(r.origCwd), rp) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/gitrepo"
 )
 
@@ -49,13 +50,13 @@ type gitMatch struct {
 
 // Immutable tables of git option syntax.
 var (
-	gitGlobalWithValue = set("-c", "-C", "--git-dir", "--work-tree", "--namespace", "--super-prefix", "--config-env", "--exec-path", "--attr-source", "--list-cmds")
-	checkoutWithValue  = set("-b", "-B", "--orphan", "--conflict", "--inter-hunk-context", "--pathspec-from-file", "--unified")
-	checkoutOptional   = set("--recurse-submodules", "--track", "-t")
-	restoreWithValue   = set("--source", "--conflict", "--unified", "--inter-hunk-context")
-	gitNetworkCommands = set("fetch", "pull", "push", "clone", "ls-remote", "fetch-pack", "send-pack", "submodule")
+	gitGlobalWithValue = family.NameSet("-c", "-C", "--git-dir", "--work-tree", "--namespace", "--super-prefix", "--config-env", "--exec-path", "--attr-source", "--list-cmds")
+	checkoutWithValue  = family.NameSet("-b", "-B", "--orphan", "--conflict", "--inter-hunk-context", "--pathspec-from-file", "--unified")
+	checkoutOptional   = family.NameSet("--recurse-submodules", "--track", "-t")
+	restoreWithValue   = family.NameSet("--source", "--conflict", "--unified", "--inter-hunk-context")
+	gitNetworkCommands = family.NameSet("fetch", "pull", "push", "clone", "ls-remote", "fetch-pack", "send-pack", "submodule")
 	gitEnvContext      = []string{"GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE"}
-	gitEnvConfig       = set("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_SYSTEM", "HOME", "XDG_CONFIG_HOME")
+	gitEnvConfig       = family.NameSet("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_SYSTEM", "HOME", "XDG_CONFIG_HOME")
 )
 
 // longOpt reports whether token is option or an unambiguous-enough
@@ -104,15 +105,15 @@ func splitDashDash(ts []string) ([]string, []string, bool) {
 
 // gitInvocation is a git command line split into its global part and subcommand.
 type gitInvocation struct {
-	sub      string   // lower-cased subcommand; "" when none
-	subField field    // the subcommand as written
-	rest     []field  // arguments after the subcommand
-	cwd      string   // directory git runs in after -C; "" when unknown
-	explicit bool     // --git-dir or --work-tree given
-	configs  []gitCfg // -c and --config-env entries
-	dynamic  bool     // a global option could not be resolved
-	input    bool     // carrier input lands among the global options
-	global   []field
+	sub      string         // lower-cased subcommand; "" when none
+	subField family.Field   // the subcommand as written
+	rest     []family.Field // arguments after the subcommand
+	cwd      string         // directory git runs in after -C; "" when unknown
+	explicit bool           // --git-dir or --work-tree given
+	configs  []gitCfg       // -c and --config-env entries
+	dynamic  bool           // a global option could not be resolved
+	input    bool           // carrier input lands among the global options
+	global   []family.Field
 }
 
 type gitCfg struct {
@@ -120,41 +121,41 @@ type gitCfg struct {
 	known    bool
 }
 
-func parseGitInvocation(args []field, cwd string, env map[string]field) gitInvocation {
+func parseGitInvocation(args []family.Field, cwd string, env map[string]family.Field) gitInvocation {
 	inv := gitInvocation{cwd: cwd}
 	i := 1
-	addCfg := func(f field) {
-		if !f.static {
+	addCfg := func(f family.Field) {
+		if !f.Static {
 			inv.dynamic = true
 		}
-		k, v, ok := strings.Cut(f.val, "=")
+		k, v, ok := strings.Cut(f.Val, "=")
 		if !ok {
 			v = "true"
 		}
-		inv.configs = append(inv.configs, gitCfg{key: strings.ToLower(k), val: v, known: f.static})
+		inv.configs = append(inv.configs, gitCfg{key: strings.ToLower(k), val: v, known: f.Static})
 	}
-	addCfgEnv := func(f field) {
-		k, envName, ok := strings.Cut(f.val, "=")
+	addCfgEnv := func(f family.Field) {
+		k, envName, ok := strings.Cut(f.Val, "=")
 		if !ok {
 			inv.dynamic = true
 			return
 		}
 		c := gitCfg{key: strings.ToLower(k)}
-		if !f.static {
+		if !f.Static {
 			inv.dynamic = true
 			// The key is static when the substitution sits in the value part.
 			if strings.ContainsAny(k, "$`…") {
 				return
 			}
 		}
-		if ev, ok := env[envName]; ok && ev.static && f.static {
-			c.val, c.known = ev.val, true
+		if ev, ok := env[envName]; ok && ev.Static && f.Static {
+			c.val, c.known = ev.Val, true
 		}
 		inv.configs = append(inv.configs, c)
 	}
 	for i < len(args) {
 		a := args[i]
-		v := a.val
+		v := a.Val
 		if v == "--" {
 			i++
 			break
@@ -172,7 +173,7 @@ func parseGitInvocation(args []field, cwd string, env map[string]field) gitInvoc
 			i += 2
 			continue
 		case strings.HasPrefix(v, "-C"):
-			inv.cwd = resolveDir(inv.cwd, field{val: v[2:], static: a.static})
+			inv.cwd = resolveDir(inv.cwd, family.Field{Val: v[2:], Static: a.Static})
 		case v == "-c":
 			if i+1 < len(args) {
 				addCfg(args[i+1])
@@ -182,7 +183,7 @@ func parseGitInvocation(args []field, cwd string, env map[string]field) gitInvoc
 			continue
 		case strings.HasPrefix(v, "-c"):
 			f := a
-			f.val = v[2:]
+			f.Val = v[2:]
 			addCfg(f)
 		case v == "--config-env":
 			if i+1 < len(args) {
@@ -192,7 +193,7 @@ func parseGitInvocation(args []field, cwd string, env map[string]field) gitInvoc
 			continue
 		case strings.HasPrefix(v, "--config-env="):
 			f := a
-			f.val = v[len("--config-env="):]
+			f.Val = v[len("--config-env="):]
 			addCfgEnv(f)
 		case v == "--git-dir" || v == "--work-tree":
 			inv.explicit = true
@@ -201,26 +202,26 @@ func parseGitInvocation(args []field, cwd string, env map[string]field) gitInvoc
 		case strings.HasPrefix(v, "--git-dir=") || strings.HasPrefix(v, "--work-tree="):
 			inv.explicit = true
 		case gitGlobalWithValue[v]:
-			if i+1 < len(args) && !args[i+1].static {
+			if i+1 < len(args) && !args[i+1].Static {
 				inv.dynamic = true
 			}
 			i += 2
 			continue
 		}
-		if !a.static {
+		if !a.Static {
 			inv.dynamic = true
 		}
 		i++
 	}
 	for _, a := range args[1:min(i, len(args))] {
-		inv.input = inv.input || a.input
+		inv.input = inv.input || a.Input
 		// Substitution output in a global option can redirect git even when
 		// the engine computed it; strict mode wants it literal.
-		inv.dynamic = inv.dynamic || a.subst
+		inv.dynamic = inv.dynamic || a.Subst
 	}
 	if i < len(args) {
 		inv.subField = args[i]
-		inv.sub = strings.ToLower(args[i].val)
+		inv.sub = strings.ToLower(args[i].Val)
 		inv.rest = args[i+1:]
 	}
 	return inv
@@ -228,35 +229,35 @@ func parseGitInvocation(args []field, cwd string, env map[string]field) gitInvoc
 
 // gitEnv returns the environment git would see: exported shell variables
 // (including the inherited environment) overlaid with the command's assignments.
-func gitEnv(cc *cmdCall) map[string]field {
-	env := map[string]field{}
+func gitEnv(cc *cmdCall) map[string]family.Field {
+	env := map[string]family.Field{}
 	for k, v := range cc.sc.vars {
-		if !v.exported {
+		if !v.Exported {
 			continue
 		}
-		if !v.known {
-			env[k] = field{val: "$" + k}
+		if !v.Known {
+			env[k] = family.Field{Val: "$" + k}
 			continue
 		}
-		if v.set {
-			env[k] = field{val: v.val, static: true}
+		if v.Set {
+			env[k] = family.Field{Val: v.Val, Static: true}
 		}
 	}
-	for _, a := range cc.env {
-		env[a.name] = a.val
+	for _, a := range cc.Env {
+		env[a.Name] = a.Val
 	}
 	return env
 }
 
 // analyzeGit applies the git rules to a git command line.
-func (r *run) analyzeGit(cc *cmdCall, args []field) *finding {
+func (r *run) analyzeGit(cc *cmdCall, args []family.Field) *family.Finding {
 	env := gitEnv(cc)
-	inv := parseGitInvocation(args, cc.cwd, env)
+	inv := parseGitInvocation(args, cc.Cwd, env)
 
 	// Git config injected through the environment.
 	cfgs, bad := gitEnvConfigs(env)
 	if bad != "" {
-		if f := r.block(guard.RuleGitAliasConfig, reasonGitAlias+" ("+bad+")", cc.seg); f != nil {
+		if f := r.block(guard.RuleGitAliasConfig, reasonGitAlias+" ("+bad+")", cc.Seg); f != nil {
 			return f
 		}
 	}
@@ -275,20 +276,20 @@ func (r *run) analyzeGit(cc *cmdCall, args []field) *finding {
 			break
 		}
 		if depth >= 5 || !a.known || strings.HasPrefix(strings.TrimSpace(a.val), "!") || strings.TrimSpace(a.val) == "" {
-			if f := r.block(guard.RuleGitAliasConfig, reasonGitAlias, cc.seg); f != nil {
+			if f := r.block(guard.RuleGitAliasConfig, reasonGitAlias, cc.Seg); f != nil {
 				return f
 			}
 			break
 		}
-		words, ok := splitEnvString(a.val)
+		words, ok := family.SplitEnvString(a.val)
 		if !ok || len(words) == 0 {
-			if f := r.block(guard.RuleGitAliasConfig, reasonGitAlias, cc.seg); f != nil {
+			if f := r.block(guard.RuleGitAliasConfig, reasonGitAlias, cc.Seg); f != nil {
 				return f
 			}
 			break
 		}
 		inv.subField = words[0]
-		inv.sub = strings.ToLower(words[0].val)
+		inv.sub = strings.ToLower(words[0].Val)
 		inv.rest = append(words[1:], inv.rest...)
 	}
 	for _, c := range inv.configs {
@@ -307,8 +308,8 @@ func (r *run) analyzeGit(cc *cmdCall, args []field) *finding {
 		return f
 	}
 
-	if !inv.subField.static && inv.sub != "" {
-		if inv.subField.input {
+	if !inv.subField.Static && inv.sub != "" {
+		if inv.subField.Input {
 			return r.carrierDynamic(cc, "the git subcommand comes from the input")
 		}
 		return r.dynStructure(cc, "the git subcommand is built from a substitution")
@@ -319,14 +320,14 @@ func (r *run) analyzeGit(cc *cmdCall, args []field) *finding {
 		}
 	}
 
-	rest := vals(inv.rest)
+	rest := family.Vals(inv.rest)
 	m := gitRule(inv.sub, rest)
 	if m == nil {
 		return r.gitCarrierCheck(cc, inv)
 	}
 	// Dynamic arguments of a guarded subcommand.
 	for _, f := range inv.rest {
-		if !f.static && f.input {
+		if !f.Static && f.Input {
 			return r.carrierDynamic(cc, "the input adds arguments to git "+inv.sub)
 		}
 	}
@@ -335,21 +336,21 @@ func (r *run) analyzeGit(cc *cmdCall, args []field) *finding {
 	if bad == "" && r.worktreeRelaxes(cc, inv, m, env, cfgs) {
 		return nil
 	}
-	return r.block(m.rule, m.reason, cc.seg)
+	return r.block(m.rule, m.reason, cc.Seg)
 }
 
 // gitCarrierCheck blocks guarded git subcommands whose options come from
 // xargs or parallel input, and (in strict mode) from substitutions.
-func (r *run) gitCarrierCheck(cc *cmdCall, inv gitInvocation) *finding {
+func (r *run) gitCarrierCheck(cc *cmdCall, inv gitInvocation) *family.Finding {
 	if !gitGuarded[inv.sub] {
 		return nil
 	}
 	for _, f := range inv.rest {
-		if f.val == "--" && f.static {
+		if f.Val == "--" && f.Static {
 			return nil
 		}
-		if !f.static {
-			if f.input {
+		if !f.Static {
+			if f.Input {
 				return r.carrierDynamic(cc, "the input adds options to git "+inv.sub)
 			}
 			if fnd := r.dynStructure(cc, "an option of git "+inv.sub+" is built from a substitution"); fnd != nil {
@@ -360,7 +361,7 @@ func (r *run) gitCarrierCheck(cc *cmdCall, inv gitInvocation) *finding {
 	return nil
 }
 
-var gitGuarded = set("checkout", "switch", "restore", "reset", "clean", "rm", "push", "branch", "stash", "worktree", "rebase", "merge", "tag", "reflog")
+var gitGuarded = family.NameSet("checkout", "switch", "restore", "reset", "clean", "rm", "push", "branch", "stash", "worktree", "rebase", "merge", "tag", "reflog")
 
 // gitRule applies the subcommand rules.
 func gitRule(sub string, rest []string) *gitMatch {
@@ -728,34 +729,34 @@ func gitRestore(ts []string) *gitMatch {
 // gitEnvConfigs reads config entries git takes from GIT_CONFIG_COUNT/KEY/VALUE
 // and GIT_CONFIG_PARAMETERS. A malformed set is reported in bad: git would
 // either reject it or read something the engine cannot predict.
-func gitEnvConfigs(env map[string]field) (cfgs []gitCfg, bad string) {
+func gitEnvConfigs(env map[string]family.Field) (cfgs []gitCfg, bad string) {
 	if p, ok := env["GIT_CONFIG_PARAMETERS"]; ok {
-		if !p.static || strings.TrimSpace(p.val) == "" {
+		if !p.Static || strings.TrimSpace(p.Val) == "" {
 			bad = "GIT_CONFIG_PARAMETERS"
-		} else if entries, ok := parseConfigParameters(p.val); ok {
+		} else if entries, ok := parseConfigParameters(p.Val); ok {
 			cfgs = append(cfgs, entries...)
 		} else {
 			bad = "GIT_CONFIG_PARAMETERS"
 		}
 	}
 	c, ok := env["GIT_CONFIG_COUNT"]
-	if !ok || (c.static && c.val == "") {
+	if !ok || (c.Static && c.Val == "") {
 		return cfgs, bad
 	}
-	if !c.static {
+	if !c.Static {
 		return cfgs, "GIT_CONFIG_COUNT"
 	}
-	n, err := strconv.Atoi(c.val)
-	if err != nil || n < 0 || n > 1024 || strconv.Itoa(n) != c.val {
-		return cfgs, "GIT_CONFIG_COUNT=" + c.val
+	n, err := strconv.Atoi(c.Val)
+	if err != nil || n < 0 || n > 1024 || strconv.Itoa(n) != c.Val {
+		return cfgs, "GIT_CONFIG_COUNT=" + c.Val
 	}
 	for i := 0; i < n; i++ {
 		k, kok := env["GIT_CONFIG_KEY_"+strconv.Itoa(i)]
 		v, vok := env["GIT_CONFIG_VALUE_"+strconv.Itoa(i)]
-		if !kok || !vok || !k.static || k.val == "" {
+		if !kok || !vok || !k.Static || k.Val == "" {
 			return cfgs, "GIT_CONFIG_KEY_" + strconv.Itoa(i)
 		}
-		cfgs = append(cfgs, gitCfg{key: strings.ToLower(k.val), val: v.val, known: v.static})
+		cfgs = append(cfgs, gitCfg{key: strings.ToLower(k.Val), val: v.Val, known: v.Static})
 	}
 	return cfgs, bad
 }
@@ -763,13 +764,13 @@ func gitEnvConfigs(env map[string]field) (cfgs []gitCfg, bad string) {
 // parseConfigParameters reads GIT_CONFIG_PARAMETERS: space-separated,
 // single-quoted 'key=value' entries.
 func parseConfigParameters(s string) ([]gitCfg, bool) {
-	words, ok := splitEnvString(s)
+	words, ok := family.SplitEnvString(s)
 	if !ok {
 		return nil, false
 	}
 	var out []gitCfg
 	for _, w := range words {
-		k, v, has := strings.Cut(w.val, "=")
+		k, v, has := strings.Cut(w.Val, "=")
 		if !has {
 			v = "true"
 		}
@@ -778,18 +779,18 @@ func parseConfigParameters(s string) ([]gitCfg, bool) {
 	return out, true
 }
 
-func (r *run) gitSSH(cc *cmdCall, inv gitInvocation, env map[string]field, cfgs []gitCfg) *finding {
+func (r *run) gitSSH(cc *cmdCall, inv gitInvocation, env map[string]family.Field, cfgs []gitCfg) *family.Finding {
 	network := gitNetworkCommands[inv.sub]
 	switch inv.sub {
 	case "archive":
 		for _, a := range inv.rest {
-			if strings.HasPrefix(a.val, "--remote") {
+			if strings.HasPrefix(a.Val, "--remote") {
 				network = true
 			}
 		}
 	case "remote":
 		for _, a := range inv.rest {
-			if a.val == "update" || a.val == "prune" || a.val == "show" && false {
+			if a.Val == "update" || a.Val == "prune" || a.Val == "show" && false {
 				network = true
 			}
 		}
@@ -799,7 +800,7 @@ func (r *run) gitSSH(cc *cmdCall, inv gitInvocation, env map[string]field, cfgs 
 	}
 	override := ""
 	for _, name := range []string{"GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSH_VARIANT"} {
-		if v, ok := env[name]; ok && (!v.static || v.val != "") {
+		if v, ok := env[name]; ok && (!v.Static || v.Val != "") {
 			override = name
 		}
 	}
@@ -811,13 +812,13 @@ func (r *run) gitSSH(cc *cmdCall, inv gitInvocation, env map[string]field, cfgs 
 	if override == "" {
 		return nil
 	}
-	return r.block(guard.RuleGitSSHOverride, reasonGitSSH+" ("+override+")", cc.seg)
+	return r.block(guard.RuleGitSSHOverride, reasonGitSSH+" ("+override+")", cc.Seg)
 }
 
 // worktreeRelaxes reports whether worktree mode lets a local-discard git rule
 // pass: the command must run, unredirected, inside a verified linked worktree
 // whose configuration cannot pull submodules into the blast radius.
-func (r *run) worktreeRelaxes(cc *cmdCall, inv gitInvocation, m *gitMatch, env map[string]field, cfgs []gitCfg) bool {
+func (r *run) worktreeRelaxes(cc *cmdCall, inv gitInvocation, m *gitMatch, env map[string]family.Field, cfgs []gitCfg) bool {
 	if !m.localDiscard || !r.mode.Has(guard.ModeWorktree) {
 		return false
 	}
@@ -829,21 +830,21 @@ func (r *run) worktreeRelaxes(cc *cmdCall, inv gitInvocation, m *gitMatch, env m
 	if inv.explicit || inv.cwd == "" || inv.dynamic {
 		return false
 	}
-	for _, a := range cc.env {
+	for _, a := range cc.Env {
 		// An environment value from carrier input or a substitution could
 		// be anything git reads, so only literal assignments keep the
 		// relaxation.
-		if gitEnvConfig[a.name] || !a.val.static || a.val.input {
+		if gitEnvConfig[a.Name] || !a.Val.Static || a.Val.Input {
 			return false
 		}
 	}
 	for k, v := range cc.sc.vars {
-		if gitEnvConfig[k] && v.exported && v.fromScript {
+		if gitEnvConfig[k] && v.Exported && v.FromScript {
 			return false
 		}
 		// Strict mode does not rely on tracking export state (set -a,
 		// declare -x, typeset): any git variable the script sets counts.
-		if r.mode.Has(guard.ModeStrict) && v.fromScript && strings.HasPrefix(k, "GIT_") {
+		if r.mode.Has(guard.ModeStrict) && v.FromScript && strings.HasPrefix(k, "GIT_") {
 			return false
 		}
 	}
@@ -851,15 +852,15 @@ func (r *run) worktreeRelaxes(cc *cmdCall, inv gitInvocation, m *gitMatch, env m
 		return false
 	}
 	for _, a := range inv.rest {
-		if !a.static || strings.ContainsAny(a.val, "$*?[") || a.glob {
+		if !a.Static || strings.ContainsAny(a.Val, "$*?[") || a.Glob {
 			return false
 		}
 
-		if strings.HasPrefix(a.val, "--recurse-sub") {
+		if strings.HasPrefix(a.Val, "--recurse-sub") {
 			return false
 		}
 	}
-	rest := vals(inv.rest)
+	rest := family.Vals(inv.rest)
 	if forcedBranchReset(inv.sub, rest) {
 		return false
 	}
@@ -872,7 +873,7 @@ func (r *run) worktreeRelaxes(cc *cmdCall, inv gitInvocation, m *gitMatch, env m
 	return true
 }
 
-func (r *run) recursesSubmodules(inv gitInvocation, env map[string]field, cfgs []gitCfg) bool {
+func (r *run) recursesSubmodules(inv gitInvocation, env map[string]family.Field, cfgs []gitCfg) bool {
 	// Command line and environment config decide first, like git does.
 	decided, recurse := false, false
 	for _, c := range cfgs {
@@ -898,28 +899,28 @@ func (r *run) recursesSubmodules(inv gitInvocation, env map[string]field, cfgs [
 	// Global and system config, resolved from the command's environment; an
 	// unknown home means the global config cannot be checked.
 	home, hok := env["HOME"]
-	if !hok || !home.static || home.val == "" {
+	if !hok || !home.Static || home.Val == "" {
 		return true
 	}
 	if g, ok := env["GIT_CONFIG_GLOBAL"]; ok {
-		if !g.static {
+		if !g.Static {
 			return true
 		}
-		files = append(files, g.val)
+		files = append(files, g.Val)
 	} else {
-		files = append(files, filepath.Join(home.val, ".gitconfig"))
-		if x, ok := env["XDG_CONFIG_HOME"]; ok && x.static && x.val != "" {
-			files = append(files, filepath.Join(x.val, "git", "config"))
+		files = append(files, filepath.Join(home.Val, ".gitconfig"))
+		if x, ok := env["XDG_CONFIG_HOME"]; ok && x.Static && x.Val != "" {
+			files = append(files, filepath.Join(x.Val, "git", "config"))
 		} else {
-			files = append(files, filepath.Join(home.val, ".config", "git", "config"))
+			files = append(files, filepath.Join(home.Val, ".config", "git", "config"))
 		}
 	}
 	if _, off := env["GIT_CONFIG_NOSYSTEM"]; !off {
 		if s, ok := env["GIT_CONFIG_SYSTEM"]; ok {
-			if !s.static {
+			if !s.Static {
 				return true
 			}
-			files = append(files, s.val)
+			files = append(files, s.Val)
 		} else {
 			files = append(files, "/etc/gitconfig")
 		}

@@ -4,6 +4,7 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
 const (
@@ -15,8 +16,8 @@ const (
 // a heredoc is accepted only in its plainest form, a quoted body fed to a
 // command that stores or prints it. Everything else is refused rather than
 // judged, because a heredoc body is code as soon as its consumer runs it.
-func (r *run) strictHeredocs(file *syntax.File, src string) *finding {
-	var found *finding
+func (r *run) strictHeredocs(file *syntax.File, src string) *family.Finding {
+	var found *family.Finding
 	var stack []syntax.Node
 	syntax.Walk(file, func(n syntax.Node) bool {
 		if found != nil || !r.enabled(guard.RuleStrictHeredoc) {

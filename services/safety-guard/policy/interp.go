@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
 // execCallRes match calls that run a shell command, per interpreter. The
@@ -78,40 +79,40 @@ var deleteCallRes = sync.OnceValue(func() map[string]*regexp.Regexp {
 })
 
 // backtickKinds are interpreters where `...` runs a shell command.
-var backtickKinds = set("ruby", "perl", "php")
+var backtickKinds = family.NameSet("ruby", "perl", "php")
 
 // judgeInterpreterCode judges code run by an interpreter: read as shell (to
 // catch a shell command passed to the wrong program), every shell command it
 // runs through an exec-style call, library calls that delete files, and
 // secrets it opens.
-func (r *run) judgeInterpreterCode(cc *cmdCall, kind, code string) *finding {
-	if !r.step(cc.seg) {
+func (r *run) judgeInterpreterCode(cc *cmdCall, kind, code string) *family.Finding {
+	if !r.step(cc.Seg) {
 		return r.abort
 	}
 	if f := r.codeAsShell(cc, code); f != nil {
 		return f
 	}
 	for _, c := range extractExecCommands(kind, code) {
-		if !c.static {
-			if f := r.block(guard.RuleInterpreterDangerous, "Interpreter code runs a shell command built at run time ("+clip(c.src)+"); the engine cannot see what it runs.", cc.seg); f != nil {
+		if !c.Static {
+			if f := r.block(guard.RuleInterpreterDangerous, "Interpreter code runs a shell command built at run time ("+family.Clip(c.Src)+"); the engine cannot see what it runs.", cc.Seg); f != nil {
 				return f
 			}
 			continue
 		}
 		sc := cc.sc.child()
-		sc.cwd = cc.cwd
-		if inner := r.judgeScript(c.val, sc, scriptNested); inner != nil {
-			if inner.rule == guard.RuleEngineDepth || inner.rule == guard.RuleEngineBudget || inner.rule == guard.RuleEngineTimeout {
+		sc.cwd = cc.Cwd
+		if inner := r.judgeScript(c.Val, sc, scriptNested); inner != nil {
+			if inner.Rule == guard.RuleEngineDepth || inner.Rule == guard.RuleEngineBudget || inner.Rule == guard.RuleEngineTimeout {
 				return inner
 			}
-			if f := r.block(guard.RuleInterpreterDangerous, "Detected potentially dangerous command in interpreter code: "+inner.reason, cc.seg); f != nil {
+			if f := r.block(guard.RuleInterpreterDangerous, "Detected potentially dangerous command in interpreter code: "+inner.Reason, cc.Seg); f != nil {
 				return f
 			}
 		}
 	}
 	if re := deleteCallRes()[kind]; re != nil && containsAny(code, deleteCallAnchors[kind]) {
 		if m := re.FindString(code); m != "" {
-			if f := r.block(guard.RuleInterpreterDangerous, "Interpreter code deletes files ("+strings.TrimSpace(strings.TrimRight(m, "( "))+"). Delete explicit paths with rm instead, so the guard can check them.", cc.seg); f != nil {
+			if f := r.block(guard.RuleInterpreterDangerous, "Interpreter code deletes files ("+strings.TrimSpace(strings.TrimRight(m, "( "))+"). Delete explicit paths with rm instead, so the guard can check them.", cc.Seg); f != nil {
 				return f
 			}
 		}
@@ -121,20 +122,20 @@ func (r *run) judgeInterpreterCode(cc *cmdCall, kind, code string) *finding {
 
 // codeAsShell reads interpreter code as shell. Parse errors are expected and
 // ignored, except an unclosed quote, which upstream treats as raw text.
-func (r *run) codeAsShell(cc *cmdCall, code string) *finding {
+func (r *run) codeAsShell(cc *cmdCall, code string) *family.Finding {
 	file, err := parseBash(code)
 	r.kept = &parsed{src: code, file: file, err: err}
 	if err != nil {
 		if isUnclosedQuote(err) {
 			if r.mode.Has(guard.ModeStrict) && strings.ContainsAny(code, " \t") {
-				return r.block(guard.RuleEngineUnparsable, reasonStrictUnparsable, cc.seg)
+				return r.block(guard.RuleEngineUnparsable, reasonStrictUnparsable, cc.Seg)
 			}
-			return r.scanRawText(code, cc.seg)
+			return r.scanRawText(code, cc.Seg)
 		}
 		return nil
 	}
 	sc := cc.sc.child()
-	sc.cwd = cc.cwd
+	sc.cwd = cc.Cwd
 	r.quietSecrets++
 	defer func() { r.quietSecrets-- }()
 	return r.judgeScript(code, sc, scriptCode)
@@ -142,8 +143,8 @@ func (r *run) codeAsShell(cc *cmdCall, code string) *finding {
 
 // extractExecCommands returns the first argument of every exec-style call in
 // code: a static field when it is a string literal (or a list of them).
-func extractExecCommands(kind, code string) []field {
-	var out []field
+func extractExecCommands(kind, code string) []family.Field {
+	var out []family.Field
 	if re := execCallRes()[kind]; re != nil && containsAny(code, execCallAnchors[kind]) {
 		for _, loc := range re.FindAllStringIndex(code, 16) {
 			out = append(out, firstLiteralArg(kind, code[loc[1]:]))
@@ -152,28 +153,28 @@ func extractExecCommands(kind, code string) []field {
 	if backtickKinds[kind] && strings.Contains(code, "`") {
 		for _, m := range backtickRe.FindAllStringSubmatch(code, 16) {
 			body := m[1]
-			f := lit(body)
+			f := family.Lit(body)
 			if strings.Contains(body, "#{") || strings.Contains(body, "$") {
-				f.static = false
+				f.Static = false
 			}
-			f.src = m[0]
+			f.Src = m[0]
 			out = append(out, f)
 		}
 		for _, m := range qxMatches(code) {
-			f := lit(m[2])
-			f.src = m[0]
+			f := family.Lit(m[2])
+			f.Src = m[0]
 			if strings.Contains(m[2], "#{") || strings.Contains(m[2], "$") {
-				f.static = false
+				f.Static = false
 			}
 			out = append(out, f)
 		}
 	}
 	if (kind == "node" || kind == "bun") && strings.Contains(code, "$`") {
 		for _, m := range bunShellRe.FindAllStringSubmatch(code, 16) {
-			f := lit(m[1])
-			f.src = m[0]
+			f := family.Lit(m[1])
+			f.Src = m[0]
 			if strings.Contains(m[1], "${") {
-				f.static = false
+				f.Static = false
 			}
 			out = append(out, f)
 		}
@@ -189,13 +190,13 @@ var (
 
 // firstLiteralArg parses the first argument of a call: a string literal, a
 // list of string literals (joined like argv), or anything else (dynamic).
-func firstLiteralArg(kind, s string) field {
+func firstLiteralArg(kind, s string) family.Field {
 	s = strings.TrimLeft(s, " \t\n")
 	src := s
 	if len(src) > 80 {
 		src = src[:80]
 	}
-	dyn := field{val: "…", src: src}
+	dyn := family.Field{Val: "…", Src: src}
 	if s == "" {
 		return dyn
 	}
@@ -208,9 +209,9 @@ func firstLiteralArg(kind, s string) field {
 		if strings.HasPrefix(rest, "+") || strings.HasPrefix(rest, ".") || strings.HasPrefix(rest, "%") && kind == "python" {
 			return dyn
 		}
-		f := lit(str.val)
-		f.static = str.static
-		f.src = src
+		f := family.Lit(str.Val)
+		f.Static = str.Static
+		f.Src = src
 		return f
 	}
 	if s[0] == '[' || s[0] == '(' && kind == "perl" {
@@ -229,14 +230,14 @@ func firstLiteralArg(kind, s string) field {
 				break
 			}
 			str, r2, ok := readStringLiteral(kind, rest)
-			if !ok || !str.static {
+			if !ok || !str.Static {
 				return dyn
 			}
-			parts = append(parts, shellQuote(str.val))
+			parts = append(parts, shellQuote(str.Val))
 			rest = r2
 		}
-		f := lit(strings.Join(parts, " "))
-		f.src = src
+		f := family.Lit(strings.Join(parts, " "))
+		f.Src = src
 		return f
 	}
 	if kind == "perl" || kind == "ruby" {
@@ -250,9 +251,9 @@ func firstLiteralArg(kind, s string) field {
 
 // readStringLiteral reads a quoted literal at the start of s; the result is
 // dynamic when the literal interpolates (f-strings, template literals, ...).
-func readStringLiteral(kind, s string) (field, string, bool) {
+func readStringLiteral(kind, s string) (family.Field, string, bool) {
 	if s == "" {
-		return field{}, s, false
+		return family.Field{}, s, false
 	}
 	prefix := ""
 	for len(s) > 0 && strings.IndexByte("rRbBuUfF", s[0]) >= 0 && kind == "python" {
@@ -260,11 +261,11 @@ func readStringLiteral(kind, s string) (field, string, bool) {
 		s = s[1:]
 	}
 	if s == "" {
-		return field{}, s, false
+		return family.Field{}, s, false
 	}
 	q := s[0]
 	if q != '"' && q != '\'' && q != '`' {
-		return field{}, s, false
+		return family.Field{}, s, false
 	}
 	triple := kind == "python" && strings.HasPrefix(s, strings.Repeat(string(q), 3))
 	end := string(q)
@@ -287,8 +288,8 @@ func readStringLiteral(kind, s string) (field, string, bool) {
 			if q == '"' && (kind == "ruby" && strings.Contains(b.String(), "#{") || (kind == "perl" || kind == "php") && strings.Contains(b.String(), "$")) {
 				static = false
 			}
-			f := lit(b.String())
-			f.static = static
+			f := family.Lit(b.String())
+			f.Static = static
 			return f, body[i+len(end):], true
 		}
 		c := body[i]
@@ -306,7 +307,7 @@ func readStringLiteral(kind, s string) (field, string, bool) {
 		}
 		b.WriteByte(c)
 	}
-	return field{}, "", false
+	return family.Field{}, "", false
 }
 
 // shellQuote quotes s for re-reading as one shell word.

@@ -5,21 +5,23 @@ import (
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
+
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
 // staticOutput computes what a pure producer writes to stdout: echo, printf,
 // cat of its stdin, base64 -d of its stdin.
-func staticOutput(args []field, in *stdinInfo) (string, bool) {
+func staticOutput(args []family.Field, in *family.Stdin) (string, bool) {
 	for _, a := range args {
-		if !a.static {
+		if !a.Static {
 			return "", false
 		}
 	}
 	if len(args) == 0 {
 		return "", false
 	}
-	v := vals(args)
-	switch commandBase(v[0]) {
+	v := family.Vals(args)
+	switch family.CommandBase(v[0]) {
 	case "echo":
 		rest := v[1:]
 		newline, escapes := true, false
@@ -50,8 +52,8 @@ func staticOutput(args []field, in *stdinInfo) (string, bool) {
 		}
 		return printfOutput(rest[0], rest[1:]), true
 	case "cat":
-		if len(v) == 1 && in != nil && in.known {
-			return in.text, true
+		if len(v) == 1 && in != nil && in.Known {
+			return in.Text, true
 		}
 	case "base64":
 		decode := false
@@ -60,8 +62,8 @@ func staticOutput(args []field, in *stdinInfo) (string, bool) {
 				decode = true
 			}
 		}
-		if decode && in != nil && in.known {
-			if b, ok := decodeBase64(strings.TrimSpace(in.text)); ok {
+		if decode && in != nil && in.Known {
+			if b, ok := decodeBase64(strings.TrimSpace(in.Text)); ok {
 				return b, true
 			}
 		}
@@ -139,24 +141,24 @@ func staticSubstOutput(stmts []*syntax.Stmt, sc *scope) *string {
 		members = append(members, s)
 	}
 	flatten(stmts[0])
-	var in *stdinInfo
+	var in *family.Stdin
 	for _, m := range members {
 		call, ok := m.Cmd.(*syntax.CallExpr)
 		if !ok {
 			return nil
 		}
-		var args []field
+		var args []family.Field
 		for _, w := range call.Args {
 			lit, ok := wordLiteral(w)
 			if !ok {
 				return nil
 			}
-			args = append(args, field{val: lit, static: true})
+			args = append(args, family.Field{Val: lit, Static: true})
 		}
 		for _, rd := range m.Redirs {
 			if rd.Op == syntax.WordHdoc {
 				if lit, ok := wordLiteral(rd.Word); ok {
-					in = &stdinInfo{kind: stdinHereString, text: lit + "\n", known: true}
+					in = &family.Stdin{Kind: family.StdinHereString, Text: lit + "\n", Known: true}
 				}
 			}
 		}
@@ -164,12 +166,12 @@ func staticSubstOutput(stmts []*syntax.Stmt, sc *scope) *string {
 		if !ok {
 			return nil
 		}
-		in = &stdinInfo{kind: stdinPipe, text: out, known: true}
+		in = &family.Stdin{Kind: family.StdinPipe, Text: out, Known: true}
 	}
 	if in == nil {
 		return nil
 	}
-	s := strings.TrimRight(in.text, "\n")
+	s := strings.TrimRight(in.Text, "\n")
 	return &s
 }
 

@@ -7,6 +7,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
 // psToken is one PowerShell word with what the engine knows about its value.
@@ -303,26 +304,26 @@ func (l *psLexer) subexpr() string {
 }
 
 // judgePowerShell judges a PowerShell command line.
-func (r *run) judgePowerShell(src string, depth int) *finding {
+func (r *run) judgePowerShell(src string, depth int) *family.Finding {
 	if !r.step(src) {
 		return r.abort
 	}
 	if depth >= r.eng.maxDepth {
-		return &finding{rule: guard.RuleEngineDepth, segment: src, reason: "Command exceeds maximum recursion depth and cannot be safely analyzed."}
+		return &family.Finding{Rule: guard.RuleEngineDepth, Segment: src, Reason: "Command exceeds maximum recursion depth and cannot be safely analyzed."}
 	}
 	toks, perr := lexPowerShell(src)
 	switch perr {
 	case "depth":
-		return &finding{rule: guard.RuleEngineDepth, segment: src, reason: "Command exceeds maximum recursion depth and cannot be safely analyzed."}
+		return &family.Finding{Rule: guard.RuleEngineDepth, Segment: src, Reason: "Command exceeds maximum recursion depth and cannot be safely analyzed."}
 	case "":
 	default:
 		if r.mode.Has(guard.ModeStrict) || r.req.Shell == ShellAuto {
-			return &finding{rule: guard.RuleEngineUnparsable, segment: src, reason: reasonStrictUnparsable}
+			return &family.Finding{Rule: guard.RuleEngineUnparsable, Segment: src, Reason: reasonStrictUnparsable}
 		}
 	}
 	var cmd []psToken
 	pipedInput := false
-	flush := func(next string) *finding {
+	flush := func(next string) *family.Finding {
 		defer func() { cmd = nil }()
 		if len(cmd) == 0 {
 			return nil
@@ -347,7 +348,7 @@ func (r *run) judgePowerShell(src string, depth int) *finding {
 }
 
 // psCommand judges one PowerShell command.
-func (r *run) psCommand(src string, cmd []psToken, piped bool, depth int) *finding {
+func (r *run) psCommand(src string, cmd []psToken, piped bool, depth int) *family.Finding {
 	for _, t := range cmd {
 		for _, s := range t.sub {
 			if f := r.judgePowerShell(s, depth+1); f != nil {
@@ -370,10 +371,10 @@ func (r *run) psCommand(src string, cmd []psToken, piped bool, depth int) *findi
 	switch name {
 	case "remove-item", "ri", "rm", "del", "erase", "rd", "rmdir":
 		texts := make([]string, len(args))
-		fields := make([]field, len(args))
+		fields := make([]family.Field, len(args))
 		for i, a := range args {
 			texts[i] = a.text
-			fields[i] = field{val: a.text, static: a.static, src: a.text}
+			fields[i] = family.Field{Val: a.text, Static: a.static, Src: a.text}
 		}
 		return r.psRemoveItem(src, texts, fields, piped)
 	case "iex", "invoke-expression":
@@ -399,7 +400,7 @@ func (r *run) psCommand(src string, cmd []psToken, piped bool, depth int) *findi
 		return nil
 	}
 	// Anything else: judge it with the POSIX rules (git, rm -rf, ...).
-	fields := make([]field, 0, len(cmd))
+	fields := make([]family.Field, 0, len(cmd))
 	for _, t := range cmd {
 		if t.block != "" && t.text == "" {
 			if f := r.judgePowerShell(t.block, depth+1); f != nil {
@@ -407,14 +408,14 @@ func (r *run) psCommand(src string, cmd []psToken, piped bool, depth int) *findi
 			}
 			continue
 		}
-		fields = append(fields, field{val: t.text, static: t.static, src: t.text})
+		fields = append(fields, family.Field{Val: t.text, Static: t.static, Src: t.text})
 	}
 	if len(fields) == 0 {
 		return nil
 	}
 	sc := r.rootScope()
 	sc.depth = depth
-	cc := &cmdCall{args: fields, cwd: r.origCwd, sc: sc, seg: src}
+	cc := &cmdCall{Call: family.Call{Args: fields, Cwd: r.origCwd, Seg: src}, sc: sc}
 	return r.analyzeCall(cc)
 }
 
@@ -429,9 +430,9 @@ func psParam(arg, name string, minLen int) (bool, string) {
 }
 
 // psRemoveItem judges Remove-Item and its aliases.
-func (r *run) psRemoveItem(src string, texts []string, args []field, piped bool) *finding {
+func (r *run) psRemoveItem(src string, texts []string, args []family.Field, piped bool) *family.Finding {
 	recurse, force, whatif, missingPath := false, false, false, false
-	var targets []field
+	var targets []family.Field
 	past := false
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -445,7 +446,7 @@ func (r *run) psRemoveItem(src string, texts []string, args []field, piped bool)
 				continue
 			}
 		}
-		if past || !strings.HasPrefix(t, "-") || !a.static {
+		if past || !strings.HasPrefix(t, "-") || !a.Static {
 			targets = append(targets, splitPSList(a)...)
 			continue
 		}
@@ -468,7 +469,7 @@ func (r *run) psRemoveItem(src string, texts []string, args []field, piped bool)
 		if ok, v := psParam(t, "path", 1); ok || strings.HasPrefix(strings.ToLower(t), "-literalpath") || strings.HasPrefix(strings.ToLower(t), "-lp") {
 			if v != "" || strings.Contains(t, ":") {
 				_, after, _ := strings.Cut(t, ":")
-				targets = append(targets, splitPSList(field{val: after, static: a.static})...)
+				targets = append(targets, splitPSList(family.Field{Val: after, Static: a.Static})...)
 				continue
 			}
 			if i+1 < len(args) {
@@ -526,21 +527,21 @@ func (r *run) psRemoveItem(src string, texts []string, args []field, piped bool)
 }
 
 // splitPSList splits a bare comma list (a,b) into its items.
-func splitPSList(a field) []field {
-	if !strings.Contains(a.val, ",") || !a.static {
-		return []field{a}
+func splitPSList(a family.Field) []family.Field {
+	if !strings.Contains(a.Val, ",") || !a.Static {
+		return []family.Field{a}
 	}
-	var out []field
-	for _, p := range strings.Split(a.val, ",") {
-		out = append(out, field{val: p, static: true, src: p})
+	var out []family.Field
+	for _, p := range strings.Split(a.Val, ",") {
+		out = append(out, family.Field{Val: p, Static: true, Src: p})
 	}
 	return out
 }
 
 func psNormalize(p string) string { return strings.ReplaceAll(p, `\`, "/") }
 
-func (r *run) psRootOrHome(t field) bool {
-	v := strings.ToLower(psNormalize(strings.TrimSpace(t.val)))
+func (r *run) psRootOrHome(t family.Field) bool {
+	v := strings.ToLower(psNormalize(strings.TrimSpace(t.Val)))
 	for _, h := range []string{"$home", "$env:userprofile", "$env:home", "${home}", "~"} {
 		if v == h || v == h+"/" || v == h+"/*" {
 			return true
@@ -549,19 +550,19 @@ func (r *run) psRootOrHome(t field) bool {
 	if v == "/" || v == "/*" || (len(v) >= 2 && len(v) <= 4 && v[1] == ':' && strings.Trim(v[2:], "/*") == "") {
 		return true
 	}
-	if !t.static {
+	if !t.Static {
 		return false
 	}
-	f := field{val: psNormalize(t.val), static: true}
-	cc := &cmdCall{cwd: r.origCwd}
+	f := family.Field{Val: psNormalize(t.Val), Static: true}
+	cc := &cmdCall{Call: family.Call{Cwd: r.origCwd}}
 	return r.isRootOrHome(cc, f)
 }
 
-func (r *run) psGitMetadata(t field, force, recurse bool, src string) *finding {
-	if !t.static || r.origCwd == "" {
+func (r *run) psGitMetadata(t family.Field, force, recurse bool, src string) *family.Finding {
+	if !t.Static || r.origCwd == "" {
 		return nil
 	}
-	v := psNormalize(t.val)
+	v := psNormalize(t.Val)
 	abs := v
 	if !filepath.IsAbs(abs) {
 		abs = filepath.Join(r.origCwd, abs)
@@ -584,11 +585,11 @@ func (r *run) psGitMetadata(t field, force, recurse bool, src string) *finding {
 	return nil
 }
 
-func (r *run) psClassify(t field, src string) *finding {
-	if !t.static {
-		return r.block(guard.RulePSDynamicTarget, "PowerShell Remove-Item -Recurse -Force target cannot be resolved statically ("+t.val+"); write the path literally.", src)
+func (r *run) psClassify(t family.Field, src string) *family.Finding {
+	if !t.Static {
+		return r.block(guard.RulePSDynamicTarget, "PowerShell Remove-Item -Recurse -Force target cannot be resolved statically ("+t.Val+"); write the path literally.", src)
 	}
-	v := psNormalize(t.val)
+	v := psNormalize(t.Val)
 	if r.isTempPath(v) {
 		return nil
 	}
@@ -625,29 +626,29 @@ func (r *run) psClassify(t field, src string) *finding {
 }
 
 // psRemoveItemArgs judges Remove-Item written in a POSIX command line.
-func (r *run) psRemoveItemArgs(cc *cmdCall, texts []string, args []field, piped bool) *finding {
-	return r.psRemoveItem(cc.seg, texts, args, piped)
+func (r *run) psRemoveItemArgs(cc *cmdCall, texts []string, args []family.Field, piped bool) *family.Finding {
+	return r.psRemoveItem(cc.Seg, texts, args, piped)
 }
 
 // analyzePwshLauncher judges pwsh/powershell -Command and -EncodedCommand.
-func (r *run) analyzePwshLauncher(cc *cmdCall) *finding {
-	args := cc.args
+func (r *run) analyzePwshLauncher(cc *cmdCall) *family.Finding {
+	args := cc.Args
 	for i := 1; i < len(args); i++ {
-		a := strings.ToLower(args[i].val)
+		a := strings.ToLower(args[i].Val)
 		switch {
 		case a == "-command" || a == "-c" || a == "/c":
-			rest := joinFields(args[i+1:], " ")
-			if !rest.static {
-				return r.block(guard.RuleDynamicScript, "pwsh -Command runs code the engine cannot see.", cc.seg)
+			rest := family.JoinFields(args[i+1:], " ")
+			if !rest.Static {
+				return r.block(guard.RuleDynamicScript, "pwsh -Command runs code the engine cannot see.", cc.Seg)
 			}
-			return r.judgePowerShell(rest.val, cc.sc.depth+1)
+			return r.judgePowerShell(rest.Val, cc.sc.depth+1)
 		case a == "-encodedcommand" || a == "-enc" || a == "-e" || a == "-ec":
-			if i+1 >= len(args) || !args[i+1].static {
-				return r.block(guard.RuleDynamicScript, "pwsh -EncodedCommand runs code the engine cannot see.", cc.seg)
+			if i+1 >= len(args) || !args[i+1].Static {
+				return r.block(guard.RuleDynamicScript, "pwsh -EncodedCommand runs code the engine cannot see.", cc.Seg)
 			}
-			code, ok := decodePSEncoded(args[i+1].val)
+			code, ok := decodePSEncoded(args[i+1].Val)
 			if !ok {
-				return r.block(guard.RuleDynamicScript, "pwsh -EncodedCommand carries code the engine cannot decode.", cc.seg)
+				return r.block(guard.RuleDynamicScript, "pwsh -EncodedCommand carries code the engine cannot decode.", cc.Seg)
 			}
 			return r.judgePowerShell(code, cc.sc.depth+1)
 		case a == "-file" || a == "-f":

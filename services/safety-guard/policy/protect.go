@@ -5,24 +5,25 @@ import (
 	"strings"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
 // modifyingCommands change or remove their file operands.
-var modifyingCommands = set("rm", "rmdir", "unlink", "mv", "cp", "tee", "truncate", "shred", "ln", "install", "rsync",
+var modifyingCommands = family.NameSet("rm", "rmdir", "unlink", "mv", "cp", "tee", "truncate", "shred", "ln", "install", "rsync",
 	"chmod", "chown", "chgrp", "touch", "sed", "perl", "dd", "git")
 
 // protectCheck keeps the agent from modifying, moving or deleting protected
 // files (typically the guard's own rule files).
-func (r *run) protectCheck(cc *cmdCall, base string) *finding {
+func (r *run) protectCheck(cc *cmdCall, base string) *family.Finding {
 	if len(r.protected) == 0 || !modifyingCommands[base] {
 		return nil
 	}
-	args := cc.args
+	args := cc.Args
 	switch base {
 	case "sed", "perl":
 		inPlace := false
 		for _, a := range args[1:] {
-			if strings.HasPrefix(a.val, "-i") || a.val == "--in-place" || strings.HasPrefix(a.val, "-pi") {
+			if strings.HasPrefix(a.Val, "-i") || a.Val == "--in-place" || strings.HasPrefix(a.Val, "-pi") {
 				inPlace = true
 			}
 		}
@@ -33,10 +34,10 @@ func (r *run) protectCheck(cc *cmdCall, base string) *finding {
 		return nil
 	case "dd":
 		for _, a := range args[1:] {
-			if strings.HasPrefix(a.val, "of=") {
+			if strings.HasPrefix(a.Val, "of=") {
 				f := a
-				f.val = a.val[3:]
-				if fnd := r.protectedWrite(cc.cwd, f, cc.seg); fnd != nil {
+				f.Val = a.Val[3:]
+				if fnd := r.protectedWrite(cc.Cwd, f, cc.Seg); fnd != nil {
 					return fnd
 				}
 			}
@@ -46,22 +47,22 @@ func (r *run) protectCheck(cc *cmdCall, base string) *finding {
 	ancestorToo := base == "rm" || base == "rmdir" || base == "mv" || base == "rsync"
 	for i := 1; i < len(args); i++ {
 		a := args[i]
-		if a.static && (a.val == "-t" || a.val == "--target-directory") {
+		if a.Static && (a.Val == "-t" || a.Val == "--target-directory") {
 			i++
 			continue
 		}
-		if strings.HasPrefix(a.val, "-") {
+		if strings.HasPrefix(a.Val, "-") {
 			continue
 		}
-		if hit := r.protectedHit(cc.cwd, a, ancestorToo); hit != "" {
-			return r.block(guard.RuleProtectedPath, reasonProtected+" ("+hit+")", cc.seg)
+		if hit := r.protectedHit(cc.Cwd, a, ancestorToo); hit != "" {
+			return r.block(guard.RuleProtectedPath, reasonProtected+" ("+hit+")", cc.Seg)
 		}
 	}
 	return nil
 }
 
 // protectedWrite blocks a write redirection to a protected file.
-func (r *run) protectedWrite(cwd string, target field, seg string) *finding {
+func (r *run) protectedWrite(cwd string, target family.Field, seg string) *family.Finding {
 	if len(r.protected) == 0 {
 		return nil
 	}
@@ -73,11 +74,11 @@ func (r *run) protectedWrite(cwd string, target field, seg string) *finding {
 
 // protectedHit returns the protected path target names or (when ancestor is
 // true) contains.
-func (r *run) protectedHit(cwd string, target field, ancestor bool) string {
-	if !target.static {
+func (r *run) protectedHit(cwd string, target family.Field, ancestor bool) string {
+	if !target.Static {
 		return ""
 	}
-	p := target.val
+	p := target.Val
 	if !filepath.IsAbs(p) {
 		if cwd == "" {
 			return ""

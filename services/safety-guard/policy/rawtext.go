@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
 // rawSegments splits text the engine cannot parse into command-like segments
@@ -111,7 +112,7 @@ func rawSegments(text string) [][]string {
 // (or text an unknown program receives): rm -rf, destructive git, find
 // -delete, dd to a device, mkfs, shred. It is a pattern scan, so it blocks
 // rm -rf whatever the target.
-func (r *run) scanRawText(text, seg string) *finding {
+func (r *run) scanRawText(text, seg string) *family.Finding {
 	if text == "" || !r.enabled(guard.RuleRawText) {
 		return nil
 	}
@@ -124,7 +125,7 @@ func (r *run) scanRawText(text, seg string) *finding {
 			if k&255 == 255 && !r.step(seg) {
 				return r.abort
 			}
-			name := commandBase(w)
+			name := family.CommandBase(w)
 			var what string
 			switch {
 			case name == "rm":
@@ -151,7 +152,7 @@ func (r *run) scanRawText(text, seg string) *finding {
 				}
 			}
 			if what != "" {
-				return r.block(guard.RuleRawText, fmtReason(reasonRawText, what), seg)
+				return r.block(guard.RuleRawText, family.FmtReason(reasonRawText, what), seg)
 			}
 		}
 	}
@@ -220,16 +221,16 @@ func rawGit(words []string) string {
 }
 
 func rawFind(words []string) string {
-	fields := make([]field, len(words))
+	fields := make([]family.Field, len(words))
 	for i, w := range words {
-		fields[i] = lit(w)
+		fields[i] = family.Lit(w)
 	}
 	fc := parseFind(fields)
 	if fc.delete {
 		return "find -delete"
 	}
 	for _, ex := range fc.execs {
-		if len(ex) > 0 && commandBase(ex[0].val) == "rm" && rawRm(vals(ex)) != "" {
+		if len(ex) > 0 && family.CommandBase(ex[0].Val) == "rm" && rawRm(family.Vals(ex)) != "" {
 			return "find -exec rm -rf"
 		}
 	}

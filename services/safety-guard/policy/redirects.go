@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
+
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
 func isWriteRedirect(op syntax.RedirOperator) bool {
@@ -35,39 +37,39 @@ func heredocQuoted(w *syntax.Word) bool {
 }
 
 // redirectStdin returns what the statement's own redirections put on stdin.
-func (r *run) redirectStdin(st *syntax.Stmt, sc *scope) *stdinInfo {
-	var in *stdinInfo
+func (r *run) redirectStdin(st *syntax.Stmt, sc *scope) *family.Stdin {
+	var in *family.Stdin
 	for _, rd := range st.Redirs {
 		if rd.N != nil && rd.N.Value != "0" {
 			continue
 		}
 		switch rd.Op {
 		case syntax.Hdoc, syntax.DashHdoc:
-			info := &stdinInfo{kind: stdinHeredoc, quoted: heredocQuoted(rd.Word)}
+			info := &family.Stdin{Kind: family.StdinHeredoc, Quoted: heredocQuoted(rd.Word)}
 			if rd.Hdoc != nil {
 				f, fnd := r.evalString(rd.Hdoc, sc.clone(), evalHeredoc)
 				if fnd == nil {
-					info.text, info.known = f.val, f.static
-					if !info.known {
-						info.text = f.val
+					info.Text, info.Known = f.Val, f.Static
+					if !info.Known {
+						info.Text = f.Val
 					}
 				}
 			} else {
-				info.known = true
+				info.Known = true
 			}
 			in = info
 		case syntax.WordHdoc:
 			f, fnd := r.evalString(rd.Word, sc.clone(), evalQuoted)
-			info := &stdinInfo{kind: stdinHereString, quoted: true}
+			info := &family.Stdin{Kind: family.StdinHereString, Quoted: true}
 			if fnd == nil {
-				info.text, info.known = f.val+"\n", f.static
+				info.Text, info.Known = f.Val+"\n", f.Static
 			}
 			in = info
 		case syntax.RdrIn:
-			info := &stdinInfo{kind: stdinFile}
-			if f, fnd := r.evalString(rd.Word, sc.clone(), evalAssign); fnd == nil && f.static {
-				if wf := r.writtenFile(sc.cwd, f.val); wf != nil && wf.known {
-					info.text, info.known = wf.content, true
+			info := &family.Stdin{Kind: family.StdinFile}
+			if f, fnd := r.evalString(rd.Word, sc.clone(), evalAssign); fnd == nil && f.Static {
+				if wf := r.writtenFile(sc.cwd, f.Val); wf != nil && wf.known {
+					info.Text, info.Known = wf.content, true
 				}
 			}
 			in = info
@@ -79,10 +81,10 @@ func (r *run) redirectStdin(st *syntax.Stmt, sc *scope) *stdinInfo {
 // walkRedirects judges the words of a statement's redirections: the
 // substitutions in them, secret files read or written, protected files
 // written, and records files written with known content.
-func (r *run) walkRedirects(st *syntax.Stmt, sc *scope, cc *cmdCall, in *stdinInfo) *finding {
+func (r *run) walkRedirects(st *syntax.Stmt, sc *scope, cc *cmdCall, in *family.Stdin) *family.Finding {
 	base := ""
-	if cc != nil && len(cc.args) > 0 {
-		base = commandBase(cc.args[0].val)
+	if cc != nil && len(cc.Args) > 0 {
+		base = family.CommandBase(cc.Args[0].Val)
 	}
 	seg := srcOf(sc, st)
 	for _, rd := range st.Redirs {
@@ -115,14 +117,14 @@ func (r *run) walkRedirects(st *syntax.Stmt, sc *scope, cc *cmdCall, in *stdinIn
 		if f != nil {
 			return f
 		}
-		if (rd.Op == syntax.DplIn || rd.Op == syntax.DplOut) && (isDigits(fv.val) || fv.val == "-") {
+		if (rd.Op == syntax.DplIn || rd.Op == syntax.DplOut) && (family.IsDigits(fv.Val) || fv.Val == "-") {
 			continue
 		}
-		if fv.proc != nil {
+		if fv.Proc != nil {
 			// cmd > >(consumer): the consumer reads what the command prints.
 			if cc != nil && isWriteRedirect(rd.Op) {
-				if text, ok := staticOutput(cc.args, cc.stdin); ok {
-					if f := r.feedProcSubst(fv.proc, sc, text); f != nil {
+				if text, ok := staticOutput(cc.Args, cc.Stdin); ok {
+					if f := r.feedProcSubst(fv.Proc, sc, text); f != nil {
 						return f
 					}
 				}
@@ -138,8 +140,8 @@ func (r *run) walkRedirects(st *syntax.Stmt, sc *scope, cc *cmdCall, in *stdinIn
 			}
 			var content *string
 			if rd.Op == syntax.RdrOut || rd.Op == syntax.RdrClob {
-				if cc != nil && cc.stdin != nil && cc.stdin.known && len(cc.args) == 1 && (base == "cat" || base == "tee") {
-					c := cc.stdin.text
+				if cc != nil && cc.Stdin != nil && cc.Stdin.Known && len(cc.Args) == 1 && (base == "cat" || base == "tee") {
+					c := cc.Stdin.Text
 					content = &c
 				}
 			}
@@ -150,15 +152,15 @@ func (r *run) walkRedirects(st *syntax.Stmt, sc *scope, cc *cmdCall, in *stdinIn
 }
 
 // noteWrite records that the command writes target.
-func (r *run) noteWrite(cc *cmdCall, target field, content *string) {
-	r.noteWriteAt(cc.cwd, target, content)
+func (r *run) noteWrite(cc *cmdCall, target family.Field, content *string) {
+	r.noteWriteAt(cc.Cwd, target, content)
 }
 
-func (r *run) noteWriteAt(cwd string, target field, content *string) {
-	if !target.static || target.val == "" || target.val == "/dev/null" {
+func (r *run) noteWriteAt(cwd string, target family.Field, content *string) {
+	if !target.Static || target.Val == "" || target.Val == "/dev/null" {
 		return
 	}
-	p := target.val
+	p := target.Val
 	if !filepath.IsAbs(p) {
 		if cwd == "" {
 			return
@@ -194,16 +196,16 @@ func (r *run) writtenFile(cwd, path string) *writtenFile {
 // noteWritesFromArgs records the destinations of cp, mv, ln, install, touch...
 // as rewritten with unknown content.
 func (r *run) noteWritesFromArgs(cc *cmdCall) {
-	var operands []field
+	var operands []family.Field
 	targetDir := ""
-	for i := 1; i < len(cc.args); i++ {
-		a := cc.args[i]
-		if a.static && (a.val == "-t" || a.val == "--target-directory") && i+1 < len(cc.args) {
-			targetDir = cc.args[i+1].val
+	for i := 1; i < len(cc.Args); i++ {
+		a := cc.Args[i]
+		if a.Static && (a.Val == "-t" || a.Val == "--target-directory") && i+1 < len(cc.Args) {
+			targetDir = cc.Args[i+1].Val
 			i++
 			continue
 		}
-		if strings.HasPrefix(a.val, "-") {
+		if strings.HasPrefix(a.Val, "-") {
 			continue
 		}
 		operands = append(operands, a)
@@ -211,7 +213,7 @@ func (r *run) noteWritesFromArgs(cc *cmdCall) {
 	if targetDir != "" {
 		return
 	}
-	base := commandBase(cc.args[0].val)
+	base := family.CommandBase(cc.Args[0].Val)
 	if base == "touch" || base == "truncate" {
 		for _, o := range operands {
 			r.noteWrite(cc, o, nil)
@@ -225,12 +227,12 @@ func (r *run) noteWritesFromArgs(cc *cmdCall) {
 
 func (r *run) noteTee(cc *cmdCall) {
 	var content *string
-	if cc.stdin != nil && cc.stdin.known {
-		c := cc.stdin.text
+	if cc.Stdin != nil && cc.Stdin.Known {
+		c := cc.Stdin.Text
 		content = &c
 	}
-	for _, a := range cc.args[1:] {
-		if strings.HasPrefix(a.val, "-") {
+	for _, a := range cc.Args[1:] {
+		if strings.HasPrefix(a.Val, "-") {
 			continue
 		}
 		r.noteWrite(cc, a, content)
@@ -239,9 +241,9 @@ func (r *run) noteTee(cc *cmdCall) {
 
 // feedProcSubst judges an output process substitution again, now that the
 // text written into it is known: >(bash) runs it.
-func (r *run) feedProcSubst(p *syntax.ProcSubst, sc *scope, text string) *finding {
+func (r *run) feedProcSubst(p *syntax.ProcSubst, sc *scope, text string) *family.Finding {
 	if p.Op != syntax.CmdOut {
 		return nil
 	}
-	return r.walkStmtsIn(p.Stmts, sc.clone(), &stdinInfo{kind: stdinPipe, text: text, known: true})
+	return r.walkStmtsIn(p.Stmts, sc.clone(), &family.Stdin{Kind: family.StdinPipe, Text: text, Known: true})
 }

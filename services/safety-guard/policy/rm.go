@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
 const (
@@ -28,23 +29,23 @@ const (
 // rmFlags is the option summary of an rm command line.
 type rmFlags struct {
 	recursive, force bool
-	targets          []field
-	dynOption        *field // a non-static word in option position
+	targets          []family.Field
+	dynOption        *family.Field // a non-static word in option position
 }
 
-func parseRm(args []field, carrier string) rmFlags {
+func parseRm(args []family.Field, carrier string) rmFlags {
 	var fl rmFlags
 	past := false
 	for _, a := range args[1:] {
-		v := a.val
+		v := a.Val
 		if past {
 			fl.targets = append(fl.targets, a)
 			continue
 		}
 		switch {
-		case v == "--" && a.static:
+		case v == "--" && a.Static:
 			past = true
-		case strings.HasPrefix(v, "--") && a.static:
+		case strings.HasPrefix(v, "--") && a.Static:
 			name, _, _ := strings.Cut(v, "=")
 			if len(name) >= 4 && strings.HasPrefix("--recursive", name) {
 				fl.recursive = true
@@ -52,22 +53,22 @@ func parseRm(args []field, carrier string) rmFlags {
 			if len(name) >= 3 && strings.HasPrefix("--force", name) {
 				fl.force = true
 			}
-		case len(v) > 1 && v[0] == '-' && a.static:
+		case len(v) > 1 && v[0] == '-' && a.Static:
 			if strings.ContainsAny(v[1:], "rR") {
 				fl.recursive = true
 			}
 			if strings.Contains(v[1:], "f") {
 				fl.force = true
 			}
-		case !a.static && strings.HasPrefix(v, "-"):
+		case !a.Static && strings.HasPrefix(v, "-"):
 			aa := a
 			fl.dynOption = &aa
-		case a.subst && fl.dynOption == nil && (!a.static || strings.HasPrefix(v, "-")):
+		case a.Subst && fl.dynOption == nil && (!a.Static || strings.HasPrefix(v, "-")):
 			// Substitution output can add options (rm $(cat list)); the
 			// strict rule wants such words literal even when computable.
 			aa := a
 			fl.dynOption = &aa
-			if !a.static || !strings.HasPrefix(v, "-") {
+			if !a.Static || !strings.HasPrefix(v, "-") {
 				fl.targets = append(fl.targets, a)
 				continue
 			}
@@ -80,7 +81,7 @@ func parseRm(args []field, carrier string) rmFlags {
 		default:
 			// Input that replaces a placeholder may be an option; input xargs
 			// appends is taken as operands (like upstream), parallel's is not.
-			if a.input && fl.dynOption == nil && (!isAppendedInput(a) || carrier == "parallel") && couldBeOption(a) {
+			if a.Input && fl.dynOption == nil && (!family.IsAppendedInput(a) || carrier == "parallel") && family.CouldBeOption(a) {
 				aa := a
 				fl.dynOption = &aa
 			}
@@ -101,9 +102,9 @@ const (
 // analyzeRm applies the rm rules: git metadata is protected from any rm,
 // root and home from any recursive rm, and recursive forced removal is
 // classified by target.
-func (r *run) analyzeRm(cc *cmdCall, args []field, mode rmMode) *finding {
-	fl := parseRm(args, cc.carrier)
-	base := commandBase(args[0].val)
+func (r *run) analyzeRm(cc *cmdCall, args []family.Field, mode rmMode) *family.Finding {
+	fl := parseRm(args, cc.Carrier)
+	base := family.CommandBase(args[0].Val)
 	if base == "rmdir" || base == "unlink" {
 		fl.recursive, fl.force = false, false
 	}
@@ -111,7 +112,7 @@ func (r *run) analyzeRm(cc *cmdCall, args []field, mode rmMode) *finding {
 		// Root and home first: the more sweeping finding explains better.
 		for _, t := range fl.targets {
 			if r.isRootOrHome(cc, t) {
-				return r.block(guard.RuleRmRootOrHome, reasonRmRootHome, cc.seg)
+				return r.block(guard.RuleRmRootOrHome, reasonRmRootHome, cc.Seg)
 			}
 		}
 	}
@@ -119,7 +120,7 @@ func (r *run) analyzeRm(cc *cmdCall, args []field, mode rmMode) *finding {
 		return f
 	}
 	if fl.dynOption != nil {
-		if fl.dynOption.input {
+		if fl.dynOption.Input {
 			if f := r.carrierDynamic(cc, "the input adds options to rm"); f != nil {
 				return f
 			}
@@ -128,7 +129,7 @@ func (r *run) analyzeRm(cc *cmdCall, args []field, mode rmMode) *finding {
 			return r.carrierRm(cc)
 		}
 		if mode == rmFindExec {
-			return r.block(guard.RuleFindExecRm, reasonFindExecRm, cc.seg)
+			return r.block(guard.RuleFindExecRm, reasonFindExecRm, cc.Seg)
 		}
 		if f := r.dynStructure(cc, "an rm option is built from a substitution"); f != nil {
 			return f
@@ -139,17 +140,17 @@ func (r *run) analyzeRm(cc *cmdCall, args []field, mode rmMode) *finding {
 	}
 	for _, t := range fl.targets {
 		if r.isRootOrHome(cc, t) {
-			return r.block(guard.RuleRmRootOrHome, reasonRmRootHome, cc.seg)
+			return r.block(guard.RuleRmRootOrHome, reasonRmRootHome, cc.Seg)
 		}
 	}
 	if !fl.force {
 		return nil
 	}
 	if mode == rmRaw {
-		return r.block(guard.RuleRawText, fmtReason(reasonRawText, "rm -rf"), cc.seg)
+		return r.block(guard.RuleRawText, family.FmtReason(reasonRawText, "rm -rf"), cc.Seg)
 	}
 	if mode == rmFindExec {
-		return r.block(guard.RuleFindExecRm, reasonFindExecRm, cc.seg)
+		return r.block(guard.RuleFindExecRm, reasonFindExecRm, cc.Seg)
 	}
 	for _, t := range fl.targets {
 		if f := r.classifyRmTarget(cc, t); f != nil {
@@ -159,31 +160,23 @@ func (r *run) analyzeRm(cc *cmdCall, args []field, mode rmMode) *finding {
 	return nil
 }
 
-func fmtReason(format string, args ...string) string {
-	out := format
-	for _, a := range args {
-		out = strings.Replace(out, "%s", a, 1)
-	}
-	return out
-}
-
 // isRootOrHome recognises /, home and wildcard-only paths under them, in
 // literal, variable ($HOME, ~) and resolved form.
-func (r *run) isRootOrHome(cc *cmdCall, t field) bool {
-	v := strings.TrimSpace(t.val)
+func (r *run) isRootOrHome(cc *cmdCall, t family.Field) bool {
+	v := strings.TrimSpace(t.Val)
 	switch v {
 	case "/", "/*", "~", "~/", "~/*", "$HOME", "$HOME/", "$HOME/*", "${HOME}", "${HOME}/", "${HOME}/*", "/.", "/..":
 		return true
 	}
-	if !t.static || v == "" {
+	if !t.Static || v == "" {
 		return false
 	}
 	p := v
 	if !filepath.IsAbs(p) {
-		if cc.cwd == "" {
+		if cc.Cwd == "" {
 			return false
 		}
-		p = r.realPath(cc.cwd) + "/" + p
+		p = r.realPath(cc.Cwd) + "/" + p
 	}
 	comps := strings.Split(p, "/")
 	for len(comps) > 1 {
@@ -210,38 +203,38 @@ func (r *run) isRootOrHome(cc *cmdCall, t field) bool {
 }
 
 // classifyRmTarget decides one target of rm -rf.
-func (r *run) classifyRmTarget(cc *cmdCall, t field) *finding {
-	v := t.val
-	if !t.static {
-		if t.input {
+func (r *run) classifyRmTarget(cc *cmdCall, t family.Field) *family.Finding {
+	v := t.Val
+	if !t.Static {
+		if t.Input {
 			return r.carrierRm(cc)
 		}
-		return r.block(guard.RuleRmDynamicTarget, fmtReason(reasonRmDynamic, clip(t.src)), cc.seg)
+		return r.block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)), cc.Seg)
 	}
-	if t.ifsSplit {
-		return r.block(guard.RuleRmDynamicTarget, fmtReason(reasonRmDynamic, clip(t.src)+" split by a custom IFS"), cc.seg)
+	if t.IFSSplit {
+		return r.block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)+" split by a custom IFS"), cc.Seg)
 	}
-	if t.glob && r.mode.Has(guard.ModeStrict) {
+	if t.Glob && r.mode.Has(guard.ModeStrict) {
 		// What a pattern matches depends on the disk at run time.
-		return r.block(guard.RuleRmDynamicTarget, fmtReason(reasonRmDynamic, clip(t.src)), cc.seg)
+		return r.block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)), cc.Seg)
 	}
 	if strings.HasPrefix(v, "~") || strings.HasPrefix(v, "$") {
 		// A literal tilde or dollar (quoted): not what the user probably meant,
 		// and not inside the project.
-		return r.block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.seg)
+		return r.block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.Seg)
 	}
 	if r.tmpdirOverridden(cc, t) {
-		return r.block(guard.RuleRmDynamicTarget, fmtReason(reasonRmDynamic, clip(t.src)+" with TMPDIR overridden"), cc.seg)
+		return r.block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)+" with TMPDIR overridden"), cc.Seg)
 	}
 	if r.isTempPath(v) && tempEligible(t) {
 		return nil
 	}
 	abs := v
 	if !filepath.IsAbs(abs) {
-		if cc.cwd == "" {
-			return r.block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.seg)
+		if cc.Cwd == "" {
+			return r.block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.Seg)
 		}
-		abs = filepath.Join(cc.cwd, v)
+		abs = filepath.Join(cc.Cwd, v)
 	}
 	resolved := r.resolveTarget(abs, v)
 	for _, ap := range r.allowPaths {
@@ -251,22 +244,22 @@ func (r *run) classifyRmTarget(cc *cmdCall, t field) *finding {
 	}
 	anchor := r.origCwd
 	if anchor == "" || cc.sc == nil {
-		return r.block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.seg)
+		return r.block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.Seg)
 	}
 	realAnchor := r.realPath(anchor)
 	if r.home != "" && realAnchor == r.realPath(r.home) {
-		return r.block(guard.RuleRmHomeCwd, reasonRmHomeCwd, cc.seg)
+		return r.block(guard.RuleRmHomeCwd, reasonRmHomeCwd, cc.Seg)
 	}
-	if v == "." || v == "./" || resolved == r.realPath(cc.cwd) && cc.cwd == anchor || resolved == realAnchor {
-		return r.block(guard.RuleRmCwdSelf, reasonRmCwdSelf, cc.seg)
+	if v == "." || v == "./" || resolved == r.realPath(cc.Cwd) && cc.Cwd == anchor || resolved == realAnchor {
+		return r.block(guard.RuleRmCwdSelf, reasonRmCwdSelf, cc.Seg)
 	}
-	if strictlyWithin(resolved, realAnchor) || (t.glob && within(resolved, realAnchor) && !strings.HasPrefix(filepath.Base(v), ".")) {
+	if strictlyWithin(resolved, realAnchor) || (t.Glob && within(resolved, realAnchor) && !strings.HasPrefix(filepath.Base(v), ".")) {
 		if r.mode.Has(guard.ModeParanoidRm) || r.req.Policy.RuleSwitches[guard.RuleRmParanoid] {
-			return r.block(guard.RuleRmParanoid, reasonRmParanoid, cc.seg)
+			return r.block(guard.RuleRmParanoid, reasonRmParanoid, cc.Seg)
 		}
 		return nil
 	}
-	return r.block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.seg)
+	return r.block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.Seg)
 }
 
 // resolveTarget resolves an absolute target the way rm sees it: symlinks in
@@ -299,24 +292,24 @@ func (r *run) usableAllowPath(ap string) bool {
 
 // gitMetadataTargets protects .git, git directories, hooks and their
 // ancestors from deletion.
-func (r *run) gitMetadataTargets(cc *cmdCall, targets []field, recursive bool) *finding {
+func (r *run) gitMetadataTargets(cc *cmdCall, targets []family.Field, recursive bool) *family.Finding {
 	for _, t := range targets {
-		if !t.static || t.val == "" {
+		if !t.Static || t.Val == "" {
 			continue
 		}
-		abs := t.val
+		abs := t.Val
 		if !filepath.IsAbs(abs) {
-			if cc.cwd == "" {
+			if cc.Cwd == "" {
 				continue
 			}
-			abs = filepath.Join(cc.cwd, abs)
+			abs = filepath.Join(cc.Cwd, abs)
 		}
-		if r.touchesGitMetadata(cc.cwd, abs, t.val, t.glob, recursive) {
-			return r.block(guard.RuleRmGitMetadata, reasonGitMetadata, cc.seg)
+		if r.touchesGitMetadata(cc.Cwd, abs, t.Val, t.Glob, recursive) {
+			return r.block(guard.RuleRmGitMetadata, reasonGitMetadata, cc.Seg)
 		}
-		if base := filepath.Base(filepath.Clean(t.val)); base == ".git" && filepath.Dir(filepath.Clean(t.val)) == "." {
+		if base := filepath.Base(filepath.Clean(t.Val)); base == ".git" && filepath.Dir(filepath.Clean(t.Val)) == "." {
 			// "rm -rf .git" is never routine, repository or not.
-			return r.block(guard.RuleRmGitMetadata, reasonGitMetadata, cc.seg)
+			return r.block(guard.RuleRmGitMetadata, reasonGitMetadata, cc.Seg)
 		}
 	}
 	return nil
@@ -381,8 +374,8 @@ func (r *run) touchesGitMetadata(cwd, abs, literal string, glob, recursive bool)
 // tempEligible reports whether a target may count as a temp path: a literal
 // path, or one built from $TMPDIR only. A path reached through ~ or $HOME is
 // never scratch space, even when home happens to live under /tmp.
-func tempEligible(t field) bool {
-	for _, v := range t.vars {
+func tempEligible(t family.Field) bool {
+	for _, v := range t.Vars {
 		if v != "TMPDIR" {
 			return false
 		}
@@ -393,9 +386,9 @@ func tempEligible(t field) bool {
 // tmpdirOverridden reports a target built from $TMPDIR while the command's
 // own environment sets TMPDIR to something that is not a temp directory: the
 // analysis cannot tell which value the author meant.
-func (r *run) tmpdirOverridden(cc *cmdCall, t field) bool {
+func (r *run) tmpdirOverridden(cc *cmdCall, t family.Field) bool {
 	uses := false
-	for _, v := range t.vars {
+	for _, v := range t.Vars {
 		if v == "TMPDIR" {
 			uses = true
 		}
@@ -403,9 +396,9 @@ func (r *run) tmpdirOverridden(cc *cmdCall, t field) bool {
 	if !uses {
 		return false
 	}
-	v, ok := cc.envValue("TMPDIR")
+	v, ok := cc.EnvValue("TMPDIR")
 	if !ok {
 		return false
 	}
-	return !v.static || !r.isTempPath(v.val)
+	return !v.Static || !r.isTempPath(v.Val)
 }

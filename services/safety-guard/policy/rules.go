@@ -4,12 +4,13 @@ import (
 	"strings"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
 // commandRules dispatches to the rule family of the command that runs.
-func (r *run) commandRules(cc *cmdCall, base string) *finding {
-	args := cc.args
-	var f *finding
+func (r *run) commandRules(cc *cmdCall, base string) *family.Finding {
+	args := cc.Args
+	var f *family.Finding
 	stdinProgram := false
 	switch {
 	case base == "git":
@@ -30,7 +31,7 @@ func (r *run) commandRules(cc *cmdCall, base string) *finding {
 		f = r.analyzeInterpreter(cc, base, kind)
 		ia := parseInterpreter(kind, args)
 		stdinProgram = ia.stdin && len(ia.code) == 0
-		if cc.carrier != "" && f == nil {
+		if cc.Carrier != "" && f == nil {
 			f = r.carrierInterpreterOptions(cc, kind)
 		}
 	case base == "dd":
@@ -39,18 +40,18 @@ func (r *run) commandRules(cc *cmdCall, base string) *finding {
 		f = r.analyzeMkfs(cc)
 	case base == "shred":
 		if len(args) > 1 {
-			f = r.block(guard.RuleShred, "shred destroys file contents irrecoverably. Ask the user to run it manually.", cc.seg)
+			f = r.block(guard.RuleShred, "shred destroys file contents irrecoverably. Ask the user to run it manually.", cc.Seg)
 		}
 	case base == "remove-item":
-		f = r.psRemoveItemArgs(cc, vals(args[1:]), args[1:], cc.stdin != nil && cc.stdin.kind == stdinPipe)
+		f = r.psRemoveItemArgs(cc, family.Vals(args[1:]), args[1:], cc.Stdin != nil && cc.Stdin.Kind == family.StdinPipe)
 	case base == "cp" || base == "mv" || base == "install" || base == "ln" || base == "rsync" || base == "touch" || base == "truncate":
 		r.noteWritesFromArgs(cc)
 	case base == "tee":
 		r.noteTee(cc)
-		if cc.stdin != nil && cc.stdin.known {
+		if cc.Stdin != nil && cc.Stdin.Known {
 			for _, a := range args[1:] {
-				if a.proc != nil {
-					if f = r.feedProcSubst(a.proc, cc.sc, cc.stdin.text); f != nil {
+				if a.Proc != nil {
+					if f = r.feedProcSubst(a.Proc, cc.sc, cc.Stdin.Text); f != nil {
 						break
 					}
 				}
@@ -70,19 +71,19 @@ func (r *run) commandRules(cc *cmdCall, base string) *finding {
 
 // carrierInterpreterOptions blocks input appended after inline code of
 // interpreters that keep parsing options there (node -e CODE --require x).
-func (r *run) carrierInterpreterOptions(cc *cmdCall, kind string) *finding {
+func (r *run) carrierInterpreterOptions(cc *cmdCall, kind string) *family.Finding {
 	if kind == "python" {
 		return nil
 	}
-	ia := parseInterpreter(kind, cc.args)
+	ia := parseInterpreter(kind, cc.Args)
 	if len(ia.code) == 0 && ia.script != nil {
 		return nil
 	}
-	for i, a := range cc.args {
-		if a.static && a.val == "--" {
+	for i, a := range cc.Args {
+		if a.Static && a.Val == "--" {
 			return nil
 		}
-		if i > 0 && isAppendedInput(a) {
+		if i > 0 && family.IsAppendedInput(a) {
 			return r.carrierDynamic(cc, "the input may add "+kind+" options after the code")
 		}
 	}
@@ -90,14 +91,14 @@ func (r *run) carrierInterpreterOptions(cc *cmdCall, kind string) *finding {
 }
 
 // analyzeDd blocks dd writing to a device.
-func (r *run) analyzeDd(cc *cmdCall) *finding {
-	for _, a := range cc.args[1:] {
-		if strings.HasPrefix(a.val, "of=") {
-			target := strings.Trim(a.val[3:], `"'`)
+func (r *run) analyzeDd(cc *cmdCall) *family.Finding {
+	for _, a := range cc.Args[1:] {
+		if strings.HasPrefix(a.Val, "of=") {
+			target := strings.Trim(a.Val[3:], `"'`)
 			if strings.HasPrefix(target, "/dev/") && !isHarmlessDevice(target) {
-				return r.block(guard.RuleDdDevice, "dd writing to a device ("+target+") can destroy a disk. Ask the user to run it manually.", cc.seg)
+				return r.block(guard.RuleDdDevice, "dd writing to a device ("+target+") can destroy a disk. Ask the user to run it manually.", cc.Seg)
 			}
-			if !a.static && a.input {
+			if !a.Static && a.Input {
 				return r.carrierDynamic(cc, "dd writes to a target from the input")
 			}
 		}
@@ -114,10 +115,10 @@ func isHarmlessDevice(p string) bool {
 }
 
 // analyzeMkfs blocks mkfs on a device.
-func (r *run) analyzeMkfs(cc *cmdCall) *finding {
-	for _, a := range cc.args[1:] {
-		if strings.HasPrefix(a.val, "/dev/") {
-			return r.block(guard.RuleMkfsDevice, "mkfs formats a device ("+a.val+") and destroys its data. Ask the user to run it manually.", cc.seg)
+func (r *run) analyzeMkfs(cc *cmdCall) *family.Finding {
+	for _, a := range cc.Args[1:] {
+		if strings.HasPrefix(a.Val, "/dev/") {
+			return r.block(guard.RuleMkfsDevice, "mkfs formats a device ("+a.Val+") and destroys its data. Ask the user to run it manually.", cc.Seg)
 		}
 	}
 	return nil
@@ -125,7 +126,7 @@ func (r *run) analyzeMkfs(cc *cmdCall) *finding {
 
 // dataSinks read standard input as data and never execute it; a quoted heredoc
 // fed to them is prose.
-var dataSinks = set("cat", "tee", "wc", "head", "tail", "sort", "uniq", "less", "more", "grep", "egrep", "fgrep", "rg", "jq",
+var dataSinks = family.NameSet("cat", "tee", "wc", "head", "tail", "sort", "uniq", "less", "more", "grep", "egrep", "fgrep", "rg", "jq",
 	"yq", "base64", "xxd", "od", "hexdump", "cut", "tr", "column", "fold", "nl", "fmt", "pbcopy", "xclip", "xsel", "wl-copy",
 	"diff", "cmp", "patch", "sha256sum", "sha1sum", "md5sum", "shasum", "md5", "tac", "rev", "paste", "expand", "unexpand",
 	"iconv", "gzip", "gunzip", "zcat", "bzip2", "xz", "zstd", "tar", "openssl", "gpg", "echo", "printf", "true", ":", "read",
@@ -136,7 +137,7 @@ func isDataSink(cc *cmdCall, base string) bool {
 	if dataSinks[base] {
 		return true
 	}
-	args := vals(cc.args)
+	args := family.Vals(cc.Args)
 	switch base {
 	case "git":
 		for i, a := range args {
@@ -176,16 +177,16 @@ func isDataSink(cc *cmdCall, base string) bool {
 // stdinPolicy judges text fed to a command that does not run it as code: an
 // unquoted heredoc, or text fed to a program that is not a known data sink,
 // is scanned for destructive commands.
-func (r *run) stdinPolicy(cc *cmdCall, base string) *finding {
-	in := cc.stdin
-	if in == nil || (in.kind != stdinHeredoc && in.kind != stdinHereString) {
+func (r *run) stdinPolicy(cc *cmdCall, base string) *family.Finding {
+	in := cc.Stdin
+	if in == nil || (in.Kind != family.StdinHeredoc && in.Kind != family.StdinHereString) {
 		return nil
 	}
-	if in.kind == stdinHeredoc && !in.quoted {
-		return r.scanRawText(in.text, cc.seg)
+	if in.Kind == family.StdinHeredoc && !in.Quoted {
+		return r.scanRawText(in.Text, cc.Seg)
 	}
 	if isDataSink(cc, base) {
 		return nil
 	}
-	return r.scanRawText(in.text, cc.seg)
+	return r.scanRawText(in.Text, cc.Seg)
 }

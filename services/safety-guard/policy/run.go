@@ -7,14 +7,8 @@ import (
 	"time"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
-
-// finding is a blocking verdict on part of a command.
-type finding struct {
-	rule    string
-	reason  string
-	segment string
-}
 
 // run is the state of one Check: the request, the budgets, and the resolved
 // policy. It is not shared between goroutines.
@@ -27,7 +21,7 @@ type run struct {
 	steps    int
 	derived  int // tokens of embedded commands re-analysed, see chargeDerived
 	parallel parallelWork
-	abort    *finding
+	abort    *family.Finding
 
 	home       string // home directory from Env; "" when unknown
 	origCwd    string // absolute working directory the command starts in; "" when unknown
@@ -144,11 +138,11 @@ func (r *run) enabled(id string) bool {
 
 // block returns a finding for rule id, or nil when the rule is switched off so
 // that analysis continues with the other rules.
-func (r *run) block(id, reason, segment string) *finding {
+func (r *run) block(id, reason, segment string) *family.Finding {
 	if !r.enabled(id) {
 		return nil
 	}
-	return &finding{rule: id, reason: reason, segment: segment}
+	return &family.Finding{Rule: id, Reason: reason, Segment: segment}
 }
 
 // Light analysis is trusted even when the clock says it overran: a short
@@ -176,13 +170,13 @@ func (r *run) step(segment string) bool {
 	}
 	r.steps++
 	if r.steps > r.eng.maxSteps {
-		r.abort = &finding{rule: guard.RuleEngineBudget, segment: segment,
-			reason: "Command analysis exceeds the safety guard's work budget and cannot be judged safely; split it into simpler commands."}
+		r.abort = &family.Finding{Rule: guard.RuleEngineBudget, Segment: segment,
+			Reason: "Command analysis exceeds the safety guard's work budget and cannot be judged safely; split it into simpler commands."}
 		return false
 	}
 	if r.steps&15 == 0 {
 		if r.ctx.Err() != nil || r.overran() {
-			r.abort = &finding{rule: guard.RuleEngineTimeout, segment: segment, reason: reasonTimeout}
+			r.abort = &family.Finding{Rule: guard.RuleEngineTimeout, Segment: segment, Reason: reasonTimeout}
 			return false
 		}
 	}
@@ -205,7 +199,7 @@ func (r *run) chargeDerived(n int, segment string) bool {
 		return false
 	}
 	if n < 0 || n > maxDerivedTokens-r.derived {
-		r.abort = &finding{rule: guard.RuleEngineBudget, segment: segment, reason: reasonDerivedBudget}
+		r.abort = &family.Finding{Rule: guard.RuleEngineBudget, Segment: segment, Reason: reasonDerivedBudget}
 		return false
 	}
 	r.derived += n
@@ -215,7 +209,7 @@ func (r *run) chargeDerived(n int, segment string) bool {
 const reasonTimeout = "Command analysis exceeds the safety guard's time budget and cannot be judged safely; split it into simpler commands."
 
 // judge analyses the whole request.
-func (r *run) judge() *finding {
+func (r *run) judge() *family.Finding {
 	switch r.req.Shell {
 	case ShellPowerShell:
 		return r.firstOf(r.judgePowerShell(r.req.Command, 0))
@@ -230,7 +224,7 @@ func (r *run) judge() *finding {
 
 // firstOf prefers an abort (budget, timeout) over a regular finding, because an
 // aborted analysis may have skipped the part that mattered.
-func (r *run) firstOf(f *finding) *finding {
+func (r *run) firstOf(f *family.Finding) *family.Finding {
 	if r.abort != nil {
 		return r.abort
 	}

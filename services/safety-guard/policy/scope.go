@@ -4,23 +4,9 @@ import (
 	"maps"
 
 	"mvdan.cc/sh/v3/syntax"
-)
 
-// shVar is what the engine knows about one shell variable at a point of the
-// script.
-type shVar struct {
-	val      string
-	known    bool // the value is known
-	set      bool // the variable is set (meaningful when known)
-	exported bool
-	// fromScript marks values assigned by the command itself rather than
-	// inherited; strict mode treats command names built from them as dynamic.
-	fromScript bool
-	// input marks values controlled by xargs or parallel input.
-	input bool
-	// hint is a best-effort value for secret scanning when the value is unknown.
-	hint string
-}
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+)
 
 // funcDef is a shell function defined by the command.
 type funcDef struct {
@@ -33,14 +19,14 @@ type funcDef struct {
 // directory, variables, functions and options. Subshells get a clone.
 type scope struct {
 	cwd      string // effective working directory; "" when unknown
-	vars     map[string]shVar
+	vars     map[string]family.Var
 	funcs    map[string]*funcDef
-	pos      []field // positional parameters $1...
+	pos      []family.Field // positional parameters $1...
 	posKnown bool
 	// posInput is true when more positional parameters follow from xargs or
 	// parallel input.
 	posInput  bool
-	dollar0   *field
+	dollar0   *family.Field
 	allexport bool
 	keyword   bool
 	depth     int // nesting of re-parsed scripts
@@ -49,9 +35,9 @@ type scope struct {
 }
 
 func (r *run) rootScope() *scope {
-	sc := &scope{cwd: r.origCwd, vars: make(map[string]shVar, len(r.req.Env)+4), funcs: map[string]*funcDef{}}
+	sc := &scope{cwd: r.origCwd, vars: make(map[string]family.Var, len(r.req.Env)+4), funcs: map[string]*funcDef{}}
 	for k, v := range r.req.Env {
-		sc.vars[k] = shVar{val: v, known: true, set: true, exported: true}
+		sc.vars[k] = family.Var{Val: v, Known: true, Set: true, Exported: true}
 	}
 	return sc
 }
@@ -68,14 +54,14 @@ func (sc *scope) clone() *scope {
 // child returns the scope of a new shell process started by the command: only
 // exported variables and functions survive, positional parameters are fresh.
 func (sc *scope) child() *scope {
-	c := &scope{cwd: sc.cwd, vars: make(map[string]shVar, len(sc.vars)), funcs: map[string]*funcDef{}, depth: sc.depth, calls: sc.calls}
+	c := &scope{cwd: sc.cwd, vars: make(map[string]family.Var, len(sc.vars)), funcs: map[string]*funcDef{}, depth: sc.depth, calls: sc.calls}
 	for k, v := range sc.vars {
-		if v.exported {
-			v.fromScript = false
+		if v.Exported {
+			v.FromScript = false
 			c.vars[k] = v
-		} else if !v.known {
+		} else if !v.Known {
 			// An unknown variable might be exported; keep it unknown in the child.
-			c.vars[k] = shVar{}
+			c.vars[k] = family.Var{}
 		}
 	}
 	for k, f := range sc.funcs {
@@ -88,29 +74,29 @@ func (sc *scope) child() *scope {
 
 // lookup returns what is known about variable name; ok is false when nothing
 // is known, which callers treat as a dynamic value.
-func (sc *scope) lookup(name string) (shVar, bool) {
+func (sc *scope) lookup(name string) (family.Var, bool) {
 	v, ok := sc.vars[name]
-	if !ok || !v.known {
-		return shVar{}, false
+	if !ok || !v.Known {
+		return family.Var{}, false
 	}
 	return v, true
 }
 
 // assign records a shell assignment.
-func (sc *scope) assign(name string, f field, appendTo bool) {
+func (sc *scope) assign(name string, f family.Field, appendTo bool) {
 	old, had := sc.vars[name]
-	v := shVar{exported: (had && old.exported) || sc.allexport, fromScript: true, set: true}
+	v := family.Var{Exported: (had && old.Exported) || sc.allexport, FromScript: true, Set: true}
 	switch {
-	case !f.static:
-		v.known = false
-		v.input = f.input
-		v.hint = f.hintOrVal()
-	case appendTo && had && !old.known:
-		v.known = false
+	case !f.Static:
+		v.Known = false
+		v.Input = f.Input
+		v.Hint = f.HintOrVal()
+	case appendTo && had && !old.Known:
+		v.Known = false
 	case appendTo && had:
-		v.known, v.val = true, old.val+f.val
+		v.Known, v.Val = true, old.Val+f.Val
 	default:
-		v.known, v.val = true, f.val
+		v.Known, v.Val = true, f.Val
 	}
 	sc.vars[name] = v
 }
@@ -119,23 +105,23 @@ func (sc *scope) assign(name string, f field, appendTo bool) {
 // for assignments the engine cannot follow (read, loops, branches).
 func (sc *scope) forget(name string) {
 	old := sc.vars[name]
-	sc.vars[name] = shVar{exported: old.exported || sc.allexport, fromScript: true}
+	sc.vars[name] = family.Var{Exported: old.Exported || sc.allexport, FromScript: true}
 }
 
 func (sc *scope) unset(name string) {
-	sc.vars[name] = shVar{known: true, set: false}
+	sc.vars[name] = family.Var{Known: true, Set: false}
 }
 
 // childScope is the scope of a shell or interpreter the command starts: the
 // exported state plus the command's own environment assignments.
 func (r *run) childScope(cc *cmdCall) *scope {
 	sc := cc.sc.child()
-	sc.cwd = cc.cwd
-	for _, a := range cc.env {
-		sc.vars[a.name] = shVar{val: a.val.val, known: a.val.static, set: true, exported: true, input: a.val.input}
+	sc.cwd = cc.Cwd
+	for _, a := range cc.Env {
+		sc.vars[a.Name] = family.Var{Val: a.Val.Val, Known: a.Val.Static, Set: true, Exported: true, Input: a.Val.Input}
 	}
-	if cc.carrier == "parallel" {
-		sc.vars["PARALLEL_INPUT"] = shVar{input: true, exported: true}
+	if cc.Carrier == "parallel" {
+		sc.vars["PARALLEL_INPUT"] = family.Var{Input: true, Exported: true}
 	}
 	return sc
 }

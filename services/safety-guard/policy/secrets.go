@@ -9,18 +9,19 @@ import (
 	"time"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
 const reasonSecret = "Access to a sensitive path is not allowed (%s). Ask the user to provide the value you need instead."
 
 var (
-	envExemptNames    = set(".env.example", ".env.sample", ".env.template", ".env.defaults")
-	credentialNames   = set(".npmrc", ".pypirc", ".netrc", ".git-credentials", "credentials")
-	publicKeyNames    = set("id_rsa.pub", "id_ed25519.pub", "id_ecdsa.pub", "id_dsa.pub")
+	envExemptNames    = family.NameSet(".env.example", ".env.sample", ".env.template", ".env.defaults")
+	credentialNames   = family.NameSet(".npmrc", ".pypirc", ".netrc", ".git-credentials", "credentials")
+	publicKeyNames    = family.NameSet("id_rsa.pub", "id_ed25519.pub", "id_ecdsa.pub", "id_dsa.pub")
 	sshKeyPrefixes    = []string{"id_rsa", "id_dsa", "id_ed25519", "id_ecdsa", "credentials"}
-	sshKeyDotSuffixes = set(".bak", ".backup", ".copy", ".disabled", ".key", ".old", ".orig", ".pem", ".save", ".tmp")
+	sshKeyDotSuffixes = family.NameSet(".bak", ".backup", ".copy", ".disabled", ".key", ".old", ".orig", ".pem", ".save", ".tmp")
 	sshKeyPattern     = regexp.MustCompile(`^.*_(rsa|dsa|ed25519|ecdsa)$`)
-	secretExtensions  = set("agilekeychain", "asc", "bek", "cscfg", "fve", "gnucash", "jks", "keychain", "kwallet", "mdf", "ovpn",
+	secretExtensions  = family.NameSet("agilekeychain", "asc", "bek", "cscfg", "fve", "gnucash", "jks", "keychain", "kwallet", "mdf", "ovpn",
 		"p12", "pcap", "pem", "pfx", "pkcs12", "psafe3", "rdp", "sdf", "tblk", "tpm", "key", "keypair", "keystore", "keyring", "kdb", "kdbx")
 	homeSecretDirs  = [][]string{{".ssh"}, {".aws"}, {".gcp"}, {".config", "gcloud"}, {".kube", "config"}, {".docker", "config.json"}, {".config", "gh", "hosts.yml"}}
 	homeConfigBases = [][]string{{".kube", "config"}, {".docker", "config.json"}}
@@ -38,18 +39,18 @@ var (
 		".gemini/google_accounts.json", ".copilot/mcp-config.json", ".kimi-code/config.toml", ".kimi-code/mcp.json", ".kimi/config.toml",
 		".kimi/config.json", ".kimi/mcp.json", ".config/opencode/opencode.json", ".config/opencode/opencode.jsonc", ".pi/agent/models.json",
 		".config/amp/settings.json", ".config/amp/settings.jsonc", ".cursor/mcp.json"}
-	nonPathOperandCmds = set("echo", "printf")
-	findMatchPrimaries = set("-name", "-iname", "-path", "-ipath", "-wholename", "-iwholename", "-samefile")
+	nonPathOperandCmds = family.NameSet("echo", "printf")
+	findMatchPrimaries = family.NameSet("-name", "-iname", "-path", "-ipath", "-wholename", "-iwholename", "-samefile")
 )
 
 // secretCheck protects secret files from commands that read, copy or change
 // them. Only commands known not to treat operands as paths (echo, printf) and
 // metadata queries are exempt.
-func (r *run) secretCheck(cc *cmdCall, base string) *finding {
+func (r *run) secretCheck(cc *cmdCall, base string) *family.Finding {
 	if r.quietSecrets > 0 || !r.secretsOn() {
 		return nil
 	}
-	args := cc.args
+	args := cc.Args
 	if nonPathOperandCmds[base] {
 		return nil
 	}
@@ -57,16 +58,16 @@ func (r *run) secretCheck(cc *cmdCall, base string) *finding {
 		// Listing or testing a secret's existence reveals no content, but
 		// paths the user denied explicitly stay off limits even to that.
 		for _, a := range args[1:] {
-			if !a.static || strings.HasPrefix(a.val, "-") {
+			if !a.Static || strings.HasPrefix(a.Val, "-") {
 				continue
 			}
-			if rule, what := r.sensitivePath(cc.cwd, a.val); rule == guard.RuleSecretDenyPath {
-				return r.block(rule, fmtReason(reasonSecret, what), cc.seg)
+			if rule, what := r.sensitivePath(cc.Cwd, a.Val); rule == guard.RuleSecretDenyPath {
+				return r.block(rule, family.FmtReason(reasonSecret, what), cc.Seg)
 			}
 		}
 		return nil
 	}
-	candidates := make([]field, 0, len(args))
+	candidates := make([]family.Field, 0, len(args))
 	switch {
 	case base == "grep" || base == "egrep" || base == "fgrep" || base == "rg":
 		candidates = patternCommandTargets(args[1:])
@@ -74,7 +75,7 @@ func (r *run) secretCheck(cc *cmdCall, base string) *finding {
 		candidates = findSecretTargets(args[1:])
 	case awkNames[base]:
 		for _, a := range args[1:] {
-			if !strings.HasPrefix(a.val, "-") {
+			if !strings.HasPrefix(a.Val, "-") {
 				candidates = append(candidates, a)
 			}
 		}
@@ -86,7 +87,7 @@ func (r *run) secretCheck(cc *cmdCall, base string) *finding {
 			kind = "sh"
 		}
 		for i := 1; i < len(args); i++ {
-			v := args[i].val
+			v := args[i].Val
 			if isCodeFlag(kind, v) {
 				skip[i+1] = true
 			}
@@ -94,7 +95,7 @@ func (r *run) secretCheck(cc *cmdCall, base string) *finding {
 		// A guard's own explain command quotes a command line as data.
 		skip[guardExplainCommandIndex(args)] = true
 		for i := 1; i < len(args); i++ {
-			if skip[i] || strings.HasPrefix(args[i].val, "-") {
+			if skip[i] || strings.HasPrefix(args[i].Val, "-") {
 				continue
 			}
 			candidates = append(candidates, args[i])
@@ -108,27 +109,27 @@ func (r *run) secretCheck(cc *cmdCall, base string) *finding {
 			candidates = appendOperandCandidates(candidates, base, a)
 		}
 	}
-	if cc.stdin != nil && cc.stdin.known && appliesPatch(base, args) {
+	if cc.Stdin != nil && cc.Stdin.Known && appliesPatch(base, args) {
 		// A patch names the files it changes in its headers.
-		for _, pth := range patchPaths(cc.stdin.text) {
-			candidates = append(candidates, lit(pth))
+		for _, pth := range patchPaths(cc.Stdin.Text) {
+			candidates = append(candidates, family.Lit(pth))
 		}
 	}
 	for i, c := range candidates {
 		// Commands can carry thousands of operands; keep the deadline in
 		// sight while checking them.
-		if i&255 == 255 && !r.step(cc.seg) {
+		if i&255 == 255 && !r.step(cc.Seg) {
 			return r.abort
 		}
-		if c.input {
-			for _, v := range cc.inputValues {
-				if f := r.secretPathFinding(cc.cwd, v, cc.seg); f != nil {
+		if c.Input {
+			for _, v := range cc.InputValues {
+				if f := r.secretPathFinding(cc.Cwd, v, cc.Seg); f != nil {
 					return f
 				}
 			}
 			continue
 		}
-		if f := r.secretField(cc.sc, cc, c, cc.seg); f != nil {
+		if f := r.secretField(cc.sc, cc, c, cc.Seg); f != nil {
 			return f
 		}
 	}
@@ -164,7 +165,7 @@ func (r *run) metadataOnly(cc *cmdCall, base string) bool {
 	case base == "ls" || base == "stat" || base == "du" || base == "file":
 		return true
 	case base == "test" || base == "[":
-		args := vals(cc.args[1:])
+		args := family.Vals(cc.Args[1:])
 		if base == "[" && len(args) > 0 && args[len(args)-1] == "]" {
 			args = args[:len(args)-1]
 		}
@@ -177,17 +178,17 @@ func (r *run) metadataOnly(cc *cmdCall, base string) bool {
 
 // appendOperandCandidates appends the words of an argument that may name a
 // file.
-func appendOperandCandidates(out []field, base string, a field) []field {
-	if a.static && a.val == "--" {
+func appendOperandCandidates(out []family.Field, base string, a family.Field) []family.Field {
+	if a.Static && a.Val == "--" {
 		return out
 	}
-	v := a.val
+	v := a.Val
 	if eq := strings.IndexByte(v, '='); eq > 0 && eq < len(v)-1 {
 		c := a
-		c.val = v[eq+1:]
-		if c.hint != "" {
-			if he := strings.IndexByte(c.hint, '='); he >= 0 {
-				c.hint = c.hint[he+1:]
+		c.Val = v[eq+1:]
+		if c.Hint != "" {
+			if he := strings.IndexByte(c.Hint, '='); he >= 0 {
+				c.Hint = c.Hint[he+1:]
 			}
 		}
 		out = append(out, c)
@@ -210,13 +211,13 @@ func appendOperandCandidates(out []field, base string, a field) []field {
 
 // patternCommandTargets returns the files grep and rg read: not the pattern,
 // but -f/--file arguments and every operand once a pattern came from an option.
-func patternCommandTargets(args []field) []field {
-	var out, positional []field
+func patternCommandTargets(args []family.Field) []family.Field {
+	var out, positional []family.Field
 	patternFromOption, files := false, false
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		v := a.val
-		if v == "--" && a.static {
+		v := a.Val
+		if v == "--" && a.Static {
 			positional = append(positional, args[i+1:]...)
 			break
 		}
@@ -227,7 +228,7 @@ func patternCommandTargets(args []field) []field {
 				patternFromOption = true
 				if has {
 					f := a
-					f.val = val
+					f.Val = val
 					out = append(out, f)
 				} else if i+1 < len(args) {
 					out = append(out, args[i+1])
@@ -257,10 +258,10 @@ func patternCommandTargets(args []field) []field {
 					patternFromOption = true
 				}
 				rest := v[j+1:]
-				var val field
+				var val family.Field
 				if rest != "" {
 					val = a
-					val.val = rest
+					val.Val = rest
 				} else if i+1 < len(args) {
 					val = args[i+1]
 					i++
@@ -282,41 +283,41 @@ func patternCommandTargets(args []field) []field {
 
 // findSecretTargets returns the start paths of find, and with -exec {} the
 // names it matches, since the exec command then reads them.
-func findSecretTargets(args []field) []field {
-	var out []field
+func findSecretTargets(args []family.Field) []family.Field {
+	var out []family.Field
 	i := 0
-	for i < len(args) && !strings.HasPrefix(args[i].val, "-") && args[i].val != "(" && args[i].val != "!" {
+	for i < len(args) && !strings.HasPrefix(args[i].Val, "-") && args[i].Val != "(" && args[i].Val != "!" {
 		out = append(out, args[i])
 		i++
 	}
 	for j := i; j < len(args); j++ {
-		v := args[j].val
+		v := args[j].Val
 		if v != "-exec" && v != "-execdir" {
 			continue
 		}
 		k := j + 1
-		var cmd []field
-		for k < len(args) && args[k].val != ";" && args[k].val != "+" {
+		var cmd []family.Field
+		for k < len(args) && args[k].Val != ";" && args[k].Val != "+" {
 			cmd = append(cmd, args[k])
 			k++
 		}
 		usesPlaceholder := false
 		for idx, c := range cmd {
-			if c.val == "{}" {
+			if c.Val == "{}" {
 				usesPlaceholder = true
 				continue
 			}
-			if idx > 0 && !strings.HasPrefix(c.val, "-") {
+			if idx > 0 && !strings.HasPrefix(c.Val, "-") {
 				out = append(out, c)
 			}
 		}
-		if usesPlaceholder && len(cmd) > 0 && !nonPathOperandCmds[commandBase(cmd[0].val)] {
+		if usesPlaceholder && len(cmd) > 0 && !nonPathOperandCmds[family.CommandBase(cmd[0].Val)] {
 			for m := 0; m+1 < j; m++ {
-				if findMatchPrimaries[args[m].val] {
+				if findMatchPrimaries[args[m].Val] {
 					v := args[m+1]
 					out = append(out, v)
 					t := v
-					t.val = strings.Trim(strings.TrimSuffix(strings.TrimPrefix(v.val, "*/"), "/*"), "*")
+					t.Val = strings.Trim(strings.TrimSuffix(strings.TrimPrefix(v.Val, "*/"), "/*"), "*")
 					out = append(out, t)
 				}
 			}
@@ -328,15 +329,15 @@ func findSecretTargets(args []field) []field {
 // guardExplainCommandIndex returns the index of the command-text argument of
 // a guard explain invocation (phantom guard check/explain, cc-safety-net
 // explain), which only analyses that text; 0 when args are something else.
-func guardExplainCommandIndex(args []field) int {
-	switch commandBase(args[0].val) {
+func guardExplainCommandIndex(args []family.Field) int {
+	switch family.CommandBase(args[0].Val) {
 	case "phantom", "cc-safety-net", "ccsn", "bunx", "npx", "pnpx", "bun", "node":
 	default:
 		return 0
 	}
-	v := vals(args)
+	v := family.Vals(args)
 	i := 0
-	base := commandBase(v[0])
+	base := family.CommandBase(v[0])
 	switch {
 	case base == "phantom":
 		if len(v) > 2 && v[1] == "guard" && (v[2] == "check" || v[2] == "explain") {
@@ -386,17 +387,17 @@ func guardExplainCommandIndex(args []field) int {
 }
 
 // secretField checks one word (a static value or its best-effort hint).
-func (r *run) secretField(sc *scope, cc *cmdCall, f field, seg string) *finding {
+func (r *run) secretField(sc *scope, cc *cmdCall, f family.Field, seg string) *family.Finding {
 	if r.quietSecrets > 0 || !r.secretsOn() {
 		return nil
 	}
 	cwd := sc.cwd
 	if cc != nil {
-		cwd = cc.cwd
+		cwd = cc.Cwd
 	}
-	v := f.val
-	if !f.static {
-		v = f.hint
+	v := f.Val
+	if !f.Static {
+		v = f.Hint
 		if v == "" {
 			return nil
 		}
@@ -404,16 +405,16 @@ func (r *run) secretField(sc *scope, cc *cmdCall, f field, seg string) *finding 
 	return r.secretPathFinding(cwd, v, seg)
 }
 
-func (r *run) secretWord(sc *scope, cc *cmdCall, s, seg string) *finding {
-	return r.secretField(sc, cc, lit(s), seg)
+func (r *run) secretWord(sc *scope, cc *cmdCall, s, seg string) *family.Finding {
+	return r.secretField(sc, cc, family.Lit(s), seg)
 }
 
-func (r *run) secretPathFinding(cwd, v, seg string) *finding {
+func (r *run) secretPathFinding(cwd, v, seg string) *family.Finding {
 	rule, what := r.sensitivePath(cwd, v)
 	if rule == "" {
 		return nil
 	}
-	return r.block(rule, fmtReason(reasonSecret, what), seg)
+	return r.block(rule, family.FmtReason(reasonSecret, what), seg)
 }
 
 // sensitivePath classifies a candidate path; it returns the rule id and a
@@ -651,7 +652,7 @@ func (r *run) buildSecretIndex() *secretIdx {
 
 // declSecrets is a hook for declaration clauses; values assigned are not
 // accesses, so there is nothing to check.
-func (r *run) declSecrets(string, []declOp, *scope) *finding { return nil }
+func (r *run) declSecrets(string, []declOp, *scope) *family.Finding { return nil }
 
 // quotedLiterals returns up to max string literals of code ('...', "..." or
 // `...`, backslash escapes honoured), quotes included. It is a linear scan:
@@ -713,15 +714,15 @@ func pathLikeWords(code string, max int) []string {
 	return out
 }
 
-var inlineAccessNamespaces = set("bun", "child_process", "deno", "dotenv", "fs", "subprocess")
-var inlineAccessParts = set("append", "awk", "base64", "cat", "chmod", "chown", "connect", "copy", "cp", "database", "dd", "eval",
+var inlineAccessNamespaces = family.NameSet("bun", "child_process", "deno", "dotenv", "fs", "subprocess")
+var inlineAccessParts = family.NameSet("append", "awk", "base64", "cat", "chmod", "chown", "connect", "copy", "cp", "database", "dd", "eval",
 	"exec", "fetch", "file", "function", "grep", "head", "include", "load", "move", "mv", "open", "popen", "read", "remove", "rename",
 	"require", "rg", "rm", "sed", "shell", "source", "spawn", "strings", "system", "tail", "tar", "truncate", "unlink", "write", "xxd", "zip")
 
 // secretsInCode scans interpreter code for secret paths: quoted literals,
 // base64 literals that decode to paths, and bare path-like words. For node and
 // bun, literals are data unless the code visibly touches files or processes.
-func (r *run) secretsInCode(cc *cmdCall, kind, code string) *finding {
+func (r *run) secretsInCode(cc *cmdCall, kind, code string) *family.Finding {
 	if r.quietSecrets > 0 || !r.secretsOn() {
 		return nil
 	}
@@ -747,27 +748,27 @@ func (r *run) secretsInCode(cc *cmdCall, kind, code string) *finding {
 		if ok && !jsAccess(masked) {
 			// Inert data, except for paths the user denied explicitly.
 			for _, c := range cands {
-				if rule, what := r.sensitivePath(cc.cwd, c); rule == guard.RuleSecretDenyPath {
-					return r.block(rule, fmtReason(reasonSecret, what), cc.seg)
+				if rule, what := r.sensitivePath(cc.Cwd, c); rule == guard.RuleSecretDenyPath {
+					return r.block(rule, family.FmtReason(reasonSecret, what), cc.Seg)
 				}
 			}
 			return nil
 		}
 	}
 	for _, c := range cands {
-		if f := r.secretPathFinding(cc.cwd, c, cc.seg); f != nil {
+		if f := r.secretPathFinding(cc.Cwd, c, cc.Seg); f != nil {
 			return f
 		}
 	}
 	return nil
 }
 
-func (r *run) secretsInAwk(cc *cmdCall, prog string) *finding {
+func (r *run) secretsInAwk(cc *cmdCall, prog string) *family.Finding {
 	if r.quietSecrets > 0 || !r.secretsOn() {
 		return nil
 	}
 	for _, m := range awkGetlineRe.FindAllStringSubmatch(prog, 32) {
-		if f := r.secretPathFinding(cc.cwd, m[1], cc.seg); f != nil {
+		if f := r.secretPathFinding(cc.Cwd, m[1], cc.Seg); f != nil {
 			return f
 		}
 	}
@@ -929,7 +930,7 @@ func nextNonSpace(s string, i int) byte {
 }
 
 // appliesPatch recognises commands that apply a patch read from stdin.
-func appliesPatch(base string, args []field) bool {
+func appliesPatch(base string, args []family.Field) bool {
 	if base == "patch" {
 		return true
 	}
@@ -937,10 +938,10 @@ func appliesPatch(base string, args []field) bool {
 		return false
 	}
 	for _, a := range args[1:] {
-		if strings.HasPrefix(a.val, "-") {
+		if strings.HasPrefix(a.Val, "-") {
 			continue
 		}
-		return a.val == "apply" || a.val == "am"
+		return a.Val == "apply" || a.Val == "am"
 	}
 	return false
 }

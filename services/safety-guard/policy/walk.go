@@ -6,6 +6,7 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
 type scriptKind uint8
@@ -17,27 +18,6 @@ const (
 )
 
 const maxCalls = 24
-
-// stdinInfo describes what a command reads on standard input.
-type stdinInfo struct {
-	kind  stdinKind
-	text  string // content when known
-	known bool
-	// quoted is true for a heredoc whose delimiter is quoted (no expansion).
-	quoted bool
-	// producer is the argv of the command writing into a pipe, when known.
-	producer []field
-}
-
-type stdinKind uint8
-
-const (
-	stdinNone stdinKind = iota
-	stdinPipe
-	stdinHeredoc
-	stdinHereString
-	stdinFile
-)
 
 func parseBash(src string) (*syntax.File, error) {
 	p := syntax.NewParser(syntax.Variant(syntax.LangBash), syntax.KeepComments(false))
@@ -63,14 +43,14 @@ func (r *run) parse(src string) (*syntax.File, error) {
 }
 
 // judgeScript parses src as bash and walks it in sc.
-func (r *run) judgeScript(src string, sc *scope, kind scriptKind) *finding {
+func (r *run) judgeScript(src string, sc *scope, kind scriptKind) *family.Finding {
 	if !r.step(src) {
 		return r.abort
 	}
 	if kind != scriptTop {
 		if sc.depth+1 >= r.eng.maxDepth {
-			return &finding{rule: guard.RuleEngineDepth, segment: src,
-				reason: "Command exceeds maximum recursion depth and cannot be safely analyzed."}
+			return &family.Finding{Rule: guard.RuleEngineDepth, Segment: src,
+				Reason: "Command exceeds maximum recursion depth and cannot be safely analyzed."}
 		}
 		sc.depth++
 		defer func() { sc.depth-- }()
@@ -90,7 +70,7 @@ func (r *run) judgeScript(src string, sc *scope, kind scriptKind) *finding {
 	return r.walkStmts(file.Stmts, sc)
 }
 
-func (r *run) walkStmts(stmts []*syntax.Stmt, sc *scope) *finding {
+func (r *run) walkStmts(stmts []*syntax.Stmt, sc *scope) *family.Finding {
 	for _, st := range stmts {
 		if f := r.walkStmt(st, sc, nil); f != nil {
 			return f
@@ -100,15 +80,15 @@ func (r *run) walkStmts(stmts []*syntax.Stmt, sc *scope) *finding {
 }
 
 // walkSubst judges the statements of a command substitution in a subshell.
-func (r *run) walkSubst(stmts []*syntax.Stmt, sc *scope) *finding {
+func (r *run) walkSubst(stmts []*syntax.Stmt, sc *scope) *family.Finding {
 	return r.walkStmts(stmts, sc.clone())
 }
 
-func (r *run) walkProcSubst(p *syntax.ProcSubst, sc *scope) *finding {
+func (r *run) walkProcSubst(p *syntax.ProcSubst, sc *scope) *family.Finding {
 	return r.walkStmts(p.Stmts, sc.clone())
 }
 
-func (r *run) walkStmt(st *syntax.Stmt, sc *scope, in *stdinInfo) *finding {
+func (r *run) walkStmt(st *syntax.Stmt, sc *scope, in *family.Stdin) *family.Finding {
 	if st == nil {
 		return nil
 	}
@@ -226,7 +206,7 @@ func looksLikeCommandText(s string) bool {
 	return false
 }
 
-func (r *run) walkStmtsIn(stmts []*syntax.Stmt, sc *scope, in *stdinInfo) *finding {
+func (r *run) walkStmtsIn(stmts []*syntax.Stmt, sc *scope, in *family.Stdin) *family.Finding {
 	for _, st := range stmts {
 		if f := r.walkStmt(st, sc, in); f != nil {
 			return f
@@ -235,7 +215,7 @@ func (r *run) walkStmtsIn(stmts []*syntax.Stmt, sc *scope, in *stdinInfo) *findi
 	return nil
 }
 
-func (r *run) walkIf(c *syntax.IfClause, sc *scope, in *stdinInfo) *finding {
+func (r *run) walkIf(c *syntax.IfClause, sc *scope, in *family.Stdin) *family.Finding {
 	r.invalidate(c, sc)
 	for ; c != nil; c = c.Else {
 		if f := r.walkStmtsIn(c.Cond, sc, in); f != nil {
@@ -248,7 +228,7 @@ func (r *run) walkIf(c *syntax.IfClause, sc *scope, in *stdinInfo) *finding {
 	return nil
 }
 
-func (r *run) walkFor(c *syntax.ForClause, sc *scope, in *stdinInfo) *finding {
+func (r *run) walkFor(c *syntax.ForClause, sc *scope, in *family.Stdin) *family.Finding {
 	switch l := c.Loop.(type) {
 	case *syntax.WordIter:
 		items, f := r.evalWords(l.Items, sc)
@@ -261,7 +241,7 @@ func (r *run) walkFor(c *syntax.ForClause, sc *scope, in *stdinInfo) *finding {
 		}
 		allStatic := len(l.Items) > 0 && len(items) <= 16
 		for _, it := range items {
-			allStatic = allStatic && it.static && !it.glob
+			allStatic = allStatic && it.Static && !it.Glob
 		}
 		if allStatic && name != "" {
 			// Walk the body once per item: precise, and bounded by the item count.
@@ -316,7 +296,7 @@ func (r *run) invalidate(n syntax.Node, sc *scope) {
 						if i := strings.IndexByte(name, '='); i > 0 {
 							name = name[:i]
 						}
-						if isName(name) {
+						if family.IsName(name) {
 							sc.forget(name)
 						}
 					}
@@ -331,8 +311,8 @@ func (r *run) invalidate(n syntax.Node, sc *scope) {
 	})
 }
 
-func (r *run) walkArithm(e syntax.ArithmExpr, sc *scope) *finding {
-	var found *finding
+func (r *run) walkArithm(e syntax.ArithmExpr, sc *scope) *family.Finding {
+	var found *family.Finding
 	syntax.Walk(e, func(n syntax.Node) bool {
 		if found != nil {
 			return false
@@ -350,8 +330,8 @@ func (r *run) walkArithm(e syntax.ArithmExpr, sc *scope) *finding {
 	return found
 }
 
-func (r *run) walkTest(e syntax.TestExpr, sc *scope) *finding {
-	var found *finding
+func (r *run) walkTest(e syntax.TestExpr, sc *scope) *family.Finding {
+	var found *family.Finding
 	syntax.Walk(e, func(n syntax.Node) bool {
 		if found != nil {
 			return false
@@ -367,7 +347,7 @@ func (r *run) walkTest(e syntax.TestExpr, sc *scope) *finding {
 
 // walkPipeline judges the members of a pipeline left to right, each in a
 // subshell, telling every member what the previous one writes to it.
-func (r *run) walkPipeline(c *syntax.BinaryCmd, sc *scope, in *stdinInfo) *finding {
+func (r *run) walkPipeline(c *syntax.BinaryCmd, sc *scope, in *family.Stdin) *family.Finding {
 	var members []*syntax.Stmt
 	var flatten func(s *syntax.Stmt)
 	flatten = func(s *syntax.Stmt) {
@@ -393,8 +373,8 @@ func (r *run) walkPipeline(c *syntax.BinaryCmd, sc *scope, in *stdinInfo) *findi
 
 // pipeOutput computes what a pipeline member writes, when it is a pure
 // producer the engine can evaluate (echo, printf, cat of a heredoc).
-func (r *run) pipeOutput(st *syntax.Stmt, sc *scope) *stdinInfo {
-	out := &stdinInfo{kind: stdinPipe}
+func (r *run) pipeOutput(st *syntax.Stmt, sc *scope) *family.Stdin {
+	out := &family.Stdin{Kind: family.StdinPipe}
 	call, ok := st.Cmd.(*syntax.CallExpr)
 	if !ok || len(call.Args) == 0 {
 		return out
@@ -403,9 +383,9 @@ func (r *run) pipeOutput(st *syntax.Stmt, sc *scope) *stdinInfo {
 	if f != nil || len(args) == 0 {
 		return out
 	}
-	out.producer = args
+	out.Producer = args
 	text, known := staticOutput(args, r.redirectStdin(st, sc))
-	out.text, out.known = text, known
+	out.Text, out.Known = text, known
 	return out
 }
 

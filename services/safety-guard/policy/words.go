@@ -8,47 +8,8 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
-
-// field is one argument after the shell's expansions, as far as the engine
-// can compute it.
-type field struct {
-	// val is the expanded text; parts the engine cannot resolve are rendered as
-	// markers such as "$NAME", "$(…)" or "`…`" so that rules can still see the
-	// shape of the word.
-	val string
-	// static is true when val is the exact value the shell would produce.
-	static bool
-	// glob marks unquoted glob metacharacters.
-	glob bool
-	// subst marks a command or process substitution in the word.
-	subst bool
-	// param marks a parameter expansion (resolved or not).
-	param bool
-	// vars lists the parameters expanded into the field.
-	vars []string
-	// input marks values controlled by xargs or parallel input.
-	input bool
-	// spaced marks literal (source) whitespace inside the word, as in
-	// 'rm -rf /'; expansions that contain whitespace do not set it.
-	spaced bool
-	// hint is a best-effort value for secret scanning when the field is not
-	// static (the default of ${X:-.env}, a decoded base64 literal, ...).
-	hint string
-	// proc is the process substitution the field stands for, if any.
-	proc *syntax.ProcSubst
-	// posOnly marks a field made only of positional parameters ($1, "$@").
-	posOnly bool
-	// mark is the carrier placeholder ("{}") an input field was built from.
-	mark string
-	// ifsSplit marks a field split by a custom IFS: path rules do not
-	// trust such splitting and treat the field as unresolved.
-	ifsSplit bool
-	// src is the source text of the word.
-	src string
-}
-
-func lit(s string) field { return field{val: s, static: true, src: s} }
 
 // chunk is a piece of a word before field splitting.
 type chunk struct {
@@ -91,14 +52,14 @@ func srcOf(sc *scope, n syntax.Node) string {
 }
 
 // evalWords expands command arguments.
-func (r *run) evalWords(ws []*syntax.Word, sc *scope) ([]field, *finding) {
+func (r *run) evalWords(ws []*syntax.Word, sc *scope) ([]family.Field, *family.Finding) {
 	if len(ws) == 1 {
 		fs, f := r.evalWord(ws[0], sc, evalArg)
 		return fs, f
 	}
 	// Collect first and copy once: "$@" can multiply the word count, and
 	// growing a slice of fields step by step costs more than the expansion.
-	parts := make([][]field, 0, len(ws))
+	parts := make([][]family.Field, 0, len(ws))
 	total := 0
 	for _, w := range ws {
 		fs, f := r.evalWord(w, sc, evalArg)
@@ -108,12 +69,12 @@ func (r *run) evalWords(ws []*syntax.Word, sc *scope) ([]field, *finding) {
 		parts = append(parts, fs)
 		total += len(fs)
 		if total > maxCommandFields {
-			r.abort = &finding{rule: guard.RuleEngineBudget, segment: srcOf(sc, w),
-				reason: "The command expands to more than 16384 words and cannot be judged safely; shorten its argument list."}
+			r.abort = &family.Finding{Rule: guard.RuleEngineBudget, Segment: srcOf(sc, w),
+				Reason: "The command expands to more than 16384 words and cannot be judged safely; shorten its argument list."}
 			return nil, r.abort
 		}
 	}
-	out := make([]field, 0, total)
+	out := make([]family.Field, 0, total)
 	for _, p := range parts {
 		out = append(out, p...)
 	}
@@ -126,7 +87,7 @@ const maxCommandFields = 16384
 
 // evalWord expands one word. Substitutions inside it are judged as commands in
 // a subshell scope; a blocking finding there is returned.
-func (r *run) evalWord(w *syntax.Word, sc *scope, mode evalMode) ([]field, *finding) {
+func (r *run) evalWord(w *syntax.Word, sc *scope, mode evalMode) ([]family.Field, *family.Finding) {
 	if w == nil {
 		return nil, nil
 	}
@@ -139,17 +100,17 @@ func (r *run) evalWord(w *syntax.Word, sc *scope, mode evalMode) ([]field, *find
 		// made of them.
 		if l, ok := w.Parts[0].(*syntax.Lit); ok && !strings.HasPrefix(l.Value, "~") && !(strings.Contains(l.Value, "{") && strings.Contains(l.Value, "}")) {
 			t, g := unescapeUnquoted(l.Value)
-			return []field{{val: t, static: true, glob: g, spaced: strings.ContainsAny(t, " \t\n"), src: src}}, nil
+			return []family.Field{{Val: t, Static: true, Glob: g, Spaced: strings.ContainsAny(t, " \t\n"), Src: src}}, nil
 		}
 	}
 	if mode == evalArg && hasBraceCandidate(w) {
 		alts := expandBraces(w, 256)
 		if alts == nil {
 			// Too many alternatives to follow: a dynamic field.
-			return []field{{val: src, src: src, glob: true}}, nil
+			return []family.Field{{Val: src, Src: src, Glob: true}}, nil
 		}
 		if len(alts) > 1 || alts[0] != w {
-			var out []field
+			var out []family.Field
 			for _, a := range alts {
 				// Bash expands braces once: the results are not expanded again
 				// (".\{dist}" must not loop).
@@ -158,7 +119,7 @@ func (r *run) evalWord(w *syntax.Word, sc *scope, mode evalMode) ([]field, *find
 					return nil, f
 				}
 				for i := range fs {
-					fs[i].src = src
+					fs[i].Src = src
 				}
 				out = append(out, fs...)
 			}
@@ -169,7 +130,7 @@ func (r *run) evalWord(w *syntax.Word, sc *scope, mode evalMode) ([]field, *find
 }
 
 // expandWord is evalWord after brace expansion.
-func (r *run) expandWord(w *syntax.Word, sc *scope, mode evalMode, src string) ([]field, *finding) {
+func (r *run) expandWord(w *syntax.Word, sc *scope, mode evalMode, src string) ([]family.Field, *family.Finding) {
 	if !r.step(src) {
 		return nil, r.abort
 	}
@@ -180,54 +141,19 @@ func (r *run) expandWord(w *syntax.Word, sc *scope, mode evalMode, src string) (
 	}
 	fields := splitChunks(chunks, mode, r.ifs(sc))
 	for i := range fields {
-		fields[i].src = src
+		fields[i].Src = src
 	}
 	return fields, nil
 }
 
 // evalString expands a word without field splitting and joins the result,
 // for assignment values, here-strings and heredoc bodies.
-func (r *run) evalString(w *syntax.Word, sc *scope, mode evalMode) (field, *finding) {
+func (r *run) evalString(w *syntax.Word, sc *scope, mode evalMode) (family.Field, *family.Finding) {
 	fs, f := r.evalWord(w, sc, mode)
 	if f != nil {
-		return field{}, f
+		return family.Field{}, f
 	}
-	return joinFields(fs, " "), nil
-}
-
-func joinFields(fs []field, sep string) field {
-	if len(fs) == 0 {
-		return field{static: true}
-	}
-	if len(fs) == 1 {
-		return fs[0]
-	}
-	out := field{static: true}
-	var vals, hints []string
-	for _, f := range fs {
-		vals = append(vals, f.val)
-		hints = append(hints, f.hintOrVal())
-		out.static = out.static && f.static
-		out.glob = out.glob || f.glob
-		out.subst = out.subst || f.subst
-		out.param = out.param || f.param
-		out.input = out.input || f.input
-		out.spaced = out.spaced || f.spaced
-		out.vars = append(out.vars, f.vars...)
-		out.src = f.src
-	}
-	out.val = strings.Join(vals, sep)
-	if !out.static {
-		out.hint = strings.Join(hints, sep)
-	}
-	return out
-}
-
-func (f field) hintOrVal() string {
-	if f.hint != "" {
-		return f.hint
-	}
-	return f.val
+	return family.JoinFields(fs, " "), nil
 }
 
 func (r *run) ifs(sc *scope) string {
@@ -235,19 +161,19 @@ func (r *run) ifs(sc *scope) string {
 	switch {
 	case !ok:
 		return " \t\n"
-	case !v.known:
+	case !v.Known:
 		return unknownIFS
-	case !v.set:
+	case !v.Set:
 		return " \t\n"
 	}
-	return v.val
+	return v.Val
 }
 
 // unknownIFS stands for an IFS the engine cannot compute; a NUL byte cannot
 // be part of a real IFS.
 const unknownIFS = "\x00"
 
-func (r *run) wordChunks(parts []syntax.WordPart, sc *scope, mode evalMode, quoted, first bool, out *[]chunk) *finding {
+func (r *run) wordChunks(parts []syntax.WordPart, sc *scope, mode evalMode, quoted, first bool, out *[]chunk) *family.Finding {
 	for i, p := range parts {
 		switch p := p.(type) {
 		case *syntax.Lit:
@@ -348,14 +274,14 @@ func (r *run) tilde(text string, sc *scope) (chunk, string, bool) {
 	if user != "" {
 		return chunk{text: text[:end], dyn: true}, text[end:], true
 	}
-	if v, ok := sc.lookup("HOME"); ok && v.set && v.val != "" {
-		return chunk{text: v.val, param: true, varName: "HOME"}, text[end:], true
+	if v, ok := sc.lookup("HOME"); ok && v.Set && v.Val != "" {
+		return chunk{text: v.Val, param: true, varName: "HOME"}, text[end:], true
 	}
 	return chunk{text: "~", dyn: true, varName: "HOME"}, text[end:], true
 }
 
 // paramChunks expands a parameter expansion.
-func (r *run) paramChunks(p *syntax.ParamExp, sc *scope, quoted bool) ([]chunk, *finding) {
+func (r *run) paramChunks(p *syntax.ParamExp, sc *scope, quoted bool) ([]chunk, *family.Finding) {
 	name := ""
 	if p.Param != nil {
 		name = p.Param.Value
@@ -398,11 +324,11 @@ func (r *run) paramChunks(p *syntax.ParamExp, sc *scope, quoted bool) ([]chunk, 
 			var parts []string
 			c := chunk{param: true, varName: name, fromPos: true}
 			for _, f := range sc.pos {
-				parts = append(parts, f.val)
-				if !f.static {
+				parts = append(parts, f.Val)
+				if !f.Static {
 					c.dyn = true
 				}
-				c.fromIn = c.fromIn || f.input
+				c.fromIn = c.fromIn || f.Input
 			}
 			c.text = strings.Join(parts, sep)
 			return []chunk{c}, nil
@@ -419,7 +345,7 @@ func (r *run) paramChunks(p *syntax.ParamExp, sc *scope, quoted bool) ([]chunk, 
 			if i > 0 {
 				cs = append(cs, chunk{brk: true})
 			}
-			cs = append(cs, chunk{text: f.val, dyn: !f.static, param: true, varName: name, split: !quoted, fromPos: true, fromIn: f.input})
+			cs = append(cs, chunk{text: f.Val, dyn: !f.Static, param: true, varName: name, split: !quoted, fromPos: true, fromIn: f.Input})
 		}
 		if sc.posInput {
 			cs = append(cs, chunk{brk: true}, chunk{text: "$@", dyn: true, param: true, varName: name, fromPos: true, fromIn: true})
@@ -432,7 +358,7 @@ func (r *run) paramChunks(p *syntax.ParamExp, sc *scope, quoted bool) ([]chunk, 
 		return []chunk{dyn}, nil
 	case "0":
 		if sc.dollar0 != nil {
-			return []chunk{{text: sc.dollar0.val, dyn: !sc.dollar0.static, param: true, split: !quoted, fromPos: true, fromIn: sc.dollar0.input}}, nil
+			return []chunk{{text: sc.dollar0.Val, dyn: !sc.dollar0.Static, param: true, split: !quoted, fromPos: true, fromIn: sc.dollar0.Input}}, nil
 		}
 		return []chunk{dyn}, nil
 	case "?", "$", "!", "-", "_":
@@ -447,18 +373,18 @@ func (r *run) paramChunks(p *syntax.ParamExp, sc *scope, quoted bool) ([]chunk, 
 			if n >= 1 && n <= len(sc.pos) {
 				set = true
 				pf := sc.pos[n-1]
-				val = pf.val
-				fromIn = pf.input
-				if !pf.static {
+				val = pf.Val
+				fromIn = pf.Input
+				if !pf.Static {
 					known = false
 				}
 			}
 		}
 	} else if v, ok := sc.lookup(name); ok {
-		known, set, val = true, v.set, v.val
+		known, set, val = true, v.Set, v.Val
 	} else if v, ok := sc.vars[name]; ok {
-		fromIn = v.input
-		dyn.hint = v.hint
+		fromIn = v.Input
+		dyn.hint = v.Hint
 	}
 	if n, err := strconv.Atoi(name); err == nil && sc.posInput && n > len(sc.pos) {
 		known, fromIn = false, true
@@ -468,28 +394,16 @@ func (r *run) paramChunks(p *syntax.ParamExp, sc *scope, quoted bool) ([]chunk, 
 		return r.paramOp(p, sc, name, val, known, set, quoted, dyn)
 	}
 	if !known {
-		dyn.fromPos = isDigits(name)
+		dyn.fromPos = family.IsDigits(name)
 		dyn.fromIn = fromIn
 		return []chunk{dyn}, nil
 	}
-	return []chunk{{text: val, param: true, varName: name, split: !quoted, fromPos: isDigits(name), fromIn: fromIn}}, nil
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
+	return []chunk{{text: val, param: true, varName: name, split: !quoted, fromPos: family.IsDigits(name), fromIn: fromIn}}, nil
 }
 
 // paramOp handles ${name op word}.
-func (r *run) paramOp(p *syntax.ParamExp, sc *scope, name, val string, known, set, quoted bool, dyn chunk) ([]chunk, *finding) {
-	var word field
+func (r *run) paramOp(p *syntax.ParamExp, sc *scope, name, val string, known, set, quoted bool, dyn chunk) ([]chunk, *family.Finding) {
+	var word family.Field
 	if p.Exp.Word != nil {
 		w, f := r.evalString(p.Exp.Word, sc, evalQuoted)
 		if f != nil {
@@ -497,14 +411,14 @@ func (r *run) paramOp(p *syntax.ParamExp, sc *scope, name, val string, known, se
 		}
 		word = w
 	} else {
-		word = field{static: true}
+		word = family.Field{Static: true}
 	}
 	op := p.Exp.Op
 	nullTest := op == syntax.DefaultUnsetOrNull || op == syntax.AssignUnsetOrNull || op == syntax.AlternateUnsetOrNull || op == syntax.ErrorUnsetOrNull
 	useWord := func() []chunk {
-		c := chunk{text: word.val, dyn: !word.static, param: true, varName: name, split: !quoted}
-		if !word.static {
-			c.hint = word.hintOrVal()
+		c := chunk{text: word.Val, dyn: !word.Static, param: true, varName: name, split: !quoted}
+		if !word.Static {
+			c.hint = word.HintOrVal()
 		}
 		return []chunk{c}
 	}
@@ -524,7 +438,7 @@ func (r *run) paramOp(p *syntax.ParamExp, sc *scope, name, val string, known, se
 		if isAssign {
 			sc.forget(name)
 		}
-		dyn.hint = word.hintOrVal()
+		dyn.hint = word.HintOrVal()
 		return []chunk{dyn}, nil
 	case syntax.AlternateUnset, syntax.AlternateUnsetOrNull:
 		if known {
@@ -533,7 +447,7 @@ func (r *run) paramOp(p *syntax.ParamExp, sc *scope, name, val string, known, se
 			}
 			return useWord(), nil
 		}
-		dyn.hint = word.hintOrVal()
+		dyn.hint = word.HintOrVal()
 		return []chunk{dyn}, nil
 	case syntax.ErrorUnset, syntax.ErrorUnsetOrNull:
 		if known && set && !(nullTest && val == "") {
@@ -544,7 +458,7 @@ func (r *run) paramOp(p *syntax.ParamExp, sc *scope, name, val string, known, se
 	return []chunk{dyn}, nil
 }
 
-func (r *run) walkParamWords(p *syntax.ParamExp, sc *scope) *finding {
+func (r *run) walkParamWords(p *syntax.ParamExp, sc *scope) *family.Finding {
 	var ws []*syntax.Word
 	if p.Repl != nil {
 		ws = append(ws, p.Repl.Orig, p.Repl.With)
@@ -561,50 +475,50 @@ func (r *run) walkParamWords(p *syntax.ParamExp, sc *scope) *finding {
 }
 
 // splitChunks performs field splitting and joins chunks into fields.
-func splitChunks(cs []chunk, mode evalMode, ifs string) []field {
+func splitChunks(cs []chunk, mode evalMode, ifs string) []family.Field {
 	n := 1
 	for i := range cs {
 		if cs[i].brk {
 			n++
 		}
 	}
-	out := make([]field, 0, n)
-	var cur field
+	out := make([]family.Field, 0, n)
+	var cur family.Field
 	started := false
-	cur.static = true
+	cur.Static = true
 	flush := func(force bool) {
 		if started || force {
 			out = append(out, cur)
 		}
-		cur = field{static: true}
+		cur = family.Field{Static: true}
 		started = false
 	}
 	add := func(c chunk, text string) {
 		if !started {
-			cur.posOnly = c.fromPos
+			cur.PosOnly = c.fromPos
 		} else if !c.fromPos && text != "" {
-			cur.posOnly = false
+			cur.PosOnly = false
 		}
 		started = true
-		cur.val += text
+		cur.Val += text
 		if c.dyn {
-			cur.static = false
+			cur.Static = false
 		}
-		cur.glob = cur.glob || (c.glob && !c.quoted)
-		cur.subst = cur.subst || c.subst
-		cur.param = cur.param || c.param
-		cur.spaced = cur.spaced || c.spaced
-		cur.input = cur.input || c.fromIn
+		cur.Glob = cur.Glob || (c.glob && !c.quoted)
+		cur.Subst = cur.Subst || c.subst
+		cur.Param = cur.Param || c.param
+		cur.Spaced = cur.Spaced || c.spaced
+		cur.Input = cur.Input || c.fromIn
 		if c.varName != "" {
-			cur.vars = append(cur.vars, c.varName)
+			cur.Vars = append(cur.Vars, c.varName)
 		}
 		if c.hint != "" {
-			cur.hint += c.hint
+			cur.Hint += c.hint
 		} else {
-			cur.hint += text
+			cur.Hint += text
 		}
 		if c.proc != nil {
-			cur.proc = c.proc
+			cur.Proc = c.proc
 		}
 	}
 	for _, c := range cs {
@@ -635,7 +549,7 @@ func splitChunks(cs []chunk, mode evalMode, ifs string) []field {
 		if c.text != "" && !strings.ContainsAny(c.text, ifs) {
 			// Nothing to split: the common case, kept cheap for "$@".
 			add(c, c.text)
-			cur.ifsSplit = cur.ifsSplit || ifs != " \t\n"
+			cur.IFSSplit = cur.IFSSplit || ifs != " \t\n"
 			continue
 		}
 		// Unquoted expansion with a known value: split on IFS.
@@ -646,14 +560,14 @@ func splitChunks(cs []chunk, mode evalMode, ifs string) []field {
 			}
 			if part.text != "" || part.force {
 				add(c, part.text)
-				cur.ifsSplit = cur.ifsSplit || ifs != " \t\n"
+				cur.IFSSplit = cur.IFSSplit || ifs != " \t\n"
 			}
 		}
 	}
 	flush(false)
 	for i := range out {
-		if out[i].static {
-			out[i].hint = ""
+		if out[i].Static {
+			out[i].Hint = ""
 		}
 	}
 	return out
@@ -801,7 +715,7 @@ func decodeANSIC(s string) (string, bool) {
 		case 'x', 'u', 'U':
 			max := map[byte]int{'x': 2, 'u': 4, 'U': 8}[e]
 			j := i + 1
-			for j < len(s) && j-i-1 < max && isHex(s[j]) {
+			for j < len(s) && j-i-1 < max && family.IsHex(s[j]) {
 				j++
 			}
 			if j == i+1 {
@@ -838,15 +752,11 @@ func decodeANSIC(s string) (string, bool) {
 	return b.String(), true
 }
 
-func isHex(c byte) bool {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
-}
-
 // backtickHeredoc treats a heredoc inside backticks as opaque text: shells
 // disagree on where such a body ends, so the engine does not trust its own
 // parse. Strict mode refuses it; otherwise the text is scanned for
 // destructive commands.
-func (r *run) backtickHeredoc(p *syntax.CmdSubst, sc *scope) *finding {
+func (r *run) backtickHeredoc(p *syntax.CmdSubst, sc *scope) *family.Finding {
 	if !p.Backquotes {
 		return nil
 	}
@@ -865,7 +775,7 @@ func (r *run) backtickHeredoc(p *syntax.CmdSubst, sc *scope) *finding {
 		text = sc.src[start:end]
 	}
 	if r.mode.Has(guard.ModeStrict) {
-		return &finding{rule: guard.RuleEngineUnparsable, segment: text, reason: reasonStrictUnparsable}
+		return &family.Finding{Rule: guard.RuleEngineUnparsable, Segment: text, Reason: reasonStrictUnparsable}
 	}
 	return r.scanRawText(strings.Trim(text, "`"), text)
 }

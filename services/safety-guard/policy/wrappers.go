@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
 // optSpec describes a wrapper's options: which take a value, and whether
@@ -16,39 +17,31 @@ type optSpec struct {
 	shortWithValue string
 }
 
-func set(items ...string) map[string]bool {
-	m := make(map[string]bool, len(items))
-	for _, i := range items {
-		m[i] = true
-	}
-	return m
-}
-
 // Immutable option tables of the wrappers the engine peels.
 var (
-	sudoOpts    = optSpec{withValue: set("--chdir", "--close-from", "--group", "--host", "--prompt", "--chroot", "--role", "--type", "--command-timeout", "--other-user", "--user"), shortWithValue: "CDghpRrTtUu"}
+	sudoOpts    = optSpec{withValue: family.NameSet("--chdir", "--close-from", "--group", "--host", "--prompt", "--chroot", "--role", "--type", "--command-timeout", "--other-user", "--user"), shortWithValue: "CDghpRrTtUu"}
 	doasOpts    = optSpec{shortWithValue: "uC"}
-	ioniceOpts  = optSpec{withValue: set("--class", "--classdata", "--pid", "--pgid", "--uid"), shortWithValue: "cnPpu"}
-	stdbufOpts  = optSpec{withValue: set("--input", "--output", "--error"), shortWithValue: "ioe"}
-	timeoutOpts = optSpec{withValue: set("--signal", "--kill-after"), shortWithValue: "sk"}
-	timeOpts    = optSpec{withValue: set("--format", "--output"), shortWithValue: "fo"}
-	flockOpts   = optSpec{withValue: set("--timeout", "--wait", "--conflict-exit-code"), shortWithValue: "wE"}
+	ioniceOpts  = optSpec{withValue: family.NameSet("--class", "--classdata", "--pid", "--pgid", "--uid"), shortWithValue: "cnPpu"}
+	stdbufOpts  = optSpec{withValue: family.NameSet("--input", "--output", "--error"), shortWithValue: "ioe"}
+	timeoutOpts = optSpec{withValue: family.NameSet("--signal", "--kill-after"), shortWithValue: "sk"}
+	timeOpts    = optSpec{withValue: family.NameSet("--format", "--output"), shortWithValue: "fo"}
+	flockOpts   = optSpec{withValue: family.NameSet("--timeout", "--wait", "--conflict-exit-code"), shortWithValue: "wE"}
 	caffOpts    = optSpec{shortWithValue: "tw"}
 	setsidOpts  = optSpec{}
-	chrootOpts  = optSpec{withValue: set("--userspec", "--groups")}
-	straceOpts  = optSpec{withValue: set("--output", "--attach", "--expr", "--string-limit", "--user", "--env"), shortWithValue: "abeEIOoPpSsUuX"}
+	chrootOpts  = optSpec{withValue: family.NameSet("--userspec", "--groups")}
+	straceOpts  = optSpec{withValue: family.NameSet("--output", "--attach", "--expr", "--string-limit", "--user", "--env"), shortWithValue: "abeEIOoPpSsUuX"}
 	execOpts    = optSpec{shortWithValue: "a"}
 	sshOpts     = optSpec{shortWithValue: "BbcDEeFIiJLlmOopQRSWw"}
-	tsOpts      = optSpec{withValue: set("--cpu-list")}
-	xvfbOpts    = optSpec{withValue: set("--server-num", "--error-file", "--server-args", "--auth-file", "--xauth-protocol"), shortWithValue: "nefsp"}
+	tsOpts      = optSpec{withValue: family.NameSet("--cpu-list")}
+	xvfbOpts    = optSpec{withValue: family.NameSet("--server-num", "--error-file", "--server-args", "--auth-file", "--xauth-protocol"), shortWithValue: "nefsp"}
 )
 
 // skipOptions returns the index of the first operand after the options of a
 // wrapper, honouring "--" and options that take a value.
-func skipOptions(args []field, from int, spec optSpec) int {
+func skipOptions(args []family.Field, from int, spec optSpec) int {
 	i := from
 	for i < len(args) {
-		a := args[i].val
+		a := args[i].Val
 		switch {
 		case a == "--":
 			return i + 1
@@ -87,9 +80,9 @@ func skipOptions(args []field, from int, spec optSpec) int {
 
 // peelWrapper handles commands that run another command. handled is true
 // when the wrapper was recognised and the inner command judged.
-func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *finding) {
-	args := cc.args
-	inner := func(from int) *finding {
+func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *family.Finding) {
+	args := cc.Args
+	inner := func(from int) *family.Finding {
 		if from >= len(args) {
 			return nil
 		}
@@ -103,7 +96,7 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *finding) {
 		n := cc.with(nil)
 		n.external = true
 		for i < len(args) {
-			a := args[i].val
+			a := args[i].Val
 			if a == "--" {
 				i++
 				break
@@ -114,16 +107,16 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *finding) {
 			switch {
 			case a == "-D" || a == "--chdir":
 				if i+1 < len(args) {
-					n.cwd = resolveDir(n.cwd, args[i+1])
+					n.Cwd = resolveDir(n.Cwd, args[i+1])
 				}
 				i += 2
 				continue
 			case strings.HasPrefix(a, "--chdir="):
-				n.cwd = resolveDir(n.cwd, field{val: a[len("--chdir="):], static: args[i].static})
+				n.Cwd = resolveDir(n.Cwd, family.Field{Val: a[len("--chdir="):], Static: args[i].Static})
 			case strings.HasPrefix(a, "-D") && len(a) > 2:
-				n.cwd = resolveDir(n.cwd, field{val: a[2:], static: args[i].static})
+				n.Cwd = resolveDir(n.Cwd, family.Field{Val: a[2:], Static: args[i].Static})
 			case a == "-i" || a == "--login":
-				n.cwd = ""
+				n.Cwd = ""
 			case a == "-e" || a == "--edit" || a == "-l" || a == "--list" || a == "-v" || a == "--validate" || a == "-V" || a == "--version" || a == "-k" || a == "-K":
 				if base == "sudoedit" || a == "-e" || a == "--edit" {
 					return true, nil
@@ -146,7 +139,7 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *finding) {
 		if base == "sudoedit" || i >= len(args) {
 			return true, nil
 		}
-		n.args = args[i:]
+		n.Args = args[i:]
 		return true, r.analyzeCall(n)
 	case "doas":
 		return true, inner(skipOptions(args, 1, doasOpts))
@@ -156,7 +149,7 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *finding) {
 		i := 1
 		lookup := false
 		for i < len(args) {
-			a := args[i].val
+			a := args[i].Val
 			if a == "--" {
 				i++
 				break
@@ -177,7 +170,7 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *finding) {
 		return true, r.analyzeCall(n)
 	case "builtin":
 		i := 1
-		if i < len(args) && args[i].val == "--" {
+		if i < len(args) && args[i].Val == "--" {
 			i++
 		}
 		if i >= len(args) {
@@ -193,7 +186,7 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *finding) {
 	case "nice":
 		i := 1
 		for i < len(args) {
-			a := args[i].val
+			a := args[i].Val
 			if a == "--" {
 				i++
 				break
@@ -215,13 +208,13 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *finding) {
 		return true, inner(skipOptions(args, 1, stdbufOpts))
 	case "chrt":
 		i := skipOptions(args, 1, optSpec{})
-		if i < len(args) && isDigits(args[i].val) {
+		if i < len(args) && family.IsDigits(args[i].Val) {
 			i++
 		}
 		return true, inner(i)
 	case "taskset":
 		i := skipOptions(args, 1, tsOpts)
-		if i < len(args) && !strings.HasPrefix(args[i].val, "-") {
+		if i < len(args) && !strings.HasPrefix(args[i].Val, "-") {
 			i++ // the mask or cpu list
 		}
 		return true, inner(i)
@@ -245,11 +238,11 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *finding) {
 			i++ // the new root
 		}
 		n := cc.with(nil)
-		n.cwd = ""
+		n.Cwd = ""
 		if i >= len(args) {
 			return true, nil
 		}
-		n.args = args[i:]
+		n.Args = args[i:]
 		n.external = true
 		return true, r.analyzeCall(n)
 	case "watch":
@@ -260,12 +253,12 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *finding) {
 		return true, r.peelSu(cc)
 	case "script":
 		for i := 1; i < len(args); i++ {
-			a := args[i].val
+			a := args[i].Val
 			if (a == "-c" || a == "--command") && i+1 < len(args) {
 				return true, r.judgeCode(cc, args[i+1], "script -c")
 			}
 			if strings.HasPrefix(a, "--command=") {
-				return true, r.judgeCode(cc, field{val: a[len("--command="):], static: args[i].static, src: args[i].src}, "script -c")
+				return true, r.judgeCode(cc, family.Field{Val: a[len("--command="):], Static: args[i].Static, Src: args[i].Src}, "script -c")
 			}
 		}
 		return true, nil
@@ -283,8 +276,8 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *finding) {
 	case "parallel", "sem":
 		return true, r.analyzeParallel(cc, base)
 	case "uv", "poetry", "pipenv", "bundle", "pdm", "hatch", "rye":
-		if len(args) > 2 && (args[1].val == "run" || args[1].val == "exec") {
-			return true, inner(skipOptions(args, 2, optSpec{withValue: set("--with", "--python", "--directory", "--project", "--env-file", "--group", "--extra", "--package")}))
+		if len(args) > 2 && (args[1].Val == "run" || args[1].Val == "exec") {
+			return true, inner(skipOptions(args, 2, optSpec{withValue: family.NameSet("--with", "--python", "--directory", "--project", "--env-file", "--group", "--extra", "--package")}))
 		}
 		return false, nil
 	}
@@ -296,14 +289,14 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *finding) {
 
 // peelTransparent judges every suffix of a configured transparent wrapper
 // that could be the wrapped command, since the wrapper's own options are unknown.
-func (r *run) peelTransparent(cc *cmdCall) *finding {
-	args := cc.args
+func (r *run) peelTransparent(cc *cmdCall) *family.Finding {
+	args := cc.Args
 	for i := 1; i < len(args); i++ {
 		a := args[i]
-		if strings.HasPrefix(a.val, "-") {
+		if strings.HasPrefix(a.Val, "-") {
 			continue
 		}
-		if _, _, ok := splitAssignment(a); ok {
+		if _, _, ok := family.SplitAssignment(a); ok {
 			continue
 		}
 		n := cc.with(args[i:])
@@ -319,15 +312,15 @@ func (r *run) peelTransparent(cc *cmdCall) *finding {
 }
 
 // peelEnv handles env [-i] [-u NAME] [-C DIR] [-S STRING] [NAME=value]... cmd.
-func (r *run) peelEnv(cc *cmdCall) *finding {
-	args := append([]field(nil), cc.args...)
+func (r *run) peelEnv(cc *cmdCall) *family.Finding {
+	args := append([]family.Field(nil), cc.Args...)
 	n := cc.with(nil)
-	n.env = append([]envAssign(nil), cc.env...)
+	n.Env = append([]family.EnvAssign(nil), cc.Env...)
 	i := 1
 	splits := 0
 	for i < len(args) {
 		a := args[i]
-		v := a.val
+		v := a.Val
 		switch {
 		case v == "--":
 			i++
@@ -340,16 +333,16 @@ func (r *run) peelEnv(cc *cmdCall) *finding {
 			i++
 		case v == "-C" || v == "--chdir":
 			if i+1 < len(args) {
-				n.cwd = resolveDir(n.cwd, args[i+1])
+				n.Cwd = resolveDir(n.Cwd, args[i+1])
 			}
 			i += 2
 		case strings.HasPrefix(v, "--chdir=") || strings.HasPrefix(v, "-C"):
 			t := strings.TrimPrefix(strings.TrimPrefix(v, "--chdir="), "-C")
 			t = strings.TrimPrefix(t, "=")
-			n.cwd = resolveDir(n.cwd, field{val: t, static: a.static})
+			n.Cwd = resolveDir(n.Cwd, family.Field{Val: t, Static: a.Static})
 			i++
 		case v == "-S" || v == "--split-string" || strings.HasPrefix(v, "-S") || strings.HasPrefix(v, "--split-string="):
-			var s field
+			var s family.Field
 			width := 1
 			switch {
 			case v == "-S" || v == "--split-string":
@@ -359,40 +352,40 @@ func (r *run) peelEnv(cc *cmdCall) *finding {
 				s, width = args[i+1], 2
 			case strings.HasPrefix(v, "--split-string="):
 				s = a
-				s.val = v[len("--split-string="):]
+				s.Val = v[len("--split-string="):]
 			default:
 				s = a
-				s.val = v[2:]
+				s.Val = v[2:]
 			}
-			if !s.static {
-				if s.input {
+			if !s.Static {
+				if s.Input {
 					return r.carrierDynamic(cc, "env -S splits input into the command line")
 				}
-				return r.block(guard.RuleDynamicScript, "env -S splits a value the engine cannot see into the command line ("+clip(s.src)+").", cc.seg)
+				return r.block(guard.RuleDynamicScript, "env -S splits a value the engine cannot see into the command line ("+family.Clip(s.Src)+").", cc.Seg)
 			}
-			if f := r.scanRawText(s.val, cc.seg); f != nil {
+			if f := r.scanRawText(s.Val, cc.Seg); f != nil {
 				return f
 			}
 			if r.mode.Has(guard.ModeStrict) {
 				// env -S has its own quoting and escape rules; strict mode
 				// does not trust a re-split command line.
-				return r.block(guard.RuleDynamicScript, "env -S splits a string into a command line, which strict mode does not verify; write the command directly.", cc.seg)
+				return r.block(guard.RuleDynamicScript, "env -S splits a string into a command line, which strict mode does not verify; write the command directly.", cc.Seg)
 			}
 			splits++
 			if splits > 8 {
-				return &finding{rule: guard.RuleEngineDepth, segment: cc.seg, reason: "env -S nests too deeply to be analysed safely."}
+				return &family.Finding{Rule: guard.RuleEngineDepth, Segment: cc.Seg, Reason: "env -S nests too deeply to be analysed safely."}
 			}
-			words, ok := splitEnvString(s.val)
+			words, ok := family.SplitEnvString(s.Val)
 			if !ok {
-				return r.scanRawText(s.val, cc.seg)
+				return r.scanRawText(s.Val, cc.Seg)
 			}
-			rest := append(append(append([]field(nil), args[:i]...), words...), args[i+width:]...)
+			rest := append(append(append([]family.Field(nil), args[:i]...), words...), args[i+width:]...)
 			args = rest
 		case strings.HasPrefix(v, "-") && len(v) > 1:
 			i++
 		default:
-			if name, val, ok := splitAssignment(a); ok {
-				n.env = append(n.env, envAssign{name: name, val: val})
+			if name, val, ok := family.SplitAssignment(a); ok {
+				n.Env = append(n.Env, family.EnvAssign{Name: name, Val: val})
 				i++
 				continue
 			}
@@ -403,66 +396,18 @@ command:
 	if i >= len(args) {
 		return nil
 	}
-	n.args = args[i:]
+	n.Args = args[i:]
 	n.external = true
 	return r.analyzeCall(n)
 }
 
-// splitEnvString splits an env -S argument into words the way env does:
-// blanks separate, quotes group, backslash escapes.
-func splitEnvString(s string) ([]field, bool) {
-	var out []field
-	var b strings.Builder
-	in := false
-	q := byte(0)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case q != 0:
-			if c == q {
-				q = 0
-				continue
-			}
-			if c == '\\' && q == '"' && i+1 < len(s) {
-				i++
-				b.WriteByte(s[i])
-				continue
-			}
-			b.WriteByte(c)
-		case c == '\'' || c == '"':
-			q = c
-			in = true
-		case c == '\\' && i+1 < len(s):
-			i++
-			b.WriteByte(s[i])
-			in = true
-		case c == ' ' || c == '\t' || c == '\n':
-			if in {
-				out = append(out, lit(b.String()))
-				b.Reset()
-				in = false
-			}
-		default:
-			b.WriteByte(c)
-			in = true
-		}
-	}
-	if q != 0 {
-		return nil, false
-	}
-	if in {
-		out = append(out, lit(b.String()))
-	}
-	return out, true
-}
-
 // peelWatch: watch runs its arguments joined by spaces through sh -c, unless -x.
-func (r *run) peelWatch(cc *cmdCall) *finding {
-	args := cc.args
+func (r *run) peelWatch(cc *cmdCall) *family.Finding {
+	args := cc.Args
 	i := 1
 	execMode := false
 	for i < len(args) {
-		a := args[i].val
+		a := args[i].Val
 		if a == "--" {
 			i++
 			break
@@ -482,12 +427,12 @@ func (r *run) peelWatch(cc *cmdCall) *finding {
 	if i >= len(args) {
 		return nil
 	}
-	if execMode || len(args)-i == 1 && args[i].static && !strings.ContainsAny(args[i].val, " \t;|&") {
+	if execMode || len(args)-i == 1 && args[i].Static && !strings.ContainsAny(args[i].Val, " \t;|&") {
 		n := cc.with(args[i:])
 		n.external = true
 		return r.analyzeCall(n)
 	}
-	if f := r.judgeCode(cc, joinFields(args[i:], " "), "watch"); f != nil {
+	if f := r.judgeCode(cc, family.JoinFields(args[i:], " "), "watch"); f != nil {
 		return f
 	}
 	// watch joins its arguments for sh -c, which re-splits quoted scripts;
@@ -498,10 +443,10 @@ func (r *run) peelWatch(cc *cmdCall) *finding {
 }
 
 // peelFlock: flock [options] file|dir command [args], or flock -c command.
-func (r *run) peelFlock(cc *cmdCall) *finding {
-	args := cc.args
+func (r *run) peelFlock(cc *cmdCall) *family.Finding {
+	args := cc.Args
 	for i := 1; i < len(args); i++ {
-		if (args[i].val == "-c" || args[i].val == "--command") && i+1 < len(args) {
+		if (args[i].Val == "-c" || args[i].Val == "--command") && i+1 < len(args) {
 			return r.judgeCode(cc, args[i+1], "flock -c")
 		}
 	}
@@ -518,25 +463,25 @@ func (r *run) peelFlock(cc *cmdCall) *finding {
 }
 
 // peelSu: su/runuser run a shell; -c carries shell code.
-func (r *run) peelSu(cc *cmdCall) *finding {
-	args := cc.args
+func (r *run) peelSu(cc *cmdCall) *family.Finding {
+	args := cc.Args
 	for i := 1; i < len(args); i++ {
-		a := args[i].val
+		a := args[i].Val
 		switch {
 		case (a == "-c" || a == "--command" || a == "--session-command") && i+1 < len(args):
 			return r.judgeCode(cc, args[i+1], "su -c")
 		case strings.HasPrefix(a, "--command="):
 			f := args[i]
-			f.val = a[len("--command="):]
+			f.Val = a[len("--command="):]
 			return r.judgeCode(cc, f, "su -c")
 		}
 	}
 	// runuser -u user -- cmd args
 	for i := 1; i < len(args); i++ {
-		if args[i].val == "--" && i+1 < len(args) {
+		if args[i].Val == "--" && i+1 < len(args) {
 			n := cc.with(args[i+1:])
 			n.external = true
-			n.cwd = ""
+			n.Cwd = ""
 			return r.analyzeCall(n)
 		}
 	}
@@ -545,11 +490,11 @@ func (r *run) peelSu(cc *cmdCall) *finding {
 
 // peelSSH judges the remote command of ssh as shell code: it runs elsewhere,
 // but a destructive command stays destructive.
-func (r *run) peelSSH(cc *cmdCall) *finding {
-	args := cc.args
+func (r *run) peelSSH(cc *cmdCall) *family.Finding {
+	args := cc.Args
 	i := 1
 	for i < len(args) {
-		a := args[i].val
+		a := args[i].Val
 		if a == "--" {
 			i++
 			break
@@ -568,6 +513,6 @@ func (r *run) peelSSH(cc *cmdCall) *finding {
 		return nil
 	}
 	n := cc.with(nil)
-	n.cwd = ""
-	return r.judgeCode(n, joinFields(args[i:], " "), "ssh")
+	n.Cwd = ""
+	return r.judgeCode(n, family.JoinFields(args[i:], " "), "ssh")
 }
