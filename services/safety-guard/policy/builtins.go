@@ -34,7 +34,7 @@ func (r *run) builtin(cc *cmdCall, base string) (bool, *family.Finding) {
 				cc.sc.cwd = ""
 			case len(args) == 1:
 				if v, ok := cc.sc.lookup("HOME"); ok && v.Set {
-					cc.sc.cwd = resolveDir("", family.Lit(v.Val))
+					cc.sc.cwd = family.ResolveDir("", family.Lit(v.Val))
 				} else {
 					cc.sc.cwd = ""
 				}
@@ -43,7 +43,7 @@ func (r *run) builtin(cc *cmdCall, base string) (bool, *family.Finding) {
 				if strings.HasPrefix(t.Val, "-") || strings.HasPrefix(t.Val, "+") {
 					cc.sc.cwd = ""
 				} else {
-					cc.sc.cwd = resolveDir(cc.sc.cwd, t)
+					cc.sc.cwd = family.ResolveDir(cc.sc.cwd, t)
 				}
 			}
 		}

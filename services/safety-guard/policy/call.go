@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"path/filepath"
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
@@ -215,33 +214,4 @@ func (r *run) callFunction(cc *cmdCall, fn *funcDef) *family.Finding {
 		sc.calls--
 	}()
 	return r.walkStmt(fn.body, sc, cc.Stdin)
-}
-
-// resolveDir resolves a directory operand (cd, env -C, git -C) against base,
-// following symlinks the way the kernel does. It returns "" when the result
-// is unknown or not an existing directory.
-func resolveDir(base string, target family.Field) string {
-	if !target.Static || target.Val == "" {
-		return ""
-	}
-	p := target.Val
-	if !filepath.IsAbs(p) {
-		if base == "" {
-			return ""
-		}
-		real, err := filepath.EvalSymlinks(base)
-		if err != nil {
-			return ""
-		}
-		// No Join: cleaning would apply ".." before symlinks are resolved.
-		p = real + string(filepath.Separator) + p
-	}
-	real, err := filepath.EvalSymlinks(p)
-	if err != nil {
-		return ""
-	}
-	if !isDir(real) {
-		return ""
-	}
-	return real
 }

@@ -270,7 +270,7 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *family.Finding {
 		child.Cwd = ""
 	}
 	if hasWorkdir {
-		child.Cwd = resolveDir(child.Cwd, family.Lit(workdir))
+		child.Cwd = family.ResolveDir(child.Cwd, family.Lit(workdir))
 	}
 	if len(template) == 0 {
 		// Commands mode: each argument is a command line.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/secrets"
 )
 
 // DefaultTimeout bounds the time one Check may spend; past it the command is
@@ -35,7 +36,7 @@ type Engine struct {
 	maxSteps int
 	maxDepth int
 	now      func() time.Time
-	secrets  *secretCache
+	secrets  *secrets.Cache
 }
 
 // Option configures an Engine.
@@ -70,7 +71,7 @@ func WithMaxDepth(n int) Option {
 
 // New returns an Engine.
 func New(opts ...Option) *Engine {
-	e := &Engine{timeout: DefaultTimeout, maxSteps: DefaultMaxSteps, maxDepth: DefaultMaxDepth, now: time.Now, secrets: &secretCache{}}
+	e := &Engine{timeout: DefaultTimeout, maxSteps: DefaultMaxSteps, maxDepth: DefaultMaxDepth, now: time.Now, secrets: &secrets.Cache{}}
 	for _, o := range opts {
 		o(e)
 	}

@@ -8,11 +8,6 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/gitrepo"
 )
 
-func isDir(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.IsDir()
-}
-
 // realPath resolves symlinks in p as far as the path exists: the existing
 // prefix is resolved, the rest is appended. rm -rf dir/link removes the link,
 // so callers resolve the parent of a target unless it ends with a slash.

@@ -1,307 +1,13 @@
 package policy
 
 import (
-	"encoding/base64"
 	"path/filepath"
 	"strings"
-	"unicode/utf16"
 
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/powershell"
 )
-
-// psToken is one PowerShell word with what the engine knows about its value.
-type psToken struct {
-	text   string // value with quotes and escapes removed
-	static bool
-	quoted bool
-	sub    []string // $(...) subexpressions inside
-	block  string   // the body when the token is a script block { ... }
-	op     string   // ";", "|", "&&", "||", "&", "." (call) when the token is an operator
-	comma  bool     // a bare comma list such as a,b
-}
-
-// psLexer is a small PowerShell tokenizer: comments (# and nested <# #>),
-// single and double quoted strings, backtick escapes, $(...) subexpressions,
-// script blocks and statement separators.
-type psLexer struct {
-	src   []rune
-	i     int
-	depth int
-	err   string
-}
-
-const maxPSNesting = 32
-
-func lexPowerShell(src string) ([]psToken, string) {
-	l := &psLexer{src: []rune(src)}
-	toks := l.tokens(0)
-	return toks, l.err
-}
-
-func (l *psLexer) tokens(close rune) []psToken {
-	var out []psToken
-	for l.i < len(l.src) && l.err == "" {
-		c := l.src[l.i]
-		switch {
-		case close != 0 && c == close:
-			l.i++
-			return out
-		case c == ' ' || c == '\t' || c == '\r':
-			l.i++
-		case c == '\n' || c == ';':
-			out = append(out, psToken{op: ";"})
-			l.i++
-		case c == '#':
-			for l.i < len(l.src) && l.src[l.i] != '\n' {
-				l.i++
-			}
-		case c == '<' && l.peek(1) == '#':
-			l.blockComment()
-		case c == '|' && l.peek(1) == '|':
-			out = append(out, psToken{op: "||"})
-			l.i += 2
-		case c == '&' && l.peek(1) == '&':
-			out = append(out, psToken{op: "&&"})
-			l.i += 2
-		case c == '|':
-			out = append(out, psToken{op: "|"})
-			l.i++
-		case (c == '&' || c == '.') && (l.peek(1) == ' ' || l.peek(1) == '{' || l.peek(1) == '\'' || l.peek(1) == '"') && (len(out) == 0 || out[len(out)-1].op != ""):
-			out = append(out, psToken{op: "call"})
-			l.i++
-		case c == '{':
-			l.i++
-			start := l.i
-			l.depth++
-			if l.depth > maxPSNesting {
-				l.err = "depth"
-				return out
-			}
-			l.tokens('}')
-			l.depth--
-			end := l.i - 1
-			if end < start {
-				end = start
-			}
-			out = append(out, psToken{block: string(l.src[start:end]), static: true})
-		case c == '}' || c == ')':
-			// Unbalanced closer: skip it.
-			l.i++
-		case c == '(':
-			l.i++
-			l.depth++
-			if l.depth > maxPSNesting {
-				l.err = "depth"
-				return out
-			}
-			inner := l.tokens(')')
-			l.depth--
-			out = append(out, psToken{op: ";"})
-			out = append(out, inner...)
-			out = append(out, psToken{op: ";"})
-		default:
-			before := l.i
-			out = append(out, l.word())
-			if l.i == before {
-				l.i++
-			}
-		}
-	}
-	return out
-}
-
-func (l *psLexer) peek(n int) rune {
-	if l.i+n < len(l.src) {
-		return l.src[l.i+n]
-	}
-	return 0
-}
-
-func (l *psLexer) blockComment() {
-	depth := 0
-	for l.i < len(l.src) {
-		if l.src[l.i] == '<' && l.peek(1) == '#' {
-			depth++
-			if depth > maxPSNesting {
-				l.err = "depth"
-				return
-			}
-			l.i += 2
-			continue
-		}
-		if l.src[l.i] == '#' && l.peek(1) == '>' {
-			depth--
-			l.i += 2
-			if depth == 0 {
-				return
-			}
-			continue
-		}
-		l.i++
-	}
-	l.err = "unclosed comment"
-}
-
-// word reads one argument word, which may mix bare text, quotes and variables.
-func (l *psLexer) word() psToken {
-	t := psToken{static: true}
-	var b strings.Builder
-	braces := 0
-	for l.i < len(l.src) {
-		c := l.src[l.i]
-		switch {
-		case c == '{':
-			braces++
-			b.WriteRune(c)
-			l.i++
-		case c == '}' && braces > 0:
-			braces--
-			b.WriteRune(c)
-			l.i++
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ';' || c == '|' || c == ')' || c == '}':
-			t.text = b.String()
-			return t
-		case c == '&' && l.peek(1) == '&':
-			t.text = b.String()
-			return t
-		case c == '#' && b.Len() == 0:
-			t.text = b.String()
-			return t
-		case c == '`':
-			if l.i+1 < len(l.src) {
-				b.WriteRune(l.src[l.i+1])
-			}
-			l.i += 2
-		case c == '\'':
-			t.quoted = true
-			l.i++
-			for l.i < len(l.src) {
-				if l.src[l.i] == '\'' {
-					if l.peek(1) == '\'' {
-						b.WriteRune('\'')
-						l.i += 2
-						continue
-					}
-					l.i++
-					break
-				}
-				b.WriteRune(l.src[l.i])
-				l.i++
-			}
-		case c == '"':
-			t.quoted = true
-			l.i++
-			for l.i < len(l.src) && l.src[l.i] != '"' {
-				d := l.src[l.i]
-				if d == '`' && l.i+1 < len(l.src) {
-					b.WriteRune(l.src[l.i+1])
-					l.i += 2
-					continue
-				}
-				if d == '$' {
-					if l.peek(1) == '(' {
-						t.sub = append(t.sub, l.subexpr())
-						t.static = false
-						b.WriteString("$(…)")
-						continue
-					}
-					if isPSVarStart(l.peek(1)) {
-						b.WriteString(l.variable())
-						t.static = false
-						continue
-					}
-				}
-				b.WriteRune(d)
-				l.i++
-			}
-			if l.i < len(l.src) {
-				l.i++
-			}
-		case c == '$' && l.peek(1) == '(':
-			t.sub = append(t.sub, l.subexpr())
-			t.static = false
-			b.WriteString("$(…)")
-		case (c == '$' || c == '@') && isPSVarStart(l.peek(1)):
-			b.WriteString(l.variable())
-			t.static = false
-		case c == ',' && b.Len() > 0:
-			t.comma = true
-			b.WriteRune(c)
-			l.i++
-		default:
-			b.WriteRune(c)
-			l.i++
-		}
-	}
-	t.text = b.String()
-	return t
-}
-
-func isPSVarStart(r rune) bool {
-	return r == '_' || r == '{' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
-}
-
-func (l *psLexer) variable() string {
-	start := l.i
-	l.i++
-	if l.i < len(l.src) && l.src[l.i] == '{' {
-		for l.i < len(l.src) && l.src[l.i] != '}' {
-			l.i++
-		}
-		l.i++
-		return string(l.src[start:min(l.i, len(l.src))])
-	}
-	for l.i < len(l.src) {
-		r := l.src[l.i]
-		if r == '_' || r == ':' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
-			l.i++
-			continue
-		}
-		break
-	}
-	return string(l.src[start:l.i])
-}
-
-// subexpr reads $( ... ) and returns its body, even when unclosed.
-func (l *psLexer) subexpr() string {
-	l.i += 2
-	start := l.i
-	depth := 1
-	inS, inD := false, false
-	for l.i < len(l.src) {
-		c := l.src[l.i]
-		switch {
-		case inS:
-			if c == '\'' {
-				inS = false
-			}
-		case inD:
-			if c == '"' {
-				inD = false
-			}
-		case c == '\'':
-			inS = true
-		case c == '"':
-			inD = true
-		case c == '(':
-			depth++
-			if depth > maxPSNesting*2 {
-				l.err = "depth"
-				return ""
-			}
-		case c == ')':
-			depth--
-			if depth == 0 {
-				body := string(l.src[start:l.i])
-				l.i++
-				return body
-			}
-		}
-		l.i++
-	}
-	return string(l.src[start:])
-}
 
 // judgePowerShell judges a PowerShell command line.
 func (r *run) judgePowerShell(src string, depth int) *family.Finding {
@@ -311,7 +17,7 @@ func (r *run) judgePowerShell(src string, depth int) *family.Finding {
 	if depth >= r.eng.maxDepth {
 		return &family.Finding{Rule: guard.RuleEngineDepth, Segment: src, Reason: "Command exceeds maximum recursion depth and cannot be safely analyzed."}
 	}
-	toks, perr := lexPowerShell(src)
+	toks, perr := powershell.Lex(src)
 	switch perr {
 	case "depth":
 		return &family.Finding{Rule: guard.RuleEngineDepth, Segment: src, Reason: "Command exceeds maximum recursion depth and cannot be safely analyzed."}
@@ -321,7 +27,7 @@ func (r *run) judgePowerShell(src string, depth int) *family.Finding {
 			return &family.Finding{Rule: guard.RuleEngineUnparsable, Segment: src, Reason: reasonStrictUnparsable}
 		}
 	}
-	var cmd []psToken
+	var cmd []powershell.Token
 	pipedInput := false
 	flush := func(next string) *family.Finding {
 		defer func() { cmd = nil }()
@@ -333,11 +39,11 @@ func (r *run) judgePowerShell(src string, depth int) *family.Finding {
 		return f
 	}
 	for _, t := range toks {
-		if t.op == "call" {
+		if t.Op == "call" {
 			continue
 		}
-		if t.op != "" {
-			if f := flush(t.op); f != nil {
+		if t.Op != "" {
+			if f := flush(t.Op); f != nil {
 				return f
 			}
 			continue
@@ -348,51 +54,51 @@ func (r *run) judgePowerShell(src string, depth int) *family.Finding {
 }
 
 // psCommand judges one PowerShell command.
-func (r *run) psCommand(src string, cmd []psToken, piped bool, depth int) *family.Finding {
+func (r *run) psCommand(src string, cmd []powershell.Token, piped bool, depth int) *family.Finding {
 	for _, t := range cmd {
-		for _, s := range t.sub {
+		for _, s := range t.Sub {
 			if f := r.judgePowerShell(s, depth+1); f != nil {
 				return f
 			}
 		}
 	}
 	head := cmd[0]
-	if head.block != "" && head.text == "" {
-		return r.judgePowerShell(head.block, depth+1)
+	if head.Block != "" && head.Text == "" {
+		return r.judgePowerShell(head.Block, depth+1)
 	}
-	if !head.static {
+	if !head.Static {
 		if r.mode.Has(guard.ModeStrict) {
 			return r.block(guard.RuleDynamicCommandName, "The PowerShell command name is not static; write it literally.", src)
 		}
 		return nil
 	}
-	name := strings.ToLower(head.text)
+	name := strings.ToLower(head.Text)
 	args := cmd[1:]
 	switch name {
 	case "remove-item", "ri", "rm", "del", "erase", "rd", "rmdir":
 		texts := make([]string, len(args))
 		fields := make([]family.Field, len(args))
 		for i, a := range args {
-			texts[i] = a.text
-			fields[i] = family.Field{Val: a.text, Static: a.static, Src: a.text}
+			texts[i] = a.Text
+			fields[i] = family.Field{Val: a.Text, Static: a.Static, Src: a.Text}
 		}
 		return r.psRemoveItem(src, texts, fields, piped)
 	case "iex", "invoke-expression":
 		for i := 0; i < len(args); i++ {
 			a := args[i]
-			if strings.HasPrefix(strings.ToLower(a.text), "-command") || strings.HasPrefix(strings.ToLower(a.text), "-c") && !a.quoted {
+			if strings.HasPrefix(strings.ToLower(a.Text), "-command") || strings.HasPrefix(strings.ToLower(a.Text), "-c") && !a.Quoted {
 				continue
 			}
-			if !a.static {
+			if !a.Static {
 				return r.block(guard.RuleDynamicScript, "Invoke-Expression runs code the engine cannot see; shell execution source cannot be verified.", src)
 			}
-			return r.judgePowerShell(a.text, depth+1)
+			return r.judgePowerShell(a.Text, depth+1)
 		}
 		return nil
 	case "invoke-command", "icm":
 		for _, a := range args {
-			if a.block != "" {
-				if f := r.judgePowerShell(a.block, depth+1); f != nil {
+			if a.Block != "" {
+				if f := r.judgePowerShell(a.Block, depth+1); f != nil {
 					return f
 				}
 			}
@@ -402,13 +108,13 @@ func (r *run) psCommand(src string, cmd []psToken, piped bool, depth int) *famil
 	// Anything else: judge it with the POSIX rules (git, rm -rf, ...).
 	fields := make([]family.Field, 0, len(cmd))
 	for _, t := range cmd {
-		if t.block != "" && t.text == "" {
-			if f := r.judgePowerShell(t.block, depth+1); f != nil {
+		if t.Block != "" && t.Text == "" {
+			if f := r.judgePowerShell(t.Block, depth+1); f != nil {
 				return f
 			}
 			continue
 		}
-		fields = append(fields, family.Field{Val: t.text, Static: t.static, Src: t.text})
+		fields = append(fields, family.Field{Val: t.Text, Static: t.Static, Src: t.Text})
 	}
 	if len(fields) == 0 {
 		return nil
@@ -417,16 +123,6 @@ func (r *run) psCommand(src string, cmd []psToken, piped bool, depth int) *famil
 	sc.depth = depth
 	cc := &cmdCall{Call: family.Call{Args: fields, Cwd: r.origCwd, Seg: src}, sc: sc}
 	return r.analyzeCall(cc)
-}
-
-// psParam matches a PowerShell parameter name or unambiguous prefix.
-func psParam(arg, name string, minLen int) (bool, string) {
-	a := strings.ToLower(arg)
-	if !strings.HasPrefix(a, "-") {
-		return false, ""
-	}
-	p, val, _ := strings.Cut(a[1:], ":")
-	return len(p) >= minLen && strings.HasPrefix(name, p), val
 }
 
 // psRemoveItem judges Remove-Item and its aliases.
@@ -447,33 +143,33 @@ func (r *run) psRemoveItem(src string, texts []string, args []family.Field, pipe
 			}
 		}
 		if past || !strings.HasPrefix(t, "-") || !a.Static {
-			targets = append(targets, splitPSList(a)...)
+			targets = append(targets, powershell.SplitList(a)...)
 			continue
 		}
 		if t == "--" {
 			past = true
 			continue
 		}
-		if ok, _ := psParam(t, "recurse", 1); ok {
+		if ok, _ := powershell.Param(t, "recurse", 1); ok {
 			recurse = true
 			continue
 		}
-		if ok, _ := psParam(t, "force", 2); ok {
+		if ok, _ := powershell.Param(t, "force", 2); ok {
 			force = true
 			continue
 		}
-		if ok, v := psParam(t, "whatif", 2); ok {
+		if ok, v := powershell.Param(t, "whatif", 2); ok {
 			whatif = v != "$false"
 			continue
 		}
-		if ok, v := psParam(t, "path", 1); ok || strings.HasPrefix(strings.ToLower(t), "-literalpath") || strings.HasPrefix(strings.ToLower(t), "-lp") {
+		if ok, v := powershell.Param(t, "path", 1); ok || strings.HasPrefix(strings.ToLower(t), "-literalpath") || strings.HasPrefix(strings.ToLower(t), "-lp") {
 			if v != "" || strings.Contains(t, ":") {
 				_, after, _ := strings.Cut(t, ":")
-				targets = append(targets, splitPSList(family.Field{Val: after, Static: a.Static})...)
+				targets = append(targets, powershell.SplitList(family.Field{Val: after, Static: a.Static})...)
 				continue
 			}
 			if i+1 < len(args) {
-				targets = append(targets, splitPSList(args[i+1])...)
+				targets = append(targets, powershell.SplitList(args[i+1])...)
 				i++
 			} else {
 				missingPath = true
@@ -526,22 +222,8 @@ func (r *run) psRemoveItem(src string, texts []string, args []family.Field, pipe
 	return nil
 }
 
-// splitPSList splits a bare comma list (a,b) into its items.
-func splitPSList(a family.Field) []family.Field {
-	if !strings.Contains(a.Val, ",") || !a.Static {
-		return []family.Field{a}
-	}
-	var out []family.Field
-	for _, p := range strings.Split(a.Val, ",") {
-		out = append(out, family.Field{Val: p, Static: true, Src: p})
-	}
-	return out
-}
-
-func psNormalize(p string) string { return strings.ReplaceAll(p, `\`, "/") }
-
 func (r *run) psRootOrHome(t family.Field) bool {
-	v := strings.ToLower(psNormalize(strings.TrimSpace(t.Val)))
+	v := strings.ToLower(powershell.Normalize(strings.TrimSpace(t.Val)))
 	for _, h := range []string{"$home", "$env:userprofile", "$env:home", "${home}", "~"} {
 		if v == h || v == h+"/" || v == h+"/*" {
 			return true
@@ -553,7 +235,7 @@ func (r *run) psRootOrHome(t family.Field) bool {
 	if !t.Static {
 		return false
 	}
-	f := family.Field{Val: psNormalize(t.Val), Static: true}
+	f := family.Field{Val: powershell.Normalize(t.Val), Static: true}
 	cc := &cmdCall{Call: family.Call{Cwd: r.origCwd}}
 	return r.isRootOrHome(cc, f)
 }
@@ -562,7 +244,7 @@ func (r *run) psGitMetadata(t family.Field, force, recurse bool, src string) *fa
 	if !t.Static || r.origCwd == "" {
 		return nil
 	}
-	v := psNormalize(t.Val)
+	v := powershell.Normalize(t.Val)
 	abs := v
 	if !filepath.IsAbs(abs) {
 		abs = filepath.Join(r.origCwd, abs)
@@ -589,7 +271,7 @@ func (r *run) psClassify(t family.Field, src string) *family.Finding {
 	if !t.Static {
 		return r.block(guard.RulePSDynamicTarget, "PowerShell Remove-Item -Recurse -Force target cannot be resolved statically ("+t.Val+"); write the path literally.", src)
 	}
-	v := psNormalize(t.Val)
+	v := powershell.Normalize(t.Val)
 	if r.isTempPath(v) {
 		return nil
 	}
@@ -646,7 +328,7 @@ func (r *run) analyzePwshLauncher(cc *cmdCall) *family.Finding {
 			if i+1 >= len(args) || !args[i+1].Static {
 				return r.block(guard.RuleDynamicScript, "pwsh -EncodedCommand runs code the engine cannot see.", cc.Seg)
 			}
-			code, ok := decodePSEncoded(args[i+1].Val)
+			code, ok := powershell.DecodeEncodedCommand(args[i+1].Val)
 			if !ok {
 				return r.block(guard.RuleDynamicScript, "pwsh -EncodedCommand carries code the engine cannot decode.", cc.Seg)
 			}
@@ -656,16 +338,4 @@ func (r *run) analyzePwshLauncher(cc *cmdCall) *family.Finding {
 		}
 	}
 	return nil
-}
-
-func decodePSEncoded(s string) (string, bool) {
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil || len(b)%2 != 0 {
-		return "", false
-	}
-	u := make([]uint16, len(b)/2)
-	for i := range u {
-		u[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
-	}
-	return string(utf16.Decode(u)), true
 }

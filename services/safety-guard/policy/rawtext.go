@@ -6,6 +6,7 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/git"
 )
 
 // rawSegments splits text the engine cannot parse into command-like segments
@@ -131,7 +132,7 @@ func (r *run) scanRawText(text, seg string) *family.Finding {
 			case name == "rm":
 				what = rawRm(words[k:])
 			case name == "git":
-				what = rawGit(words[k:])
+				what = git.RawCommand(words[k:])
 			case name == "find" && !displayHead:
 				what = rawFind(words[k:])
 			case name == "dd":
@@ -185,37 +186,6 @@ func rawRm(words []string) string {
 	}
 	if rec && force {
 		return "rm -rf"
-	}
-	return ""
-}
-
-func rawGit(words []string) string {
-	// The same global-option skipping as parseGitInvocation, on strings:
-	// raw text can be long, and converting it to fields costs more than
-	// the scan.
-	i := 1
-	for i < len(words) {
-		v := words[i]
-		if v == "--" {
-			i++
-			break
-		}
-		if !strings.HasPrefix(v, "-") || v == "-" {
-			break
-		}
-		switch {
-		case v == "-C" || v == "-c" || v == "--config-env" || v == "--git-dir" || v == "--work-tree" || gitGlobalWithValue[v]:
-			i += 2
-		default:
-			i++
-		}
-	}
-	if i >= len(words) {
-		return ""
-	}
-	sub := strings.ToLower(words[i])
-	if m := gitRule(sub, words[i+1:]); m != nil {
-		return "git " + sub
 	}
 	return ""
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/secrets"
 )
 
 // run is the state of one Check: the request, the budgets, and the resolved
@@ -40,7 +41,7 @@ type run struct {
 	realCache    map[string]string
 	kept         *parsed
 	secretMemo   map[[2]string][2]string
-	secretIx     *secretIdx
+	secretIx     *secrets.Index
 }
 
 type writtenFile struct {

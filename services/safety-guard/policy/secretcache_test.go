@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/secrets"
 )
 
 // TestSecretIndexTTL pins down how stale the credential cache may be: a
@@ -44,7 +45,7 @@ func TestSecretIndexTTL(t *testing.T) {
 	if d := check(); d.Blocked() {
 		t.Fatalf("the cache entry was not reused within its lifetime: %+v", d)
 	}
-	clock = clock.Add(secretIndexTTL + time.Millisecond)
+	clock = clock.Add(secrets.IndexTTL + time.Millisecond)
 	if d := check(); d.Rule != guard.RuleSecretAgentCredential {
 		t.Fatalf("after the entry expired, the file a credential path links to is not protected: %+v", d)
 	}

@@ -107,14 +107,14 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *family.Finding) {
 			switch {
 			case a == "-D" || a == "--chdir":
 				if i+1 < len(args) {
-					n.Cwd = resolveDir(n.Cwd, args[i+1])
+					n.Cwd = family.ResolveDir(n.Cwd, args[i+1])
 				}
 				i += 2
 				continue
 			case strings.HasPrefix(a, "--chdir="):
-				n.Cwd = resolveDir(n.Cwd, family.Field{Val: a[len("--chdir="):], Static: args[i].Static})
+				n.Cwd = family.ResolveDir(n.Cwd, family.Field{Val: a[len("--chdir="):], Static: args[i].Static})
 			case strings.HasPrefix(a, "-D") && len(a) > 2:
-				n.Cwd = resolveDir(n.Cwd, family.Field{Val: a[2:], Static: args[i].Static})
+				n.Cwd = family.ResolveDir(n.Cwd, family.Field{Val: a[2:], Static: args[i].Static})
 			case a == "-i" || a == "--login":
 				n.Cwd = ""
 			case a == "-e" || a == "--edit" || a == "-l" || a == "--list" || a == "-v" || a == "--validate" || a == "-V" || a == "--version" || a == "-k" || a == "-K":
@@ -333,13 +333,13 @@ func (r *run) peelEnv(cc *cmdCall) *family.Finding {
 			i++
 		case v == "-C" || v == "--chdir":
 			if i+1 < len(args) {
-				n.Cwd = resolveDir(n.Cwd, args[i+1])
+				n.Cwd = family.ResolveDir(n.Cwd, args[i+1])
 			}
 			i += 2
 		case strings.HasPrefix(v, "--chdir=") || strings.HasPrefix(v, "-C"):
 			t := strings.TrimPrefix(strings.TrimPrefix(v, "--chdir="), "-C")
 			t = strings.TrimPrefix(t, "=")
-			n.Cwd = resolveDir(n.Cwd, family.Field{Val: t, Static: a.Static})
+			n.Cwd = family.ResolveDir(n.Cwd, family.Field{Val: t, Static: a.Static})
 			i++
 		case v == "-S" || v == "--split-string" || strings.HasPrefix(v, "-S") || strings.HasPrefix(v, "--split-string="):
 			var s family.Field

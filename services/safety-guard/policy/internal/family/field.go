@@ -1,6 +1,8 @@
 package family
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
@@ -200,4 +202,38 @@ func SplitEnvString(s string) ([]Field, bool) {
 		out = append(out, Lit(b.String()))
 	}
 	return out, true
+}
+
+// ResolveDir resolves a directory operand (cd, env -C, git -C) against base,
+// following symlinks the way the kernel does. It returns "" when the result
+// is unknown or not an existing directory.
+func ResolveDir(base string, target Field) string {
+	if !target.Static || target.Val == "" {
+		return ""
+	}
+	p := target.Val
+	if !filepath.IsAbs(p) {
+		if base == "" {
+			return ""
+		}
+		real, err := filepath.EvalSymlinks(base)
+		if err != nil {
+			return ""
+		}
+		// No Join: cleaning would apply ".." before symlinks are resolved.
+		p = real + string(filepath.Separator) + p
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return ""
+	}
+	if !IsDir(real) {
+		return ""
+	}
+	return real
+}
+
+func IsDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }
