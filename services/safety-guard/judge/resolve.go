@@ -59,7 +59,7 @@ func Resolve(req rpc.GuardCheckRequest, base guard.Mode, layers []Layer) (policy
 	}
 	var (
 		names    []string
-		rules    []policy.CustomRule
+		rules    []events.GuardRule
 		switches map[string]bool
 	)
 	for _, l := range all {
@@ -72,7 +72,7 @@ func Resolve(req rpc.GuardCheckRequest, base guard.Mode, layers []Layer) (policy
 			out.Mode = m
 		}
 		for _, r := range p.Rules {
-			rules = replaceRule(rules, policy.CustomRule(r))
+			rules = replaceRule(rules, r)
 		}
 		for id, on := range p.RuleSwitches {
 			if switches == nil {
@@ -110,7 +110,7 @@ func Resolve(req rpc.GuardCheckRequest, base guard.Mode, layers []Layer) (policy
 
 // replaceRule appends r, dropping an earlier rule of the same name
 // (case-insensitively), as upstream merges its user and project files.
-func replaceRule(rules []policy.CustomRule, r policy.CustomRule) []policy.CustomRule {
+func replaceRule(rules []events.GuardRule, r events.GuardRule) []events.GuardRule {
 	for i, old := range rules {
 		if strings.EqualFold(old.Name, r.Name) {
 			rules = append(rules[:i:i], rules[i+1:]...)

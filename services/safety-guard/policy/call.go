@@ -6,6 +6,7 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/custom"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
@@ -13,6 +14,7 @@ import (
 // rules: what the rules see, and the walker's own state around it.
 type cmdCall struct {
 	family.Call
+	r *run
 	// external is true once a wrapper has exec'd the command: shell functions and
 	// builtins no longer apply.
 	external bool
@@ -90,7 +92,7 @@ func (r *run) walkCall(st *syntax.Stmt, call *syntax.CallExpr, sc *scope, in *fa
 		}
 		return r.walkRedirects(st, sc, nil, stdin)
 	}
-	cc := &cmdCall{Call: family.Call{Args: args, Cwd: sc.cwd, Stdin: stdin, Seg: seg}, st: st, sc: sc}
+	cc := &cmdCall{Call: family.Call{Args: args, Cwd: sc.cwd, Stdin: stdin, Seg: seg}, r: r, st: st, sc: sc}
 	for _, a := range assigns {
 		v := a.val
 		if a.array {
@@ -179,7 +181,7 @@ func (r *run) analyzeCall(cc *cmdCall) *family.Finding {
 			return r.callFunction(cc, fn)
 		}
 	}
-	if f := r.customRules(cc, base); f != nil {
+	if f := custom.Judge(cc, &cc.Call); f != nil {
 		return f
 	}
 	if handled, f := r.peelWrapper(cc, base); handled || f != nil {

@@ -121,7 +121,7 @@ func (r *run) psCommand(src string, cmd []powershell.Token, piped bool, depth in
 	}
 	sc := r.rootScope()
 	sc.depth = depth
-	cc := &cmdCall{Call: family.Call{Args: fields, Cwd: r.origCwd, Seg: src}, sc: sc}
+	cc := &cmdCall{Call: family.Call{Args: fields, Cwd: r.origCwd, Seg: src}, r: r, sc: sc}
 	return r.analyzeCall(cc)
 }
 
@@ -236,7 +236,7 @@ func (r *run) psRootOrHome(t family.Field) bool {
 		return false
 	}
 	f := family.Field{Val: powershell.Normalize(t.Val), Static: true}
-	cc := &cmdCall{Call: family.Call{Cwd: r.origCwd}}
+	cc := &cmdCall{Call: family.Call{Cwd: r.origCwd}, r: r}
 	return r.isRootOrHome(cc, f)
 }
 

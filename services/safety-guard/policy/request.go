@@ -1,6 +1,9 @@
 package policy
 
-import "github.com/phantom-run/phantom/contracts/guard"
+import (
+	"github.com/phantom-run/phantom/contracts/events"
+	"github.com/phantom-run/phantom/contracts/guard"
+)
 
 // Shell names the language a command is written in.
 type Shell string
@@ -31,7 +34,7 @@ type Request struct {
 	// Shell is the command language; "" means ShellBash.
 	Shell Shell
 	// Rules are custom rules in force, typically from LoadRuleFiles.
-	Rules []CustomRule
+	Rules []events.GuardRule
 	// Policy fine-tunes the built-in rules; the zero value keeps the defaults.
 	Policy Policy
 }

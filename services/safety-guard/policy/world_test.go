@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy"
 )
@@ -377,7 +378,7 @@ func (w *world) request(c corpusCase) (policy.Request, error) {
 		req.Shell = policy.ShellAuto
 	}
 	for _, r := range c.Custom {
-		req.Rules = append(req.Rules, policy.CustomRule(r))
+		req.Rules = append(req.Rules, events.GuardRule(r))
 	}
 	if c.Options != nil && strings.Contains(c.Options.UserConfigDir, "-net-config-") && req.Cwd != "" {
 		// Upstream's configuration-recovery fixture installs a project
@@ -419,7 +420,7 @@ func (w *world) request(c corpusCase) (policy.Request, error) {
 	}
 	if po := c.Overrides; po != nil {
 		for _, r := range po.Rules {
-			req.Rules = append(req.Rules, policy.CustomRule(r))
+			req.Rules = append(req.Rules, events.GuardRule(r))
 		}
 		if po.ProtectionEnabled != nil && !*po.ProtectionEnabled {
 			req.Policy.DisableDestructive = true
