@@ -21,10 +21,10 @@ func (r *run) analyzeAwk(cc *cmdCall, base string) *family.Finding {
 		v := a.Val
 		if a.Input && family.CouldBeOption(a) {
 			// Input in option position can add -f or -e with a program.
-			return r.carrierDynamic(cc, "the input adds options to "+base)
+			return family.CarrierDynamic(r, &cc.Call, "the input adds options to "+base)
 		}
 		if !a.Static && strings.HasPrefix(v, "-") && r.mode.Has(guard.ModeStrict) {
-			return r.block(guard.RuleDynamicScript, base+" takes an option the engine cannot see ("+family.Clip(a.Src)+"); shell execution source cannot be verified.", cc.Seg)
+			return r.Block(guard.RuleDynamicScript, base+" takes an option the engine cannot see ("+family.Clip(a.Src)+"); shell execution source cannot be verified.", cc.Seg)
 		}
 		if !a.Static && strings.HasPrefix(v, "-") {
 			i++
@@ -71,7 +71,7 @@ func (r *run) analyzeAwk(cc *cmdCall, base string) *family.Finding {
 	if len(progs) == 0 && len(files) == 0 {
 		if i >= len(args) {
 			if cc.Carrier != "" {
-				return r.carrierDynamic(cc, base+" reads its program from the input")
+				return family.CarrierDynamic(r, &cc.Call, base+" reads its program from the input")
 			}
 			return nil
 		}
@@ -79,26 +79,26 @@ func (r *run) analyzeAwk(cc *cmdCall, base string) *family.Finding {
 	}
 	for _, f := range files {
 		if !f.Static && f.Input {
-			return r.carrierDynamic(cc, base+" runs a program file named by the input")
+			return family.CarrierDynamic(r, &cc.Call, base+" runs a program file named by the input")
 		}
 		if r.mode.Has(guard.ModeStrict) && (!f.Static || f.Val == "-") {
-			return r.block(guard.RuleDynamicScript, base+" runs a program file the engine cannot see ("+family.Clip(f.Src)+"); shell execution source cannot be verified.", cc.Seg)
+			return r.Block(guard.RuleDynamicScript, base+" runs a program file the engine cannot see ("+family.Clip(f.Src)+"); shell execution source cannot be verified.", cc.Seg)
 		}
 		if f.Static && f.Val == "-" && cc.Carrier != "" {
-			return r.carrierDynamic(cc, base+" reads its program from the input")
+			return family.CarrierDynamic(r, &cc.Call, base+" reads its program from the input")
 		}
 	}
 	for _, p := range progs {
 		if !p.Static {
 			if p.Input {
 				if strings.Contains(p.Val, "system") || strings.Contains(p.Val, "getline") || strings.Contains(p.Val, "|") {
-					if f := r.block(guard.RuleAwkSystemDynamic, reasonAwkDynamic, cc.Seg); f != nil {
+					if f := r.Block(guard.RuleAwkSystemDynamic, reasonAwkDynamic, cc.Seg); f != nil {
 						return f
 					}
 				}
-				return r.carrierDynamic(cc, base+" runs a program from the input")
+				return family.CarrierDynamic(r, &cc.Call, base+" runs a program from the input")
 			}
-			return r.block(guard.RuleDynamicScript, base+" runs a program the engine cannot see ("+family.Clip(p.Src)+"); shell execution source cannot be verified.", cc.Seg)
+			return r.Block(guard.RuleDynamicScript, base+" runs a program the engine cannot see ("+family.Clip(p.Src)+"); shell execution source cannot be verified.", cc.Seg)
 		}
 		if f := r.judgeAwkProgram(cc, p.Val); f != nil {
 			return f
@@ -116,7 +116,7 @@ type awkCommand struct {
 func (r *run) judgeAwkProgram(cc *cmdCall, prog string) *family.Finding {
 	for _, c := range awkCommands(prog) {
 		if !c.static {
-			if f := r.block(guard.RuleAwkSystemDynamic, reasonAwkDynamic, cc.Seg); f != nil {
+			if f := r.Block(guard.RuleAwkSystemDynamic, reasonAwkDynamic, cc.Seg); f != nil {
 				return f
 			}
 			continue

@@ -388,12 +388,12 @@ func (r *run) evalBuiltin(cc *cmdCall) *family.Finding {
 	code := family.JoinFields(args, " ")
 	if !code.Static {
 		if code.Input {
-			return r.carrierDynamic(cc, "eval runs input")
+			return family.CarrierDynamic(r, &cc.Call, "eval runs input")
 		}
 		if !r.mode.Has(guard.ModeStrict) && r.isShellInitEval(cc, argWord(cc, 1)) {
 			return nil
 		}
-		return r.block(guard.RuleDynamicScript, "eval runs code the engine cannot see ("+family.Clip(code.Src)+"); shell execution source cannot be verified.", cc.Seg)
+		return r.Block(guard.RuleDynamicScript, "eval runs code the engine cannot see ("+family.Clip(code.Src)+"); shell execution source cannot be verified.", cc.Seg)
 	}
 	sc := cc.sc
 	if cc.external {
@@ -411,7 +411,7 @@ func (r *run) sourceBuiltin(cc *cmdCall) *family.Finding {
 		}
 		if args[0].Val == "-p" && len(args) > 1 {
 			if !args[1].Static {
-				return r.block(guard.RuleDynamicScript, "source searches a path the engine cannot see; shell execution source cannot be verified.", cc.Seg)
+				return r.Block(guard.RuleDynamicScript, "source searches a path the engine cannot see; shell execution source cannot be verified.", cc.Seg)
 			}
 			args = args[2:]
 			continue
@@ -426,17 +426,17 @@ func (r *run) sourceBuiltin(cc *cmdCall) *family.Finding {
 		if !r.mode.Has(guard.ModeStrict) && len(cc.Args) == 2 && r.isShellInitEval(cc, argWord(cc, 1)) {
 			return nil
 		}
-		return r.block(guard.RuleDynamicScript, "source runs the output of a command the engine cannot see; shell execution source cannot be verified.", cc.Seg)
+		return r.Block(guard.RuleDynamicScript, "source runs the output of a command the engine cannot see; shell execution source cannot be verified.", cc.Seg)
 	}
 	if !file.Static {
 		if file.Input {
-			return r.carrierDynamic(cc, "source runs a file named by the input")
+			return family.CarrierDynamic(r, &cc.Call, "source runs a file named by the input")
 		}
-		return r.block(guard.RuleDynamicScript, "source runs a file the engine cannot name ("+family.Clip(file.Src)+"); shell execution source cannot be verified.", cc.Seg)
+		return r.Block(guard.RuleDynamicScript, "source runs a file the engine cannot name ("+family.Clip(file.Src)+"); shell execution source cannot be verified.", cc.Seg)
 	}
 	if wf := r.writtenFile(cc.Cwd, file.Val); wf != nil {
 		if !wf.known {
-			return r.block(guard.RuleDynamicScript, "source runs a file this command rewrote with content the engine cannot see.", cc.Seg)
+			return r.Block(guard.RuleDynamicScript, "source runs a file this command rewrote with content the engine cannot see.", cc.Seg)
 		}
 		sc := cc.sc
 		if cc.external {
@@ -457,7 +457,7 @@ func (r *run) trapBuiltin(cc *cmdCall) *family.Finding {
 	}
 	code := args[0]
 	if !code.Static {
-		return r.block(guard.RuleDynamicScript, "trap installs code the engine cannot see; shell execution source cannot be verified.", cc.Seg)
+		return r.Block(guard.RuleDynamicScript, "trap installs code the engine cannot see; shell execution source cannot be verified.", cc.Seg)
 	}
 	return r.judgeScript(code.Val, cc.sc.clone(), scriptNested)
 }

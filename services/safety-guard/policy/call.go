@@ -152,12 +152,12 @@ func (r *run) analyzeCall(cc *cmdCall) *family.Finding {
 	name := cc.Args[0]
 	if !name.Static || name.Glob {
 		if name.Input {
-			return r.carrierDynamic(cc, "the command name comes from the input")
+			return family.CarrierDynamic(r, &cc.Call, "the command name comes from the input")
 		}
-		return r.block(guard.RuleDynamicCommandName, "The command name is not static ("+family.Clip(name.Src)+"), so the engine cannot tell what runs. Write the command name literally.", cc.Seg)
+		return r.Block(guard.RuleDynamicCommandName, "The command name is not static ("+family.Clip(name.Src)+"), so the engine cannot tell what runs. Write the command name literally.", cc.Seg)
 	}
 	if name.Param && !name.Input && !name.PosOnly && (r.mode.Has(guard.ModeStrict) || r.req.Policy.RuleSwitches[guard.RuleDynamicCommandName]) {
-		if f := r.block(guard.RuleDynamicCommandName, "The command name comes from a variable; write it literally.", cc.Seg); f != nil {
+		if f := r.Block(guard.RuleDynamicCommandName, "The command name comes from a variable; write it literally.", cc.Seg); f != nil {
 			return f
 		}
 	}

@@ -158,7 +158,7 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *family.Finding {
 	}
 	if v, ok := r.commandEnvValue(cc, "PARALLEL"); ok && (!v.Static || strings.TrimSpace(v.Val) != "") {
 		// With the rule switched off the other rules still judge the jobs.
-		if f := r.block(guard.RuleParallelCommandStream, reasonParallelUnsupported+" (PARALLEL is set)", cc.Seg); f != nil {
+		if f := r.Block(guard.RuleParallelCommandStream, reasonParallelUnsupported+" (PARALLEL is set)", cc.Seg); f != nil {
 			return f
 		}
 	}
@@ -247,16 +247,16 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *family.Finding {
 		}
 	}
 	if unsupported || (hasWorkdir && remote) {
-		if f := r.block(guard.RuleParallelCommandStream, reasonParallelUnsupported, cc.Seg); f != nil {
+		if f := r.Block(guard.RuleParallelCommandStream, reasonParallelUnsupported, cc.Seg); f != nil {
 			return f
 		}
 	}
 	stdinMode := len(groups) == 0 || fromFile
 	if len(template) == 0 && stdinMode {
-		return r.block(guard.RuleParallelCommandStream, reasonParallelStream, cc.Seg)
+		return r.Block(guard.RuleParallelCommandStream, reasonParallelStream, cc.Seg)
 	}
 	if pipe {
-		if f := r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg); f != nil {
+		if f := r.Block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg); f != nil {
 			return f
 		}
 	}
@@ -276,7 +276,7 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *family.Finding {
 		// Commands mode: each argument is a command line.
 		for _, g := range groups {
 			if len(groups) > 1 {
-				if f := r.block(guard.RuleParallelCommandStream, reasonParallelUnsupported, cc.Seg); f != nil {
+				if f := r.Block(guard.RuleParallelCommandStream, reasonParallelUnsupported, cc.Seg); f != nil {
 					return f
 				}
 			}
@@ -475,7 +475,7 @@ func (r *run) parallelShellTemplate(cc *cmdCall, template []family.Field, stdinM
 		// A placeholder in a wrapper's argument, such as env FOO='echo {}',
 		// hands input to the shell through its environment.
 		if parallelPlaceholderRe(a.Val) {
-			return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
+			return r.Block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
 		}
 	}
 	argv := template[head:]
@@ -483,18 +483,18 @@ func (r *run) parallelShellTemplate(cc *cmdCall, template []family.Field, stdinM
 	if !sa.command {
 		for _, a := range argv[1:] {
 			if parallelPlaceholderRe(a.Val) {
-				return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
+				return r.Block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
 			}
 		}
 		return nil
 	}
 	if len(sa.operands) == 0 {
-		return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
+		return r.Block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
 	}
 	script := sa.operands[0]
 	if strings.TrimSpace(script.Val) == "{}" || (strings.HasPrefix(script.Val, "{") && strings.HasSuffix(script.Val, "}") && parallelPlaceholderRe(script.Val) && !strings.Contains(script.Val, " ")) {
 		if stdinMode {
-			return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
+			return r.Block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
 		}
 	}
 	for _, a := range argv[1:] {
@@ -502,7 +502,7 @@ func (r *run) parallelShellTemplate(cc *cmdCall, template []family.Field, stdinM
 			continue
 		}
 		if parallelPlaceholderRe(a.Val) {
-			return r.block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
+			return r.Block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
 		}
 	}
 	return nil

@@ -10,42 +10,20 @@ import (
 
 var shellNames = family.NameSet("bash", "sh", "zsh", "ksh", "dash", "ash", "mksh", "yash", "fish", "csh", "tcsh", "posh", "rbash", "pdksh", "oksh", "loksh")
 
-// carrierDynamic blocks a command whose structure comes from xargs or
-// parallel input (or, outside carriers, from data the engine cannot see).
-func (r *run) carrierDynamic(cc *cmdCall, why string) *family.Finding {
-	switch cc.Carrier {
-	case "xargs":
-		return r.block(guard.RuleXargsShellDynamic, family.FmtReason(reasonDynamicCmdIn, "xargs", why)+" Use explicit commands instead.", cc.Seg)
-	case "parallel":
-		return r.block(guard.RuleParallelShellDynamic, family.FmtReason(reasonDynamicCmdIn, "parallel", why)+" Use explicit commands instead.", cc.Seg)
-	}
-	return r.block(guard.RuleDynamicScript, "Command structure comes from data the engine cannot see ("+why+").", cc.Seg)
-}
-
 func (r *run) carrierRm(cc *cmdCall) *family.Finding {
 	if cc.Carrier == "parallel" {
-		return r.block(guard.RuleParallelRmDynamic, reasonParallelRm, cc.Seg)
+		return r.Block(guard.RuleParallelRmDynamic, reasonParallelRm, cc.Seg)
 	}
-	return r.block(guard.RuleXargsRmDynamic, reasonXargsRm, cc.Seg)
-}
-
-// dynStructure reports options or subcommands of a guarded command built from
-// substitutions: blocked in strict mode only, since in default mode the engine
-// judges what it can see, like upstream.
-func (r *run) dynStructure(cc *cmdCall, why string) *family.Finding {
-	if !r.mode.Has(guard.ModeStrict) && !r.req.Policy.RuleSwitches[guard.RuleDynamicStructure] {
-		return nil
-	}
-	return r.block(guard.RuleDynamicStructure, "shell substitution output can change guarded command structure ("+why+"); write it literally.", cc.Seg)
+	return r.Block(guard.RuleXargsRmDynamic, reasonXargsRm, cc.Seg)
 }
 
 // judgeCode judges shell code handed over as one string (watch, su -c, ssh...).
 func (r *run) judgeCode(cc *cmdCall, code family.Field, origin string) *family.Finding {
 	if !code.Static {
 		if code.Input {
-			return r.carrierDynamic(cc, origin+" runs input as shell code")
+			return family.CarrierDynamic(r, &cc.Call, origin+" runs input as shell code")
 		}
-		return r.block(guard.RuleDynamicScript, origin+" runs shell code the engine cannot see ("+family.Clip(code.Src)+"); shell execution source cannot be verified.", cc.Seg)
+		return r.Block(guard.RuleDynamicScript, origin+" runs shell code the engine cannot see ("+family.Clip(code.Src)+"); shell execution source cannot be verified.", cc.Seg)
 	}
 	sc := r.childScope(cc)
 	sc.posKnown = true
@@ -149,9 +127,9 @@ func (r *run) analyzeShell(cc *cmdCall, base string) *family.Finding {
 	sa := parseShellArgs(cc.Args)
 	if sa.dynOption != nil {
 		if sa.dynOption.Input {
-			return r.carrierDynamic(cc, "the input adds options to "+base)
+			return family.CarrierDynamic(r, &cc.Call, "the input adds options to "+base)
 		}
-		return r.block(guard.RuleDynamicScript, base+" is given options the engine cannot see ("+family.Clip(sa.dynOption.Src)+").", cc.Seg)
+		return r.Block(guard.RuleDynamicScript, base+" is given options the engine cannot see ("+family.Clip(sa.dynOption.Src)+").", cc.Seg)
 	}
 	if sa.noexec && base != "fish" {
 		return nil
@@ -173,7 +151,7 @@ func (r *run) analyzeShell(cc *cmdCall, base string) *family.Finding {
 	if sa.command {
 		if len(sa.operands) == 0 {
 			if cc.Carrier != "" {
-				return r.carrierDynamic(cc, base+" -c reads its code from the input")
+				return family.CarrierDynamic(r, &cc.Call, base+" -c reads its code from the input")
 			}
 			return nil
 		}
@@ -187,9 +165,9 @@ func (r *run) analyzeShell(cc *cmdCall, base string) *family.Finding {
 		}
 		if !code.Static {
 			if code.Input {
-				return r.carrierDynamic(cc, base+" -c runs code from the input")
+				return family.CarrierDynamic(r, &cc.Call, base+" -c runs code from the input")
 			}
-			return r.block(guard.RuleDynamicScript, base+" -c runs code the engine cannot see ("+family.Clip(code.Src)+"); shell execution source cannot be verified.", cc.Seg)
+			return r.Block(guard.RuleDynamicScript, base+" -c runs code the engine cannot see ("+family.Clip(code.Src)+"); shell execution source cannot be verified.", cc.Seg)
 		}
 		return r.judgeScript(code.Val, newScope(pos, d0), scriptNested)
 	}
@@ -199,13 +177,13 @@ func (r *run) analyzeShell(cc *cmdCall, base string) *family.Finding {
 	script := sa.operands[0]
 	if !script.Static {
 		if script.Input {
-			return r.carrierDynamic(cc, base+" runs a script named by the input")
+			return family.CarrierDynamic(r, &cc.Call, base+" runs a script named by the input")
 		}
-		return r.block(guard.RuleDynamicScript, base+" runs a script the engine cannot name ("+family.Clip(script.Src)+"); shell execution source cannot be verified.", cc.Seg)
+		return r.Block(guard.RuleDynamicScript, base+" runs a script the engine cannot name ("+family.Clip(script.Src)+"); shell execution source cannot be verified.", cc.Seg)
 	}
 	if wf := r.writtenFile(cc.Cwd, script.Val); wf != nil {
 		if !wf.known {
-			return r.block(guard.RuleDynamicScript, base+" runs a script this command rewrote with content the engine cannot see.", cc.Seg)
+			return r.Block(guard.RuleDynamicScript, base+" runs a script this command rewrote with content the engine cannot see.", cc.Seg)
 		}
 		return r.judgeScript(wf.content, newScope(sa.operands[1:], &script), scriptNested)
 	}
@@ -217,7 +195,7 @@ func (r *run) judgeStdinScript(cc *cmdCall, base string, mk func() *scope) *fami
 	in := cc.Stdin
 	if in == nil || in.Kind == family.StdinNone {
 		if cc.Carrier != "" {
-			return r.carrierDynamic(cc, base+" reads commands from the input")
+			return family.CarrierDynamic(r, &cc.Call, base+" reads commands from the input")
 		}
 		return nil
 	}
@@ -225,7 +203,7 @@ func (r *run) judgeStdinScript(cc *cmdCall, base string, mk func() *scope) *fami
 		return nil
 	}
 	if !in.Known {
-		return r.block(guard.RuleDynamicScript, base+" reads a script from a pipe or heredoc the engine cannot see; shell execution source cannot be verified.", cc.Seg)
+		return r.Block(guard.RuleDynamicScript, base+" reads a script from a pipe or heredoc the engine cannot see; shell execution source cannot be verified.", cc.Seg)
 	}
 	return r.judgeScript(in.Text, mk(), scriptNested)
 }
@@ -252,11 +230,11 @@ func (r *run) shellStartupFiles(cc *cmdCall, base string, sa shellArgs) *family.
 			continue
 		}
 		if !c.Static {
-			return r.block(guard.RuleDynamicScript, base+" reads a startup file the engine cannot name; shell execution source cannot be verified.", cc.Seg)
+			return r.Block(guard.RuleDynamicScript, base+" reads a startup file the engine cannot name; shell execution source cannot be verified.", cc.Seg)
 		}
 		wf := r.writtenFile(cc.Cwd, c.Val)
 		if wf == nil || !wf.known {
-			return r.block(guard.RuleDynamicScript, base+" reads a startup file ("+c.Val+") the engine cannot see; shell execution source cannot be verified.", cc.Seg)
+			return r.Block(guard.RuleDynamicScript, base+" reads a startup file ("+c.Val+") the engine cannot see; shell execution source cannot be verified.", cc.Seg)
 		}
 		sc := cc.sc.child()
 		sc.cwd = cc.Cwd
@@ -504,15 +482,15 @@ func parseInterpreter(kind string, args []family.Field) interpArgs {
 func (r *run) analyzeInterpreter(cc *cmdCall, base, kind string) *family.Finding {
 	ia := parseInterpreter(kind, cc.Args)
 	if ia.dynOption != nil && ia.dynOption.Input {
-		return r.carrierDynamic(cc, "the input adds options to "+base)
+		return family.CarrierDynamic(r, &cc.Call, "the input adds options to "+base)
 	}
 	for _, m := range ia.modules {
 		if !m.Static && m.Input {
-			return r.carrierDynamic(cc, base+" loads a module named by the input")
+			return family.CarrierDynamic(r, &cc.Call, base+" loads a module named by the input")
 		}
 	}
 	if ia.script != nil && !ia.script.Static && ia.script.Input {
-		return r.carrierDynamic(cc, base+" runs a script named by the input")
+		return family.CarrierDynamic(r, &cc.Call, base+" runs a script named by the input")
 	}
 	if r.mode.Has(guard.ModeStrict) {
 		// Strict mode wants to see the program: a script or module named by
@@ -532,21 +510,21 @@ func (r *run) analyzeInterpreter(cc *cmdCall, base, kind string) *family.Finding
 			unseen = ia.dynOption.Src
 		}
 		if unseen != "" {
-			return r.block(guard.RuleDynamicScript, base+" runs a program the engine cannot see ("+family.Clip(unseen)+"); shell execution source cannot be verified.", cc.Seg)
+			return r.Block(guard.RuleDynamicScript, base+" runs a program the engine cannot see ("+family.Clip(unseen)+"); shell execution source cannot be verified.", cc.Seg)
 		}
 	}
 	if len(ia.code) > 0 {
 		if r.mode.Has(guard.ModeParanoidInterpreters) || r.req.Policy.RuleSwitches[guard.RuleInterpreterParanoid] {
-			if f := r.block(guard.RuleInterpreterParanoid, "Interpreter one-liners are blocked in paranoid mode.\n\n(Paranoid mode: interpreter one-liners are blocked.)", cc.Seg); f != nil {
+			if f := r.Block(guard.RuleInterpreterParanoid, "Interpreter one-liners are blocked in paranoid mode.\n\n(Paranoid mode: interpreter one-liners are blocked.)", cc.Seg); f != nil {
 				return f
 			}
 		}
 		for _, c := range ia.code {
 			if !c.Static {
 				if c.Input {
-					return r.carrierDynamic(cc, base+" runs code from the input")
+					return family.CarrierDynamic(r, &cc.Call, base+" runs code from the input")
 				}
-				return r.block(guard.RuleDynamicScript, base+" runs inline code the engine cannot see ("+family.Clip(c.Src)+"); shell execution source cannot be verified.", cc.Seg)
+				return r.Block(guard.RuleDynamicScript, base+" runs inline code the engine cannot see ("+family.Clip(c.Src)+"); shell execution source cannot be verified.", cc.Seg)
 			}
 			if f := r.judgeInterpreterCode(cc, kind, c.Val); f != nil {
 				return f
@@ -556,12 +534,12 @@ func (r *run) analyzeInterpreter(cc *cmdCall, base, kind string) *family.Finding
 	}
 	if ia.stdin && cc.Stdin != nil && cc.Stdin.Kind != family.StdinNone && cc.Stdin.Kind != family.StdinFile {
 		if r.mode.Has(guard.ModeParanoidInterpreters) || r.req.Policy.RuleSwitches[guard.RuleInterpreterParanoid] {
-			if f := r.block(guard.RuleInterpreterParanoid, "Interpreter scripts fed on stdin are blocked in paranoid mode.\n\n(Paranoid mode: interpreter one-liners are blocked.)", cc.Seg); f != nil {
+			if f := r.Block(guard.RuleInterpreterParanoid, "Interpreter scripts fed on stdin are blocked in paranoid mode.\n\n(Paranoid mode: interpreter one-liners are blocked.)", cc.Seg); f != nil {
 				return f
 			}
 		}
 		if !cc.Stdin.Known {
-			return r.block(guard.RuleDynamicScript, base+" reads a script from a pipe the engine cannot see; shell execution source cannot be verified.", cc.Seg)
+			return r.Block(guard.RuleDynamicScript, base+" reads a script from a pipe the engine cannot see; shell execution source cannot be verified.", cc.Seg)
 		}
 		if cc.Stdin.Kind == family.StdinHeredoc && !cc.Stdin.Quoted {
 			if f := r.scanRawText(cc.Stdin.Text, cc.Seg); f != nil {
@@ -571,7 +549,7 @@ func (r *run) analyzeInterpreter(cc *cmdCall, base, kind string) *family.Finding
 		return r.judgeInterpreterCode(cc, kind, cc.Stdin.Text)
 	}
 	if ia.stdin && cc.Carrier != "" {
-		return r.carrierDynamic(cc, base+" reads its program from the input")
+		return family.CarrierDynamic(r, &cc.Call, base+" reads its program from the input")
 	}
 	if ia.script != nil && ia.script.Static {
 		if wf := r.writtenFile(cc.Cwd, ia.script.Val); wf != nil && wf.known {

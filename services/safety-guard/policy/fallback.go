@@ -8,6 +8,7 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/git"
 )
 
 const reasonStrictUnparsable = "Command could not be safely analyzed (strict mode). Verify manually."
@@ -153,7 +154,7 @@ func (r *run) fallbackScan(cc *cmdCall, base string) *family.Finding {
 			f = r.analyzeRm(n, n.Args, rmNormal)
 		case "git":
 			n.sc = cc.sc
-			f = r.analyzeGit(n, n.Args)
+			f = git.Judge(n, &n.Call)
 		case "find":
 			f = r.analyzeFind(n, n.Args)
 		default:

@@ -136,7 +136,7 @@ func (r *run) analyzeFind(cc *cmdCall, args []family.Field) *family.Finding {
 			if args[1+i].Subst {
 				// Computed substitution output still decides find's
 				// structure; strict mode wants it literal.
-				if f := r.dynStructure(cc, "a find argument is built from a substitution"); f != nil {
+				if f := family.DynStructure(r, &cc.Call, "a find argument is built from a substitution"); f != nil {
 					return f
 				}
 				break
@@ -145,9 +145,9 @@ func (r *run) analyzeFind(cc *cmdCall, args []family.Field) *family.Finding {
 	}
 	if fc.dynamic != nil {
 		if fc.dynamic.Input {
-			return r.carrierDynamic(cc, "the input adds find primaries")
+			return family.CarrierDynamic(r, &cc.Call, "the input adds find primaries")
 		}
-		if f := r.dynStructure(cc, "a find primary is built from a substitution"); f != nil {
+		if f := family.DynStructure(r, &cc.Call, "a find primary is built from a substitution"); f != nil {
 			return f
 		}
 	}
@@ -163,7 +163,7 @@ func (r *run) analyzeFind(cc *cmdCall, args []family.Field) *family.Finding {
 	if deletesFound {
 		for _, root := range fc.roots {
 			if r.isRootOrHome(cc, root) {
-				return r.block(guard.RuleRmRootOrHome, reasonRmRootHome, cc.Seg)
+				return r.Block(guard.RuleRmRootOrHome, reasonRmRootHome, cc.Seg)
 			}
 			if root.Static {
 				abs := root.Val
@@ -171,7 +171,7 @@ func (r *run) analyzeFind(cc *cmdCall, args []family.Field) *family.Finding {
 					abs = filepath.Join(cc.Cwd, abs)
 				}
 				if filepath.IsAbs(abs) && r.findReachesGitMetadata(cc.Cwd, abs) {
-					return r.block(guard.RuleFindGitMetadata, reasonFindGitMeta, cc.Seg)
+					return r.Block(guard.RuleFindGitMetadata, reasonFindGitMeta, cc.Seg)
 				}
 			}
 		}
@@ -280,7 +280,7 @@ func (r *run) findReachesGitMetadata(cwd, root string) bool {
 // allow path, without following symlinks, and never on the working directory
 // or its parents.
 func (r *run) findDeleteRoots(cc *cmdCall, fc findCall) *family.Finding {
-	block := func() *family.Finding { return r.block(guard.RuleFindDelete, reasonFindDelete, cc.Seg) }
+	block := func() *family.Finding { return r.Block(guard.RuleFindDelete, reasonFindDelete, cc.Seg) }
 	if fc.follow || fc.bsdRoot {
 		return block()
 	}

@@ -20,7 +20,7 @@ func (r *run) strictHeredocs(file *syntax.File, src string) *family.Finding {
 	var found *family.Finding
 	var stack []syntax.Node
 	syntax.Walk(file, func(n syntax.Node) bool {
-		if found != nil || !r.enabled(guard.RuleStrictHeredoc) {
+		if found != nil || !r.Enabled(guard.RuleStrictHeredoc) {
 			return false
 		}
 		if n == nil {
@@ -33,7 +33,7 @@ func (r *run) strictHeredocs(file *syntax.File, src string) *family.Finding {
 				if start, end := int(st.Pos().Offset()), int(st.End().Offset()); start < end && end <= len(src) {
 					seg = src[start:end]
 				}
-				found = r.block(guard.RuleStrictHeredoc, reason, seg)
+				found = r.Block(guard.RuleStrictHeredoc, reason, seg)
 				return false
 			}
 		}

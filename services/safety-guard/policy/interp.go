@@ -94,7 +94,7 @@ func (r *run) judgeInterpreterCode(cc *cmdCall, kind, code string) *family.Findi
 	}
 	for _, c := range extractExecCommands(kind, code) {
 		if !c.Static {
-			if f := r.block(guard.RuleInterpreterDangerous, "Interpreter code runs a shell command built at run time ("+family.Clip(c.Src)+"); the engine cannot see what it runs.", cc.Seg); f != nil {
+			if f := r.Block(guard.RuleInterpreterDangerous, "Interpreter code runs a shell command built at run time ("+family.Clip(c.Src)+"); the engine cannot see what it runs.", cc.Seg); f != nil {
 				return f
 			}
 			continue
@@ -105,14 +105,14 @@ func (r *run) judgeInterpreterCode(cc *cmdCall, kind, code string) *family.Findi
 			if inner.Rule == guard.RuleEngineDepth || inner.Rule == guard.RuleEngineBudget || inner.Rule == guard.RuleEngineTimeout {
 				return inner
 			}
-			if f := r.block(guard.RuleInterpreterDangerous, "Detected potentially dangerous command in interpreter code: "+inner.Reason, cc.Seg); f != nil {
+			if f := r.Block(guard.RuleInterpreterDangerous, "Detected potentially dangerous command in interpreter code: "+inner.Reason, cc.Seg); f != nil {
 				return f
 			}
 		}
 	}
 	if re := deleteCallRes()[kind]; re != nil && containsAny(code, deleteCallAnchors[kind]) {
 		if m := re.FindString(code); m != "" {
-			if f := r.block(guard.RuleInterpreterDangerous, "Interpreter code deletes files ("+strings.TrimSpace(strings.TrimRight(m, "( "))+"). Delete explicit paths with rm instead, so the guard can check them.", cc.Seg); f != nil {
+			if f := r.Block(guard.RuleInterpreterDangerous, "Interpreter code deletes files ("+strings.TrimSpace(strings.TrimRight(m, "( "))+"). Delete explicit paths with rm instead, so the guard can check them.", cc.Seg); f != nil {
 				return f
 			}
 		}
@@ -128,7 +128,7 @@ func (r *run) codeAsShell(cc *cmdCall, code string) *family.Finding {
 	if err != nil {
 		if isUnclosedQuote(err) {
 			if r.mode.Has(guard.ModeStrict) && strings.ContainsAny(code, " \t") {
-				return r.block(guard.RuleEngineUnparsable, reasonStrictUnparsable, cc.Seg)
+				return r.Block(guard.RuleEngineUnparsable, reasonStrictUnparsable, cc.Seg)
 			}
 			return r.scanRawText(code, cc.Seg)
 		}

@@ -68,7 +68,7 @@ func (r *run) psCommand(src string, cmd []powershell.Token, piped bool, depth in
 	}
 	if !head.Static {
 		if r.mode.Has(guard.ModeStrict) {
-			return r.block(guard.RuleDynamicCommandName, "The PowerShell command name is not static; write it literally.", src)
+			return r.Block(guard.RuleDynamicCommandName, "The PowerShell command name is not static; write it literally.", src)
 		}
 		return nil
 	}
@@ -90,7 +90,7 @@ func (r *run) psCommand(src string, cmd []powershell.Token, piped bool, depth in
 				continue
 			}
 			if !a.Static {
-				return r.block(guard.RuleDynamicScript, "Invoke-Expression runs code the engine cannot see; shell execution source cannot be verified.", src)
+				return r.Block(guard.RuleDynamicScript, "Invoke-Expression runs code the engine cannot see; shell execution source cannot be verified.", src)
 			}
 			return r.judgePowerShell(a.Text, depth+1)
 		}
@@ -196,23 +196,23 @@ func (r *run) psRemoveItem(src string, texts []string, args []family.Field, pipe
 		}
 		if r.psRootOrHome(t) {
 			if recurse && force {
-				return r.block(guard.RulePSRootOrHome, "PowerShell Remove-Item targeting root or home directory is extremely dangerous and always blocked.", src)
+				return r.Block(guard.RulePSRootOrHome, "PowerShell Remove-Item targeting root or home directory is extremely dangerous and always blocked.", src)
 			}
-			return r.block(guard.RulePSRootOrHome, "PowerShell Remove-Item targeting root or home directory is extremely dangerous and always blocked.", src)
+			return r.Block(guard.RulePSRootOrHome, "PowerShell Remove-Item targeting root or home directory is extremely dangerous and always blocked.", src)
 		}
 	}
 	if !recurse || !force {
 		if piped && len(targets) == 0 && (r.mode.Has(guard.ModeStrict) || r.req.Policy.RuleSwitches[guard.RulePSPipeline]) {
-			return r.block(guard.RulePSPipeline, "PowerShell Remove-Item deletes pipeline input the engine cannot see (strict mode).", src)
+			return r.Block(guard.RulePSPipeline, "PowerShell Remove-Item deletes pipeline input the engine cannot see (strict mode).", src)
 		}
 		return nil
 	}
 	if missingPath && len(targets) == 0 {
 		// PowerShell would prompt for the path; strict mode does not guess.
-		return r.block(guard.RulePSDynamicTarget, "PowerShell Remove-Item has no literal target (missing -Path value); it cannot be verified safely.", src)
+		return r.Block(guard.RulePSDynamicTarget, "PowerShell Remove-Item has no literal target (missing -Path value); it cannot be verified safely.", src)
 	}
 	if len(targets) == 0 && piped {
-		return r.block(guard.RulePSPipeline, "PowerShell Remove-Item deletes pipeline input the engine cannot see (strict mode).", src)
+		return r.Block(guard.RulePSPipeline, "PowerShell Remove-Item deletes pipeline input the engine cannot see (strict mode).", src)
 	}
 	for _, t := range targets {
 		if f := r.psClassify(t, src); f != nil {
@@ -256,20 +256,20 @@ func (r *run) psGitMetadata(t family.Field, force, recurse bool, src string) *fa
 		for _, p := range protected {
 			if filepath.Dir(p) == dir {
 				if ok, _ := filepath.Match(filepath.Base(abs), filepath.Base(p)); ok {
-					return r.block(guard.RulePSGitMetadata, reasonGitMetadata, src)
+					return r.Block(guard.RulePSGitMetadata, reasonGitMetadata, src)
 				}
 			}
 		}
 	}
 	if r.touchesGitMetadata(r.origCwd, abs, v, hasGlobMeta(v), recurse) {
-		return r.block(guard.RulePSGitMetadata, reasonGitMetadata, src)
+		return r.Block(guard.RulePSGitMetadata, reasonGitMetadata, src)
 	}
 	return nil
 }
 
 func (r *run) psClassify(t family.Field, src string) *family.Finding {
 	if !t.Static {
-		return r.block(guard.RulePSDynamicTarget, "PowerShell Remove-Item -Recurse -Force target cannot be resolved statically ("+t.Val+"); write the path literally.", src)
+		return r.Block(guard.RulePSDynamicTarget, "PowerShell Remove-Item -Recurse -Force target cannot be resolved statically ("+t.Val+"); write the path literally.", src)
 	}
 	v := powershell.Normalize(t.Val)
 	if r.isTempPath(v) {
@@ -278,7 +278,7 @@ func (r *run) psClassify(t family.Field, src string) *family.Finding {
 	abs := v
 	if !filepath.IsAbs(abs) {
 		if r.origCwd == "" {
-			return r.block(guard.RulePSOutsideCwd, "PowerShell Remove-Item -Recurse -Force outside cwd is blocked.", src)
+			return r.Block(guard.RulePSOutsideCwd, "PowerShell Remove-Item -Recurse -Force outside cwd is blocked.", src)
 		}
 		abs = filepath.Join(r.origCwd, abs)
 	}
@@ -289,22 +289,22 @@ func (r *run) psClassify(t family.Field, src string) *family.Finding {
 		}
 	}
 	if r.origCwd == "" {
-		return r.block(guard.RulePSOutsideCwd, "PowerShell Remove-Item -Recurse -Force outside cwd is blocked.", src)
+		return r.Block(guard.RulePSOutsideCwd, "PowerShell Remove-Item -Recurse -Force outside cwd is blocked.", src)
 	}
 	anchor := r.realPath(r.origCwd)
 	if r.home != "" && anchor == r.realPath(r.home) {
-		return r.block(guard.RulePSHomeCwd, "PowerShell Remove-Item -Recurse -Force in the home directory is dangerous. Change to a project directory first.", src)
+		return r.Block(guard.RulePSHomeCwd, "PowerShell Remove-Item -Recurse -Force in the home directory is dangerous. Change to a project directory first.", src)
 	}
 	if v == "." || v == "./" || resolved == anchor {
-		return r.block(guard.RulePSCwdSelf, "PowerShell Remove-Item -Recurse -Force of the current directory is blocked.", src)
+		return r.Block(guard.RulePSCwdSelf, "PowerShell Remove-Item -Recurse -Force of the current directory is blocked.", src)
 	}
 	if strictlyWithin(resolved, anchor) {
 		if r.mode.Has(guard.ModeParanoidRm) || r.req.Policy.RuleSwitches[guard.RulePSParanoid] {
-			return r.block(guard.RulePSParanoid, "PowerShell Remove-Item -Recurse -Force is blocked in paranoid rm mode.", src)
+			return r.Block(guard.RulePSParanoid, "PowerShell Remove-Item -Recurse -Force is blocked in paranoid rm mode.", src)
 		}
 		return nil
 	}
-	return r.block(guard.RulePSOutsideCwd, "PowerShell Remove-Item -Recurse -Force outside cwd is blocked.", src)
+	return r.Block(guard.RulePSOutsideCwd, "PowerShell Remove-Item -Recurse -Force outside cwd is blocked.", src)
 }
 
 // psRemoveItemArgs judges Remove-Item written in a POSIX command line.
@@ -321,16 +321,16 @@ func (r *run) analyzePwshLauncher(cc *cmdCall) *family.Finding {
 		case a == "-command" || a == "-c" || a == "/c":
 			rest := family.JoinFields(args[i+1:], " ")
 			if !rest.Static {
-				return r.block(guard.RuleDynamicScript, "pwsh -Command runs code the engine cannot see.", cc.Seg)
+				return r.Block(guard.RuleDynamicScript, "pwsh -Command runs code the engine cannot see.", cc.Seg)
 			}
 			return r.judgePowerShell(rest.Val, cc.sc.depth+1)
 		case a == "-encodedcommand" || a == "-enc" || a == "-e" || a == "-ec":
 			if i+1 >= len(args) || !args[i+1].Static {
-				return r.block(guard.RuleDynamicScript, "pwsh -EncodedCommand runs code the engine cannot see.", cc.Seg)
+				return r.Block(guard.RuleDynamicScript, "pwsh -EncodedCommand runs code the engine cannot see.", cc.Seg)
 			}
 			code, ok := powershell.DecodeEncodedCommand(args[i+1].Val)
 			if !ok {
-				return r.block(guard.RuleDynamicScript, "pwsh -EncodedCommand carries code the engine cannot decode.", cc.Seg)
+				return r.Block(guard.RuleDynamicScript, "pwsh -EncodedCommand carries code the engine cannot decode.", cc.Seg)
 			}
 			return r.judgePowerShell(code, cc.sc.depth+1)
 		case a == "-file" || a == "-f":

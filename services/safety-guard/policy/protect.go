@@ -55,7 +55,7 @@ func (r *run) protectCheck(cc *cmdCall, base string) *family.Finding {
 			continue
 		}
 		if hit := r.protectedHit(cc.Cwd, a, ancestorToo); hit != "" {
-			return r.block(guard.RuleProtectedPath, reasonProtected+" ("+hit+")", cc.Seg)
+			return r.Block(guard.RuleProtectedPath, reasonProtected+" ("+hit+")", cc.Seg)
 		}
 	}
 	return nil
@@ -67,7 +67,7 @@ func (r *run) protectedWrite(cwd string, target family.Field, seg string) *famil
 		return nil
 	}
 	if hit := r.protectedHit(cwd, target, false); hit != "" {
-		return r.block(guard.RuleProtectedPath, reasonProtected+" ("+hit+")", seg)
+		return r.Block(guard.RuleProtectedPath, reasonProtected+" ("+hit+")", seg)
 	}
 	return nil
 }

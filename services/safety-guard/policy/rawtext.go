@@ -114,7 +114,7 @@ func rawSegments(text string) [][]string {
 // -delete, dd to a device, mkfs, shred. It is a pattern scan, so it blocks
 // rm -rf whatever the target.
 func (r *run) scanRawText(text, seg string) *family.Finding {
-	if text == "" || !r.enabled(guard.RuleRawText) {
+	if text == "" || !r.Enabled(guard.RuleRawText) {
 		return nil
 	}
 	for _, words := range rawSegments(text) {
@@ -153,7 +153,7 @@ func (r *run) scanRawText(text, seg string) *family.Finding {
 				}
 			}
 			if what != "" {
-				return r.block(guard.RuleRawText, family.FmtReason(reasonRawText, what), seg)
+				return r.Block(guard.RuleRawText, family.FmtReason(reasonRawText, what), seg)
 			}
 		}
 	}

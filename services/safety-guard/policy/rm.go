@@ -9,21 +9,20 @@ import (
 )
 
 const (
-	reasonRmOutside    = "rm -rf outside cwd is blocked. Use explicit paths within the current directory, or delete manually."
-	reasonRmRootHome   = "rm -rf targeting root or home directory is extremely dangerous and always blocked."
-	reasonRmHomeCwd    = "rm -rf in home directory is dangerous. Change to a project directory first."
-	reasonRmCwdSelf    = "rm -rf of the current directory is blocked. Delete specific paths inside it instead."
-	reasonRmDynamic    = "rm -rf target contains shell variables or substitutions that cannot be resolved statically (%s); write the path literally."
-	reasonRmParanoid   = "rm -rf outside cwd is blocked. Use explicit paths within the current directory, or delete manually. (paranoid rm: only temp directories may be removed recursively)"
-	reasonGitMetadata  = "Deleting git metadata (.git, hooks, worktree links) can destroy the repository. Ask the user to run it manually."
-	reasonFindGitMeta  = "find deletes git metadata (.git, hooks) reachable from its start paths. Narrow the search or exclude .git."
-	reasonFindDelete   = "find -delete permanently removes files. Use -print first to preview."
-	reasonFindExecRm   = "find -exec rm -rf is dangerous. Use explicit file list instead."
-	reasonXargsRm      = "xargs rm -rf with dynamic input is dangerous. Use explicit file list instead."
-	reasonParallelRm   = "parallel rm -rf with dynamic input is dangerous. Use explicit file list instead."
-	reasonProtected    = "This path contains a protected policy file; the agent may not modify, move or delete it."
-	reasonRawText      = "Unparseable or opaque command text contains a destructive command (%s); it cannot be analysed safely."
-	reasonDynamicCmdIn = "%s can execute arbitrary commands from dynamic input (%s)."
+	reasonRmOutside   = "rm -rf outside cwd is blocked. Use explicit paths within the current directory, or delete manually."
+	reasonRmRootHome  = "rm -rf targeting root or home directory is extremely dangerous and always blocked."
+	reasonRmHomeCwd   = "rm -rf in home directory is dangerous. Change to a project directory first."
+	reasonRmCwdSelf   = "rm -rf of the current directory is blocked. Delete specific paths inside it instead."
+	reasonRmDynamic   = "rm -rf target contains shell variables or substitutions that cannot be resolved statically (%s); write the path literally."
+	reasonRmParanoid  = "rm -rf outside cwd is blocked. Use explicit paths within the current directory, or delete manually. (paranoid rm: only temp directories may be removed recursively)"
+	reasonGitMetadata = "Deleting git metadata (.git, hooks, worktree links) can destroy the repository. Ask the user to run it manually."
+	reasonFindGitMeta = "find deletes git metadata (.git, hooks) reachable from its start paths. Narrow the search or exclude .git."
+	reasonFindDelete  = "find -delete permanently removes files. Use -print first to preview."
+	reasonFindExecRm  = "find -exec rm -rf is dangerous. Use explicit file list instead."
+	reasonXargsRm     = "xargs rm -rf with dynamic input is dangerous. Use explicit file list instead."
+	reasonParallelRm  = "parallel rm -rf with dynamic input is dangerous. Use explicit file list instead."
+	reasonProtected   = "This path contains a protected policy file; the agent may not modify, move or delete it."
+	reasonRawText     = "Unparseable or opaque command text contains a destructive command (%s); it cannot be analysed safely."
 )
 
 // rmFlags is the option summary of an rm command line.
@@ -112,7 +111,7 @@ func (r *run) analyzeRm(cc *cmdCall, args []family.Field, mode rmMode) *family.F
 		// Root and home first: the more sweeping finding explains better.
 		for _, t := range fl.targets {
 			if r.isRootOrHome(cc, t) {
-				return r.block(guard.RuleRmRootOrHome, reasonRmRootHome, cc.Seg)
+				return r.Block(guard.RuleRmRootOrHome, reasonRmRootHome, cc.Seg)
 			}
 		}
 	}
@@ -121,7 +120,7 @@ func (r *run) analyzeRm(cc *cmdCall, args []family.Field, mode rmMode) *family.F
 	}
 	if fl.dynOption != nil {
 		if fl.dynOption.Input {
-			if f := r.carrierDynamic(cc, "the input adds options to rm"); f != nil {
+			if f := family.CarrierDynamic(r, &cc.Call, "the input adds options to rm"); f != nil {
 				return f
 			}
 			// With the shell rule off, the input can still make this a
@@ -129,9 +128,9 @@ func (r *run) analyzeRm(cc *cmdCall, args []family.Field, mode rmMode) *family.F
 			return r.carrierRm(cc)
 		}
 		if mode == rmFindExec {
-			return r.block(guard.RuleFindExecRm, reasonFindExecRm, cc.Seg)
+			return r.Block(guard.RuleFindExecRm, reasonFindExecRm, cc.Seg)
 		}
-		if f := r.dynStructure(cc, "an rm option is built from a substitution"); f != nil {
+		if f := family.DynStructure(r, &cc.Call, "an rm option is built from a substitution"); f != nil {
 			return f
 		}
 	}
@@ -140,17 +139,17 @@ func (r *run) analyzeRm(cc *cmdCall, args []family.Field, mode rmMode) *family.F
 	}
 	for _, t := range fl.targets {
 		if r.isRootOrHome(cc, t) {
-			return r.block(guard.RuleRmRootOrHome, reasonRmRootHome, cc.Seg)
+			return r.Block(guard.RuleRmRootOrHome, reasonRmRootHome, cc.Seg)
 		}
 	}
 	if !fl.force {
 		return nil
 	}
 	if mode == rmRaw {
-		return r.block(guard.RuleRawText, family.FmtReason(reasonRawText, "rm -rf"), cc.Seg)
+		return r.Block(guard.RuleRawText, family.FmtReason(reasonRawText, "rm -rf"), cc.Seg)
 	}
 	if mode == rmFindExec {
-		return r.block(guard.RuleFindExecRm, reasonFindExecRm, cc.Seg)
+		return r.Block(guard.RuleFindExecRm, reasonFindExecRm, cc.Seg)
 	}
 	for _, t := range fl.targets {
 		if f := r.classifyRmTarget(cc, t); f != nil {
@@ -209,22 +208,22 @@ func (r *run) classifyRmTarget(cc *cmdCall, t family.Field) *family.Finding {
 		if t.Input {
 			return r.carrierRm(cc)
 		}
-		return r.block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)), cc.Seg)
+		return r.Block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)), cc.Seg)
 	}
 	if t.IFSSplit {
-		return r.block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)+" split by a custom IFS"), cc.Seg)
+		return r.Block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)+" split by a custom IFS"), cc.Seg)
 	}
 	if t.Glob && r.mode.Has(guard.ModeStrict) {
 		// What a pattern matches depends on the disk at run time.
-		return r.block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)), cc.Seg)
+		return r.Block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)), cc.Seg)
 	}
 	if strings.HasPrefix(v, "~") || strings.HasPrefix(v, "$") {
 		// A literal tilde or dollar (quoted): not what the user probably meant,
 		// and not inside the project.
-		return r.block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.Seg)
+		return r.Block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.Seg)
 	}
 	if r.tmpdirOverridden(cc, t) {
-		return r.block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)+" with TMPDIR overridden"), cc.Seg)
+		return r.Block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)+" with TMPDIR overridden"), cc.Seg)
 	}
 	if r.isTempPath(v) && tempEligible(t) {
 		return nil
@@ -232,7 +231,7 @@ func (r *run) classifyRmTarget(cc *cmdCall, t family.Field) *family.Finding {
 	abs := v
 	if !filepath.IsAbs(abs) {
 		if cc.Cwd == "" {
-			return r.block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.Seg)
+			return r.Block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.Seg)
 		}
 		abs = filepath.Join(cc.Cwd, v)
 	}
@@ -244,22 +243,22 @@ func (r *run) classifyRmTarget(cc *cmdCall, t family.Field) *family.Finding {
 	}
 	anchor := r.origCwd
 	if anchor == "" || cc.sc == nil {
-		return r.block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.Seg)
+		return r.Block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.Seg)
 	}
 	realAnchor := r.realPath(anchor)
 	if r.home != "" && realAnchor == r.realPath(r.home) {
-		return r.block(guard.RuleRmHomeCwd, reasonRmHomeCwd, cc.Seg)
+		return r.Block(guard.RuleRmHomeCwd, reasonRmHomeCwd, cc.Seg)
 	}
 	if v == "." || v == "./" || resolved == r.realPath(cc.Cwd) && cc.Cwd == anchor || resolved == realAnchor {
-		return r.block(guard.RuleRmCwdSelf, reasonRmCwdSelf, cc.Seg)
+		return r.Block(guard.RuleRmCwdSelf, reasonRmCwdSelf, cc.Seg)
 	}
 	if strictlyWithin(resolved, realAnchor) || (t.Glob && within(resolved, realAnchor) && !strings.HasPrefix(filepath.Base(v), ".")) {
 		if r.mode.Has(guard.ModeParanoidRm) || r.req.Policy.RuleSwitches[guard.RuleRmParanoid] {
-			return r.block(guard.RuleRmParanoid, reasonRmParanoid, cc.Seg)
+			return r.Block(guard.RuleRmParanoid, reasonRmParanoid, cc.Seg)
 		}
 		return nil
 	}
-	return r.block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.Seg)
+	return r.Block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.Seg)
 }
 
 // resolveTarget resolves an absolute target the way rm sees it: symlinks in
@@ -305,11 +304,11 @@ func (r *run) gitMetadataTargets(cc *cmdCall, targets []family.Field, recursive 
 			abs = filepath.Join(cc.Cwd, abs)
 		}
 		if r.touchesGitMetadata(cc.Cwd, abs, t.Val, t.Glob, recursive) {
-			return r.block(guard.RuleRmGitMetadata, reasonGitMetadata, cc.Seg)
+			return r.Block(guard.RuleRmGitMetadata, reasonGitMetadata, cc.Seg)
 		}
 		if base := filepath.Base(filepath.Clean(t.Val)); base == ".git" && filepath.Dir(filepath.Clean(t.Val)) == "." {
 			// "rm -rf .git" is never routine, repository or not.
-			return r.block(guard.RuleRmGitMetadata, reasonGitMetadata, cc.Seg)
+			return r.Block(guard.RuleRmGitMetadata, reasonGitMetadata, cc.Seg)
 		}
 	}
 	return nil

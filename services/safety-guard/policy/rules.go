@@ -5,6 +5,7 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/git"
 )
 
 // commandRules dispatches to the rule family of the command that runs.
@@ -14,7 +15,7 @@ func (r *run) commandRules(cc *cmdCall, base string) *family.Finding {
 	stdinProgram := false
 	switch {
 	case base == "git":
-		f = r.analyzeGit(cc, args)
+		f = git.Judge(cc, &cc.Call)
 	case base == "rm" || base == "rmdir" || base == "unlink":
 		f = r.analyzeRm(cc, args, rmNormal)
 	case base == "find":
@@ -40,7 +41,7 @@ func (r *run) commandRules(cc *cmdCall, base string) *family.Finding {
 		f = r.analyzeMkfs(cc)
 	case base == "shred":
 		if len(args) > 1 {
-			f = r.block(guard.RuleShred, "shred destroys file contents irrecoverably. Ask the user to run it manually.", cc.Seg)
+			f = r.Block(guard.RuleShred, "shred destroys file contents irrecoverably. Ask the user to run it manually.", cc.Seg)
 		}
 	case base == "remove-item":
 		f = r.psRemoveItemArgs(cc, family.Vals(args[1:]), args[1:], cc.Stdin != nil && cc.Stdin.Kind == family.StdinPipe)
@@ -84,7 +85,7 @@ func (r *run) carrierInterpreterOptions(cc *cmdCall, kind string) *family.Findin
 			return nil
 		}
 		if i > 0 && family.IsAppendedInput(a) {
-			return r.carrierDynamic(cc, "the input may add "+kind+" options after the code")
+			return family.CarrierDynamic(r, &cc.Call, "the input may add "+kind+" options after the code")
 		}
 	}
 	return nil
@@ -96,10 +97,10 @@ func (r *run) analyzeDd(cc *cmdCall) *family.Finding {
 		if strings.HasPrefix(a.Val, "of=") {
 			target := strings.Trim(a.Val[3:], `"'`)
 			if strings.HasPrefix(target, "/dev/") && !isHarmlessDevice(target) {
-				return r.block(guard.RuleDdDevice, "dd writing to a device ("+target+") can destroy a disk. Ask the user to run it manually.", cc.Seg)
+				return r.Block(guard.RuleDdDevice, "dd writing to a device ("+target+") can destroy a disk. Ask the user to run it manually.", cc.Seg)
 			}
 			if !a.Static && a.Input {
-				return r.carrierDynamic(cc, "dd writes to a target from the input")
+				return family.CarrierDynamic(r, &cc.Call, "dd writes to a target from the input")
 			}
 		}
 	}
@@ -118,7 +119,7 @@ func isHarmlessDevice(p string) bool {
 func (r *run) analyzeMkfs(cc *cmdCall) *family.Finding {
 	for _, a := range cc.Args[1:] {
 		if strings.HasPrefix(a.Val, "/dev/") {
-			return r.block(guard.RuleMkfsDevice, "mkfs formats a device ("+a.Val+") and destroys its data. Ask the user to run it manually.", cc.Seg)
+			return r.Block(guard.RuleMkfsDevice, "mkfs formats a device ("+a.Val+") and destroys its data. Ask the user to run it manually.", cc.Seg)
 		}
 	}
 	return nil

@@ -106,8 +106,8 @@ func (r *run) absPolicyPath(p string) string {
 	return ""
 }
 
-// enabled reports whether rule id is active for this request.
-func (r *run) enabled(id string) bool {
+// Enabled reports whether rule id is active for this request.
+func (r *run) Enabled(id string) bool {
 	if strings.HasPrefix(id, guard.CustomRulePrefix) {
 		return true
 	}
@@ -137,10 +137,16 @@ func (r *run) enabled(id string) bool {
 	return true
 }
 
-// block returns a finding for rule id, or nil when the rule is switched off so
+// Mode is the request's mode.
+func (r *run) Mode() guard.Mode { return r.mode }
+
+// Switched reports whether the policy switches rule id on explicitly.
+func (r *run) Switched(id string) bool { return r.req.Policy.RuleSwitches[id] }
+
+// Block returns a finding for rule id, or nil when the rule is switched off so
 // that analysis continues with the other rules.
-func (r *run) block(id, reason, segment string) *family.Finding {
-	if !r.enabled(id) {
+func (r *run) Block(id, reason, segment string) *family.Finding {
+	if !r.Enabled(id) {
 		return nil
 	}
 	return &family.Finding{Rule: id, Reason: reason, Segment: segment}

@@ -59,7 +59,7 @@ func (r *run) secretCheck(cc *cmdCall, base string) *family.Finding {
 				continue
 			}
 			if rule, what := r.sensitivePath(cc.Cwd, a.Val); rule == guard.RuleSecretDenyPath {
-				return r.block(rule, family.FmtReason(reasonSecret, what), cc.Seg)
+				return r.Block(rule, family.FmtReason(reasonSecret, what), cc.Seg)
 			}
 		}
 		return nil
@@ -182,7 +182,7 @@ func (r *run) secretPathFinding(cwd, v, seg string) *family.Finding {
 	if rule == "" {
 		return nil
 	}
-	return r.block(rule, family.FmtReason(reasonSecret, what), seg)
+	return r.Block(rule, family.FmtReason(reasonSecret, what), seg)
 }
 
 // sensitivePath classifies a candidate path; it returns the rule id and a
@@ -265,7 +265,7 @@ func (r *run) sensitivePathUncached(cwd, cand string) (string, string) {
 				return guard.RuleSecretAgentCredential, e.What
 			}
 		}
-		if what, ok := ix.Configs[lowerPath]; ok && r.enabled(guard.RuleSecretAgentConfig) {
+		if what, ok := ix.Configs[lowerPath]; ok && r.Enabled(guard.RuleSecretAgentConfig) {
 			return guard.RuleSecretAgentConfig, what
 		}
 	}
@@ -402,7 +402,7 @@ func (r *run) secretsInCode(cc *cmdCall, kind, code string) *family.Finding {
 			// Inert data, except for paths the user denied explicitly.
 			for _, c := range cands {
 				if rule, what := r.sensitivePath(cc.Cwd, c); rule == guard.RuleSecretDenyPath {
-					return r.block(rule, family.FmtReason(reasonSecret, what), cc.Seg)
+					return r.Block(rule, family.FmtReason(reasonSecret, what), cc.Seg)
 				}
 			}
 			return nil

@@ -359,9 +359,9 @@ func (r *run) peelEnv(cc *cmdCall) *family.Finding {
 			}
 			if !s.Static {
 				if s.Input {
-					return r.carrierDynamic(cc, "env -S splits input into the command line")
+					return family.CarrierDynamic(r, &cc.Call, "env -S splits input into the command line")
 				}
-				return r.block(guard.RuleDynamicScript, "env -S splits a value the engine cannot see into the command line ("+family.Clip(s.Src)+").", cc.Seg)
+				return r.Block(guard.RuleDynamicScript, "env -S splits a value the engine cannot see into the command line ("+family.Clip(s.Src)+").", cc.Seg)
 			}
 			if f := r.scanRawText(s.Val, cc.Seg); f != nil {
 				return f
@@ -369,7 +369,7 @@ func (r *run) peelEnv(cc *cmdCall) *family.Finding {
 			if r.mode.Has(guard.ModeStrict) {
 				// env -S has its own quoting and escape rules; strict mode
 				// does not trust a re-split command line.
-				return r.block(guard.RuleDynamicScript, "env -S splits a string into a command line, which strict mode does not verify; write the command directly.", cc.Seg)
+				return r.Block(guard.RuleDynamicScript, "env -S splits a string into a command line, which strict mode does not verify; write the command directly.", cc.Seg)
 			}
 			splits++
 			if splits > 8 {

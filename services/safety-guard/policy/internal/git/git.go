@@ -34,12 +34,12 @@ const (
 	reasonStashDrop         = "git stash drop permanently deletes stashed changes. Consider 'git stash list' first."
 	reasonStashClear        = "git stash clear deletes ALL stashed changes permanently."
 	reasonWorktreeRemove    = "git worktree remove --force can delete uncommitted changes. Remove --force flag."
-	ReasonAlias             = "Git aliases supplied through command-line or environment config can hide or execute commands. Run git without Git alias overrides, or ask the user to run it manually."
-	ReasonSSH               = "Git network commands with an SSH command override (GIT_SSH, GIT_SSH_COMMAND, core.sshCommand) can run arbitrary programs. Ask the user to run it manually."
+	reasonAlias             = "Git aliases supplied through command-line or environment config can hide or execute commands. Run git without Git alias overrides, or ask the user to run it manually."
+	reasonSSH               = "Git network commands with an SSH command override (GIT_SSH, GIT_SSH_COMMAND, core.sshCommand) can run arbitrary programs. Ask the user to run it manually."
 )
 
-// Match is a git rule that matched.
-type Match struct {
+// match is a git rule that matched.
+type match struct {
 	Rule, Reason string
 	// LocalDiscard marks rules that only lose local, uncommitted state; worktree
 	// mode may relax them inside a verified linked worktree.
@@ -52,9 +52,9 @@ var (
 	checkoutWithValue  = family.NameSet("-b", "-B", "--orphan", "--conflict", "--inter-hunk-context", "--pathspec-from-file", "--unified")
 	checkoutOptional   = family.NameSet("--recurse-submodules", "--track", "-t")
 	restoreWithValue   = family.NameSet("--source", "--conflict", "--unified", "--inter-hunk-context")
-	NetworkCommands    = family.NameSet("fetch", "pull", "push", "clone", "ls-remote", "fetch-pack", "send-pack", "submodule")
-	EnvContext         = []string{"GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE"}
-	EnvConfig          = family.NameSet("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_SYSTEM", "HOME", "XDG_CONFIG_HOME")
+	networkCommands    = family.NameSet("fetch", "pull", "push", "clone", "ls-remote", "fetch-pack", "send-pack", "submodule")
+	envContext         = []string{"GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE"}
+	envConfig          = family.NameSet("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_SYSTEM", "HOME", "XDG_CONFIG_HOME")
 )
 
 // longOpt reports whether token is option or an unambiguous-enough
@@ -101,26 +101,26 @@ func splitDashDash(ts []string) ([]string, []string, bool) {
 	return ts, nil, false
 }
 
-// Invocation is a git command line split into its global part and subcommand.
-type Invocation struct {
+// invocation is a git command line split into its global part and subcommand.
+type invocation struct {
 	Sub      string         // lower-cased subcommand; "" when none
 	SubField family.Field   // the subcommand as written
 	Rest     []family.Field // arguments after the subcommand
 	Cwd      string         // directory git runs in after -C; "" when unknown
 	Explicit bool           // --git-dir or --work-tree given
-	Configs  []Config       // -c and --config-env entries
+	Configs  []config       // -c and --config-env entries
 	Dynamic  bool           // a global option could not be resolved
 	Input    bool           // carrier input lands among the global options
 	Global   []family.Field
 }
 
-type Config struct {
+type config struct {
 	Key, Val string
 	Known    bool
 }
 
-func ParseInvocation(args []family.Field, cwd string, env map[string]family.Field) Invocation {
-	inv := Invocation{Cwd: cwd}
+func parseInvocation(args []family.Field, cwd string, env map[string]family.Field) invocation {
+	inv := invocation{Cwd: cwd}
 	i := 1
 	addCfg := func(f family.Field) {
 		if !f.Static {
@@ -130,7 +130,7 @@ func ParseInvocation(args []family.Field, cwd string, env map[string]family.Fiel
 		if !ok {
 			v = "true"
 		}
-		inv.Configs = append(inv.Configs, Config{Key: strings.ToLower(k), Val: v, Known: f.Static})
+		inv.Configs = append(inv.Configs, config{Key: strings.ToLower(k), Val: v, Known: f.Static})
 	}
 	addCfgEnv := func(f family.Field) {
 		k, envName, ok := strings.Cut(f.Val, "=")
@@ -138,7 +138,7 @@ func ParseInvocation(args []family.Field, cwd string, env map[string]family.Fiel
 			inv.Dynamic = true
 			return
 		}
-		c := Config{Key: strings.ToLower(k)}
+		c := config{Key: strings.ToLower(k)}
 		if !f.Static {
 			inv.Dynamic = true
 			// The key is static when the substitution sits in the value part.
@@ -225,12 +225,12 @@ func ParseInvocation(args []family.Field, cwd string, env map[string]family.Fiel
 	return inv
 }
 
-var Guarded = family.NameSet("checkout", "switch", "restore", "reset", "clean", "rm", "push", "branch", "stash", "worktree", "rebase", "merge", "tag", "reflog")
+var guarded = family.NameSet("checkout", "switch", "restore", "reset", "clean", "rm", "push", "branch", "stash", "worktree", "rebase", "merge", "tag", "reflog")
 
-// MatchSubcommand applies the subcommand rules.
-func MatchSubcommand(sub string, rest []string) *Match {
-	local := func(rule, reason string) *Match { return &Match{Rule: rule, Reason: reason, LocalDiscard: true} }
-	shared := func(rule, reason string) *Match { return &Match{Rule: rule, Reason: reason} }
+// matchSubcommand applies the subcommand rules.
+func matchSubcommand(sub string, rest []string) *match {
+	local := func(rule, reason string) *match { return &match{Rule: rule, Reason: reason, LocalDiscard: true} }
+	shared := func(rule, reason string) *match { return &match{Rule: rule, Reason: reason} }
 	switch sub {
 	case "checkout":
 		if m := gitCheckout(rest); m != nil {
@@ -256,14 +256,14 @@ func MatchSubcommand(sub string, rest []string) *Match {
 	case "restore":
 		return gitRestore(rest)
 	case "reset":
-		var m *Match
+		var m *match
 		for _, t := range rest {
 			if longOpt(t, "--hard") {
-				m = &Match{Rule: guard.RuleGitResetHard, Reason: reasonResetHard}
+				m = &match{Rule: guard.RuleGitResetHard, Reason: reasonResetHard}
 				break
 			}
 			if longOpt(t, "--merge") {
-				m = &Match{Rule: guard.RuleGitResetMerge, Reason: reasonResetMerge}
+				m = &match{Rule: guard.RuleGitResetMerge, Reason: reasonResetMerge}
 				break
 			}
 		}
@@ -457,32 +457,32 @@ func resetHasRef(ts []string) bool {
 	return false
 }
 
-func gitCheckout(ts []string) *Match {
+func gitCheckout(ts []string) *match {
 	before, _, hasDash := splitDashDash(ts)
 	so := shortOpts(before, "bBU")
 	for _, t := range before {
 		if longOpt(t, "--force") {
-			return &Match{Rule: guard.RuleGitCheckoutForce, Reason: reasonCheckoutForce}
+			return &match{Rule: guard.RuleGitCheckoutForce, Reason: reasonCheckoutForce}
 		}
 	}
 	if so['f'] {
-		return &Match{Rule: guard.RuleGitCheckoutForce, Reason: reasonCheckoutForce}
+		return &match{Rule: guard.RuleGitCheckoutForce, Reason: reasonCheckoutForce}
 	}
 	for _, t := range ts {
 		if t == "-b" || t == "-B" || t == "--orphan" {
 			return nil
 		}
 		if longOpt(t, "--pathspec-from-file") {
-			return &Match{Rule: guard.RuleGitCheckoutPathspec, Reason: reasonCheckoutPathspec}
+			return &match{Rule: guard.RuleGitCheckoutPathspec, Reason: reasonCheckoutPathspec}
 		}
 	}
 	if hasDash {
 		for _, t := range before {
 			if !strings.HasPrefix(t, "-") {
-				return &Match{Rule: guard.RuleGitCheckoutRefPath, Reason: reasonCheckoutRefPath}
+				return &match{Rule: guard.RuleGitCheckoutRefPath, Reason: reasonCheckoutRefPath}
 			}
 		}
-		return &Match{Rule: guard.RuleGitCheckoutDiscard, Reason: reasonCheckoutDiscard}
+		return &match{Rule: guard.RuleGitCheckoutDiscard, Reason: reasonCheckoutDiscard}
 	}
 	positional := 0
 	for i := 0; i < len(ts); i++ {
@@ -508,12 +508,12 @@ func gitCheckout(ts []string) *Match {
 		}
 	}
 	if positional >= 2 {
-		return &Match{Rule: guard.RuleGitCheckoutAmbiguous, Reason: reasonCheckoutAmbiguous}
+		return &match{Rule: guard.RuleGitCheckoutAmbiguous, Reason: reasonCheckoutAmbiguous}
 	}
 	return nil
 }
 
-func gitRestore(ts []string) *Match {
+func gitRestore(ts []string) *match {
 	pathspec, patch, worktree, explicit := false, false, true, false
 	setLoc := func(wt int) {
 		if !explicit {
@@ -585,15 +585,15 @@ func gitRestore(ts []string) *Match {
 		return nil
 	}
 	if explicit {
-		return &Match{Rule: guard.RuleGitRestoreWorktree, Reason: reasonRestoreWorktree, LocalDiscard: true}
+		return &match{Rule: guard.RuleGitRestoreWorktree, Reason: reasonRestoreWorktree, LocalDiscard: true}
 	}
-	return &Match{Rule: guard.RuleGitRestore, Reason: reasonRestore, LocalDiscard: true}
+	return &match{Rule: guard.RuleGitRestore, Reason: reasonRestore, LocalDiscard: true}
 }
 
-// EnvConfigs reads config entries git takes from GIT_CONFIG_COUNT/KEY/VALUE
+// envConfigs reads config entries git takes from GIT_CONFIG_COUNT/KEY/VALUE
 // and GIT_CONFIG_PARAMETERS. A malformed set is reported in bad: git would
 // either reject it or read something the engine cannot predict.
-func EnvConfigs(env map[string]family.Field) (cfgs []Config, bad string) {
+func envConfigs(env map[string]family.Field) (cfgs []config, bad string) {
 	if p, ok := env["GIT_CONFIG_PARAMETERS"]; ok {
 		if !p.Static || strings.TrimSpace(p.Val) == "" {
 			bad = "GIT_CONFIG_PARAMETERS"
@@ -620,30 +620,30 @@ func EnvConfigs(env map[string]family.Field) (cfgs []Config, bad string) {
 		if !kok || !vok || !k.Static || k.Val == "" {
 			return cfgs, "GIT_CONFIG_KEY_" + strconv.Itoa(i)
 		}
-		cfgs = append(cfgs, Config{Key: strings.ToLower(k.Val), Val: v.Val, Known: v.Static})
+		cfgs = append(cfgs, config{Key: strings.ToLower(k.Val), Val: v.Val, Known: v.Static})
 	}
 	return cfgs, bad
 }
 
 // parseConfigParameters reads GIT_CONFIG_PARAMETERS: space-separated,
 // single-quoted 'key=value' entries.
-func parseConfigParameters(s string) ([]Config, bool) {
+func parseConfigParameters(s string) ([]config, bool) {
 	words, ok := family.SplitEnvString(s)
 	if !ok {
 		return nil, false
 	}
-	var out []Config
+	var out []config
 	for _, w := range words {
 		k, v, has := strings.Cut(w.Val, "=")
 		if !has {
 			v = "true"
 		}
-		out = append(out, Config{Key: strings.ToLower(k), Val: v, Known: true})
+		out = append(out, config{Key: strings.ToLower(k), Val: v, Known: true})
 	}
 	return out, true
 }
 
-func ForcedBranchReset(sub string, rest []string) bool {
+func forcedBranchReset(sub string, rest []string) bool {
 	before, _, _ := splitDashDash(rest)
 	switch sub {
 	case "checkout":
@@ -677,7 +677,7 @@ func ForcedBranchReset(sub string, rest []string) bool {
 	return false
 }
 
-func CountCleanForce(rest []string) int {
+func countCleanForce(rest []string) int {
 	n := 0
 	for _, t := range rest {
 		if t == "--force" {
@@ -716,7 +716,7 @@ func RawCommand(words []string) string {
 		return ""
 	}
 	sub := strings.ToLower(words[i])
-	if m := MatchSubcommand(sub, words[i+1:]); m != nil {
+	if m := matchSubcommand(sub, words[i+1:]); m != nil {
 		return "git " + sub
 	}
 	return ""

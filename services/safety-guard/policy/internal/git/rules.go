@@ -1,4 +1,4 @@
-package policy
+package git
 
 import (
 	"path/filepath"
@@ -6,15 +6,21 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
-	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/git"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/gitrepo"
 )
 
-// gitEnv returns the environment git would see: exported shell variables
+// Context is what the git rules need of the walker: how to decide, and the
+// shell variables the command sees (git reads its configuration from them).
+type Context interface {
+	family.Verdicts
+	Vars() map[string]family.Var
+}
+
+// commandEnv returns the environment git would see: exported shell variables
 // (including the inherited environment) overlaid with the command's assignments.
-func gitEnv(cc *cmdCall) map[string]family.Field {
+func commandEnv(ctx Context, c *family.Call) map[string]family.Field {
 	env := map[string]family.Field{}
-	for k, v := range cc.sc.vars {
+	for k, v := range ctx.Vars() {
 		if !v.Exported {
 			continue
 		}
@@ -26,31 +32,32 @@ func gitEnv(cc *cmdCall) map[string]family.Field {
 			env[k] = family.Field{Val: v.Val, Static: true}
 		}
 	}
-	for _, a := range cc.Env {
+	for _, a := range c.Env {
 		env[a.Name] = a.Val
 	}
 	return env
 }
 
-// analyzeGit applies the git rules to a git command line.
-func (r *run) analyzeGit(cc *cmdCall, args []family.Field) *family.Finding {
-	env := gitEnv(cc)
-	inv := git.ParseInvocation(args, cc.Cwd, env)
+// Judge applies the git rules to a git command line.
+func Judge(ctx Context, c *family.Call) *family.Finding {
+	args := c.Args
+	env := commandEnv(ctx, c)
+	inv := parseInvocation(args, c.Cwd, env)
 
 	// Git config injected through the environment.
-	cfgs, bad := git.EnvConfigs(env)
+	cfgs, bad := envConfigs(env)
 	if bad != "" {
-		if f := r.block(guard.RuleGitAliasConfig, git.ReasonAlias+" ("+bad+")", cc.Seg); f != nil {
+		if f := ctx.Block(guard.RuleGitAliasConfig, reasonAlias+" ("+bad+")", c.Seg); f != nil {
 			return f
 		}
 	}
 	cfgs = append(cfgs, inv.Configs...)
 
 	// Aliases defined on the command line or environment.
-	aliases := map[string]git.Config{}
-	for _, c := range cfgs {
-		if strings.HasPrefix(c.Key, "alias.") {
-			aliases[strings.TrimPrefix(c.Key, "alias.")] = c
+	aliases := map[string]config{}
+	for _, cfg := range cfgs {
+		if strings.HasPrefix(cfg.Key, "alias.") {
+			aliases[strings.TrimPrefix(cfg.Key, "alias.")] = cfg
 		}
 	}
 	for depth := 0; inv.Sub != "" && len(aliases) > 0; depth++ {
@@ -59,14 +66,14 @@ func (r *run) analyzeGit(cc *cmdCall, args []family.Field) *family.Finding {
 			break
 		}
 		if depth >= 5 || !a.Known || strings.HasPrefix(strings.TrimSpace(a.Val), "!") || strings.TrimSpace(a.Val) == "" {
-			if f := r.block(guard.RuleGitAliasConfig, git.ReasonAlias, cc.Seg); f != nil {
+			if f := ctx.Block(guard.RuleGitAliasConfig, reasonAlias, c.Seg); f != nil {
 				return f
 			}
 			break
 		}
 		words, ok := family.SplitEnvString(a.Val)
 		if !ok || len(words) == 0 {
-			if f := r.block(guard.RuleGitAliasConfig, git.ReasonAlias, cc.Seg); f != nil {
+			if f := ctx.Block(guard.RuleGitAliasConfig, reasonAlias, c.Seg); f != nil {
 				return f
 			}
 			break
@@ -75,57 +82,52 @@ func (r *run) analyzeGit(cc *cmdCall, args []family.Field) *family.Finding {
 		inv.Sub = strings.ToLower(words[0].Val)
 		inv.Rest = append(words[1:], inv.Rest...)
 	}
-	for _, c := range inv.Configs {
-		if c.Key == "" && !c.Known {
-			continue
-		}
-	}
 
 	if inv.Input {
 		// -c and --config-env from the input can define aliases or hooks.
-		if f := r.carrierDynamic(cc, "the input sets git global options"); f != nil {
+		if f := family.CarrierDynamic(ctx, c, "the input sets git global options"); f != nil {
 			return f
 		}
 	}
-	if f := r.gitSSH(cc, inv, env, cfgs); f != nil {
+	if f := sshOverride(ctx, c, inv, env, cfgs); f != nil {
 		return f
 	}
 
 	if !inv.SubField.Static && inv.Sub != "" {
 		if inv.SubField.Input {
-			return r.carrierDynamic(cc, "the git subcommand comes from the input")
+			return family.CarrierDynamic(ctx, c, "the git subcommand comes from the input")
 		}
-		return r.dynStructure(cc, "the git subcommand is built from a substitution")
+		return family.DynStructure(ctx, c, "the git subcommand is built from a substitution")
 	}
-	if inv.Dynamic && r.mode.Has(guard.ModeStrict) {
-		if f := r.dynStructure(cc, "a git global option is built from a substitution"); f != nil {
+	if inv.Dynamic && ctx.Mode().Has(guard.ModeStrict) {
+		if f := family.DynStructure(ctx, c, "a git global option is built from a substitution"); f != nil {
 			return f
 		}
 	}
 
 	rest := family.Vals(inv.Rest)
-	m := git.MatchSubcommand(inv.Sub, rest)
+	m := matchSubcommand(inv.Sub, rest)
 	if m == nil {
-		return r.gitCarrierCheck(cc, inv)
+		return carrierCheck(ctx, c, inv)
 	}
 	// Dynamic arguments of a guarded subcommand.
 	for _, f := range inv.Rest {
 		if !f.Static && f.Input {
-			return r.carrierDynamic(cc, "the input adds arguments to git "+inv.Sub)
+			return family.CarrierDynamic(ctx, c, "the input adds arguments to git "+inv.Sub)
 		}
 	}
 	// Config the engine could not read may point git anywhere, so a rule
 	// switched off for it does not earn the worktree relaxation either.
-	if bad == "" && r.worktreeRelaxes(cc, inv, m, env, cfgs) {
+	if bad == "" && worktreeRelaxes(ctx, c, inv, m, env, cfgs) {
 		return nil
 	}
-	return r.block(m.Rule, m.Reason, cc.Seg)
+	return ctx.Block(m.Rule, m.Reason, c.Seg)
 }
 
-// gitCarrierCheck blocks guarded git subcommands whose options come from
+// carrierCheck blocks guarded git subcommands whose options come from
 // xargs or parallel input, and (in strict mode) from substitutions.
-func (r *run) gitCarrierCheck(cc *cmdCall, inv git.Invocation) *family.Finding {
-	if !git.Guarded[inv.Sub] {
+func carrierCheck(ctx Context, c *family.Call, inv invocation) *family.Finding {
+	if !guarded[inv.Sub] {
 		return nil
 	}
 	for _, f := range inv.Rest {
@@ -134,9 +136,9 @@ func (r *run) gitCarrierCheck(cc *cmdCall, inv git.Invocation) *family.Finding {
 		}
 		if !f.Static {
 			if f.Input {
-				return r.carrierDynamic(cc, "the input adds options to git "+inv.Sub)
+				return family.CarrierDynamic(ctx, c, "the input adds options to git "+inv.Sub)
 			}
-			if fnd := r.dynStructure(cc, "an option of git "+inv.Sub+" is built from a substitution"); fnd != nil {
+			if fnd := family.DynStructure(ctx, c, "an option of git "+inv.Sub+" is built from a substitution"); fnd != nil {
 				return fnd
 			}
 		}
@@ -144,8 +146,8 @@ func (r *run) gitCarrierCheck(cc *cmdCall, inv git.Invocation) *family.Finding {
 	return nil
 }
 
-func (r *run) gitSSH(cc *cmdCall, inv git.Invocation, env map[string]family.Field, cfgs []git.Config) *family.Finding {
-	network := git.NetworkCommands[inv.Sub]
+func sshOverride(ctx Context, c *family.Call, inv invocation, env map[string]family.Field, cfgs []config) *family.Finding {
+	network := networkCommands[inv.Sub]
 	switch inv.Sub {
 	case "archive":
 		for _, a := range inv.Rest {
@@ -155,7 +157,7 @@ func (r *run) gitSSH(cc *cmdCall, inv git.Invocation, env map[string]family.Fiel
 		}
 	case "remote":
 		for _, a := range inv.Rest {
-			if a.Val == "update" || a.Val == "prune" || a.Val == "show" && false {
+			if a.Val == "update" || a.Val == "prune" {
 				network = true
 			}
 		}
@@ -169,25 +171,25 @@ func (r *run) gitSSH(cc *cmdCall, inv git.Invocation, env map[string]family.Fiel
 			override = name
 		}
 	}
-	for _, c := range cfgs {
-		if c.Key == "core.sshcommand" {
+	for _, cfg := range cfgs {
+		if cfg.Key == "core.sshcommand" {
 			override = "core.sshCommand"
 		}
 	}
 	if override == "" {
 		return nil
 	}
-	return r.block(guard.RuleGitSSHOverride, git.ReasonSSH+" ("+override+")", cc.Seg)
+	return ctx.Block(guard.RuleGitSSHOverride, reasonSSH+" ("+override+")", c.Seg)
 }
 
 // worktreeRelaxes reports whether worktree mode lets a local-discard git rule
 // pass: the command must run, unredirected, inside a verified linked worktree
 // whose configuration cannot pull submodules into the blast radius.
-func (r *run) worktreeRelaxes(cc *cmdCall, inv git.Invocation, m *git.Match, env map[string]family.Field, cfgs []git.Config) bool {
-	if !m.LocalDiscard || !r.mode.Has(guard.ModeWorktree) {
+func worktreeRelaxes(ctx Context, c *family.Call, inv invocation, m *match, env map[string]family.Field, cfgs []config) bool {
+	if !m.LocalDiscard || !ctx.Mode().Has(guard.ModeWorktree) {
 		return false
 	}
-	for _, name := range git.EnvContext {
+	for _, name := range envContext {
 		if _, ok := env[name]; ok {
 			return false
 		}
@@ -195,21 +197,21 @@ func (r *run) worktreeRelaxes(cc *cmdCall, inv git.Invocation, m *git.Match, env
 	if inv.Explicit || inv.Cwd == "" || inv.Dynamic {
 		return false
 	}
-	for _, a := range cc.Env {
+	for _, a := range c.Env {
 		// An environment value from carrier input or a substitution could
 		// be anything git reads, so only literal assignments keep the
 		// relaxation.
-		if git.EnvConfig[a.Name] || !a.Val.Static || a.Val.Input {
+		if envConfig[a.Name] || !a.Val.Static || a.Val.Input {
 			return false
 		}
 	}
-	for k, v := range cc.sc.vars {
-		if git.EnvConfig[k] && v.Exported && v.FromScript {
+	for k, v := range ctx.Vars() {
+		if envConfig[k] && v.Exported && v.FromScript {
 			return false
 		}
 		// Strict mode does not rely on tracking export state (set -a,
 		// declare -x, typeset): any git variable the script sets counts.
-		if r.mode.Has(guard.ModeStrict) && v.FromScript && strings.HasPrefix(k, "GIT_") {
+		if ctx.Mode().Has(guard.ModeStrict) && v.FromScript && strings.HasPrefix(k, "GIT_") {
 			return false
 		}
 	}
@@ -226,28 +228,28 @@ func (r *run) worktreeRelaxes(cc *cmdCall, inv git.Invocation, m *git.Match, env
 		}
 	}
 	rest := family.Vals(inv.Rest)
-	if git.ForcedBranchReset(inv.Sub, rest) {
+	if forcedBranchReset(inv.Sub, rest) {
 		return false
 	}
-	if inv.Sub == "clean" && git.CountCleanForce(rest) > 1 {
+	if inv.Sub == "clean" && countCleanForce(rest) > 1 {
 		return false
 	}
-	if r.recursesSubmodules(inv, env, cfgs) {
+	if recursesSubmodules(inv, env, cfgs) {
 		return false
 	}
 	return true
 }
 
-func (r *run) recursesSubmodules(inv git.Invocation, env map[string]family.Field, cfgs []git.Config) bool {
+func recursesSubmodules(inv invocation, env map[string]family.Field, cfgs []config) bool {
 	// Command line and environment config decide first, like git does.
 	decided, recurse := false, false
-	for _, c := range cfgs {
-		if c.Key == "include.path" || (strings.HasPrefix(c.Key, "includeif.") && strings.HasSuffix(c.Key, ".path")) {
+	for _, cfg := range cfgs {
+		if cfg.Key == "include.path" || (strings.HasPrefix(cfg.Key, "includeif.") && strings.HasSuffix(cfg.Key, ".path")) {
 			return true
 		}
-		if c.Key == "submodule.recurse" {
+		if cfg.Key == "submodule.recurse" {
 			decided = true
-			recurse = !c.Known || gitrepo.TruthyValue(c.Val)
+			recurse = !cfg.Known || gitrepo.TruthyValue(cfg.Val)
 		}
 	}
 	if decided {
