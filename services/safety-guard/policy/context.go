@@ -4,6 +4,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/custom"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/deletion"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/git"
 )
@@ -12,8 +13,9 @@ import (
 // judge it in: each family declares the narrow view of the walker it needs
 // (a Context interface of its own), and cmdCall implements all of them.
 var (
-	_ custom.Context = (*cmdCall)(nil)
-	_ git.Context    = (*cmdCall)(nil)
+	_ custom.Context   = (*cmdCall)(nil)
+	_ git.Context      = (*cmdCall)(nil)
+	_ deletion.Context = (*cmdCall)(nil)
 )
 
 // Rules are the request's custom rules.
@@ -38,3 +40,46 @@ func (cc *cmdCall) Block(id, reason, segment string) *family.Finding {
 
 // Vars are the shell variables the command sees; the rules only read them.
 func (cc *cmdCall) Vars() map[string]family.Var { return cc.sc.vars }
+
+// Home is the home directory from the request's environment; "" when unknown.
+func (cc *cmdCall) Home() string { return cc.r.home }
+
+// StartDir is the absolute directory the command starts in; "" when unknown.
+func (cc *cmdCall) StartDir() string { return cc.r.origCwd }
+
+// RealPath resolves the symlinks in p as far as it exists.
+func (cc *cmdCall) RealPath(p string) string { return cc.r.RealPath(p) }
+
+// TempRoots are the directories whose contents are scratch space.
+func (cc *cmdCall) TempRoots() []string { return cc.r.TempRoots() }
+
+// IsTempPath reports whether an absolute, static path lies in a temp root.
+func (cc *cmdCall) IsTempPath(p string) bool { return cc.r.IsTempPath(p) }
+
+// AllowPaths are the policy's directories where recursive deletes are allowed.
+func (cc *cmdCall) AllowPaths() []string { return cc.r.allowPaths }
+
+// GitMetadata returns the git metadata paths near dir and the hooks
+// directories among them.
+func (cc *cmdCall) GitMetadata(dir string) (paths, hooks []string) { return cc.r.GitMetadata(dir) }
+
+// ChargeDerived reserves n words of command lines judged again.
+func (cc *cmdCall) ChargeDerived(n int, segment string) bool { return cc.r.chargeDerived(n, segment) }
+
+// Aborted is the finding that stopped the analysis (a budget), if any.
+func (cc *cmdCall) Aborted() *family.Finding { return cc.r.abort }
+
+// Exec judges a command this one runs as a program (no shell function or
+// builtin applies), in the same shell state: what a wrapper or a carrier
+// peeled off is judged like any command.
+func (cc *cmdCall) Exec(c family.Call) *family.Finding {
+	n := cc.with(c.Args)
+	n.Call = c
+	n.external = true
+	return cc.r.analyzeCall(n)
+}
+
+// NoteWrite records a file the command writes, with its content when known.
+func (cc *cmdCall) NoteWrite(cwd string, target family.Field, content *string) {
+	cc.r.noteWriteAt(cwd, target, content)
+}

@@ -10,13 +10,6 @@ import (
 
 var shellNames = family.NameSet("bash", "sh", "zsh", "ksh", "dash", "ash", "mksh", "yash", "fish", "csh", "tcsh", "posh", "rbash", "pdksh", "oksh", "loksh")
 
-func (r *run) carrierRm(cc *cmdCall) *family.Finding {
-	if cc.Carrier == "parallel" {
-		return r.Block(guard.RuleParallelRmDynamic, reasonParallelRm, cc.Seg)
-	}
-	return r.Block(guard.RuleXargsRmDynamic, reasonXargsRm, cc.Seg)
-}
-
 // judgeCode judges shell code handed over as one string (watch, su -c, ssh...).
 func (r *run) judgeCode(cc *cmdCall, code family.Field, origin string) *family.Finding {
 	if !code.Static {

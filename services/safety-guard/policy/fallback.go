@@ -7,6 +7,7 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/deletion"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/git"
 )
@@ -151,12 +152,12 @@ func (r *run) fallbackScan(cc *cmdCall, base string) *family.Finding {
 		var f *family.Finding
 		switch name {
 		case "rm":
-			f = r.analyzeRm(n, n.Args, rmNormal)
+			f = deletion.Judge(n, &n.Call)
 		case "git":
 			n.sc = cc.sc
 			f = git.Judge(n, &n.Call)
 		case "find":
-			f = r.analyzeFind(n, n.Args)
+			f = deletion.Judge(n, &n.Call)
 		default:
 			f = r.analyzeShell(n, name)
 		}

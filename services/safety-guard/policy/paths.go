@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/gitrepo"
 )
 
@@ -24,9 +25,9 @@ func realPath(p string) string {
 	return filepath.Join(realPath(dir), base)
 }
 
-// realPath is realPath memoised for the run: rules resolve the same paths
+// RealPath is RealPath memoised for the run: rules resolve the same paths
 // many times, and each resolution costs a system call per path component.
-func (r *run) realPath(p string) string {
+func (r *run) RealPath(p string) string {
 	p = filepath.Clean(p)
 	if rp, ok := r.realCache[p]; ok {
 		return rp
@@ -40,7 +41,7 @@ func (r *run) realPath(p string) string {
 		rp = realPath(p)
 	} else {
 		// Not a symlink (or missing): only the directory can redirect it.
-		rp = filepath.Join(r.realPath(dir), base)
+		rp = filepath.Join(r.RealPath(dir), base)
 	}
 	if r.realCache == nil {
 		r.realCache = map[string]string{}
@@ -51,38 +52,11 @@ func (r *run) realPath(p string) string {
 	return rp
 }
 
-// within reports whether p is root or inside it.
-func within(p, root string) bool {
-	if root == "" {
-		return false
-	}
-	if p == root {
-		return true
-	}
-	if root == "/" {
-		return strings.HasPrefix(p, "/")
-	}
-	return strings.HasPrefix(p, root+string(filepath.Separator))
-}
-
-// strictlyWithin reports whether p is inside root but not root itself.
-func strictlyWithin(p, root string) bool { return p != root && within(p, root) }
-
-// hasDotDot reports a ".." path component.
-func hasDotDot(p string) bool {
-	for _, c := range strings.Split(p, "/") {
-		if c == ".." {
-			return true
-		}
-	}
-	return false
-}
-
-// tempRoots are directories whose contents are scratch space; rm -rf below
+// TempRoots are directories whose contents are scratch space; rm -rf below
 // them is allowed.
-func (r *run) tempRoots() []string {
+func (r *run) TempRoots() []string {
 	roots := []string{"/tmp", "/var/tmp", "/private/tmp", "/private/var/tmp"}
-	if t, ok := r.req.Env["TMPDIR"]; ok && filepath.IsAbs(t) && !hasDotDot(t) {
+	if t, ok := r.req.Env["TMPDIR"]; ok && filepath.IsAbs(t) && !family.HasDotDot(t) {
 		t = filepath.Clean(t)
 		for _, base := range []string{"/tmp/", "/var/tmp/", "/private/tmp/", "/var/folders/", "/private/var/folders/"} {
 			if strings.HasPrefix(t+"/", base) {
@@ -94,15 +68,15 @@ func (r *run) tempRoots() []string {
 	return roots
 }
 
-// isTempPath reports whether an absolute, static path lies in a temp root
+// IsTempPath reports whether an absolute, static path lies in a temp root
 // (the root itself included).
-func (r *run) isTempPath(p string) bool {
-	if !filepath.IsAbs(p) || hasDotDot(p) {
+func (r *run) IsTempPath(p string) bool {
+	if !filepath.IsAbs(p) || family.HasDotDot(p) {
 		return false
 	}
 	p = filepath.Clean(p)
-	for _, root := range r.tempRoots() {
-		if within(p, root) {
+	for _, root := range r.TempRoots() {
+		if family.Within(p, root) {
 			return true
 		}
 	}
@@ -111,9 +85,9 @@ func (r *run) isTempPath(p string) bool {
 
 type gitProt struct{ paths, hooks []string }
 
-// gitProtected caches gitProtectedUncached per run: one command may check the
+// GitMetadata caches gitProtectedUncached per run: one command may check the
 // same directory many times, and each lookup walks the file system.
-func (r *run) gitProtected(dir string) ([]string, []string) {
+func (r *run) GitMetadata(dir string) ([]string, []string) {
 	if r.gitCache == nil {
 		r.gitCache = map[string]gitProt{}
 	}
@@ -168,15 +142,3 @@ func gitProtectedUncached(dir string) (paths []string, hooks []string) {
 	}
 	return paths, hooks
 }
-
-// globMatch matches a single path component the way the shell does by
-// default: a leading dot must be matched explicitly.
-func globMatch(pattern, name string) bool {
-	if strings.HasPrefix(name, ".") && !strings.HasPrefix(pattern, ".") {
-		return false
-	}
-	ok, err := filepath.Match(pattern, name)
-	return err == nil && ok
-}
-
-func hasGlobMeta(s string) bool { return strings.ContainsAny(s, "*?[") }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/deletion"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/powershell"
 )
@@ -236,8 +237,7 @@ func (r *run) psRootOrHome(t family.Field) bool {
 		return false
 	}
 	f := family.Field{Val: powershell.Normalize(t.Val), Static: true}
-	cc := &cmdCall{Call: family.Call{Cwd: r.origCwd}, r: r}
-	return r.isRootOrHome(cc, f)
+	return deletion.IsRootOrHome(r, r.origCwd, f)
 }
 
 func (r *run) psGitMetadata(t family.Field, force, recurse bool, src string) *family.Finding {
@@ -249,20 +249,20 @@ func (r *run) psGitMetadata(t family.Field, force, recurse bool, src string) *fa
 	if !filepath.IsAbs(abs) {
 		abs = filepath.Join(r.origCwd, abs)
 	}
-	if hasGlobMeta(filepath.Base(abs)) && force {
+	if family.HasGlobMeta(filepath.Base(abs)) && force {
 		// -Force includes hidden items, so * matches .git.
-		dir := r.realPath(filepath.Dir(abs))
-		protected, _ := r.gitProtected(r.origCwd)
+		dir := r.RealPath(filepath.Dir(abs))
+		protected, _ := r.GitMetadata(r.origCwd)
 		for _, p := range protected {
 			if filepath.Dir(p) == dir {
 				if ok, _ := filepath.Match(filepath.Base(abs), filepath.Base(p)); ok {
-					return r.Block(guard.RulePSGitMetadata, reasonGitMetadata, src)
+					return r.Block(guard.RulePSGitMetadata, deletion.ReasonGitMetadata, src)
 				}
 			}
 		}
 	}
-	if r.touchesGitMetadata(r.origCwd, abs, v, hasGlobMeta(v), recurse) {
-		return r.Block(guard.RulePSGitMetadata, reasonGitMetadata, src)
+	if deletion.TouchesGitMetadata(r, r.origCwd, abs, v, family.HasGlobMeta(v), recurse) {
+		return r.Block(guard.RulePSGitMetadata, deletion.ReasonGitMetadata, src)
 	}
 	return nil
 }
@@ -272,7 +272,7 @@ func (r *run) psClassify(t family.Field, src string) *family.Finding {
 		return r.Block(guard.RulePSDynamicTarget, "PowerShell Remove-Item -Recurse -Force target cannot be resolved statically ("+t.Val+"); write the path literally.", src)
 	}
 	v := powershell.Normalize(t.Val)
-	if r.isTempPath(v) {
+	if r.IsTempPath(v) {
 		return nil
 	}
 	abs := v
@@ -282,23 +282,23 @@ func (r *run) psClassify(t family.Field, src string) *family.Finding {
 		}
 		abs = filepath.Join(r.origCwd, abs)
 	}
-	resolved := r.resolveTarget(abs, v)
+	resolved := deletion.ResolveTarget(r, abs, v)
 	for _, ap := range r.allowPaths {
-		if r.usableAllowPath(ap) && within(resolved, r.realPath(ap)) {
+		if deletion.UsableAllowPath(r, ap) && family.Within(resolved, r.RealPath(ap)) {
 			return nil
 		}
 	}
 	if r.origCwd == "" {
 		return r.Block(guard.RulePSOutsideCwd, "PowerShell Remove-Item -Recurse -Force outside cwd is blocked.", src)
 	}
-	anchor := r.realPath(r.origCwd)
-	if r.home != "" && anchor == r.realPath(r.home) {
+	anchor := r.RealPath(r.origCwd)
+	if r.home != "" && anchor == r.RealPath(r.home) {
 		return r.Block(guard.RulePSHomeCwd, "PowerShell Remove-Item -Recurse -Force in the home directory is dangerous. Change to a project directory first.", src)
 	}
 	if v == "." || v == "./" || resolved == anchor {
 		return r.Block(guard.RulePSCwdSelf, "PowerShell Remove-Item -Recurse -Force of the current directory is blocked.", src)
 	}
-	if strictlyWithin(resolved, anchor) {
+	if family.StrictlyWithin(resolved, anchor) {
 		if r.mode.Has(guard.ModeParanoidRm) || r.req.Policy.RuleSwitches[guard.RulePSParanoid] {
 			return r.Block(guard.RulePSParanoid, "PowerShell Remove-Item -Recurse -Force is blocked in paranoid rm mode.", src)
 		}

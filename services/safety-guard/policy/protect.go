@@ -8,6 +8,8 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
+const reasonProtected = "This path contains a protected policy file; the agent may not modify, move or delete it."
+
 // modifyingCommands change or remove their file operands.
 var modifyingCommands = family.NameSet("rm", "rmdir", "unlink", "mv", "cp", "tee", "truncate", "shred", "ln", "install", "rsync",
 	"chmod", "chown", "chgrp", "touch", "sed", "perl", "dd", "git")
@@ -86,13 +88,13 @@ func (r *run) protectedHit(cwd string, target family.Field, ancestor bool) strin
 		p = filepath.Join(cwd, p)
 	}
 	p = filepath.Clean(p)
-	rp := r.realPath(p)
+	rp := r.RealPath(p)
 	for _, prot := range r.protected {
-		rprot := r.realPath(prot)
+		rprot := r.RealPath(prot)
 		if p == prot || rp == rprot {
 			return prot
 		}
-		if ancestor && (strictlyWithin(prot, p) || strictlyWithin(rprot, rp)) {
+		if ancestor && (family.StrictlyWithin(prot, p) || family.StrictlyWithin(rprot, rp)) {
 			return prot
 		}
 	}

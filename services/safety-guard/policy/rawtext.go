@@ -5,9 +5,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/deletion"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/git"
 )
+
+const reasonRawText = "Unparseable or opaque command text contains a destructive command (%s); it cannot be analysed safely."
 
 // rawSegments splits text the engine cannot parse into command-like segments
 // of words: quotes are dropped, backslashes escape, and ; & | ( ) ` and $(
@@ -130,14 +133,14 @@ func (r *run) scanRawText(text, seg string) *family.Finding {
 			var what string
 			switch {
 			case name == "rm":
-				what = rawRm(words[k:])
+				what = deletion.RawRm(words[k:])
 			case name == "git":
 				what = git.RawCommand(words[k:])
 			case name == "find" && !displayHead:
-				what = rawFind(words[k:])
+				what = deletion.RawFind(words[k:])
 			case name == "dd":
 				for _, a := range words[k+1:] {
-					if strings.HasPrefix(a, "of=/dev/") && !isHarmlessDevice(a[3:]) {
+					if strings.HasPrefix(a, "of=/dev/") && !deletion.IsHarmlessDevice(a[3:]) {
 						what = "dd of=" + a[3:]
 					}
 				}
@@ -158,51 +161,4 @@ func (r *run) scanRawText(text, seg string) *family.Finding {
 		}
 	}
 	return nil
-}
-
-func rawRm(words []string) string {
-	rec, force := false, false
-	for _, w := range words[1:] {
-		if w == "--" {
-			break
-		}
-		switch {
-		case strings.HasPrefix(w, "--"):
-			name, _, _ := strings.Cut(w, "=")
-			if len(name) >= 4 && strings.HasPrefix("--recursive", name) {
-				rec = true
-			}
-			if len(name) >= 3 && strings.HasPrefix("--force", name) {
-				force = true
-			}
-		case strings.HasPrefix(w, "-") && len(w) > 1:
-			if strings.ContainsAny(w[1:], "rR") {
-				rec = true
-			}
-			if strings.Contains(w[1:], "f") {
-				force = true
-			}
-		}
-	}
-	if rec && force {
-		return "rm -rf"
-	}
-	return ""
-}
-
-func rawFind(words []string) string {
-	fields := make([]family.Field, len(words))
-	for i, w := range words {
-		fields[i] = family.Lit(w)
-	}
-	fc := parseFind(fields)
-	if fc.delete {
-		return "find -delete"
-	}
-	for _, ex := range fc.execs {
-		if len(ex) > 0 && family.CommandBase(ex[0].Val) == "rm" && rawRm(family.Vals(ex)) != "" {
-			return "find -exec rm -rf"
-		}
-	}
-	return ""
 }

@@ -3,7 +3,7 @@ package policy
 import (
 	"strings"
 
-	"github.com/phantom-run/phantom/contracts/guard"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/deletion"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/git"
 )
@@ -16,10 +16,9 @@ func (r *run) commandRules(cc *cmdCall, base string) *family.Finding {
 	switch {
 	case base == "git":
 		f = git.Judge(cc, &cc.Call)
-	case base == "rm" || base == "rmdir" || base == "unlink":
-		f = r.analyzeRm(cc, args, rmNormal)
-	case base == "find":
-		f = r.analyzeFind(cc, args)
+	case base == "rm" || base == "rmdir" || base == "unlink" || base == "find" || base == "dd" || base == "shred" ||
+		strings.HasPrefix(base, "mkfs") || base == "mke2fs" || base == "newfs":
+		f = deletion.Judge(cc, &cc.Call)
 	case shellNames[base]:
 		f = r.analyzeShell(cc, base)
 		stdinProgram = true
@@ -34,14 +33,6 @@ func (r *run) commandRules(cc *cmdCall, base string) *family.Finding {
 		stdinProgram = ia.stdin && len(ia.code) == 0
 		if cc.Carrier != "" && f == nil {
 			f = r.carrierInterpreterOptions(cc, kind)
-		}
-	case base == "dd":
-		f = r.analyzeDd(cc)
-	case strings.HasPrefix(base, "mkfs") || base == "mke2fs" || base == "newfs":
-		f = r.analyzeMkfs(cc)
-	case base == "shred":
-		if len(args) > 1 {
-			f = r.Block(guard.RuleShred, "shred destroys file contents irrecoverably. Ask the user to run it manually.", cc.Seg)
 		}
 	case base == "remove-item":
 		f = r.psRemoveItemArgs(cc, family.Vals(args[1:]), args[1:], cc.Stdin != nil && cc.Stdin.Kind == family.StdinPipe)
@@ -86,40 +77,6 @@ func (r *run) carrierInterpreterOptions(cc *cmdCall, kind string) *family.Findin
 		}
 		if i > 0 && family.IsAppendedInput(a) {
 			return family.CarrierDynamic(r, &cc.Call, "the input may add "+kind+" options after the code")
-		}
-	}
-	return nil
-}
-
-// analyzeDd blocks dd writing to a device.
-func (r *run) analyzeDd(cc *cmdCall) *family.Finding {
-	for _, a := range cc.Args[1:] {
-		if strings.HasPrefix(a.Val, "of=") {
-			target := strings.Trim(a.Val[3:], `"'`)
-			if strings.HasPrefix(target, "/dev/") && !isHarmlessDevice(target) {
-				return r.Block(guard.RuleDdDevice, "dd writing to a device ("+target+") can destroy a disk. Ask the user to run it manually.", cc.Seg)
-			}
-			if !a.Static && a.Input {
-				return family.CarrierDynamic(r, &cc.Call, "dd writes to a target from the input")
-			}
-		}
-	}
-	return nil
-}
-
-func isHarmlessDevice(p string) bool {
-	switch p {
-	case "/dev/null", "/dev/zero", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/fd/1", "/dev/fd/2":
-		return true
-	}
-	return false
-}
-
-// analyzeMkfs blocks mkfs on a device.
-func (r *run) analyzeMkfs(cc *cmdCall) *family.Finding {
-	for _, a := range cc.Args[1:] {
-		if strings.HasPrefix(a.Val, "/dev/") {
-			return r.Block(guard.RuleMkfsDevice, "mkfs formats a device ("+a.Val+") and destroys its data. Ask the user to run it manually.", cc.Seg)
 		}
 	}
 	return nil

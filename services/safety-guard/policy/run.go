@@ -137,6 +137,18 @@ func (r *run) Enabled(id string) bool {
 	return true
 }
 
+// Home is the home directory from the request's environment; "" when unknown.
+func (r *run) Home() string { return r.home }
+
+// StartDir is the absolute directory the command starts in; "" when unknown.
+func (r *run) StartDir() string { return r.origCwd }
+
+// AllowPaths are the policy's directories where recursive deletes are allowed.
+func (r *run) AllowPaths() []string { return r.allowPaths }
+
+// Aborted is the finding that stopped the analysis (a budget), if any.
+func (r *run) Aborted() *family.Finding { return r.abort }
+
 // Mode is the request's mode.
 func (r *run) Mode() guard.Mode { return r.mode }
 

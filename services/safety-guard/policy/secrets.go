@@ -231,7 +231,7 @@ func (r *run) sensitivePathUncached(cwd, cand string) (string, string) {
 	lowerPath := strings.ToLower(p)
 
 	for _, ok := range r.secretOK {
-		if within(p, ok) {
+		if family.Within(p, ok) {
 			return "", ""
 		}
 	}
@@ -240,10 +240,10 @@ func (r *run) sensitivePathUncached(cwd, cand string) (string, string) {
 	}
 	rp := ""
 	if filepath.IsAbs(p) {
-		rp = r.realPath(p)
+		rp = r.RealPath(p)
 	}
 	for _, d := range r.secretDeny {
-		if within(p, d) || (rp != "" && within(rp, r.realPath(d))) {
+		if family.Within(p, d) || (rp != "" && family.Within(rp, r.RealPath(d))) {
 			return guard.RuleSecretDenyPath, d
 		}
 	}
@@ -251,7 +251,7 @@ func (r *run) sensitivePathUncached(cwd, cand string) (string, string) {
 		ix := r.secretIndex()
 		lrp := strings.ToLower(rp)
 		for _, e := range ix.HomeDirs {
-			if within(lowerPath, e.Path) || within(lrp, e.Path) {
+			if family.Within(lowerPath, e.Path) || family.Within(lrp, e.Path) {
 				return guard.RuleSecretHomeCredentials, e.What
 			}
 		}
@@ -261,7 +261,7 @@ func (r *run) sensitivePathUncached(cwd, cand string) (string, string) {
 		// A file can be reached through a symlink to a credential file, or
 		// be the target a credential path links to; compare resolved paths.
 		for _, e := range ix.Creds {
-			if lowerPath == e.Path || lrp == e.Path || (e.Real != "" && lrp == e.Real) || (e.Tree && within(lowerPath, e.Path)) {
+			if lowerPath == e.Path || lrp == e.Path || (e.Real != "" && lrp == e.Real) || (e.Tree && family.Within(lowerPath, e.Path)) {
 				return guard.RuleSecretAgentCredential, e.What
 			}
 		}
@@ -331,7 +331,7 @@ func (r *run) secretIndex() *secrets.Index {
 func (r *run) buildSecretIndex() *secrets.Index {
 	ix := &secrets.Index{HomeExact: map[string]string{}, Configs: map[string]string{}}
 	home := strings.ToLower(r.home)
-	rhome := strings.ToLower(r.realPath(r.home))
+	rhome := strings.ToLower(r.RealPath(r.home))
 	for _, parts := range homeSecretDirs {
 		what := "~/" + strings.Join(parts, "/")
 		for _, h := range []string{home, rhome} {
@@ -345,7 +345,7 @@ func (r *run) buildSecretIndex() *secrets.Index {
 	}
 	addCred := func(path, what string, tree bool) {
 		real := ""
-		if rp := r.realPath(path); rp != path {
+		if rp := r.RealPath(path); rp != path {
 			real = strings.ToLower(rp)
 		}
 		ix.Creds = append(ix.Creds, secrets.Loc{Path: strings.ToLower(path), Real: real, What: what, Tree: tree})
@@ -355,7 +355,7 @@ func (r *run) buildSecretIndex() *secrets.Index {
 	}
 	codexRoots := []string{filepath.Join(r.home, ".codex")}
 	if ch, ok := r.req.Env["CODEX_HOME"]; ok && filepath.IsAbs(ch) {
-		codexRoots = append(codexRoots, filepath.Clean(ch), r.realPath(ch))
+		codexRoots = append(codexRoots, filepath.Clean(ch), r.RealPath(ch))
 	}
 	for _, root := range codexRoots {
 		for _, f := range codexCredentialFiles {

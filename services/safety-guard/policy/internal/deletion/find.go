@@ -1,4 +1,4 @@
-package policy
+package deletion
 
 import (
 	"path/filepath"
@@ -128,15 +128,16 @@ func placeholderField(src string) family.Field {
 	return family.Field{Val: src, Src: src}
 }
 
-// analyzeFind applies the find rules.
-func (r *run) analyzeFind(cc *cmdCall, args []family.Field) *family.Finding {
+// judgeFind applies the find rules.
+func judgeFind(ctx Context, c *family.Call) *family.Finding {
+	args := c.Args
 	fc := parseFind(args)
 	if fc.dynamic == nil {
 		for i := range args[1:] {
 			if args[1+i].Subst {
 				// Computed substitution output still decides find's
 				// structure; strict mode wants it literal.
-				if f := family.DynStructure(r, &cc.Call, "a find argument is built from a substitution"); f != nil {
+				if f := family.DynStructure(ctx, c, "a find argument is built from a substitution"); f != nil {
 					return f
 				}
 				break
@@ -145,9 +146,9 @@ func (r *run) analyzeFind(cc *cmdCall, args []family.Field) *family.Finding {
 	}
 	if fc.dynamic != nil {
 		if fc.dynamic.Input {
-			return family.CarrierDynamic(r, &cc.Call, "the input adds find primaries")
+			return family.CarrierDynamic(ctx, c, "the input adds find primaries")
 		}
-		if f := family.DynStructure(r, &cc.Call, "a find primary is built from a substitution"); f != nil {
+		if f := family.DynStructure(ctx, c, "a find primary is built from a substitution"); f != nil {
 			return f
 		}
 	}
@@ -162,23 +163,23 @@ func (r *run) analyzeFind(cc *cmdCall, args []family.Field) *family.Finding {
 	}
 	if deletesFound {
 		for _, root := range fc.roots {
-			if r.isRootOrHome(cc, root) {
-				return r.Block(guard.RuleRmRootOrHome, reasonRmRootHome, cc.Seg)
+			if IsRootOrHome(ctx, c.Cwd, root) {
+				return ctx.Block(guard.RuleRmRootOrHome, reasonRmRootHome, c.Seg)
 			}
 			if root.Static {
 				abs := root.Val
-				if !filepath.IsAbs(abs) && cc.Cwd != "" {
-					abs = filepath.Join(cc.Cwd, abs)
+				if !filepath.IsAbs(abs) && c.Cwd != "" {
+					abs = filepath.Join(c.Cwd, abs)
 				}
-				if filepath.IsAbs(abs) && r.findReachesGitMetadata(cc.Cwd, abs) {
-					return r.Block(guard.RuleFindGitMetadata, reasonFindGitMeta, cc.Seg)
+				if filepath.IsAbs(abs) && reachesGitMetadata(ctx, c.Cwd, abs) {
+					return ctx.Block(guard.RuleFindGitMetadata, reasonFindGitMeta, c.Seg)
 				}
 			}
 		}
 	}
 	for k, ex := range fc.execs {
-		if !r.chargeDerived(len(args)-fc.execAt[k]-1, cc.Seg) {
-			return r.abort
+		if !ctx.ChargeDerived(len(args)-fc.execAt[k]-1, c.Seg) {
+			return ctx.Aborted()
 		}
 		if len(ex) == 0 {
 			continue
@@ -187,28 +188,27 @@ func (r *run) analyzeFind(cc *cmdCall, args []family.Field) *family.Finding {
 		for i, a := range ex {
 			if a.Static && strings.Contains(a.Val, "{}") {
 				exArgs[i] = placeholderField(a.Val)
-				exArgs[i].Input = cc.Carrier != "" && a.Input
+				exArgs[i].Input = c.Carrier != "" && a.Input
 			} else {
 				exArgs[i] = a
 			}
 		}
-		n := cc.with(exArgs)
-		n.external = true
-		n.Stdin = nil
-		if f := r.analyzeFindExec(n); f != nil {
+		n := *c
+		n.Args, n.Stdin = exArgs, nil
+		if f := judgeExec(ctx, &n); f != nil {
 			return f
 		}
-		if r.abort != nil {
-			return r.abort
+		if f := ctx.Aborted(); f != nil {
+			return f
 		}
 	}
 	if fc.delete {
-		if f := r.findDeleteRoots(cc, fc); f != nil {
+		if f := deleteRoots(ctx, c, fc); f != nil {
 			return f
 		}
 	}
 	for _, w := range fc.writes {
-		r.noteWrite(cc, w, nil)
+		ctx.NoteWrite(c.Cwd, w, nil)
 	}
 	return nil
 }
@@ -239,9 +239,9 @@ func execDeletesFound(ex []family.Field) bool {
 	return false
 }
 
-// analyzeFindExec judges a -exec command; rm there runs on found files.
-func (r *run) analyzeFindExec(cc *cmdCall) *family.Finding {
-	args := cc.Args
+// judgeExec judges a -exec command; rm there runs on found files.
+func judgeExec(ctx Context, c *family.Call) *family.Finding {
+	args := c.Args
 	i := 0
 	for i < len(args) {
 		b := family.CommandBase(args[i].Val)
@@ -255,20 +255,21 @@ func (r *run) analyzeFindExec(cc *cmdCall) *family.Finding {
 		break
 	}
 	if i < len(args) && args[i].Static && family.CommandBase(args[i].Val) == "rm" {
-		n := cc.with(args[i:])
-		return r.analyzeRm(n, n.Args, rmFindExec)
+		n := *c
+		n.Args = args[i:]
+		return judgeRm(ctx, &n, rmFindExec)
 	}
-	return r.analyzeCall(cc)
+	return ctx.Exec(*c)
 }
 
-// findReachesGitMetadata reports whether a recursive delete starting at root
+// reachesGitMetadata reports whether a recursive delete starting at root
 // reaches the git metadata of the repository around cwd or root.
-func (r *run) findReachesGitMetadata(cwd, root string) bool {
-	rr := r.realPath(root)
+func reachesGitMetadata(ctx Context, cwd, root string) bool {
+	rr := ctx.RealPath(root)
 	for _, d := range []string{cwd, rr} {
-		protected, _ := r.gitProtected(d)
+		protected, _ := ctx.GitMetadata(d)
 		for _, p := range protected {
-			if within(p, rr) {
+			if family.Within(p, rr) {
 				return true
 			}
 		}
@@ -276,41 +277,41 @@ func (r *run) findReachesGitMetadata(cwd, root string) bool {
 	return false
 }
 
-// findDeleteRoots allows find -delete only below a temp directory or an
+// deleteRoots allows find -delete only below a temp directory or an
 // allow path, without following symlinks, and never on the working directory
 // or its parents.
-func (r *run) findDeleteRoots(cc *cmdCall, fc findCall) *family.Finding {
-	block := func() *family.Finding { return r.Block(guard.RuleFindDelete, reasonFindDelete, cc.Seg) }
+func deleteRoots(ctx Context, c *family.Call, fc findCall) *family.Finding {
+	block := func() *family.Finding { return ctx.Block(guard.RuleFindDelete, reasonFindDelete, c.Seg) }
 	if fc.follow || fc.bsdRoot {
 		return block()
 	}
 	for _, root := range fc.roots {
-		if !root.Static || root.IFSSplit || root.Glob || hasDotDot(root.Val) || !filepath.IsAbs(root.Val) {
+		if !root.Static || root.IFSSplit || root.Glob || family.HasDotDot(root.Val) || !filepath.IsAbs(root.Val) {
 			return block()
 		}
 		p := filepath.Clean(root.Val)
-		rp := r.realPath(p)
-		if cc.Cwd != "" && within(r.realPath(cc.Cwd), rp) {
+		rp := ctx.RealPath(p)
+		if c.Cwd != "" && family.Within(ctx.RealPath(c.Cwd), rp) {
 			return block()
 		}
-		if r.origCwd != "" && within(r.realPath(r.origCwd), rp) {
+		if ctx.StartDir() != "" && family.Within(ctx.RealPath(ctx.StartDir()), rp) {
 			return block()
 		}
 		ok := false
-		for _, t := range r.tempRoots() {
-			if p == filepath.Clean(t) || rp == r.realPath(t) {
+		for _, t := range ctx.TempRoots() {
+			if p == filepath.Clean(t) || rp == ctx.RealPath(t) {
 				// A temp root itself (including $TMPDIR) holds other
 				// programs' files, so it is never a disposable tree.
 				return block()
 			}
 		}
-		for _, t := range r.tempRoots() {
-			if strictlyWithin(p, t) && strictlyWithin(rp, r.realPath(t)) || strictlyWithin(p, t) && rp == p {
+		for _, t := range ctx.TempRoots() {
+			if family.StrictlyWithin(p, t) && family.StrictlyWithin(rp, ctx.RealPath(t)) || family.StrictlyWithin(p, t) && rp == p {
 				ok = true
 			}
 		}
-		for _, ap := range r.allowPaths {
-			if r.usableAllowPath(ap) && within(rp, r.realPath(ap)) {
+		for _, ap := range ctx.AllowPaths() {
+			if UsableAllowPath(ctx, ap) && family.Within(rp, ctx.RealPath(ap)) {
 				ok = true
 			}
 		}

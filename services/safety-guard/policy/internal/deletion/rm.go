@@ -1,4 +1,4 @@
-package policy
+package deletion
 
 import (
 	"path/filepath"
@@ -15,14 +15,12 @@ const (
 	reasonRmCwdSelf   = "rm -rf of the current directory is blocked. Delete specific paths inside it instead."
 	reasonRmDynamic   = "rm -rf target contains shell variables or substitutions that cannot be resolved statically (%s); write the path literally."
 	reasonRmParanoid  = "rm -rf outside cwd is blocked. Use explicit paths within the current directory, or delete manually. (paranoid rm: only temp directories may be removed recursively)"
-	reasonGitMetadata = "Deleting git metadata (.git, hooks, worktree links) can destroy the repository. Ask the user to run it manually."
+	ReasonGitMetadata = "Deleting git metadata (.git, hooks, worktree links) can destroy the repository. Ask the user to run it manually."
 	reasonFindGitMeta = "find deletes git metadata (.git, hooks) reachable from its start paths. Narrow the search or exclude .git."
 	reasonFindDelete  = "find -delete permanently removes files. Use -print first to preview."
 	reasonFindExecRm  = "find -exec rm -rf is dangerous. Use explicit file list instead."
 	reasonXargsRm     = "xargs rm -rf with dynamic input is dangerous. Use explicit file list instead."
 	reasonParallelRm  = "parallel rm -rf with dynamic input is dangerous. Use explicit file list instead."
-	reasonProtected   = "This path contains a protected policy file; the agent may not modify, move or delete it."
-	reasonRawText     = "Unparseable or opaque command text contains a destructive command (%s); it cannot be analysed safely."
 )
 
 // rmFlags is the option summary of an rm command line.
@@ -90,19 +88,20 @@ func parseRm(args []family.Field, carrier string) rmFlags {
 	return fl
 }
 
+// rmMode says who runs rm.
 type rmMode uint8
 
 const (
 	rmNormal   rmMode = iota
-	rmRaw             // pattern scan of opaque text: any recursive force rm blocks
-	rmFindExec        // rm run by find -exec on found files
+	rmFindExec        // find -exec, on the files found
 )
 
-// analyzeRm applies the rm rules: git metadata is protected from any rm,
+// judgeRm applies the rm rules: git metadata is protected from any rm,
 // root and home from any recursive rm, and recursive forced removal is
 // classified by target.
-func (r *run) analyzeRm(cc *cmdCall, args []family.Field, mode rmMode) *family.Finding {
-	fl := parseRm(args, cc.Carrier)
+func judgeRm(ctx Context, c *family.Call, mode rmMode) *family.Finding {
+	args := c.Args
+	fl := parseRm(args, c.Carrier)
 	base := family.CommandBase(args[0].Val)
 	if base == "rmdir" || base == "unlink" {
 		fl.recursive, fl.force = false, false
@@ -110,27 +109,27 @@ func (r *run) analyzeRm(cc *cmdCall, args []family.Field, mode rmMode) *family.F
 	if fl.recursive {
 		// Root and home first: the more sweeping finding explains better.
 		for _, t := range fl.targets {
-			if r.isRootOrHome(cc, t) {
-				return r.Block(guard.RuleRmRootOrHome, reasonRmRootHome, cc.Seg)
+			if IsRootOrHome(ctx, c.Cwd, t) {
+				return ctx.Block(guard.RuleRmRootOrHome, reasonRmRootHome, c.Seg)
 			}
 		}
 	}
-	if f := r.gitMetadataTargets(cc, fl.targets, fl.recursive); f != nil {
+	if f := gitMetadataTargets(ctx, c, fl.targets, fl.recursive); f != nil {
 		return f
 	}
 	if fl.dynOption != nil {
 		if fl.dynOption.Input {
-			if f := family.CarrierDynamic(r, &cc.Call, "the input adds options to rm"); f != nil {
+			if f := family.CarrierDynamic(ctx, c, "the input adds options to rm"); f != nil {
 				return f
 			}
 			// With the shell rule off, the input can still make this a
 			// recursive forced removal.
-			return r.carrierRm(cc)
+			return carrierRm(ctx, c)
 		}
 		if mode == rmFindExec {
-			return r.Block(guard.RuleFindExecRm, reasonFindExecRm, cc.Seg)
+			return ctx.Block(guard.RuleFindExecRm, reasonFindExecRm, c.Seg)
 		}
-		if f := family.DynStructure(r, &cc.Call, "an rm option is built from a substitution"); f != nil {
+		if f := family.DynStructure(ctx, c, "an rm option is built from a substitution"); f != nil {
 			return f
 		}
 	}
@@ -138,30 +137,27 @@ func (r *run) analyzeRm(cc *cmdCall, args []family.Field, mode rmMode) *family.F
 		return nil
 	}
 	for _, t := range fl.targets {
-		if r.isRootOrHome(cc, t) {
-			return r.Block(guard.RuleRmRootOrHome, reasonRmRootHome, cc.Seg)
+		if IsRootOrHome(ctx, c.Cwd, t) {
+			return ctx.Block(guard.RuleRmRootOrHome, reasonRmRootHome, c.Seg)
 		}
 	}
 	if !fl.force {
 		return nil
 	}
-	if mode == rmRaw {
-		return r.Block(guard.RuleRawText, family.FmtReason(reasonRawText, "rm -rf"), cc.Seg)
-	}
 	if mode == rmFindExec {
-		return r.Block(guard.RuleFindExecRm, reasonFindExecRm, cc.Seg)
+		return ctx.Block(guard.RuleFindExecRm, reasonFindExecRm, c.Seg)
 	}
 	for _, t := range fl.targets {
-		if f := r.classifyRmTarget(cc, t); f != nil {
+		if f := classifyTarget(ctx, c, t); f != nil {
 			return f
 		}
 	}
 	return nil
 }
 
-// isRootOrHome recognises /, home and wildcard-only paths under them, in
+// IsRootOrHome recognises /, home and wildcard-only paths under them, in
 // literal, variable ($HOME, ~) and resolved form.
-func (r *run) isRootOrHome(cc *cmdCall, t family.Field) bool {
+func IsRootOrHome(ctx family.Places, cwd string, t family.Field) bool {
 	v := strings.TrimSpace(t.Val)
 	switch v {
 	case "/", "/*", "~", "~/", "~/*", "$HOME", "$HOME/", "$HOME/*", "${HOME}", "${HOME}/", "${HOME}/*", "/.", "/..":
@@ -172,10 +168,10 @@ func (r *run) isRootOrHome(cc *cmdCall, t family.Field) bool {
 	}
 	p := v
 	if !filepath.IsAbs(p) {
-		if cc.Cwd == "" {
+		if cwd == "" {
 			return false
 		}
-		p = r.realPath(cc.Cwd) + "/" + p
+		p = ctx.RealPath(cwd) + "/" + p
 	}
 	comps := strings.Split(p, "/")
 	for len(comps) > 1 {
@@ -190,100 +186,100 @@ func (r *run) isRootOrHome(cc *cmdCall, t family.Field) bool {
 	if q == "" {
 		q = "/"
 	}
-	if hasGlobMeta(q) {
+	if family.HasGlobMeta(q) {
 		return false
 	}
 	q = filepath.Clean(q)
-	rq := r.realPath(q)
+	rq := ctx.RealPath(q)
 	if rq == "/" {
 		return true
 	}
-	return r.home != "" && (q == r.home || rq == r.realPath(r.home))
+	return ctx.Home() != "" && (q == ctx.Home() || rq == ctx.RealPath(ctx.Home()))
 }
 
-// classifyRmTarget decides one target of rm -rf.
-func (r *run) classifyRmTarget(cc *cmdCall, t family.Field) *family.Finding {
+// classifyTarget decides one target of rm -rf.
+func classifyTarget(ctx Context, c *family.Call, t family.Field) *family.Finding {
 	v := t.Val
 	if !t.Static {
 		if t.Input {
-			return r.carrierRm(cc)
+			return carrierRm(ctx, c)
 		}
-		return r.Block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)), cc.Seg)
+		return ctx.Block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)), c.Seg)
 	}
 	if t.IFSSplit {
-		return r.Block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)+" split by a custom IFS"), cc.Seg)
+		return ctx.Block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)+" split by a custom IFS"), c.Seg)
 	}
-	if t.Glob && r.mode.Has(guard.ModeStrict) {
+	if t.Glob && ctx.Mode().Has(guard.ModeStrict) {
 		// What a pattern matches depends on the disk at run time.
-		return r.Block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)), cc.Seg)
+		return ctx.Block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)), c.Seg)
 	}
 	if strings.HasPrefix(v, "~") || strings.HasPrefix(v, "$") {
 		// A literal tilde or dollar (quoted): not what the user probably meant,
 		// and not inside the project.
-		return r.Block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.Seg)
+		return ctx.Block(guard.RuleRmOutsideCwd, reasonRmOutside, c.Seg)
 	}
-	if r.tmpdirOverridden(cc, t) {
-		return r.Block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)+" with TMPDIR overridden"), cc.Seg)
+	if tmpdirOverridden(ctx, c, t) {
+		return ctx.Block(guard.RuleRmDynamicTarget, family.FmtReason(reasonRmDynamic, family.Clip(t.Src)+" with TMPDIR overridden"), c.Seg)
 	}
-	if r.isTempPath(v) && tempEligible(t) {
+	if ctx.IsTempPath(v) && tempEligible(t) {
 		return nil
 	}
 	abs := v
 	if !filepath.IsAbs(abs) {
-		if cc.Cwd == "" {
-			return r.Block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.Seg)
+		if c.Cwd == "" {
+			return ctx.Block(guard.RuleRmOutsideCwd, reasonRmOutside, c.Seg)
 		}
-		abs = filepath.Join(cc.Cwd, v)
+		abs = filepath.Join(c.Cwd, v)
 	}
-	resolved := r.resolveTarget(abs, v)
-	for _, ap := range r.allowPaths {
-		if r.usableAllowPath(ap) && within(resolved, r.realPath(ap)) {
+	resolved := ResolveTarget(ctx, abs, v)
+	for _, ap := range ctx.AllowPaths() {
+		if UsableAllowPath(ctx, ap) && family.Within(resolved, ctx.RealPath(ap)) {
 			return nil
 		}
 	}
-	anchor := r.origCwd
-	if anchor == "" || cc.sc == nil {
-		return r.Block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.Seg)
+	anchor := ctx.StartDir()
+	if anchor == "" {
+		return ctx.Block(guard.RuleRmOutsideCwd, reasonRmOutside, c.Seg)
 	}
-	realAnchor := r.realPath(anchor)
-	if r.home != "" && realAnchor == r.realPath(r.home) {
-		return r.Block(guard.RuleRmHomeCwd, reasonRmHomeCwd, cc.Seg)
+	realAnchor := ctx.RealPath(anchor)
+	if ctx.Home() != "" && realAnchor == ctx.RealPath(ctx.Home()) {
+		return ctx.Block(guard.RuleRmHomeCwd, reasonRmHomeCwd, c.Seg)
 	}
-	if v == "." || v == "./" || resolved == r.realPath(cc.Cwd) && cc.Cwd == anchor || resolved == realAnchor {
-		return r.Block(guard.RuleRmCwdSelf, reasonRmCwdSelf, cc.Seg)
+	if v == "." || v == "./" || resolved == ctx.RealPath(c.Cwd) && c.Cwd == anchor || resolved == realAnchor {
+		return ctx.Block(guard.RuleRmCwdSelf, reasonRmCwdSelf, c.Seg)
 	}
-	if strictlyWithin(resolved, realAnchor) || (t.Glob && within(resolved, realAnchor) && !strings.HasPrefix(filepath.Base(v), ".")) {
-		if r.mode.Has(guard.ModeParanoidRm) || r.req.Policy.RuleSwitches[guard.RuleRmParanoid] {
-			return r.Block(guard.RuleRmParanoid, reasonRmParanoid, cc.Seg)
+	if family.StrictlyWithin(resolved, realAnchor) || (t.Glob && family.Within(resolved, realAnchor) && !strings.HasPrefix(filepath.Base(v), ".")) {
+		if ctx.Mode().Has(guard.ModeParanoidRm) || ctx.Switched(guard.RuleRmParanoid) {
+			return ctx.Block(guard.RuleRmParanoid, reasonRmParanoid, c.Seg)
 		}
 		return nil
 	}
-	return r.Block(guard.RuleRmOutsideCwd, reasonRmOutside, cc.Seg)
+	return ctx.Block(guard.RuleRmOutsideCwd, reasonRmOutside, c.Seg)
 }
 
-// resolveTarget resolves an absolute target the way rm sees it: symlinks in
+// ResolveTarget resolves an absolute target the way rm sees it: symlinks in
 // the parent are followed; the last component is followed only with a
 // trailing slash.
-func (r *run) resolveTarget(abs, literal string) string {
+func ResolveTarget(ctx family.Places, abs, literal string) string {
 	if strings.HasSuffix(literal, "/") || strings.HasSuffix(literal, "/.") {
-		return r.realPath(abs)
+		return ctx.RealPath(abs)
 	}
 	clean := filepath.Clean(abs)
 	dir, base := filepath.Split(clean)
 	if base == "" {
-		return r.realPath(clean)
+		return ctx.RealPath(clean)
 	}
-	return filepath.Join(r.realPath(filepath.Clean(dir)), base)
+	return filepath.Join(ctx.RealPath(filepath.Clean(dir)), base)
 }
 
-// usableAllowPath ignores allow paths that would allow everything: the root,
+// UsableAllowPath ignores allow paths that would allow everything: the root,
 // home, or an ancestor of home.
-func (r *run) usableAllowPath(ap string) bool {
-	rp := r.realPath(ap)
+func UsableAllowPath(ctx family.Places, ap string) bool {
+	rp := ctx.RealPath(ap)
 	if rp == "/" {
 		return false
 	}
-	if r.home != "" && within(r.realPath(r.home), rp) {
+	if ctx.Home() != "" && family.Within(ctx.RealPath(ctx.Home()), rp) {
 		return false
 	}
 	return true
@@ -291,32 +287,32 @@ func (r *run) usableAllowPath(ap string) bool {
 
 // gitMetadataTargets protects .git, git directories, hooks and their
 // ancestors from deletion.
-func (r *run) gitMetadataTargets(cc *cmdCall, targets []family.Field, recursive bool) *family.Finding {
+func gitMetadataTargets(ctx Context, c *family.Call, targets []family.Field, recursive bool) *family.Finding {
 	for _, t := range targets {
 		if !t.Static || t.Val == "" {
 			continue
 		}
 		abs := t.Val
 		if !filepath.IsAbs(abs) {
-			if cc.Cwd == "" {
+			if c.Cwd == "" {
 				continue
 			}
-			abs = filepath.Join(cc.Cwd, abs)
+			abs = filepath.Join(c.Cwd, abs)
 		}
-		if r.touchesGitMetadata(cc.Cwd, abs, t.Val, t.Glob, recursive) {
-			return r.Block(guard.RuleRmGitMetadata, reasonGitMetadata, cc.Seg)
+		if TouchesGitMetadata(ctx, c.Cwd, abs, t.Val, t.Glob, recursive) {
+			return ctx.Block(guard.RuleRmGitMetadata, ReasonGitMetadata, c.Seg)
 		}
 		if base := filepath.Base(filepath.Clean(t.Val)); base == ".git" && filepath.Dir(filepath.Clean(t.Val)) == "." {
 			// "rm -rf .git" is never routine, repository or not.
-			return r.Block(guard.RuleRmGitMetadata, reasonGitMetadata, cc.Seg)
+			return ctx.Block(guard.RuleRmGitMetadata, ReasonGitMetadata, c.Seg)
 		}
 	}
 	return nil
 }
 
-// touchesGitMetadata reports whether deleting abs (recursively or not)
+// TouchesGitMetadata reports whether deleting abs (recursively or not)
 // deletes git metadata of the repository around cwd or around abs.
-func (r *run) touchesGitMetadata(cwd, abs, literal string, glob, recursive bool) bool {
+func TouchesGitMetadata(ctx family.Places, cwd, abs, literal string, glob, recursive bool) bool {
 	abs = filepath.Clean(abs)
 	dir, pat := filepath.Split(abs)
 	dir = filepath.Clean(dir)
@@ -325,45 +321,45 @@ func (r *run) touchesGitMetadata(cwd, abs, literal string, glob, recursive bool)
 		if d == "" {
 			continue
 		}
-		p, h := r.gitProtected(d)
+		p, h := ctx.GitMetadata(d)
 		protected = append(protected, p...)
 		hooks = append(hooks, h...)
 	}
 	if len(protected) == 0 {
 		return false
 	}
-	if glob && hasGlobMeta(pat) {
-		rd := r.realPath(dir)
+	if glob && family.HasGlobMeta(pat) {
+		rd := ctx.RealPath(dir)
 		for _, p := range protected {
 			if rd == p {
 				return true
 			}
-			if filepath.Dir(p) == rd && globMatch(pat, filepath.Base(p)) {
+			if filepath.Dir(p) == rd && family.GlobMatch(pat, filepath.Base(p)) {
 				return true
 			}
-			if recursive && strictlyWithin(p, rd) {
+			if recursive && family.StrictlyWithin(p, rd) {
 				rel, _ := filepath.Rel(rd, p)
 				first := strings.SplitN(rel, string(filepath.Separator), 2)[0]
-				if globMatch(pat, first) {
+				if family.GlobMatch(pat, first) {
 					return true
 				}
 			}
 		}
 		for _, h := range hooks {
-			if within(rd, h) {
+			if family.Within(rd, h) {
 				return true
 			}
 		}
 		return false
 	}
-	target := r.resolveTarget(abs, literal)
+	target := ResolveTarget(ctx, abs, literal)
 	for _, p := range protected {
-		if target == p || (recursive && strictlyWithin(p, target)) {
+		if target == p || (recursive && family.StrictlyWithin(p, target)) {
 			return true
 		}
 	}
 	for _, h := range hooks {
-		if strictlyWithin(target, h) {
+		if family.StrictlyWithin(target, h) {
 			return true
 		}
 	}
@@ -385,7 +381,7 @@ func tempEligible(t family.Field) bool {
 // tmpdirOverridden reports a target built from $TMPDIR while the command's
 // own environment sets TMPDIR to something that is not a temp directory: the
 // analysis cannot tell which value the author meant.
-func (r *run) tmpdirOverridden(cc *cmdCall, t family.Field) bool {
+func tmpdirOverridden(ctx Context, c *family.Call, t family.Field) bool {
 	uses := false
 	for _, v := range t.Vars {
 		if v == "TMPDIR" {
@@ -395,9 +391,9 @@ func (r *run) tmpdirOverridden(cc *cmdCall, t family.Field) bool {
 	if !uses {
 		return false
 	}
-	v, ok := cc.EnvValue("TMPDIR")
+	v, ok := c.EnvValue("TMPDIR")
 	if !ok {
 		return false
 	}
-	return !v.Static || !r.isTempPath(v.Val)
+	return !v.Static || !ctx.IsTempPath(v.Val)
 }
