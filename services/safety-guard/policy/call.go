@@ -8,6 +8,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/custom"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
 )
 
 // cmdCall is a simple command on its way through wrapper peeling and the
@@ -128,7 +129,7 @@ func (r *run) walkCall(st *syntax.Stmt, call *syntax.CallExpr, sc *scope, in *fa
 		// blocks wherever it is expanded.
 		for _, a := range args {
 			if a.Param && a.Static && !a.PosOnly && strings.ContainsAny(a.Val, " \t\n") {
-				if f := r.scanRawText(a.Val, seg); f != nil {
+				if f := rawtext.Scan(r, a.Val, seg); f != nil {
 					return f
 				}
 			}
@@ -140,7 +141,7 @@ func (r *run) walkCall(st *syntax.Stmt, call *syntax.CallExpr, sc *scope, in *fa
 // analyzeCall judges one simple command: peel wrappers, follow functions and
 // builtins, then apply the rules for the command it really runs.
 func (r *run) analyzeCall(cc *cmdCall) *family.Finding {
-	if !r.step(cc.Seg) {
+	if !r.Step(cc.Seg) {
 		return r.abort
 	}
 	if len(cc.Args) == 0 {
@@ -171,7 +172,7 @@ func (r *run) analyzeCall(cc *cmdCall) *family.Finding {
 		// A command name with blanks is usually a command line pasted into
 		// one word; scan the text in case it was meant to run. Without a
 		// slash it names no program at all.
-		if f := r.scanRawText(family.JoinVals(cc.Args), cc.Seg); f != nil || !strings.ContainsAny(name.Val, `/\`) {
+		if f := rawtext.Scan(r, family.JoinVals(cc.Args), cc.Seg); f != nil || !strings.ContainsAny(name.Val, `/\`) {
 			return f
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
 )
 
 var shellNames = family.NameSet("bash", "sh", "zsh", "ksh", "dash", "ash", "mksh", "yash", "fish", "csh", "tcsh", "posh", "rbash", "pdksh", "oksh", "loksh")
@@ -535,7 +536,7 @@ func (r *run) analyzeInterpreter(cc *cmdCall, base, kind string) *family.Finding
 			return r.Block(guard.RuleDynamicScript, base+" reads a script from a pipe the engine cannot see; shell execution source cannot be verified.", cc.Seg)
 		}
 		if cc.Stdin.Kind == family.StdinHeredoc && !cc.Stdin.Quoted {
-			if f := r.scanRawText(cc.Stdin.Text, cc.Seg); f != nil {
+			if f := rawtext.Scan(r, cc.Stdin.Text, cc.Seg); f != nil {
 				return f
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/deletion"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/git"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
 )
 
 const reasonStrictUnparsable = "Command could not be safely analyzed (strict mode). Verify manually."
@@ -25,11 +26,11 @@ func (r *run) judgeUnparsable(src string, sc *scope, kind scriptKind, err error)
 	if r.mode.Has(guard.ModeStrict) {
 		return &family.Finding{Rule: guard.RuleEngineUnparsable, Segment: src, Reason: reasonStrictUnparsable}
 	}
-	if f := r.scanRawText(src, src); f != nil {
+	if f := rawtext.Scan(r, src, src); f != nil {
 		return f
 	}
 	for _, fixed := range repairs(src, err) {
-		if !r.step(src) {
+		if !r.Step(src) {
 			return r.abort
 		}
 		file, perr := parseBash(fixed)

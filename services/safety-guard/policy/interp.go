@@ -7,6 +7,7 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
 )
 
 // execCallRes match calls that run a shell command, per interpreter. The
@@ -86,7 +87,7 @@ var backtickKinds = family.NameSet("ruby", "perl", "php")
 // runs through an exec-style call, library calls that delete files, and
 // secrets it opens.
 func (r *run) judgeInterpreterCode(cc *cmdCall, kind, code string) *family.Finding {
-	if !r.step(cc.Seg) {
+	if !r.Step(cc.Seg) {
 		return r.abort
 	}
 	if f := r.codeAsShell(cc, code); f != nil {
@@ -130,7 +131,7 @@ func (r *run) codeAsShell(cc *cmdCall, code string) *family.Finding {
 			if r.mode.Has(guard.ModeStrict) && strings.ContainsAny(code, " \t") {
 				return r.Block(guard.RuleEngineUnparsable, reasonStrictUnparsable, cc.Seg)
 			}
-			return r.scanRawText(code, cc.Seg)
+			return rawtext.Scan(r, code, cc.Seg)
 		}
 		return nil
 	}

@@ -12,7 +12,7 @@ import (
 
 // judgePowerShell judges a PowerShell command line.
 func (r *run) judgePowerShell(src string, depth int) *family.Finding {
-	if !r.step(src) {
+	if !r.Step(src) {
 		return r.abort
 	}
 	if depth >= r.eng.maxDepth {

@@ -6,6 +6,7 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/deletion"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/git"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
 )
 
 // commandRules dispatches to the rule family of the command that runs.
@@ -141,10 +142,10 @@ func (r *run) stdinPolicy(cc *cmdCall, base string) *family.Finding {
 		return nil
 	}
 	if in.Kind == family.StdinHeredoc && !in.Quoted {
-		return r.scanRawText(in.Text, cc.Seg)
+		return rawtext.Scan(r, in.Text, cc.Seg)
 	}
 	if isDataSink(cc, base) {
 		return nil
 	}
-	return r.scanRawText(in.Text, cc.Seg)
+	return rawtext.Scan(r, in.Text, cc.Seg)
 }

@@ -181,9 +181,9 @@ func (r *run) overran() bool {
 	return !light && r.eng.now().After(r.deadline)
 }
 
-// step charges one unit of work and reports whether analysis may go on. Once a
+// Step charges one unit of work and reports whether analysis may go on. Once a
 // budget trips, r.abort holds the blocking finding and every caller unwinds.
-func (r *run) step(segment string) bool {
+func (r *run) Step(segment string) bool {
 	if r.abort != nil {
 		return false
 	}

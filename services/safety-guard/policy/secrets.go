@@ -115,7 +115,7 @@ func (r *run) secretCheck(cc *cmdCall, base string) *family.Finding {
 	for i, c := range candidates {
 		// Commands can carry thousands of operands; keep the deadline in
 		// sight while checking them.
-		if i&255 == 255 && !r.step(cc.Seg) {
+		if i&255 == 255 && !r.Step(cc.Seg) {
 			return r.abort
 		}
 		if c.Input {

@@ -44,7 +44,7 @@ func (r *run) parse(src string) (*syntax.File, error) {
 
 // judgeScript parses src as bash and walks it in sc.
 func (r *run) judgeScript(src string, sc *scope, kind scriptKind) *family.Finding {
-	if !r.step(src) {
+	if !r.Step(src) {
 		return r.abort
 	}
 	if kind != scriptTop {
@@ -92,7 +92,7 @@ func (r *run) walkStmt(st *syntax.Stmt, sc *scope, in *family.Stdin) *family.Fin
 	if st == nil {
 		return nil
 	}
-	if !r.step(srcOf(sc, st)) {
+	if !r.Step(srcOf(sc, st)) {
 		return r.abort
 	}
 	if st.Background || st.Coprocess || st.Disown {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
 )
 
 // chunk is a piece of a word before field splitting.
@@ -92,7 +93,7 @@ func (r *run) evalWord(w *syntax.Word, sc *scope, mode evalMode) ([]family.Field
 		return nil, nil
 	}
 	src := srcOf(sc, w)
-	if !r.step(src) {
+	if !r.Step(src) {
 		return nil, r.abort
 	}
 	if mode == evalArg && len(w.Parts) == 1 {
@@ -131,7 +132,7 @@ func (r *run) evalWord(w *syntax.Word, sc *scope, mode evalMode) ([]family.Field
 
 // expandWord is evalWord after brace expansion.
 func (r *run) expandWord(w *syntax.Word, sc *scope, mode evalMode, src string) ([]family.Field, *family.Finding) {
-	if !r.step(src) {
+	if !r.Step(src) {
 		return nil, r.abort
 	}
 	var chunks []chunk
@@ -777,5 +778,5 @@ func (r *run) backtickHeredoc(p *syntax.CmdSubst, sc *scope) *family.Finding {
 	if r.mode.Has(guard.ModeStrict) {
 		return &family.Finding{Rule: guard.RuleEngineUnparsable, Segment: text, Reason: reasonStrictUnparsable}
 	}
-	return r.scanRawText(strings.Trim(text, "`"), text)
+	return rawtext.Scan(r, strings.Trim(text, "`"), text)
 }

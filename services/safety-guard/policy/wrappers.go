@@ -5,6 +5,7 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
 )
 
 // optSpec describes a wrapper's options: which take a value, and whether
@@ -363,7 +364,7 @@ func (r *run) peelEnv(cc *cmdCall) *family.Finding {
 				}
 				return r.Block(guard.RuleDynamicScript, "env -S splits a value the engine cannot see into the command line ("+family.Clip(s.Src)+").", cc.Seg)
 			}
-			if f := r.scanRawText(s.Val, cc.Seg); f != nil {
+			if f := rawtext.Scan(r, s.Val, cc.Seg); f != nil {
 				return f
 			}
 			if r.mode.Has(guard.ModeStrict) {
@@ -377,7 +378,7 @@ func (r *run) peelEnv(cc *cmdCall) *family.Finding {
 			}
 			words, ok := family.SplitEnvString(s.Val)
 			if !ok {
-				return r.scanRawText(s.Val, cc.Seg)
+				return rawtext.Scan(r, s.Val, cc.Seg)
 			}
 			rest := append(append(append([]family.Field(nil), args[:i]...), words...), args[i+width:]...)
 			args = rest

@@ -1,4 +1,8 @@
-package policy
+// Package rawtext scans text the engine cannot parse as a command line (or
+// text an unknown program receives) for destructive commands: rm -rf,
+// destructive git, find -delete or -exec rm, dd to a device, mkfs, shred. It
+// is a pattern scan, so it blocks rm -rf whatever the target.
+package rawtext
 
 import (
 	"strings"
@@ -9,6 +13,16 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/git"
 )
+
+// Context is what the scan needs of the walker: how to decide, and the
+// step budget (long text is scanned in steps).
+type Context interface {
+	family.Verdicts
+	// Step charges one unit of work; false once a budget is spent, and
+	// Aborted says why.
+	Step(segment string) bool
+	Aborted() *family.Finding
+}
 
 const reasonRawText = "Unparseable or opaque command text contains a destructive command (%s); it cannot be analysed safely."
 
@@ -112,22 +126,22 @@ func rawSegments(text string) [][]string {
 	return segs
 }
 
-// scanRawText looks for destructive commands in text the engine cannot parse
+// Scan looks for destructive commands in text the engine cannot parse
 // (or text an unknown program receives): rm -rf, destructive git, find
 // -delete, dd to a device, mkfs, shred. It is a pattern scan, so it blocks
 // rm -rf whatever the target.
-func (r *run) scanRawText(text, seg string) *family.Finding {
-	if text == "" || !r.Enabled(guard.RuleRawText) {
+func Scan(ctx Context, text, seg string) *family.Finding {
+	if text == "" || !ctx.Enabled(guard.RuleRawText) {
 		return nil
 	}
 	for _, words := range rawSegments(text) {
-		if !r.step(seg) {
-			return r.abort
+		if !ctx.Step(seg) {
+			return ctx.Aborted()
 		}
 		displayHead := len(words) > 0 && (words[0] == "echo" || words[0] == "rg")
 		for k, w := range words {
-			if k&255 == 255 && !r.step(seg) {
-				return r.abort
+			if k&255 == 255 && !ctx.Step(seg) {
+				return ctx.Aborted()
 			}
 			name := family.CommandBase(w)
 			var what string
@@ -156,7 +170,7 @@ func (r *run) scanRawText(text, seg string) *family.Finding {
 				}
 			}
 			if what != "" {
-				return r.Block(guard.RuleRawText, family.FmtReason(reasonRawText, what), seg)
+				return ctx.Block(guard.RuleRawText, family.FmtReason(reasonRawText, what), seg)
 			}
 		}
 	}
