@@ -6,6 +6,7 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/secrets"
 )
 
 const reasonAwkDynamic = "Detected awk system(), pipe, or getline command with a dynamic command string that cannot be analysed safely."
@@ -127,7 +128,7 @@ func (r *run) judgeAwkProgram(cc *cmdCall, prog string) *family.Finding {
 			return f
 		}
 	}
-	return r.secretsInAwk(cc, prog)
+	return secrets.InAwk(cc, &cc.Call, prog)
 }
 
 // awkCommands finds system(...), "cmd" | getline and print | "cmd".

@@ -175,9 +175,6 @@ func (r *run) walkDecl(st *syntax.Stmt, c *syntax.DeclClause, sc *scope, in *fam
 	if f := r.walkRedirects(st, sc, nil, in); f != nil {
 		return f
 	}
-	if f := r.declSecrets(variant, ops, sc); f != nil {
-		return f
-	}
 	r.applyDecl(variant, ops, nil, sc)
 	return nil
 }

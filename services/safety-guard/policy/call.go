@@ -9,6 +9,7 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/custom"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/secrets"
 )
 
 // cmdCall is a simple command on its way through wrapper peeling and the
@@ -194,7 +195,7 @@ func (r *run) analyzeCall(cc *cmdCall) *family.Finding {
 	if f := r.commandRules(cc, base); f != nil {
 		return f
 	}
-	if f := r.secretCheck(cc, base); f != nil {
+	if f := secrets.Judge(cc, &cc.Call); f != nil {
 		return f
 	}
 	if f := r.protectCheck(cc, base); f != nil {

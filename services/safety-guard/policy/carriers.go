@@ -468,7 +468,7 @@ func (r *run) parallelShellTemplate(cc *cmdCall, template []family.Field, stdinM
 		}
 		break
 	}
-	if head >= len(template) || !shellNames[family.CommandBase(template[head].Val)] {
+	if head >= len(template) || !family.IsShell(family.CommandBase(template[head].Val)) {
 		return nil
 	}
 	for _, a := range template[:head] {
@@ -515,7 +515,7 @@ func (r *run) parallelStdinArgs(template []family.Field) []family.Field {
 	out := make([]family.Field, 0, len(template)+1)
 	has := false
 	shellScript := -1
-	if len(template) > 0 && shellNames[family.CommandBase(template[0].Val)] {
+	if len(template) > 0 && family.IsShell(family.CommandBase(template[0].Val)) {
 		sa := parseShellArgs(template)
 		if sa.command && len(sa.operands) > 0 {
 			shellScript = len(template) - len(sa.operands)

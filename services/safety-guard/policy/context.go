@@ -7,6 +7,7 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/deletion"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/git"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/secrets"
 )
 
 // A command on its way through the walker is the context its rule families
@@ -16,6 +17,7 @@ var (
 	_ custom.Context   = (*cmdCall)(nil)
 	_ git.Context      = (*cmdCall)(nil)
 	_ deletion.Context = (*cmdCall)(nil)
+	_ secrets.Context  = (*cmdCall)(nil)
 )
 
 // Rules are the request's custom rules.
@@ -83,3 +85,9 @@ func (cc *cmdCall) Exec(c family.Call) *family.Finding {
 func (cc *cmdCall) NoteWrite(cwd string, target family.Field, content *string) {
 	cc.r.noteWriteAt(cwd, target, content)
 }
+
+// Step charges one unit of work; false once a budget is spent.
+func (cc *cmdCall) Step(segment string) bool { return cc.r.Step(segment) }
+
+// Secrets is the state of the secret rules for this check.
+func (cc *cmdCall) Secrets() *secrets.State { return &cc.r.secrets }

@@ -1,15 +1,12 @@
 package policy
 
 import (
-	"regexp"
 	"strings"
 
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
 )
-
-var shellNames = family.NameSet("bash", "sh", "zsh", "ksh", "dash", "ash", "mksh", "yash", "fish", "csh", "tcsh", "posh", "rbash", "pdksh", "oksh", "loksh")
 
 // judgeCode judges shell code handed over as one string (watch, su -c, ssh...).
 func (r *run) judgeCode(cc *cmdCall, code family.Field, origin string) *family.Finding {
@@ -254,27 +251,8 @@ func (r *run) commandSetVar(cc *cmdCall, name string) (family.Field, bool) {
 	return family.Field{}, false
 }
 
-// Interpreters the engine reads code for.
-var (
-	pythonRe        = regexp.MustCompile(`^(python|pypy)[0-9.]*$`)
-	interpreterSet  = family.NameSet("node", "nodejs", "deno", "bun", "ruby", "perl", "php", "rscript", "osascript", "lua", "luajit", "jruby")
-	awkNames        = family.NameSet("awk", "gawk", "mawk", "nawk")
-	pythonWithValue = "WXQ"
-)
-
-func interpreterKind(base string) string {
-	switch {
-	case pythonRe.MatchString(base):
-		return "python"
-	case base == "nodejs":
-		return "node"
-	case base == "jruby":
-		return "ruby"
-	case interpreterSet[base]:
-		return base
-	}
-	return ""
-}
+// pythonWithValue are python's short options that take a value.
+const pythonWithValue = "WXQ"
 
 // interpArgs is a parsed interpreter command line.
 type interpArgs struct {

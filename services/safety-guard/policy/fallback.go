@@ -141,7 +141,7 @@ func (r *run) fallbackScan(cc *cmdCall, base string) *family.Finding {
 		name := family.CommandBase(a.Val)
 		switch {
 		case name == "rm" || name == "git" || name == "find":
-		case shellNames[name] && i+1 < len(cc.Args) && strings.HasPrefix(cc.Args[i+1].Val, "-") && strings.Contains(cc.Args[i+1].Val, "c"):
+		case family.IsShell(name) && i+1 < len(cc.Args) && strings.HasPrefix(cc.Args[i+1].Val, "-") && strings.Contains(cc.Args[i+1].Val, "c"):
 		default:
 			continue
 		}
@@ -182,7 +182,7 @@ var displayCommands = family.NameSet("echo", "printf", "cat", "head", "tail", "l
 // hasRuleFamily reports commands with their own rules, which the fallback
 // scan must not second-guess.
 func hasRuleFamily(base string) bool {
-	return base == "git" || base == "rm" || base == "rmdir" || base == "find" || shellNames[base] || awkNames[base] ||
-		interpreterKind(base) != "" || base == "dd" || base == "shred" || strings.HasPrefix(base, "mkfs") ||
+	return base == "git" || base == "rm" || base == "rmdir" || base == "find" || family.IsShell(base) || family.IsAwk(base) ||
+		family.InterpreterKind(base) != "" || base == "dd" || base == "shred" || strings.HasPrefix(base, "mkfs") ||
 		base == "xargs" || base == "parallel" || base == "pwsh" || base == "powershell" || base == "remove-item"
 }

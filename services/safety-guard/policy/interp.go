@@ -8,6 +8,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/secrets"
 )
 
 // execCallRes match calls that run a shell command, per interpreter. The
@@ -118,7 +119,7 @@ func (r *run) judgeInterpreterCode(cc *cmdCall, kind, code string) *family.Findi
 			}
 		}
 	}
-	return r.secretsInCode(cc, kind, code)
+	return secrets.InCode(cc, &cc.Call, kind, code)
 }
 
 // codeAsShell reads interpreter code as shell. Parse errors are expected and
@@ -137,8 +138,7 @@ func (r *run) codeAsShell(cc *cmdCall, code string) *family.Finding {
 	}
 	sc := cc.sc.child()
 	sc.cwd = cc.Cwd
-	r.quietSecrets++
-	defer func() { r.quietSecrets-- }()
+	defer r.secrets.Hush()()
 	return r.judgeScript(code, sc, scriptCode)
 }
 

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"encoding/base64"
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
@@ -63,7 +62,7 @@ func staticOutput(args []family.Field, in *family.Stdin) (string, bool) {
 			}
 		}
 		if decode && in != nil && in.Known {
-			if b, ok := decodeBase64(strings.TrimSpace(in.Text)); ok {
+			if b, ok := family.DecodeBase64(strings.TrimSpace(in.Text)); ok {
 				return b, true
 			}
 		}
@@ -112,16 +111,6 @@ func printfOutput(format string, args []string) string {
 		b.WriteString(decodePrintfEscapes(out))
 	}
 	return b.String()
-}
-
-func decodeBase64(s string) (string, bool) {
-	s = strings.TrimSpace(s)
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(s); err == nil {
-			return string(b), true
-		}
-	}
-	return "", false
 }
 
 // staticSubstOutput best-effort evaluates a command substitution such as

@@ -7,6 +7,7 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/secrets"
 )
 
 func isWriteRedirect(op syntax.RedirOperator) bool {
@@ -96,7 +97,7 @@ func (r *run) walkRedirects(st *syntax.Stmt, sc *scope, cc *cmdCall, in *family.
 				}
 			}
 			if base != "echo" && base != "printf" && rd.Word != nil {
-				if f := r.secretWord(sc, cc, rd.Word.Lit(), seg); f != nil {
+				if f := secrets.Field(r, redirectCwd(sc, cc), family.Lit(rd.Word.Lit()), seg); f != nil {
 					return f
 				}
 			}
@@ -107,7 +108,7 @@ func (r *run) walkRedirects(st *syntax.Stmt, sc *scope, cc *cmdCall, in *family.
 				return f
 			}
 			if base != "echo" && base != "printf" {
-				if f := r.secretField(sc, cc, fv, seg); f != nil {
+				if f := secrets.Field(r, redirectCwd(sc, cc), fv, seg); f != nil {
 					return f
 				}
 			}
@@ -131,7 +132,7 @@ func (r *run) walkRedirects(st *syntax.Stmt, sc *scope, cc *cmdCall, in *family.
 			}
 			continue
 		}
-		if f := r.secretField(sc, cc, fv, seg); f != nil {
+		if f := secrets.Field(r, redirectCwd(sc, cc), fv, seg); f != nil {
 			return f
 		}
 		if isWriteRedirect(rd.Op) || rd.Op == syntax.DplOut {
@@ -149,6 +150,15 @@ func (r *run) walkRedirects(st *syntax.Stmt, sc *scope, cc *cmdCall, in *family.
 		}
 	}
 	return nil
+}
+
+// redirectCwd is the directory a redirection's path is relative to: the
+// command's, when the redirection belongs to one.
+func redirectCwd(sc *scope, cc *cmdCall) string {
+	if cc != nil {
+		return cc.Cwd
+	}
+	return sc.cwd
 }
 
 // noteWrite records that the command writes target.

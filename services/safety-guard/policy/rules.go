@@ -20,15 +20,15 @@ func (r *run) commandRules(cc *cmdCall, base string) *family.Finding {
 	case base == "rm" || base == "rmdir" || base == "unlink" || base == "find" || base == "dd" || base == "shred" ||
 		strings.HasPrefix(base, "mkfs") || base == "mke2fs" || base == "newfs":
 		f = deletion.Judge(cc, &cc.Call)
-	case shellNames[base]:
+	case family.IsShell(base):
 		f = r.analyzeShell(cc, base)
 		stdinProgram = true
 	case base == "pwsh" || base == "powershell":
 		f = r.analyzePwshLauncher(cc)
-	case awkNames[base]:
+	case family.IsAwk(base):
 		f = r.analyzeAwk(cc, base)
-	case interpreterKind(base) != "":
-		kind := interpreterKind(base)
+	case family.InterpreterKind(base) != "":
+		kind := family.InterpreterKind(base)
 		f = r.analyzeInterpreter(cc, base, kind)
 		ia := parseInterpreter(kind, args)
 		stdinProgram = ia.stdin && len(ia.code) == 0

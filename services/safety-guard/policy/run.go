@@ -29,19 +29,13 @@ type run struct {
 	wrappers   map[string]bool
 	allowPaths []string
 	protected  []string
-	secretDeny []string
-	secretOK   []string
 	// written records files the command writes with content the engine knows,
 	// so that a script written by a heredoc and then run can be judged.
-	written map[string]*writtenFile
-	// quietSecrets > 0 while interpreter code is read as shell: its words are
-	// not file accesses (secret literals in code are scanned separately).
-	quietSecrets int
-	gitCache     map[string]gitProt
-	realCache    map[string]string
-	kept         *parsed
-	secretMemo   map[[2]string][2]string
-	secretIx     *secrets.Index
+	written   map[string]*writtenFile
+	gitCache  map[string]gitProt
+	realCache map[string]string
+	kept      *parsed
+	secrets   secrets.State
 }
 
 type writtenFile struct {
@@ -71,14 +65,15 @@ func newRun(ctx context.Context, e *Engine, req *Request) *run {
 			r.protected = append(r.protected, ap)
 		}
 	}
+	r.secrets = secrets.State{Cache: e.secrets, Now: e.now, CodexHome: req.Env["CODEX_HOME"], Off: req.Policy.DisableSecrets}
 	for _, p := range req.Policy.SecretDenyPaths {
 		if ap := r.absPolicyPath(p); ap != "" {
-			r.secretDeny = append(r.secretDeny, ap)
+			r.secrets.Deny = append(r.secrets.Deny, ap)
 		}
 	}
 	for _, p := range req.Policy.SecretAllowPaths {
 		if ap := r.absPolicyPath(p); ap != "" {
-			r.secretOK = append(r.secretOK, ap)
+			r.secrets.Allow = append(r.secrets.Allow, ap)
 		}
 	}
 	return r
@@ -148,6 +143,9 @@ func (r *run) AllowPaths() []string { return r.allowPaths }
 
 // Aborted is the finding that stopped the analysis (a budget), if any.
 func (r *run) Aborted() *family.Finding { return r.abort }
+
+// Secrets is the state of the secret rules for this check.
+func (r *run) Secrets() *secrets.State { return &r.secrets }
 
 // Mode is the request's mode.
 func (r *run) Mode() guard.Mode { return r.mode }

@@ -9,13 +9,13 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
-// NonPathOperandCmds are commands known not to treat operands as paths.
-var NonPathOperandCmds = family.NameSet("echo", "printf")
+// nonPathOperandCmds are commands known not to treat operands as paths.
+var nonPathOperandCmds = family.NameSet("echo", "printf")
 
 // findMatchPrimaries are the find primaries that name the files found.
 var findMatchPrimaries = family.NameSet("-name", "-iname", "-path", "-ipath", "-wholename", "-iwholename", "-samefile")
 
-func IsCodeFlag(kind, v string) bool {
+func isCodeFlag(kind, v string) bool {
 	switch v {
 	case "-c", "-e", "-E", "-r", "--eval", "--exec", "-p", "--print":
 		return true
@@ -34,9 +34,9 @@ func IsCodeFlag(kind, v string) bool {
 	return false
 }
 
-// AppendOperandCandidates appends the words of an argument that may name a
+// appendOperandCandidates appends the words of an argument that may name a
 // file.
-func AppendOperandCandidates(out []family.Field, base string, a family.Field) []family.Field {
+func appendOperandCandidates(out []family.Field, base string, a family.Field) []family.Field {
 	if a.Static && a.Val == "--" {
 		return out
 	}
@@ -67,9 +67,9 @@ func AppendOperandCandidates(out []family.Field, base string, a family.Field) []
 	return append(out, a)
 }
 
-// PatternCommandTargets returns the files grep and rg read: not the pattern,
+// patternCommandTargets returns the files grep and rg read: not the pattern,
 // but -f/--file arguments and every operand once a pattern came from an option.
-func PatternCommandTargets(args []family.Field) []family.Field {
+func patternCommandTargets(args []family.Field) []family.Field {
 	var out, positional []family.Field
 	patternFromOption, files := false, false
 	for i := 0; i < len(args); i++ {
@@ -139,9 +139,9 @@ func PatternCommandTargets(args []family.Field) []family.Field {
 	return append(out, positional...)
 }
 
-// FindSecretTargets returns the start paths of find, and with -exec {} the
+// findSecretTargets returns the start paths of find, and with -exec {} the
 // names it matches, since the exec command then reads them.
-func FindSecretTargets(args []family.Field) []family.Field {
+func findSecretTargets(args []family.Field) []family.Field {
 	var out []family.Field
 	i := 0
 	for i < len(args) && !strings.HasPrefix(args[i].Val, "-") && args[i].Val != "(" && args[i].Val != "!" {
@@ -169,7 +169,7 @@ func FindSecretTargets(args []family.Field) []family.Field {
 				out = append(out, c)
 			}
 		}
-		if usesPlaceholder && len(cmd) > 0 && !NonPathOperandCmds[family.CommandBase(cmd[0].Val)] {
+		if usesPlaceholder && len(cmd) > 0 && !nonPathOperandCmds[family.CommandBase(cmd[0].Val)] {
 			for m := 0; m+1 < j; m++ {
 				if findMatchPrimaries[args[m].Val] {
 					v := args[m+1]
@@ -184,10 +184,10 @@ func FindSecretTargets(args []family.Field) []family.Field {
 	return out
 }
 
-// GuardExplainCommandIndex returns the index of the command-text argument of
+// guardExplainCommandIndex returns the index of the command-text argument of
 // a guard explain invocation (phantom guard check/explain, cc-safety-net
 // explain), which only analyses that text; 0 when args are something else.
-func GuardExplainCommandIndex(args []family.Field) int {
+func guardExplainCommandIndex(args []family.Field) int {
 	switch family.CommandBase(args[0].Val) {
 	case "phantom", "cc-safety-net", "ccsn", "bunx", "npx", "pnpx", "bun", "node":
 	default:
@@ -294,10 +294,10 @@ func (c *Cache) Put(key [2]string, ix *Index, now time.Time) {
 	c.entries[key] = secretCacheEntry{ix: ix, at: now}
 }
 
-// QuotedLiterals returns up to max string literals of code ('...', "..." or
+// quotedLiterals returns up to max string literals of code ('...', "..." or
 // `...`, backslash escapes honoured), quotes included. It is a linear scan:
 // a regular expression is too slow on the long code agents sometimes inline.
-func QuotedLiterals(code string, max int) []string {
+func quotedLiterals(code string, max int) []string {
 	var out []string
 	for i := 0; i < len(code) && len(out) < max; i++ {
 		q := code[i]
@@ -331,9 +331,9 @@ var pathWordBytes = func() (t [256]bool) {
 	return t
 }()
 
-// PathLikeWords returns up to max maximal runs of path characters that
+// pathLikeWords returns up to max maximal runs of path characters that
 // contain '.', '/' or '~': the bare paths in code.
-func PathLikeWords(code string, max int) []string {
+func pathLikeWords(code string, max int) []string {
 	var out []string
 	for i := 0; i < len(code) && len(out) < max; {
 		if !isPathWordByte(code[i]) {
@@ -360,9 +360,9 @@ var inlineAccessParts = family.NameSet("append", "awk", "base64", "cat", "chmod"
 	"exec", "fetch", "file", "function", "grep", "head", "include", "load", "move", "mv", "open", "popen", "read", "remove", "rename",
 	"require", "rg", "rm", "sed", "shell", "source", "spawn", "strings", "system", "tail", "tar", "truncate", "unlink", "write", "xxd", "zip")
 
-var AwkGetlineRe = regexp.MustCompile(`\bgetline(?:\s+[A-Za-z_][A-Za-z0-9_]*)?\s*<\s*"((?:\\.|[^"\\])*)"`)
+var awkGetlineRe = regexp.MustCompile(`\bgetline(?:\s+[A-Za-z_][A-Za-z0-9_]*)?\s*<\s*"((?:\\.|[^"\\])*)"`)
 
-func IsPrintable(s string) bool {
+func isPrintable(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -374,9 +374,9 @@ func IsPrintable(s string) bool {
 	return true
 }
 
-// MaskJSLiterals blanks string and template literals; it fails on template
+// maskJSLiterals blanks string and template literals; it fails on template
 // interpolation or tagged templates, which may compute paths.
-func MaskJSLiterals(code string) (string, bool) {
+func maskJSLiterals(code string) (string, bool) {
 	b := []byte(code)
 	for i := 0; i < len(b); i++ {
 		q := b[i]
@@ -445,8 +445,8 @@ func jsIdentifiers(code string) [][2]int {
 	return out
 }
 
-// JSAccess reports identifiers that touch files or processes.
-func JSAccess(code string) bool {
+// jsAccess reports identifiers that touch files or processes.
+func jsAccess(code string) bool {
 	for _, loc := range jsIdentifiers(code) {
 		id := code[loc[0]:loc[1]]
 		if inlineAccessNamespaces[strings.ToLower(id)] {
@@ -514,8 +514,8 @@ func nextNonSpace(s string, i int) byte {
 	return 0
 }
 
-// AppliesPatch recognises commands that apply a patch read from stdin.
-func AppliesPatch(base string, args []family.Field) bool {
+// appliesPatch recognises commands that apply a patch read from stdin.
+func appliesPatch(base string, args []family.Field) bool {
 	if base == "patch" {
 		return true
 	}
@@ -531,8 +531,8 @@ func AppliesPatch(base string, args []family.Field) bool {
 	return false
 }
 
-// PatchPaths returns the file names in the headers of a unified diff.
-func PatchPaths(text string) []string {
+// patchPaths returns the file names in the headers of a unified diff.
+func patchPaths(text string) []string {
 	var out []string
 	for _, line := range strings.Split(text, "\n") {
 		var rest string

@@ -1,18 +1,63 @@
-package policy
+package secrets
 
 import (
 	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
-	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/secrets"
 )
+
+// Context is what the secret rules need of the walker.
+type Context interface {
+	family.Verdicts
+	// Home is the home directory from the request's environment; "" when unknown.
+	Home() string
+	// RealPath resolves the symlinks in p as far as it exists.
+	RealPath(p string) string
+	// Step charges one unit of work; false once a budget is spent, and
+	// Aborted says why.
+	Step(segment string) bool
+	Aborted() *family.Finding
+	// Secrets is the state of the secret rules for this check.
+	Secrets() *State
+}
+
+// State is what the secret rules keep for one check: the request's secret
+// settings, and what they resolved so far.
+type State struct {
+	// Cache shares resolved credential locations between checks.
+	Cache *Cache
+	// Now is the clock of the Cache's entries.
+	Now func() time.Time
+	// CodexHome is the request's CODEX_HOME ("" when unset).
+	CodexHome string
+	// Deny and Allow are the policy's secret paths, made absolute.
+	Deny, Allow []string
+	// Off switches secret protection off (Policy.DisableSecrets).
+	Off bool
+
+	hushed int
+	memo   map[[2]string][2]string
+	ix     *Index
+}
+
+// Hush stops the secret rules until the returned function is called: while
+// interpreter code is read as shell, its words are not file accesses (the
+// literals in code are judged by InCode).
+func (s *State) Hush() (restore func()) {
+	s.hushed++
+	return func() { s.hushed-- }
+}
+
+func (s *State) active() bool { return s.hushed == 0 && !s.Off }
 
 const reasonSecret = "Access to a sensitive path is not allowed (%s). Ask the user to provide the value you need instead."
 
+// Names, extensions and locations of secrets.
 var (
 	envExemptNames    = family.NameSet(".env.example", ".env.sample", ".env.template", ".env.defaults")
 	credentialNames   = family.NameSet(".npmrc", ".pypirc", ".netrc", ".git-credentials", "credentials")
@@ -30,7 +75,7 @@ var (
 		".gemini/a2a-oauth-tokens.json", ".gemini/gemini-credentials.json", ".copilot/config.json", ".copilot/mcp-oauth-config",
 		".copilot/mcp-secrets", ".kimi-code/server.token", ".kimi-code/credentials", ".kimi/credentials", ".kimi/mcp-oauth",
 		".local/share/opencode/auth.json", ".local/share/opencode/mcp-auth.json", ".local/share/opencode/opencode.db",
-		".pi/agent/auth.json", ".local/share/amp/secrets.json", ".amp/oauth", ".cursor/auth.json", ".config/cursor/auth.json"}
+		".pi/agent/auth.json", ".local/share/amp/json", ".amp/oauth", ".cursor/auth.json", ".config/cursor/auth.json"}
 	codexCredentialFiles = []string{"auth.json", ".credentials.json", "secrets", ".sandbox-secrets"}
 	// agentConfigFiles may embed tokens but agents edit them routinely: off
 	// unless switched on.
@@ -40,26 +85,27 @@ var (
 		".config/amp/settings.json", ".config/amp/settings.jsonc", ".cursor/mcp.json"}
 )
 
-// secretCheck protects secret files from commands that read, copy or change
-// them. Only commands known not to treat operands as paths (echo, printf) and
-// metadata queries are exempt.
-func (r *run) secretCheck(cc *cmdCall, base string) *family.Finding {
-	if r.quietSecrets > 0 || !r.secretsOn() {
+// Judge protects secret files from the command c runs, when it reads, copies
+// or changes them. Only commands known not to treat operands as paths (echo,
+// printf) and metadata queries are exempt.
+func Judge(ctx Context, c *family.Call) *family.Finding {
+	if !ctx.Secrets().active() {
 		return nil
 	}
-	args := cc.Args
-	if secrets.NonPathOperandCmds[base] {
+	args := c.Args
+	base := family.CommandBase(args[0].Val)
+	if nonPathOperandCmds[base] {
 		return nil
 	}
-	if !r.mode.Has(guard.ModeStrict) && r.metadataOnly(cc, base) {
+	if !ctx.Mode().Has(guard.ModeStrict) && metadataOnly(c, base) {
 		// Listing or testing a secret's existence reveals no content, but
 		// paths the user denied explicitly stay off limits even to that.
 		for _, a := range args[1:] {
 			if !a.Static || strings.HasPrefix(a.Val, "-") {
 				continue
 			}
-			if rule, what := r.sensitivePath(cc.Cwd, a.Val); rule == guard.RuleSecretDenyPath {
-				return r.Block(rule, family.FmtReason(reasonSecret, what), cc.Seg)
+			if rule, what := sensitivePath(ctx, c.Cwd, a.Val); rule == guard.RuleSecretDenyPath {
+				return ctx.Block(rule, family.FmtReason(reasonSecret, what), c.Seg)
 			}
 		}
 		return nil
@@ -67,30 +113,30 @@ func (r *run) secretCheck(cc *cmdCall, base string) *family.Finding {
 	candidates := make([]family.Field, 0, len(args))
 	switch {
 	case base == "grep" || base == "egrep" || base == "fgrep" || base == "rg":
-		candidates = secrets.PatternCommandTargets(args[1:])
+		candidates = patternCommandTargets(args[1:])
 	case base == "find":
-		candidates = secrets.FindSecretTargets(args[1:])
-	case awkNames[base]:
+		candidates = findSecretTargets(args[1:])
+	case family.IsAwk(base):
 		for _, a := range args[1:] {
 			if !strings.HasPrefix(a.Val, "-") {
 				candidates = append(candidates, a)
 			}
 		}
-	case interpreterKind(base) != "" || shellNames[base]:
+	case family.InterpreterKind(base) != "" || family.IsShell(base):
 		// Code is scanned by the interpreter rules; operands are paths.
 		skip := map[int]bool{}
-		kind := interpreterKind(base)
-		if shellNames[base] {
+		kind := family.InterpreterKind(base)
+		if family.IsShell(base) {
 			kind = "sh"
 		}
 		for i := 1; i < len(args); i++ {
 			v := args[i].Val
-			if secrets.IsCodeFlag(kind, v) {
+			if isCodeFlag(kind, v) {
 				skip[i+1] = true
 			}
 		}
 		// A guard's own explain command quotes a command line as data.
-		skip[secrets.GuardExplainCommandIndex(args)] = true
+		skip[guardExplainCommandIndex(args)] = true
 		for i := 1; i < len(args); i++ {
 			if skip[i] || strings.HasPrefix(args[i].Val, "-") {
 				continue
@@ -98,52 +144,48 @@ func (r *run) secretCheck(cc *cmdCall, base string) *family.Finding {
 			candidates = append(candidates, args[i])
 		}
 	default:
-		skipText := secrets.GuardExplainCommandIndex(args)
+		skipText := guardExplainCommandIndex(args)
 		for i, a := range args[1:] {
 			if i+1 == skipText {
 				continue
 			}
-			candidates = secrets.AppendOperandCandidates(candidates, base, a)
+			candidates = appendOperandCandidates(candidates, base, a)
 		}
 	}
-	if cc.Stdin != nil && cc.Stdin.Known && secrets.AppliesPatch(base, args) {
+	if c.Stdin != nil && c.Stdin.Known && appliesPatch(base, args) {
 		// A patch names the files it changes in its headers.
-		for _, pth := range secrets.PatchPaths(cc.Stdin.Text) {
+		for _, pth := range patchPaths(c.Stdin.Text) {
 			candidates = append(candidates, family.Lit(pth))
 		}
 	}
-	for i, c := range candidates {
+	for i, cand := range candidates {
 		// Commands can carry thousands of operands; keep the deadline in
 		// sight while checking them.
-		if i&255 == 255 && !r.Step(cc.Seg) {
-			return r.abort
+		if i&255 == 255 && !ctx.Step(c.Seg) {
+			return ctx.Aborted()
 		}
-		if c.Input {
-			for _, v := range cc.InputValues {
-				if f := r.secretPathFinding(cc.Cwd, v, cc.Seg); f != nil {
+		if cand.Input {
+			for _, v := range c.InputValues {
+				if f := pathFinding(ctx, c.Cwd, v, c.Seg); f != nil {
 					return f
 				}
 			}
 			continue
 		}
-		if f := r.secretField(cc.sc, cc, c, cc.Seg); f != nil {
+		if f := Field(ctx, c.Cwd, cand, c.Seg); f != nil {
 			return f
 		}
 	}
 	return nil
 }
 
-func (r *run) secretsOn() bool {
-	return !r.req.Policy.DisableSecrets
-}
-
 // metadataOnly recognises commands that only look at file metadata.
-func (r *run) metadataOnly(cc *cmdCall, base string) bool {
+func metadataOnly(c *family.Call, base string) bool {
 	switch {
 	case base == "ls" || base == "stat" || base == "du" || base == "file":
 		return true
 	case base == "test" || base == "[":
-		args := family.Vals(cc.Args[1:])
+		args := family.Vals(c.Args[1:])
 		if base == "[" && len(args) > 0 && args[len(args)-1] == "]" {
 			args = args[:len(args)-1]
 		}
@@ -154,14 +196,11 @@ func (r *run) metadataOnly(cc *cmdCall, base string) bool {
 	return false
 }
 
-// secretField checks one word (a static value or its best-effort hint).
-func (r *run) secretField(sc *scope, cc *cmdCall, f family.Field, seg string) *family.Finding {
-	if r.quietSecrets > 0 || !r.secretsOn() {
+// Field judges one word a command names as a file, in directory cwd: its
+// static value, or else its best-effort hint.
+func Field(ctx Context, cwd string, f family.Field, seg string) *family.Finding {
+	if !ctx.Secrets().active() {
 		return nil
-	}
-	cwd := sc.cwd
-	if cc != nil {
-		cwd = cc.Cwd
 	}
 	v := f.Val
 	if !f.Static {
@@ -170,39 +209,38 @@ func (r *run) secretField(sc *scope, cc *cmdCall, f family.Field, seg string) *f
 			return nil
 		}
 	}
-	return r.secretPathFinding(cwd, v, seg)
+	return pathFinding(ctx, cwd, v, seg)
 }
 
-func (r *run) secretWord(sc *scope, cc *cmdCall, s, seg string) *family.Finding {
-	return r.secretField(sc, cc, family.Lit(s), seg)
-}
-
-func (r *run) secretPathFinding(cwd, v, seg string) *family.Finding {
-	rule, what := r.sensitivePath(cwd, v)
+func pathFinding(ctx Context, cwd, v, seg string) *family.Finding {
+	rule, what := sensitivePath(ctx, cwd, v)
 	if rule == "" {
 		return nil
 	}
-	return r.Block(rule, family.FmtReason(reasonSecret, what), seg)
+	return ctx.Block(rule, family.FmtReason(reasonSecret, what), seg)
 }
 
 // sensitivePath classifies a candidate path; it returns the rule id and a
 // short description, or "" when the path is not a secret.
-func (r *run) sensitivePath(cwd, cand string) (string, string) {
+func sensitivePath(ctx Context, cwd, cand string) (string, string) {
+	st := ctx.Secrets()
 	key := [2]string{cwd, cand}
-	if m, ok := r.secretMemo[key]; ok {
+	if m, ok := st.memo[key]; ok {
 		return m[0], m[1]
 	}
-	rule, what := r.sensitivePathUncached(cwd, cand)
-	if r.secretMemo == nil {
-		r.secretMemo = map[[2]string][2]string{}
+	rule, what := sensitivePathUncached(ctx, cwd, cand)
+	if st.memo == nil {
+		st.memo = map[[2]string][2]string{}
 	}
-	if len(r.secretMemo) < 4096 {
-		r.secretMemo[key] = [2]string{rule, what}
+	if len(st.memo) < 4096 {
+		st.memo[key] = [2]string{rule, what}
 	}
 	return rule, what
 }
 
-func (r *run) sensitivePathUncached(cwd, cand string) (string, string) {
+func sensitivePathUncached(ctx Context, cwd, cand string) (string, string) {
+	st := ctx.Secrets()
+	home := ctx.Home()
 	cand = strings.TrimSpace(cand)
 	if cand == "" || len(cand) > 64<<10 {
 		return "", ""
@@ -216,13 +254,13 @@ func (r *run) sensitivePathUncached(cwd, cand string) (string, string) {
 	p := cand
 	switch {
 	case p == "~" || strings.HasPrefix(p, "~/"):
-		if r.home == "" {
+		if home == "" {
 			p = "/~" + p[1:]
 		} else {
-			p = filepath.Join(r.home, p[1:])
+			p = filepath.Join(home, p[1:])
 		}
-	case strings.HasPrefix(p, "$HOME/") && r.home != "":
-		p = filepath.Join(r.home, p[5:])
+	case strings.HasPrefix(p, "$HOME/") && home != "":
+		p = filepath.Join(home, p[5:])
 	case !filepath.IsAbs(p) && cwd != "":
 		p = filepath.Join(cwd, p)
 	}
@@ -230,7 +268,7 @@ func (r *run) sensitivePathUncached(cwd, cand string) (string, string) {
 	name := strings.ToLower(filepath.Base(p))
 	lowerPath := strings.ToLower(p)
 
-	for _, ok := range r.secretOK {
+	for _, ok := range st.Allow {
 		if family.Within(p, ok) {
 			return "", ""
 		}
@@ -240,15 +278,15 @@ func (r *run) sensitivePathUncached(cwd, cand string) (string, string) {
 	}
 	rp := ""
 	if filepath.IsAbs(p) {
-		rp = r.RealPath(p)
+		rp = ctx.RealPath(p)
 	}
-	for _, d := range r.secretDeny {
-		if family.Within(p, d) || (rp != "" && family.Within(rp, r.RealPath(d))) {
+	for _, d := range st.Deny {
+		if family.Within(p, d) || (rp != "" && family.Within(rp, ctx.RealPath(d))) {
 			return guard.RuleSecretDenyPath, d
 		}
 	}
-	if r.home != "" {
-		ix := r.secretIndex()
+	if home != "" {
+		ix := index(ctx)
 		lrp := strings.ToLower(rp)
 		for _, e := range ix.HomeDirs {
 			if family.Within(lowerPath, e.Path) || family.Within(lrp, e.Path) {
@@ -265,7 +303,7 @@ func (r *run) sensitivePathUncached(cwd, cand string) (string, string) {
 				return guard.RuleSecretAgentCredential, e.What
 			}
 		}
-		if what, ok := ix.Configs[lowerPath]; ok && r.Enabled(guard.RuleSecretAgentConfig) {
+		if what, ok := ix.Configs[lowerPath]; ok && ctx.Enabled(guard.RuleSecretAgentConfig) {
 			return guard.RuleSecretAgentConfig, what
 		}
 	}
@@ -313,29 +351,35 @@ func (r *run) sensitivePathUncached(cwd, cand string) (string, string) {
 	return "", ""
 }
 
-func (r *run) secretIndex() *secrets.Index {
-	if r.secretIx != nil {
-		return r.secretIx
+// index returns the home-anchored secret locations of the check: resolved
+// once per check, and shared between checks through the Cache for IndexTTL.
+func index(ctx Context) *Index {
+	st := ctx.Secrets()
+	if st.ix != nil {
+		return st.ix
 	}
-	key := [2]string{r.home, r.req.Env["CODEX_HOME"]}
-	if ix := r.eng.secrets.Get(key, r.eng.now()); ix != nil {
-		r.secretIx = ix
+	key := [2]string{ctx.Home(), st.CodexHome}
+	if ix := st.Cache.Get(key, st.Now()); ix != nil {
+		st.ix = ix
 		return ix
 	}
-	ix := r.buildSecretIndex()
-	r.eng.secrets.Put(key, ix, r.eng.now())
-	r.secretIx = ix
+	ix := buildIndex(ctx)
+	st.Cache.Put(key, ix, st.Now())
+	st.ix = ix
 	return ix
 }
 
-func (r *run) buildSecretIndex() *secrets.Index {
-	ix := &secrets.Index{HomeExact: map[string]string{}, Configs: map[string]string{}}
-	home := strings.ToLower(r.home)
-	rhome := strings.ToLower(r.RealPath(r.home))
+// buildIndex resolves the secret locations under the home directory.
+func buildIndex(ctx Context) *Index {
+	st := ctx.Secrets()
+	homeDir := ctx.Home()
+	ix := &Index{HomeExact: map[string]string{}, Configs: map[string]string{}}
+	home := strings.ToLower(homeDir)
+	rhome := strings.ToLower(ctx.RealPath(homeDir))
 	for _, parts := range homeSecretDirs {
 		what := "~/" + strings.Join(parts, "/")
 		for _, h := range []string{home, rhome} {
-			ix.HomeDirs = append(ix.HomeDirs, secrets.Loc{Path: filepath.Join(append([]string{h}, parts...)...), What: what})
+			ix.HomeDirs = append(ix.HomeDirs, Loc{Path: filepath.Join(append([]string{h}, parts...)...), What: what})
 		}
 	}
 	for _, parts := range homeConfigBases {
@@ -345,17 +389,17 @@ func (r *run) buildSecretIndex() *secrets.Index {
 	}
 	addCred := func(path, what string, tree bool) {
 		real := ""
-		if rp := r.RealPath(path); rp != path {
+		if rp := ctx.RealPath(path); rp != path {
 			real = strings.ToLower(rp)
 		}
-		ix.Creds = append(ix.Creds, secrets.Loc{Path: strings.ToLower(path), Real: real, What: what, Tree: tree})
+		ix.Creds = append(ix.Creds, Loc{Path: strings.ToLower(path), Real: real, What: what, Tree: tree})
 	}
 	for _, f := range agentCredentialFiles {
-		addCred(filepath.Join(r.home, f), "~/"+f, false)
+		addCred(filepath.Join(homeDir, f), "~/"+f, false)
 	}
-	codexRoots := []string{filepath.Join(r.home, ".codex")}
-	if ch, ok := r.req.Env["CODEX_HOME"]; ok && filepath.IsAbs(ch) {
-		codexRoots = append(codexRoots, filepath.Clean(ch), r.RealPath(ch))
+	codexRoots := []string{filepath.Join(homeDir, ".codex")}
+	if ch := st.CodexHome; filepath.IsAbs(ch) {
+		codexRoots = append(codexRoots, filepath.Clean(ch), ctx.RealPath(ch))
 	}
 	for _, root := range codexRoots {
 		for _, f := range codexCredentialFiles {
@@ -368,18 +412,14 @@ func (r *run) buildSecretIndex() *secrets.Index {
 	return ix
 }
 
-// declSecrets is a hook for declaration clauses; values assigned are not
-// accesses, so there is nothing to check.
-func (r *run) declSecrets(string, []declOp, *scope) *family.Finding { return nil }
-
-// secretsInCode scans interpreter code for secret paths: quoted literals,
+// InCode scans interpreter code for secret paths: quoted literals,
 // base64 literals that decode to paths, and bare path-like words. For node and
 // bun, literals are data unless the code visibly touches files or processes.
-func (r *run) secretsInCode(cc *cmdCall, kind, code string) *family.Finding {
-	if r.quietSecrets > 0 || !r.secretsOn() {
+func InCode(ctx Context, c *family.Call, kind, code string) *family.Finding {
+	if !ctx.Secrets().active() {
 		return nil
 	}
-	lits := secrets.QuotedLiterals(code, 256)
+	lits := quotedLiterals(code, 256)
 	var cands []string
 	for _, l := range lits {
 		body := l[1 : len(l)-1]
@@ -388,40 +428,41 @@ func (r *run) secretsInCode(cc *cmdCall, kind, code string) *family.Finding {
 		}
 		body = strings.ReplaceAll(body, `\"`, `"`)
 		cands = append(cands, body)
-		if d, ok := decodeBase64(body); ok && secrets.IsPrintable(d) {
+		if d, ok := family.DecodeBase64(body); ok && isPrintable(d) {
 			cands = append(cands, d)
 		}
 	}
-	cands = append(cands, secrets.PathLikeWords(code, 256)...)
+	cands = append(cands, pathLikeWords(code, 256)...)
 	if len(cands) == 0 {
 		return nil
 	}
-	if (kind == "node" || kind == "bun") && !r.mode.Has(guard.ModeStrict) {
-		masked, ok := secrets.MaskJSLiterals(code)
-		if ok && !secrets.JSAccess(masked) {
+	if (kind == "node" || kind == "bun") && !ctx.Mode().Has(guard.ModeStrict) {
+		masked, ok := maskJSLiterals(code)
+		if ok && !jsAccess(masked) {
 			// Inert data, except for paths the user denied explicitly.
-			for _, c := range cands {
-				if rule, what := r.sensitivePath(cc.Cwd, c); rule == guard.RuleSecretDenyPath {
-					return r.Block(rule, family.FmtReason(reasonSecret, what), cc.Seg)
+			for _, cand := range cands {
+				if rule, what := sensitivePath(ctx, c.Cwd, cand); rule == guard.RuleSecretDenyPath {
+					return ctx.Block(rule, family.FmtReason(reasonSecret, what), c.Seg)
 				}
 			}
 			return nil
 		}
 	}
-	for _, c := range cands {
-		if f := r.secretPathFinding(cc.Cwd, c, cc.Seg); f != nil {
+	for _, cand := range cands {
+		if f := pathFinding(ctx, c.Cwd, cand, c.Seg); f != nil {
 			return f
 		}
 	}
 	return nil
 }
 
-func (r *run) secretsInAwk(cc *cmdCall, prog string) *family.Finding {
-	if r.quietSecrets > 0 || !r.secretsOn() {
+// InAwk scans an awk program for files it reads with getline.
+func InAwk(ctx Context, c *family.Call, prog string) *family.Finding {
+	if !ctx.Secrets().active() {
 		return nil
 	}
-	for _, m := range secrets.AwkGetlineRe.FindAllStringSubmatch(prog, 32) {
-		if f := r.secretPathFinding(cc.Cwd, m[1], cc.Seg); f != nil {
+	for _, m := range awkGetlineRe.FindAllStringSubmatch(prog, 32) {
+		if f := pathFinding(ctx, c.Cwd, m[1], c.Seg); f != nil {
 			return f
 		}
 	}
