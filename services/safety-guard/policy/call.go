@@ -8,6 +8,7 @@ import (
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/custom"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/protect"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/secrets"
 )
@@ -198,7 +199,7 @@ func (r *run) analyzeCall(cc *cmdCall) *family.Finding {
 	if f := secrets.Judge(cc, &cc.Call); f != nil {
 		return f
 	}
-	if f := r.protectCheck(cc, base); f != nil {
+	if f := protect.Judge(cc, &cc.Call); f != nil {
 		return f
 	}
 	return r.fallbackScan(cc, base)

@@ -7,6 +7,7 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/deletion"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/git"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/protect"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/secrets"
 )
 
@@ -18,6 +19,7 @@ var (
 	_ git.Context      = (*cmdCall)(nil)
 	_ deletion.Context = (*cmdCall)(nil)
 	_ secrets.Context  = (*cmdCall)(nil)
+	_ protect.Context  = (*cmdCall)(nil)
 )
 
 // Rules are the request's custom rules.
@@ -91,3 +93,6 @@ func (cc *cmdCall) Step(segment string) bool { return cc.r.Step(segment) }
 
 // Secrets is the state of the secret rules for this check.
 func (cc *cmdCall) Secrets() *secrets.State { return &cc.r.secrets }
+
+// Protected are the policy's protected files, made absolute.
+func (cc *cmdCall) Protected() []string { return cc.r.protected }

@@ -7,6 +7,7 @@ import (
 	"mvdan.cc/sh/v3/syntax"
 
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/protect"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/secrets"
 )
 
@@ -136,7 +137,7 @@ func (r *run) walkRedirects(st *syntax.Stmt, sc *scope, cc *cmdCall, in *family.
 			return f
 		}
 		if isWriteRedirect(rd.Op) || rd.Op == syntax.DplOut {
-			if f := r.protectedWrite(sc.cwd, fv, seg); f != nil {
+			if f := protect.Write(r, sc.cwd, fv, seg); f != nil {
 				return f
 			}
 			var content *string

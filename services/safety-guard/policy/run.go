@@ -144,6 +144,9 @@ func (r *run) AllowPaths() []string { return r.allowPaths }
 // Aborted is the finding that stopped the analysis (a budget), if any.
 func (r *run) Aborted() *family.Finding { return r.abort }
 
+// Protected are the policy's protected files, made absolute.
+func (r *run) Protected() []string { return r.protected }
+
 // Secrets is the state of the secret rules for this check.
 func (r *run) Secrets() *secrets.State { return &r.secrets }
 

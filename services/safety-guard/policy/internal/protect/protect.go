@@ -1,4 +1,7 @@
-package policy
+// Package protect holds the protected-path rule: the files a policy
+// protects (the guard's own rule files among them) may not be modified,
+// moved or deleted, nor their directories deleted or moved.
+package protect
 
 import (
 	"path/filepath"
@@ -8,19 +11,32 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 )
 
+// Context is what the protected-path rule needs of the walker.
+type Context interface {
+	family.Verdicts
+	// RealPath resolves the symlinks in p as far as it exists.
+	RealPath(p string) string
+	// Protected are the policy's protected files, made absolute.
+	Protected() []string
+}
+
 const reasonProtected = "This path contains a protected policy file; the agent may not modify, move or delete it."
 
 // modifyingCommands change or remove their file operands.
 var modifyingCommands = family.NameSet("rm", "rmdir", "unlink", "mv", "cp", "tee", "truncate", "shred", "ln", "install", "rsync",
 	"chmod", "chown", "chgrp", "touch", "sed", "perl", "dd", "git")
 
-// protectCheck keeps the agent from modifying, moving or deleting protected
-// files (typically the guard's own rule files).
-func (r *run) protectCheck(cc *cmdCall, base string) *family.Finding {
-	if len(r.protected) == 0 || !modifyingCommands[base] {
+// Judge keeps the agent from modifying, moving or deleting protected files
+// (typically the guard's own rule files) with the command c runs.
+func Judge(ctx Context, c *family.Call) *family.Finding {
+	if len(ctx.Protected()) == 0 {
 		return nil
 	}
-	args := cc.Args
+	args := c.Args
+	base := family.CommandBase(args[0].Val)
+	if !modifyingCommands[base] {
+		return nil
+	}
 	switch base {
 	case "sed", "perl":
 		inPlace := false
@@ -39,7 +55,7 @@ func (r *run) protectCheck(cc *cmdCall, base string) *family.Finding {
 			if strings.HasPrefix(a.Val, "of=") {
 				f := a
 				f.Val = a.Val[3:]
-				if fnd := r.protectedWrite(cc.Cwd, f, cc.Seg); fnd != nil {
+				if fnd := Write(ctx, c.Cwd, f, c.Seg); fnd != nil {
 					return fnd
 				}
 			}
@@ -56,27 +72,27 @@ func (r *run) protectCheck(cc *cmdCall, base string) *family.Finding {
 		if strings.HasPrefix(a.Val, "-") {
 			continue
 		}
-		if hit := r.protectedHit(cc.Cwd, a, ancestorToo); hit != "" {
-			return r.Block(guard.RuleProtectedPath, reasonProtected+" ("+hit+")", cc.Seg)
+		if hit := protectedHit(ctx, c.Cwd, a, ancestorToo); hit != "" {
+			return ctx.Block(guard.RuleProtectedPath, reasonProtected+" ("+hit+")", c.Seg)
 		}
 	}
 	return nil
 }
 
-// protectedWrite blocks a write redirection to a protected file.
-func (r *run) protectedWrite(cwd string, target family.Field, seg string) *family.Finding {
-	if len(r.protected) == 0 {
+// Write blocks a write redirection to a protected file.
+func Write(ctx Context, cwd string, target family.Field, seg string) *family.Finding {
+	if len(ctx.Protected()) == 0 {
 		return nil
 	}
-	if hit := r.protectedHit(cwd, target, false); hit != "" {
-		return r.Block(guard.RuleProtectedPath, reasonProtected+" ("+hit+")", seg)
+	if hit := protectedHit(ctx, cwd, target, false); hit != "" {
+		return ctx.Block(guard.RuleProtectedPath, reasonProtected+" ("+hit+")", seg)
 	}
 	return nil
 }
 
 // protectedHit returns the protected path target names or (when ancestor is
 // true) contains.
-func (r *run) protectedHit(cwd string, target family.Field, ancestor bool) string {
+func protectedHit(ctx Context, cwd string, target family.Field, ancestor bool) string {
 	if !target.Static {
 		return ""
 	}
@@ -88,9 +104,9 @@ func (r *run) protectedHit(cwd string, target family.Field, ancestor bool) strin
 		p = filepath.Join(cwd, p)
 	}
 	p = filepath.Clean(p)
-	rp := r.RealPath(p)
-	for _, prot := range r.protected {
-		rprot := r.RealPath(prot)
+	rp := ctx.RealPath(p)
+	for _, prot := range ctx.Protected() {
+		rprot := ctx.RealPath(prot)
 		if p == prot || rp == rprot {
 			return prot
 		}
