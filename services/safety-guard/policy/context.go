@@ -7,7 +7,9 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/deletion"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/git"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/powershell"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/protect"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/secrets"
 )
 
@@ -20,6 +22,15 @@ var (
 	_ deletion.Context = (*cmdCall)(nil)
 	_ secrets.Context  = (*cmdCall)(nil)
 	_ protect.Context  = (*cmdCall)(nil)
+)
+
+// The check itself is the context of what is judged outside a command: the
+// request read as PowerShell, raw text, the files redirections name.
+var (
+	_ powershell.Context = (*run)(nil)
+	_ rawtext.Context    = (*run)(nil)
+	_ secrets.Context    = (*run)(nil)
+	_ protect.Context    = (*run)(nil)
 )
 
 // Rules are the request's custom rules.

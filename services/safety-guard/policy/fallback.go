@@ -13,8 +13,6 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
 )
 
-const reasonStrictUnparsable = "Command could not be safely analyzed (strict mode). Verify manually."
-
 func isUnclosedQuote(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "without closing quote")
 }
@@ -24,7 +22,7 @@ func isUnclosedQuote(err error) bool {
 // repaired readings of it are judged, so a typo cannot hide "rm -rf".
 func (r *run) judgeUnparsable(src string, sc *scope, kind scriptKind, err error) *family.Finding {
 	if r.mode.Has(guard.ModeStrict) {
-		return &family.Finding{Rule: guard.RuleEngineUnparsable, Segment: src, Reason: reasonStrictUnparsable}
+		return &family.Finding{Rule: guard.RuleEngineUnparsable, Segment: src, Reason: family.ReasonStrictUnparsable}
 	}
 	if f := rawtext.Scan(r, src, src); f != nil {
 		return f

@@ -130,7 +130,7 @@ func (r *run) codeAsShell(cc *cmdCall, code string) *family.Finding {
 	if err != nil {
 		if isUnclosedQuote(err) {
 			if r.mode.Has(guard.ModeStrict) && strings.ContainsAny(code, " \t") {
-				return r.Block(guard.RuleEngineUnparsable, reasonStrictUnparsable, cc.Seg)
+				return r.Block(guard.RuleEngineUnparsable, family.ReasonStrictUnparsable, cc.Seg)
 			}
 			return rawtext.Scan(r, code, cc.Seg)
 		}

@@ -6,6 +6,7 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/deletion"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/git"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/powershell"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
 )
 
@@ -24,7 +25,7 @@ func (r *run) commandRules(cc *cmdCall, base string) *family.Finding {
 		f = r.analyzeShell(cc, base)
 		stdinProgram = true
 	case base == "pwsh" || base == "powershell":
-		f = r.analyzePwshLauncher(cc)
+		f = powershell.Launcher(r, &cc.Call, cc.sc.depth)
 	case family.IsAwk(base):
 		f = r.analyzeAwk(cc, base)
 	case family.InterpreterKind(base) != "":
@@ -36,7 +37,7 @@ func (r *run) commandRules(cc *cmdCall, base string) *family.Finding {
 			f = r.carrierInterpreterOptions(cc, kind)
 		}
 	case base == "remove-item":
-		f = r.psRemoveItemArgs(cc, family.Vals(args[1:]), args[1:], cc.Stdin != nil && cc.Stdin.Kind == family.StdinPipe)
+		f = powershell.RemoveItem(r, &cc.Call)
 	case base == "cp" || base == "mv" || base == "install" || base == "ln" || base == "rsync" || base == "touch" || base == "truncate":
 		r.noteWritesFromArgs(cc)
 	case base == "tee":

@@ -8,6 +8,7 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/powershell"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/secrets"
 )
 
@@ -144,6 +145,20 @@ func (r *run) AllowPaths() []string { return r.allowPaths }
 // Aborted is the finding that stopped the analysis (a budget), if any.
 func (r *run) Aborted() *family.Finding { return r.abort }
 
+// MaxDepth bounds how deeply code handed to shells may nest.
+func (r *run) MaxDepth() int { return r.eng.maxDepth }
+
+// BothShells reports whether the request is read as bash and as PowerShell.
+func (r *run) BothShells() bool { return r.req.Shell == ShellAuto }
+
+// JudgeArgv judges a command another shell (PowerShell) runs, as a command
+// of its own in a fresh shell state at depth.
+func (r *run) JudgeArgv(args []family.Field, depth int, segment string) *family.Finding {
+	sc := r.rootScope()
+	sc.depth = depth
+	return r.analyzeCall(&cmdCall{Call: family.Call{Args: args, Cwd: r.origCwd, Seg: segment}, r: r, sc: sc})
+}
+
 // Protected are the policy's protected files, made absolute.
 func (r *run) Protected() []string { return r.protected }
 
@@ -232,9 +247,9 @@ const reasonTimeout = "Command analysis exceeds the safety guard's time budget a
 func (r *run) judge() *family.Finding {
 	switch r.req.Shell {
 	case ShellPowerShell:
-		return r.firstOf(r.judgePowerShell(r.req.Command, 0))
+		return r.firstOf(powershell.Judge(r, r.req.Command, 0))
 	case ShellAuto:
-		if f := r.judgePowerShell(r.req.Command, 0); f != nil {
+		if f := powershell.Judge(r, r.req.Command, 0); f != nil {
 			return r.firstOf(f)
 		}
 	}

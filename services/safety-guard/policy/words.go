@@ -776,7 +776,7 @@ func (r *run) backtickHeredoc(p *syntax.CmdSubst, sc *scope) *family.Finding {
 		text = sc.src[start:end]
 	}
 	if r.mode.Has(guard.ModeStrict) {
-		return &family.Finding{Rule: guard.RuleEngineUnparsable, Segment: text, Reason: reasonStrictUnparsable}
+		return &family.Finding{Rule: guard.RuleEngineUnparsable, Segment: text, Reason: family.ReasonStrictUnparsable}
 	}
 	return rawtext.Scan(r, strings.Trim(text, "`"), text)
 }

@@ -31,3 +31,6 @@ func FmtReason(format string, args ...string) string {
 	}
 	return out
 }
+
+// ReasonStrictUnparsable is the reason strict mode gives for what it cannot parse.
+const ReasonStrictUnparsable = "Command could not be safely analyzed (strict mode). Verify manually."
