@@ -1,12 +1,15 @@
 package policy
 
 import (
+	"strings"
+
 	"github.com/phantom-run/phantom/contracts/events"
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/custom"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/deletion"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/git"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/interp"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/powershell"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/protect"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
@@ -22,6 +25,7 @@ var (
 	_ deletion.Context = (*cmdCall)(nil)
 	_ secrets.Context  = (*cmdCall)(nil)
 	_ protect.Context  = (*cmdCall)(nil)
+	_ interp.Context   = (*cmdCall)(nil)
 )
 
 // The check itself is the context of what is judged outside a command: the
@@ -107,3 +111,70 @@ func (cc *cmdCall) Secrets() *secrets.State { return &cc.r.secrets }
 
 // Protected are the policy's protected files, made absolute.
 func (cc *cmdCall) Protected() []string { return cc.r.protected }
+
+// WrittenFile returns what the command wrote to path earlier (relative to
+// cwd), and whether the engine knows the content.
+func (cc *cmdCall) WrittenFile(cwd, path string) (content string, known, ok bool) {
+	return cc.r.WrittenFile(cwd, path)
+}
+
+// JudgeCode judges shell code c hands over as one string (watch, su -c,
+// ssh, a parallel job) in a shell started with c's environment.
+func (cc *cmdCall) JudgeCode(c family.Call, code family.Field, origin string) *family.Finding {
+	n := *cc
+	n.Call = c
+	return cc.r.judgeCode(&n, code, origin)
+}
+
+// JudgeShell judges the script a shell c starts runs: the exported shell
+// state and c's own assignments, the positional parameters sh gives.
+func (cc *cmdCall) JudgeShell(c family.Call, code string, sh interp.Shell) *family.Finding {
+	n := *cc
+	n.Call = c
+	sc := cc.r.childScope(&n)
+	if sh.Login {
+		sc.cwd = ""
+	}
+	pos := sh.Args
+	if k := len(pos); k > 0 && family.IsAppendedInput(pos[k-1]) {
+		pos, sc.posInput = pos[:k-1], true
+	}
+	sc.pos, sc.posKnown, sc.dollar0 = pos, true, sh.Dollar0
+	return cc.r.judgeScript(code, sc, scriptNested)
+}
+
+// JudgeInherited judges shell code a program c starts runs: it sees the
+// exported shell state, in c's directory.
+func (cc *cmdCall) JudgeInherited(c family.Call, code string) *family.Finding {
+	sc := cc.sc.child()
+	sc.cwd = c.Cwd
+	return cc.r.judgeScript(code, sc, scriptNested)
+}
+
+// ReserveParallel charges parallel expansion work to the check's budget;
+// false once it is spent (the check is then blocked).
+func (cc *cmdCall) ReserveParallel(w interp.ParallelWork, segment string) bool {
+	return cc.r.reserveParallel(w, segment)
+}
+
+// JudgeCodeAsShell reads interpreter code as shell, in case a shell command
+// was handed to the wrong program. Parse errors are expected and ignored,
+// except an unclosed quote, which upstream treats as raw text.
+func (cc *cmdCall) JudgeCodeAsShell(c family.Call, code string) *family.Finding {
+	r := cc.r
+	file, err := parseBash(code)
+	r.kept = &parsed{src: code, file: file, err: err}
+	if err != nil {
+		if isUnclosedQuote(err) {
+			if r.mode.Has(guard.ModeStrict) && strings.ContainsAny(code, " \t") {
+				return r.Block(guard.RuleEngineUnparsable, family.ReasonStrictUnparsable, c.Seg)
+			}
+			return rawtext.Scan(r, code, c.Seg)
+		}
+		return nil
+	}
+	sc := cc.sc.child()
+	sc.cwd = c.Cwd
+	defer r.secrets.Hush()()
+	return r.judgeScript(code, sc, scriptCode)
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/deletion"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/git"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/interp"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
 )
 
@@ -158,7 +159,7 @@ func (r *run) fallbackScan(cc *cmdCall, base string) *family.Finding {
 		case "find":
 			f = deletion.Judge(n, &n.Call)
 		default:
-			f = r.analyzeShell(n, name)
+			f = interp.Judge(n, &n.Call)
 		}
 		if f != nil || r.abort != nil {
 			return r.firstOf(f)

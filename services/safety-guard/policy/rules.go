@@ -6,6 +6,7 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/deletion"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/git"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/interp"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/powershell"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
 )
@@ -21,21 +22,11 @@ func (r *run) commandRules(cc *cmdCall, base string) *family.Finding {
 	case base == "rm" || base == "rmdir" || base == "unlink" || base == "find" || base == "dd" || base == "shred" ||
 		strings.HasPrefix(base, "mkfs") || base == "mke2fs" || base == "newfs":
 		f = deletion.Judge(cc, &cc.Call)
-	case family.IsShell(base):
-		f = r.analyzeShell(cc, base)
-		stdinProgram = true
 	case base == "pwsh" || base == "powershell":
 		f = powershell.Launcher(r, &cc.Call, cc.sc.depth)
-	case family.IsAwk(base):
-		f = r.analyzeAwk(cc, base)
-	case family.InterpreterKind(base) != "":
-		kind := family.InterpreterKind(base)
-		f = r.analyzeInterpreter(cc, base, kind)
-		ia := parseInterpreter(kind, args)
-		stdinProgram = ia.stdin && len(ia.code) == 0
-		if cc.Carrier != "" && f == nil {
-			f = r.carrierInterpreterOptions(cc, kind)
-		}
+	case family.IsShell(base) || family.IsAwk(base) || family.InterpreterKind(base) != "":
+		f = interp.Judge(cc, &cc.Call)
+		stdinProgram = interp.ReadsProgramOnStdin(&cc.Call)
 	case base == "remove-item":
 		f = powershell.RemoveItem(r, &cc.Call)
 	case base == "cp" || base == "mv" || base == "install" || base == "ln" || base == "rsync" || base == "touch" || base == "truncate":
@@ -58,27 +49,6 @@ func (r *run) commandRules(cc *cmdCall, base string) *family.Finding {
 	if !stdinProgram {
 		if f := r.stdinPolicy(cc, base); f != nil {
 			return f
-		}
-	}
-	return nil
-}
-
-// carrierInterpreterOptions blocks input appended after inline code of
-// interpreters that keep parsing options there (node -e CODE --require x).
-func (r *run) carrierInterpreterOptions(cc *cmdCall, kind string) *family.Finding {
-	if kind == "python" {
-		return nil
-	}
-	ia := parseInterpreter(kind, cc.Args)
-	if len(ia.code) == 0 && ia.script != nil {
-		return nil
-	}
-	for i, a := range cc.Args {
-		if a.Static && a.Val == "--" {
-			return nil
-		}
-		if i > 0 && family.IsAppendedInput(a) {
-			return family.CarrierDynamic(r, &cc.Call, "the input may add "+kind+" options after the code")
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/interp"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/powershell"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/secrets"
 )
@@ -22,7 +23,7 @@ type run struct {
 	deadline time.Time
 	steps    int
 	derived  int // tokens of embedded commands re-analysed, see chargeDerived
-	parallel parallelWork
+	parallel interp.ParallelBudget
 	abort    *family.Finding
 
 	home       string // home directory from Env; "" when unknown
@@ -157,6 +158,29 @@ func (r *run) JudgeArgv(args []family.Field, depth int, segment string) *family.
 	sc := r.rootScope()
 	sc.depth = depth
 	return r.analyzeCall(&cmdCall{Call: family.Call{Args: args, Cwd: r.origCwd, Seg: segment}, r: r, sc: sc})
+}
+
+// reserveParallel charges parallel expansion work and reports whether
+// analysis may go on; past the budget r.abort blocks the command.
+func (r *run) reserveParallel(w interp.ParallelWork, segment string) bool {
+	if r.abort != nil {
+		return false
+	}
+	if f := r.parallel.Reserve(w, segment); f != nil {
+		r.abort = f
+		return false
+	}
+	return true
+}
+
+// WrittenFile returns what the command wrote to path earlier (relative to
+// cwd), and whether the engine knows the content.
+func (r *run) WrittenFile(cwd, path string) (content string, known, ok bool) {
+	wf := r.writtenFile(cwd, path)
+	if wf == nil {
+		return "", false, false
+	}
+	return wf.content, wf.known, true
 }
 
 // Protected are the policy's protected files, made absolute.

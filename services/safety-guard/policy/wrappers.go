@@ -5,79 +5,28 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
+	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/interp"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
 )
 
-// optSpec describes a wrapper's options: which take a value, and whether
-// option parsing stops at the first operand.
-type optSpec struct {
-	// withValue lists options that consume a value ("-u", "--user").
-	withValue map[string]bool
-	// shortWithValue lists short option letters that take a value, attached
-	// ("-uroot") or separate.
-	shortWithValue string
-}
-
 // Immutable option tables of the wrappers the engine peels.
 var (
-	sudoOpts    = optSpec{withValue: family.NameSet("--chdir", "--close-from", "--group", "--host", "--prompt", "--chroot", "--role", "--type", "--command-timeout", "--other-user", "--user"), shortWithValue: "CDghpRrTtUu"}
-	doasOpts    = optSpec{shortWithValue: "uC"}
-	ioniceOpts  = optSpec{withValue: family.NameSet("--class", "--classdata", "--pid", "--pgid", "--uid"), shortWithValue: "cnPpu"}
-	stdbufOpts  = optSpec{withValue: family.NameSet("--input", "--output", "--error"), shortWithValue: "ioe"}
-	timeoutOpts = optSpec{withValue: family.NameSet("--signal", "--kill-after"), shortWithValue: "sk"}
-	timeOpts    = optSpec{withValue: family.NameSet("--format", "--output"), shortWithValue: "fo"}
-	flockOpts   = optSpec{withValue: family.NameSet("--timeout", "--wait", "--conflict-exit-code"), shortWithValue: "wE"}
-	caffOpts    = optSpec{shortWithValue: "tw"}
-	setsidOpts  = optSpec{}
-	chrootOpts  = optSpec{withValue: family.NameSet("--userspec", "--groups")}
-	straceOpts  = optSpec{withValue: family.NameSet("--output", "--attach", "--expr", "--string-limit", "--user", "--env"), shortWithValue: "abeEIOoPpSsUuX"}
-	execOpts    = optSpec{shortWithValue: "a"}
-	sshOpts     = optSpec{shortWithValue: "BbcDEeFIiJLlmOopQRSWw"}
-	tsOpts      = optSpec{withValue: family.NameSet("--cpu-list")}
-	xvfbOpts    = optSpec{withValue: family.NameSet("--server-num", "--error-file", "--server-args", "--auth-file", "--xauth-protocol"), shortWithValue: "nefsp"}
+	sudoOpts    = family.OptSpec{WithValue: family.NameSet("--chdir", "--close-from", "--group", "--host", "--prompt", "--chroot", "--role", "--type", "--command-timeout", "--other-user", "--user"), ShortWithValue: "CDghpRrTtUu"}
+	doasOpts    = family.OptSpec{ShortWithValue: "uC"}
+	ioniceOpts  = family.OptSpec{WithValue: family.NameSet("--class", "--classdata", "--pid", "--pgid", "--uid"), ShortWithValue: "cnPpu"}
+	stdbufOpts  = family.OptSpec{WithValue: family.NameSet("--input", "--output", "--error"), ShortWithValue: "ioe"}
+	timeoutOpts = family.OptSpec{WithValue: family.NameSet("--signal", "--kill-after"), ShortWithValue: "sk"}
+	timeOpts    = family.OptSpec{WithValue: family.NameSet("--format", "--output"), ShortWithValue: "fo"}
+	flockOpts   = family.OptSpec{WithValue: family.NameSet("--timeout", "--wait", "--conflict-exit-code"), ShortWithValue: "wE"}
+	caffOpts    = family.OptSpec{ShortWithValue: "tw"}
+	setsidOpts  = family.OptSpec{}
+	chrootOpts  = family.OptSpec{WithValue: family.NameSet("--userspec", "--groups")}
+	straceOpts  = family.OptSpec{WithValue: family.NameSet("--output", "--attach", "--expr", "--string-limit", "--user", "--env"), ShortWithValue: "abeEIOoPpSsUuX"}
+	execOpts    = family.OptSpec{ShortWithValue: "a"}
+	sshOpts     = family.OptSpec{ShortWithValue: "BbcDEeFIiJLlmOopQRSWw"}
+	tsOpts      = family.OptSpec{WithValue: family.NameSet("--cpu-list")}
+	xvfbOpts    = family.OptSpec{WithValue: family.NameSet("--server-num", "--error-file", "--server-args", "--auth-file", "--xauth-protocol"), ShortWithValue: "nefsp"}
 )
-
-// skipOptions returns the index of the first operand after the options of a
-// wrapper, honouring "--" and options that take a value.
-func skipOptions(args []family.Field, from int, spec optSpec) int {
-	i := from
-	for i < len(args) {
-		a := args[i].Val
-		switch {
-		case a == "--":
-			return i + 1
-		case strings.HasPrefix(a, "--"):
-			if strings.Contains(a, "=") {
-				// --name=value carries its value.
-				i++
-				continue
-			}
-			if spec.withValue[a] {
-				i += 2
-				continue
-			}
-			i++
-		case len(a) > 1 && a[0] == '-':
-			// Short options, possibly clustered; a value option consumes the rest
-			// of the word or the next word.
-			consumed := false
-			for j := 1; j < len(a); j++ {
-				if strings.IndexByte(spec.shortWithValue, a[j]) >= 0 {
-					if j == len(a)-1 {
-						i++
-					}
-					consumed = true
-					break
-				}
-			}
-			_ = consumed
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
 
 // peelWrapper handles commands that run another command. handled is true
 // when the wrapper was recognised and the inner command judged.
@@ -124,14 +73,14 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *family.Finding) {
 				}
 			}
 			if strings.HasPrefix(a, "--") {
-				if sudoOpts.withValue[a] {
+				if sudoOpts.WithValue[a] {
 					i += 2
 					continue
 				}
 				i++
 				continue
 			}
-			if len(a) == 2 && strings.IndexByte(sudoOpts.shortWithValue, a[1]) >= 0 {
+			if len(a) == 2 && strings.IndexByte(sudoOpts.ShortWithValue, a[1]) >= 0 {
 				i += 2
 				continue
 			}
@@ -143,7 +92,7 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *family.Finding) {
 		n.Args = args[i:]
 		return true, r.analyzeCall(n)
 	case "doas":
-		return true, inner(skipOptions(args, 1, doasOpts))
+		return true, inner(family.SkipOptions(args, 1, doasOpts))
 	case "env":
 		return true, r.peelEnv(cc)
 	case "command":
@@ -181,9 +130,9 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *family.Finding) {
 		n.noFunc = true
 		return true, r.analyzeCall(n)
 	case "exec":
-		return true, inner(skipOptions(args, 1, execOpts))
+		return true, inner(family.SkipOptions(args, 1, execOpts))
 	case "nohup", "setsid", "unbuffer", "catchsegv", "dbus-run-session", "rlwrap", "torsocks", "proxychains", "proxychains4", "tsocks", "valgrind":
-		return true, inner(skipOptions(args, 1, setsidOpts))
+		return true, inner(family.SkipOptions(args, 1, setsidOpts))
 	case "nice":
 		i := 1
 		for i < len(args) {
@@ -204,37 +153,37 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *family.Finding) {
 		}
 		return true, inner(i)
 	case "ionice":
-		return true, inner(skipOptions(args, 1, ioniceOpts))
+		return true, inner(family.SkipOptions(args, 1, ioniceOpts))
 	case "stdbuf":
-		return true, inner(skipOptions(args, 1, stdbufOpts))
+		return true, inner(family.SkipOptions(args, 1, stdbufOpts))
 	case "chrt":
-		i := skipOptions(args, 1, optSpec{})
+		i := family.SkipOptions(args, 1, family.OptSpec{})
 		if i < len(args) && family.IsDigits(args[i].Val) {
 			i++
 		}
 		return true, inner(i)
 	case "taskset":
-		i := skipOptions(args, 1, tsOpts)
+		i := family.SkipOptions(args, 1, tsOpts)
 		if i < len(args) && !strings.HasPrefix(args[i].Val, "-") {
 			i++ // the mask or cpu list
 		}
 		return true, inner(i)
 	case "timeout":
-		i := skipOptions(args, 1, timeoutOpts)
+		i := family.SkipOptions(args, 1, timeoutOpts)
 		if i < len(args) {
 			i++ // the duration
 		}
 		return true, inner(i)
 	case "time":
-		return true, inner(skipOptions(args, 1, timeOpts))
+		return true, inner(family.SkipOptions(args, 1, timeOpts))
 	case "caffeinate":
-		return true, inner(skipOptions(args, 1, caffOpts))
+		return true, inner(family.SkipOptions(args, 1, caffOpts))
 	case "strace", "ltrace":
-		return true, inner(skipOptions(args, 1, straceOpts))
+		return true, inner(family.SkipOptions(args, 1, straceOpts))
 	case "xvfb-run":
-		return true, inner(skipOptions(args, 1, xvfbOpts))
+		return true, inner(family.SkipOptions(args, 1, xvfbOpts))
 	case "chroot":
-		i := skipOptions(args, 1, chrootOpts)
+		i := family.SkipOptions(args, 1, chrootOpts)
 		if i < len(args) {
 			i++ // the new root
 		}
@@ -273,12 +222,12 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *family.Finding) {
 		n.external = true
 		return true, r.analyzeCall(n)
 	case "xargs":
-		return true, r.analyzeXargs(cc)
+		return true, interp.JudgeCarrier(cc, &cc.Call)
 	case "parallel", "sem":
-		return true, r.analyzeParallel(cc, base)
+		return true, interp.JudgeCarrier(cc, &cc.Call)
 	case "uv", "poetry", "pipenv", "bundle", "pdm", "hatch", "rye":
 		if len(args) > 2 && (args[1].Val == "run" || args[1].Val == "exec") {
-			return true, inner(skipOptions(args, 2, optSpec{withValue: family.NameSet("--with", "--python", "--directory", "--project", "--env-file", "--group", "--extra", "--package")}))
+			return true, inner(family.SkipOptions(args, 2, family.OptSpec{WithValue: family.NameSet("--with", "--python", "--directory", "--project", "--env-file", "--group", "--extra", "--package")}))
 		}
 		return false, nil
 	}
@@ -451,7 +400,7 @@ func (r *run) peelFlock(cc *cmdCall) *family.Finding {
 			return r.judgeCode(cc, args[i+1], "flock -c")
 		}
 	}
-	i := skipOptions(args, 1, flockOpts)
+	i := family.SkipOptions(args, 1, flockOpts)
 	if i < len(args) {
 		i++ // lock file or fd
 	}
@@ -503,7 +452,7 @@ func (r *run) peelSSH(cc *cmdCall) *family.Finding {
 		if !strings.HasPrefix(a, "-") || len(a) < 2 {
 			break
 		}
-		if len(a) == 2 && strings.IndexByte(sshOpts.shortWithValue, a[1]) >= 0 {
+		if len(a) == 2 && strings.IndexByte(sshOpts.ShortWithValue, a[1]) >= 0 {
 			i += 2
 			continue
 		}
@@ -516,4 +465,17 @@ func (r *run) peelSSH(cc *cmdCall) *family.Finding {
 	n := cc.with(nil)
 	n.Cwd = ""
 	return r.judgeCode(n, family.JoinFields(args[i:], " "), "ssh")
+}
+
+// judgeCode judges shell code handed over as one string (watch, su -c, ssh...).
+func (r *run) judgeCode(cc *cmdCall, code family.Field, origin string) *family.Finding {
+	if !code.Static {
+		if code.Input {
+			return family.CarrierDynamic(r, &cc.Call, origin+" runs input as shell code")
+		}
+		return r.Block(guard.RuleDynamicScript, origin+" runs shell code the engine cannot see ("+family.Clip(code.Src)+"); shell execution source cannot be verified.", cc.Seg)
+	}
+	sc := r.childScope(cc)
+	sc.posKnown = true
+	return r.judgeScript(code.Val, sc, scriptNested)
 }

@@ -1,4 +1,4 @@
-package policy
+package interp
 
 import (
 	"strconv"
@@ -11,10 +11,10 @@ import (
 
 const reasonAwkDynamic = "Detected awk system(), pipe, or getline command with a dynamic command string that cannot be analysed safely."
 
-// analyzeAwk judges the commands an awk program runs through system(),
+// judgeAwk judges the commands an awk program runs through system(),
 // pipes and getline.
-func (r *run) analyzeAwk(cc *cmdCall, base string) *family.Finding {
-	args := cc.Args
+func judgeAwk(ctx Context, c *family.Call, base string) *family.Finding {
+	args := c.Args
 	var progs, files []family.Field
 	i := 1
 	for i < len(args) {
@@ -22,10 +22,10 @@ func (r *run) analyzeAwk(cc *cmdCall, base string) *family.Finding {
 		v := a.Val
 		if a.Input && family.CouldBeOption(a) {
 			// Input in option position can add -f or -e with a program.
-			return family.CarrierDynamic(r, &cc.Call, "the input adds options to "+base)
+			return family.CarrierDynamic(ctx, c, "the input adds options to "+base)
 		}
-		if !a.Static && strings.HasPrefix(v, "-") && r.mode.Has(guard.ModeStrict) {
-			return r.Block(guard.RuleDynamicScript, base+" takes an option the engine cannot see ("+family.Clip(a.Src)+"); shell execution source cannot be verified.", cc.Seg)
+		if !a.Static && strings.HasPrefix(v, "-") && ctx.Mode().Has(guard.ModeStrict) {
+			return ctx.Block(guard.RuleDynamicScript, base+" takes an option the engine cannot see ("+family.Clip(a.Src)+"); shell execution source cannot be verified.", c.Seg)
 		}
 		if !a.Static && strings.HasPrefix(v, "-") {
 			i++
@@ -71,8 +71,8 @@ func (r *run) analyzeAwk(cc *cmdCall, base string) *family.Finding {
 	}
 	if len(progs) == 0 && len(files) == 0 {
 		if i >= len(args) {
-			if cc.Carrier != "" {
-				return family.CarrierDynamic(r, &cc.Call, base+" reads its program from the input")
+			if c.Carrier != "" {
+				return family.CarrierDynamic(ctx, c, base+" reads its program from the input")
 			}
 			return nil
 		}
@@ -80,28 +80,28 @@ func (r *run) analyzeAwk(cc *cmdCall, base string) *family.Finding {
 	}
 	for _, f := range files {
 		if !f.Static && f.Input {
-			return family.CarrierDynamic(r, &cc.Call, base+" runs a program file named by the input")
+			return family.CarrierDynamic(ctx, c, base+" runs a program file named by the input")
 		}
-		if r.mode.Has(guard.ModeStrict) && (!f.Static || f.Val == "-") {
-			return r.Block(guard.RuleDynamicScript, base+" runs a program file the engine cannot see ("+family.Clip(f.Src)+"); shell execution source cannot be verified.", cc.Seg)
+		if ctx.Mode().Has(guard.ModeStrict) && (!f.Static || f.Val == "-") {
+			return ctx.Block(guard.RuleDynamicScript, base+" runs a program file the engine cannot see ("+family.Clip(f.Src)+"); shell execution source cannot be verified.", c.Seg)
 		}
-		if f.Static && f.Val == "-" && cc.Carrier != "" {
-			return family.CarrierDynamic(r, &cc.Call, base+" reads its program from the input")
+		if f.Static && f.Val == "-" && c.Carrier != "" {
+			return family.CarrierDynamic(ctx, c, base+" reads its program from the input")
 		}
 	}
 	for _, p := range progs {
 		if !p.Static {
 			if p.Input {
 				if strings.Contains(p.Val, "system") || strings.Contains(p.Val, "getline") || strings.Contains(p.Val, "|") {
-					if f := r.Block(guard.RuleAwkSystemDynamic, reasonAwkDynamic, cc.Seg); f != nil {
+					if f := ctx.Block(guard.RuleAwkSystemDynamic, reasonAwkDynamic, c.Seg); f != nil {
 						return f
 					}
 				}
-				return family.CarrierDynamic(r, &cc.Call, base+" runs a program from the input")
+				return family.CarrierDynamic(ctx, c, base+" runs a program from the input")
 			}
-			return r.Block(guard.RuleDynamicScript, base+" runs a program the engine cannot see ("+family.Clip(p.Src)+"); shell execution source cannot be verified.", cc.Seg)
+			return ctx.Block(guard.RuleDynamicScript, base+" runs a program the engine cannot see ("+family.Clip(p.Src)+"); shell execution source cannot be verified.", c.Seg)
 		}
-		if f := r.judgeAwkProgram(cc, p.Val); f != nil {
+		if f := awkProgram(ctx, c, p.Val); f != nil {
 			return f
 		}
 	}
@@ -114,21 +114,21 @@ type awkCommand struct {
 	static bool
 }
 
-func (r *run) judgeAwkProgram(cc *cmdCall, prog string) *family.Finding {
-	for _, c := range awkCommands(prog) {
-		if !c.static {
-			if f := r.Block(guard.RuleAwkSystemDynamic, reasonAwkDynamic, cc.Seg); f != nil {
+// awkProgram judges the shell commands an awk program runs and the files
+// it reads.
+func awkProgram(ctx Context, c *family.Call, prog string) *family.Finding {
+	for _, cmd := range awkCommands(prog) {
+		if !cmd.static {
+			if f := ctx.Block(guard.RuleAwkSystemDynamic, reasonAwkDynamic, c.Seg); f != nil {
 				return f
 			}
 			continue
 		}
-		sc := cc.sc.child()
-		sc.cwd = cc.Cwd
-		if f := r.judgeScript(c.text, sc, scriptNested); f != nil {
+		if f := ctx.JudgeInherited(*c, cmd.text); f != nil {
 			return f
 		}
 	}
-	return secrets.InAwk(cc, &cc.Call, prog)
+	return secrets.InAwk(ctx, c, prog)
 }
 
 // awkCommands finds system(...), "cmd" | getline and print | "cmd".

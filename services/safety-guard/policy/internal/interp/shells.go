@@ -1,4 +1,4 @@
-package policy
+package interp
 
 import (
 	"strings"
@@ -7,19 +7,6 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
 )
-
-// judgeCode judges shell code handed over as one string (watch, su -c, ssh...).
-func (r *run) judgeCode(cc *cmdCall, code family.Field, origin string) *family.Finding {
-	if !code.Static {
-		if code.Input {
-			return family.CarrierDynamic(r, &cc.Call, origin+" runs input as shell code")
-		}
-		return r.Block(guard.RuleDynamicScript, origin+" runs shell code the engine cannot see ("+family.Clip(code.Src)+"); shell execution source cannot be verified.", cc.Seg)
-	}
-	sc := r.childScope(cc)
-	sc.posKnown = true
-	return r.judgeScript(code.Val, sc, scriptNested)
-}
 
 // shellArgs is a parsed shell command line.
 type shellArgs struct {
@@ -112,37 +99,26 @@ func parseShellArgs(args []family.Field) shellArgs {
 	return sa
 }
 
-// analyzeShell judges a shell invocation: the code it runs with -c, from stdin
+// judgeShell judges a shell invocation: the code it runs with -c, from stdin
 // or from a file the command itself wrote, and its startup files.
-func (r *run) analyzeShell(cc *cmdCall, base string) *family.Finding {
-	sa := parseShellArgs(cc.Args)
+func judgeShell(ctx Context, c *family.Call, base string) *family.Finding {
+	sa := parseShellArgs(c.Args)
 	if sa.dynOption != nil {
 		if sa.dynOption.Input {
-			return family.CarrierDynamic(r, &cc.Call, "the input adds options to "+base)
+			return family.CarrierDynamic(ctx, c, "the input adds options to "+base)
 		}
-		return r.Block(guard.RuleDynamicScript, base+" is given options the engine cannot see ("+family.Clip(sa.dynOption.Src)+").", cc.Seg)
+		return ctx.Block(guard.RuleDynamicScript, base+" is given options the engine cannot see ("+family.Clip(sa.dynOption.Src)+").", c.Seg)
 	}
 	if sa.noexec && base != "fish" {
 		return nil
 	}
-	if f := r.shellStartupFiles(cc, base, sa); f != nil {
+	if f := startupFiles(ctx, c, base, sa); f != nil {
 		return f
-	}
-	newScope := func(pos []family.Field, dollar0 *family.Field) *scope {
-		sc := r.childScope(cc)
-		if sa.login {
-			sc.cwd = ""
-		}
-		if n := len(pos); n > 0 && family.IsAppendedInput(pos[n-1]) {
-			pos, sc.posInput = pos[:n-1], true
-		}
-		sc.pos, sc.posKnown, sc.dollar0 = pos, true, dollar0
-		return sc
 	}
 	if sa.command {
 		if len(sa.operands) == 0 {
-			if cc.Carrier != "" {
-				return family.CarrierDynamic(r, &cc.Call, base+" -c reads its code from the input")
+			if c.Carrier != "" {
+				return family.CarrierDynamic(ctx, c, base+" -c reads its code from the input")
 			}
 			return nil
 		}
@@ -156,37 +132,37 @@ func (r *run) analyzeShell(cc *cmdCall, base string) *family.Finding {
 		}
 		if !code.Static {
 			if code.Input {
-				return family.CarrierDynamic(r, &cc.Call, base+" -c runs code from the input")
+				return family.CarrierDynamic(ctx, c, base+" -c runs code from the input")
 			}
-			return r.Block(guard.RuleDynamicScript, base+" -c runs code the engine cannot see ("+family.Clip(code.Src)+"); shell execution source cannot be verified.", cc.Seg)
+			return ctx.Block(guard.RuleDynamicScript, base+" -c runs code the engine cannot see ("+family.Clip(code.Src)+"); shell execution source cannot be verified.", c.Seg)
 		}
-		return r.judgeScript(code.Val, newScope(pos, d0), scriptNested)
+		return ctx.JudgeShell(*c, code.Val, Shell{Args: pos, Dollar0: d0, Login: sa.login})
 	}
 	if sa.stdin || len(sa.operands) == 0 {
-		return r.judgeStdinScript(cc, base, func() *scope { return newScope(sa.operands, nil) })
+		return stdinScript(ctx, c, base, Shell{Args: sa.operands, Login: sa.login})
 	}
 	script := sa.operands[0]
 	if !script.Static {
 		if script.Input {
-			return family.CarrierDynamic(r, &cc.Call, base+" runs a script named by the input")
+			return family.CarrierDynamic(ctx, c, base+" runs a script named by the input")
 		}
-		return r.Block(guard.RuleDynamicScript, base+" runs a script the engine cannot name ("+family.Clip(script.Src)+"); shell execution source cannot be verified.", cc.Seg)
+		return ctx.Block(guard.RuleDynamicScript, base+" runs a script the engine cannot name ("+family.Clip(script.Src)+"); shell execution source cannot be verified.", c.Seg)
 	}
-	if wf := r.writtenFile(cc.Cwd, script.Val); wf != nil {
-		if !wf.known {
-			return r.Block(guard.RuleDynamicScript, base+" runs a script this command rewrote with content the engine cannot see.", cc.Seg)
+	if content, known, ok := ctx.WrittenFile(c.Cwd, script.Val); ok {
+		if !known {
+			return ctx.Block(guard.RuleDynamicScript, base+" runs a script this command rewrote with content the engine cannot see.", c.Seg)
 		}
-		return r.judgeScript(wf.content, newScope(sa.operands[1:], &script), scriptNested)
+		return ctx.JudgeShell(*c, content, Shell{Args: sa.operands[1:], Dollar0: &script, Login: sa.login})
 	}
 	return nil
 }
 
-// judgeStdinScript judges the script a shell reads on standard input.
-func (r *run) judgeStdinScript(cc *cmdCall, base string, mk func() *scope) *family.Finding {
-	in := cc.Stdin
+// stdinScript judges the script a shell reads on standard input.
+func stdinScript(ctx Context, c *family.Call, base string, sh Shell) *family.Finding {
+	in := c.Stdin
 	if in == nil || in.Kind == family.StdinNone {
-		if cc.Carrier != "" {
-			return family.CarrierDynamic(r, &cc.Call, base+" reads commands from the input")
+		if c.Carrier != "" {
+			return family.CarrierDynamic(ctx, c, base+" reads commands from the input")
 		}
 		return nil
 	}
@@ -194,42 +170,40 @@ func (r *run) judgeStdinScript(cc *cmdCall, base string, mk func() *scope) *fami
 		return nil
 	}
 	if !in.Known {
-		return r.Block(guard.RuleDynamicScript, base+" reads a script from a pipe or heredoc the engine cannot see; shell execution source cannot be verified.", cc.Seg)
+		return ctx.Block(guard.RuleDynamicScript, base+" reads a script from a pipe or heredoc the engine cannot see; shell execution source cannot be verified.", c.Seg)
 	}
-	return r.judgeScript(in.Text, mk(), scriptNested)
+	return ctx.JudgeShell(*c, in.Text, sh)
 }
 
-// shellStartupFiles judges BASH_ENV, ENV and --rcfile when the shell will read
+// startupFiles judges BASH_ENV, ENV and --rcfile when the shell will read
 // them: a startup file the engine cannot see is code it cannot judge.
-func (r *run) shellStartupFiles(cc *cmdCall, base string, sa shellArgs) *family.Finding {
+func startupFiles(ctx Context, c *family.Call, base string, sa shellArgs) *family.Finding {
 	var candidates []family.Field
 	if base == "bash" && !sa.interactive {
-		if v, ok := r.commandSetVar(cc, "BASH_ENV"); ok {
+		if v, ok := commandSetVar(ctx, c, "BASH_ENV"); ok {
 			candidates = append(candidates, v)
 		}
 	}
 	if sa.interactive && base != "bash" && base != "zsh" && base != "fish" {
-		if v, ok := r.commandSetVar(cc, "ENV"); ok {
+		if v, ok := commandSetVar(ctx, c, "ENV"); ok {
 			candidates = append(candidates, v)
 		}
 	}
 	if sa.interactive && sa.rcfile != nil && base == "bash" {
 		candidates = append(candidates, *sa.rcfile)
 	}
-	for _, c := range candidates {
-		if c.Static && c.Val == "" {
+	for _, file := range candidates {
+		if file.Static && file.Val == "" {
 			continue
 		}
-		if !c.Static {
-			return r.Block(guard.RuleDynamicScript, base+" reads a startup file the engine cannot name; shell execution source cannot be verified.", cc.Seg)
+		if !file.Static {
+			return ctx.Block(guard.RuleDynamicScript, base+" reads a startup file the engine cannot name; shell execution source cannot be verified.", c.Seg)
 		}
-		wf := r.writtenFile(cc.Cwd, c.Val)
-		if wf == nil || !wf.known {
-			return r.Block(guard.RuleDynamicScript, base+" reads a startup file ("+c.Val+") the engine cannot see; shell execution source cannot be verified.", cc.Seg)
+		content, known, ok := ctx.WrittenFile(c.Cwd, file.Val)
+		if !ok || !known {
+			return ctx.Block(guard.RuleDynamicScript, base+" reads a startup file ("+file.Val+") the engine cannot see; shell execution source cannot be verified.", c.Seg)
 		}
-		sc := cc.sc.child()
-		sc.cwd = cc.Cwd
-		if f := r.judgeScript(wf.content, sc, scriptNested); f != nil {
+		if f := ctx.JudgeInherited(*c, content); f != nil {
 			return f
 		}
 	}
@@ -238,11 +212,11 @@ func (r *run) shellStartupFiles(cc *cmdCall, base string, sa shellArgs) *family.
 
 // commandSetVar returns a variable the command itself puts into the
 // environment of the program it runs (assignments, exports in the script).
-func (r *run) commandSetVar(cc *cmdCall, name string) (family.Field, bool) {
-	if v, ok := cc.EnvValue(name); ok {
+func commandSetVar(ctx Context, c *family.Call, name string) (family.Field, bool) {
+	if v, ok := c.EnvValue(name); ok {
 		return v, true
 	}
-	if v, ok := cc.sc.vars[name]; ok && v.Exported && v.FromScript {
+	if v, ok := ctx.Vars()[name]; ok && v.Exported && v.FromScript {
 		if !v.Known {
 			return family.Field{Val: "$" + name}, true
 		}
@@ -450,21 +424,21 @@ func parseInterpreter(kind string, args []family.Field) interpArgs {
 	return ia
 }
 
-// analyzeInterpreter judges python, node, ruby, perl, ... invocations.
-func (r *run) analyzeInterpreter(cc *cmdCall, base, kind string) *family.Finding {
-	ia := parseInterpreter(kind, cc.Args)
+// judgeInterpreter judges python, node, ruby, perl, ... invocations.
+func judgeInterpreter(ctx Context, c *family.Call, base, kind string) *family.Finding {
+	ia := parseInterpreter(kind, c.Args)
 	if ia.dynOption != nil && ia.dynOption.Input {
-		return family.CarrierDynamic(r, &cc.Call, "the input adds options to "+base)
+		return family.CarrierDynamic(ctx, c, "the input adds options to "+base)
 	}
 	for _, m := range ia.modules {
 		if !m.Static && m.Input {
-			return family.CarrierDynamic(r, &cc.Call, base+" loads a module named by the input")
+			return family.CarrierDynamic(ctx, c, base+" loads a module named by the input")
 		}
 	}
 	if ia.script != nil && !ia.script.Static && ia.script.Input {
-		return family.CarrierDynamic(r, &cc.Call, base+" runs a script named by the input")
+		return family.CarrierDynamic(ctx, c, base+" runs a script named by the input")
 	}
-	if r.mode.Has(guard.ModeStrict) {
+	if ctx.Mode().Has(guard.ModeStrict) {
 		// Strict mode wants to see the program: a script or module named by
 		// a variable, or read from an unseen stdin, is refused.
 		unseen := ""
@@ -476,56 +450,56 @@ func (r *run) analyzeInterpreter(cc *cmdCall, base, kind string) *family.Finding
 		switch {
 		case ia.script != nil && !ia.script.Static:
 			unseen = ia.script.Src
-		case (ia.dash || ia.script != nil && ia.script.Val == "-") && (cc.Stdin == nil || !cc.Stdin.Known):
+		case (ia.dash || ia.script != nil && ia.script.Val == "-") && (c.Stdin == nil || !c.Stdin.Known):
 			unseen = "-"
 		case ia.dynOption != nil:
 			unseen = ia.dynOption.Src
 		}
 		if unseen != "" {
-			return r.Block(guard.RuleDynamicScript, base+" runs a program the engine cannot see ("+family.Clip(unseen)+"); shell execution source cannot be verified.", cc.Seg)
+			return ctx.Block(guard.RuleDynamicScript, base+" runs a program the engine cannot see ("+family.Clip(unseen)+"); shell execution source cannot be verified.", c.Seg)
 		}
 	}
 	if len(ia.code) > 0 {
-		if r.mode.Has(guard.ModeParanoidInterpreters) || r.req.Policy.RuleSwitches[guard.RuleInterpreterParanoid] {
-			if f := r.Block(guard.RuleInterpreterParanoid, "Interpreter one-liners are blocked in paranoid mode.\n\n(Paranoid mode: interpreter one-liners are blocked.)", cc.Seg); f != nil {
+		if ctx.Mode().Has(guard.ModeParanoidInterpreters) || ctx.Switched(guard.RuleInterpreterParanoid) {
+			if f := ctx.Block(guard.RuleInterpreterParanoid, "Interpreter one-liners are blocked in paranoid mode.\n\n(Paranoid mode: interpreter one-liners are blocked.)", c.Seg); f != nil {
 				return f
 			}
 		}
-		for _, c := range ia.code {
-			if !c.Static {
-				if c.Input {
-					return family.CarrierDynamic(r, &cc.Call, base+" runs code from the input")
+		for _, code := range ia.code {
+			if !code.Static {
+				if code.Input {
+					return family.CarrierDynamic(ctx, c, base+" runs code from the input")
 				}
-				return r.Block(guard.RuleDynamicScript, base+" runs inline code the engine cannot see ("+family.Clip(c.Src)+"); shell execution source cannot be verified.", cc.Seg)
+				return ctx.Block(guard.RuleDynamicScript, base+" runs inline code the engine cannot see ("+family.Clip(code.Src)+"); shell execution source cannot be verified.", c.Seg)
 			}
-			if f := r.judgeInterpreterCode(cc, kind, c.Val); f != nil {
+			if f := interpreterCode(ctx, c, kind, code.Val); f != nil {
 				return f
 			}
 		}
 		return nil
 	}
-	if ia.stdin && cc.Stdin != nil && cc.Stdin.Kind != family.StdinNone && cc.Stdin.Kind != family.StdinFile {
-		if r.mode.Has(guard.ModeParanoidInterpreters) || r.req.Policy.RuleSwitches[guard.RuleInterpreterParanoid] {
-			if f := r.Block(guard.RuleInterpreterParanoid, "Interpreter scripts fed on stdin are blocked in paranoid mode.\n\n(Paranoid mode: interpreter one-liners are blocked.)", cc.Seg); f != nil {
+	if ia.stdin && c.Stdin != nil && c.Stdin.Kind != family.StdinNone && c.Stdin.Kind != family.StdinFile {
+		if ctx.Mode().Has(guard.ModeParanoidInterpreters) || ctx.Switched(guard.RuleInterpreterParanoid) {
+			if f := ctx.Block(guard.RuleInterpreterParanoid, "Interpreter scripts fed on stdin are blocked in paranoid mode.\n\n(Paranoid mode: interpreter one-liners are blocked.)", c.Seg); f != nil {
 				return f
 			}
 		}
-		if !cc.Stdin.Known {
-			return r.Block(guard.RuleDynamicScript, base+" reads a script from a pipe the engine cannot see; shell execution source cannot be verified.", cc.Seg)
+		if !c.Stdin.Known {
+			return ctx.Block(guard.RuleDynamicScript, base+" reads a script from a pipe the engine cannot see; shell execution source cannot be verified.", c.Seg)
 		}
-		if cc.Stdin.Kind == family.StdinHeredoc && !cc.Stdin.Quoted {
-			if f := rawtext.Scan(r, cc.Stdin.Text, cc.Seg); f != nil {
+		if c.Stdin.Kind == family.StdinHeredoc && !c.Stdin.Quoted {
+			if f := rawtext.Scan(ctx, c.Stdin.Text, c.Seg); f != nil {
 				return f
 			}
 		}
-		return r.judgeInterpreterCode(cc, kind, cc.Stdin.Text)
+		return interpreterCode(ctx, c, kind, c.Stdin.Text)
 	}
-	if ia.stdin && cc.Carrier != "" {
-		return family.CarrierDynamic(r, &cc.Call, base+" reads its program from the input")
+	if ia.stdin && c.Carrier != "" {
+		return family.CarrierDynamic(ctx, c, base+" reads its program from the input")
 	}
 	if ia.script != nil && ia.script.Static {
-		if wf := r.writtenFile(cc.Cwd, ia.script.Val); wf != nil && wf.known {
-			return r.judgeInterpreterCode(cc, kind, wf.content)
+		if content, known, ok := ctx.WrittenFile(c.Cwd, ia.script.Val); ok && known {
+			return interpreterCode(ctx, c, kind, content)
 		}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package policy
+package interp
 
 import (
 	"regexp"
@@ -7,7 +7,6 @@ import (
 
 	"github.com/phantom-run/phantom/contracts/guard"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/family"
-	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/secrets"
 )
 
@@ -83,63 +82,41 @@ var deleteCallRes = sync.OnceValue(func() map[string]*regexp.Regexp {
 // backtickKinds are interpreters where `...` runs a shell command.
 var backtickKinds = family.NameSet("ruby", "perl", "php")
 
-// judgeInterpreterCode judges code run by an interpreter: read as shell (to
+// interpreterCode judges code run by an interpreter: read as shell (to
 // catch a shell command passed to the wrong program), every shell command it
 // runs through an exec-style call, library calls that delete files, and
 // secrets it opens.
-func (r *run) judgeInterpreterCode(cc *cmdCall, kind, code string) *family.Finding {
-	if !r.Step(cc.Seg) {
-		return r.abort
+func interpreterCode(ctx Context, c *family.Call, kind, code string) *family.Finding {
+	if !ctx.Step(c.Seg) {
+		return ctx.Aborted()
 	}
-	if f := r.codeAsShell(cc, code); f != nil {
+	if f := ctx.JudgeCodeAsShell(*c, code); f != nil {
 		return f
 	}
-	for _, c := range extractExecCommands(kind, code) {
-		if !c.Static {
-			if f := r.Block(guard.RuleInterpreterDangerous, "Interpreter code runs a shell command built at run time ("+family.Clip(c.Src)+"); the engine cannot see what it runs.", cc.Seg); f != nil {
+	for _, cmd := range extractExecCommands(kind, code) {
+		if !cmd.Static {
+			if f := ctx.Block(guard.RuleInterpreterDangerous, "Interpreter code runs a shell command built at run time ("+family.Clip(cmd.Src)+"); the engine cannot see what it runs.", c.Seg); f != nil {
 				return f
 			}
 			continue
 		}
-		sc := cc.sc.child()
-		sc.cwd = cc.Cwd
-		if inner := r.judgeScript(c.Val, sc, scriptNested); inner != nil {
+		if inner := ctx.JudgeInherited(*c, cmd.Val); inner != nil {
 			if inner.Rule == guard.RuleEngineDepth || inner.Rule == guard.RuleEngineBudget || inner.Rule == guard.RuleEngineTimeout {
 				return inner
 			}
-			if f := r.Block(guard.RuleInterpreterDangerous, "Detected potentially dangerous command in interpreter code: "+inner.Reason, cc.Seg); f != nil {
+			if f := ctx.Block(guard.RuleInterpreterDangerous, "Detected potentially dangerous command in interpreter code: "+inner.Reason, c.Seg); f != nil {
 				return f
 			}
 		}
 	}
 	if re := deleteCallRes()[kind]; re != nil && containsAny(code, deleteCallAnchors[kind]) {
 		if m := re.FindString(code); m != "" {
-			if f := r.Block(guard.RuleInterpreterDangerous, "Interpreter code deletes files ("+strings.TrimSpace(strings.TrimRight(m, "( "))+"). Delete explicit paths with rm instead, so the guard can check them.", cc.Seg); f != nil {
+			if f := ctx.Block(guard.RuleInterpreterDangerous, "Interpreter code deletes files ("+strings.TrimSpace(strings.TrimRight(m, "( "))+"). Delete explicit paths with rm instead, so the guard can check them.", c.Seg); f != nil {
 				return f
 			}
 		}
 	}
-	return secrets.InCode(cc, &cc.Call, kind, code)
-}
-
-// codeAsShell reads interpreter code as shell. Parse errors are expected and
-// ignored, except an unclosed quote, which upstream treats as raw text.
-func (r *run) codeAsShell(cc *cmdCall, code string) *family.Finding {
-	file, err := parseBash(code)
-	r.kept = &parsed{src: code, file: file, err: err}
-	if err != nil {
-		if isUnclosedQuote(err) {
-			if r.mode.Has(guard.ModeStrict) && strings.ContainsAny(code, " \t") {
-				return r.Block(guard.RuleEngineUnparsable, family.ReasonStrictUnparsable, cc.Seg)
-			}
-			return rawtext.Scan(r, code, cc.Seg)
-		}
-		return nil
-	}
-	sc := cc.sc.child()
-	sc.cwd = cc.Cwd
-	defer r.secrets.Hush()()
-	return r.judgeScript(code, sc, scriptCode)
+	return secrets.InCode(ctx, c, kind, code)
 }
 
 // extractExecCommands returns the first argument of every exec-style call in

@@ -1,4 +1,4 @@
-package policy
+package interp
 
 import (
 	"path/filepath"
@@ -10,9 +10,9 @@ import (
 
 var xargsWithValue = family.NameSet("-a", "--arg-file", "-d", "--delimiter", "-E", "-I", "-L", "-n", "--max-args", "-P", "--max-procs", "-s", "--max-chars", "--process-slot-var", "-R", "-S", "-J")
 
-// analyzeXargs judges xargs: its command gets arguments from the input.
-func (r *run) analyzeXargs(cc *cmdCall) *family.Finding {
-	args := cc.Args
+// judgeXargs judges xargs: its command gets arguments from the input.
+func judgeXargs(ctx Context, c *family.Call) *family.Finding {
+	args := c.Args
 	repl := ""
 	i := 1
 	for i < len(args) {
@@ -54,18 +54,17 @@ func (r *run) analyzeXargs(cc *cmdCall) *family.Finding {
 	if i >= len(args) {
 		return nil // xargs runs echo
 	}
-	child := args[i:]
-	n := cc.with(r.carrierArgs(child, repl))
+	n := *c
+	n.Args = carrierArgs(args[i:], repl)
 	n.Carrier = "xargs"
-	n.external = true
 	n.Stdin = nil
-	n.InputValues = producerWords(cc.Stdin)
-	return r.analyzeCall(n)
+	n.InputValues = producerWords(c.Stdin)
+	return ctx.Exec(n)
 }
 
 // carrierArgs builds the child command line of a carrier: placeholders
 // become input fields; without a placeholder the input is appended.
-func (r *run) carrierArgs(child []family.Field, repl string) []family.Field {
+func carrierArgs(child []family.Field, repl string) []family.Field {
 	out := make([]family.Field, 0, len(child)+1)
 	replaced := false
 	for _, a := range child {
@@ -117,48 +116,49 @@ const (
 	maxParallelReplacements = 16384
 )
 
-// parallelWork is an amount of parallel expansion work.
-type parallelWork struct {
-	children, tokens, bytes, replacements int
+// ParallelWork is an amount of parallel expansion work.
+type ParallelWork struct {
+	Children, Tokens, Bytes, Replacements int
 }
 
-// reserveParallel charges w to the run's parallel budget and reports whether
-// analysis may go on; past the budget r.abort blocks the command.
-func (r *run) reserveParallel(w parallelWork, segment string) bool {
-	if r.abort != nil {
-		return false
-	}
-	b := &r.parallel
+// ParallelBudget is the parallel expansion work one check has done, shared
+// by all its parallel commands (siblings and nested ones).
+type ParallelBudget struct {
+	done ParallelWork
+}
+
+// Reserve charges w to the budget; past it, nothing is charged and the
+// finding says why the command is blocked.
+func (b *ParallelBudget) Reserve(w ParallelWork, segment string) *family.Finding {
 	over := func(cur, add, limit int) bool { return add < 0 || add > limit-cur }
-	if over(b.children, w.children, maxParallelChildren) || over(b.tokens, w.tokens, maxParallelTokens) ||
-		over(b.bytes, w.bytes, maxParallelBytes) || over(b.replacements, w.replacements, maxParallelReplacements) {
-		r.abort = &family.Finding{Rule: guard.RuleEngineBudget, Segment: segment,
+	if over(b.done.Children, w.Children, maxParallelChildren) || over(b.done.Tokens, w.Tokens, maxParallelTokens) ||
+		over(b.done.Bytes, w.Bytes, maxParallelBytes) || over(b.done.Replacements, w.Replacements, maxParallelReplacements) {
+		return &family.Finding{Rule: guard.RuleEngineBudget, Segment: segment,
 			Reason: "Parallel command expands beyond the safety guard's analysis limits; reduce the template or the explicit argument list."}
-		return false
 	}
-	b.children += w.children
-	b.tokens += w.tokens
-	b.bytes += w.bytes
-	b.replacements += w.replacements
-	return true
+	b.done.Children += w.Children
+	b.done.Tokens += w.Tokens
+	b.done.Bytes += w.Bytes
+	b.done.Replacements += w.Replacements
+	return nil
 }
 
-// analyzeParallel judges GNU parallel: with ::: arguments the jobs are known
+// judgeParallel judges GNU parallel: with ::: arguments the jobs are known
 // and each expanded command is judged; without, arguments come from stdin.
-func (r *run) analyzeParallel(cc *cmdCall, base string) *family.Finding {
-	args := cc.Args
+func judgeParallel(ctx Context, c *family.Call, base string) *family.Finding {
+	args := c.Args
 	if base == "sem" {
-		i := skipOptions(args, 1, optSpec{withValue: parallelWithValue, shortWithValue: "jPnNLdsE"})
+		i := family.SkipOptions(args, 1, family.OptSpec{WithValue: parallelWithValue, ShortWithValue: "jPnNLdsE"})
 		if i >= len(args) {
 			return nil
 		}
-		n := cc.with(args[i:])
-		n.external = true
-		return r.analyzeCall(n)
+		n := *c
+		n.Args = args[i:]
+		return ctx.Exec(n)
 	}
-	if v, ok := r.commandEnvValue(cc, "PARALLEL"); ok && (!v.Static || strings.TrimSpace(v.Val) != "") {
+	if v, ok := commandEnvValue(ctx, c, "PARALLEL"); ok && (!v.Static || strings.TrimSpace(v.Val) != "") {
 		// With the rule switched off the other rules still judge the jobs.
-		if f := r.Block(guard.RuleParallelCommandStream, reasonParallelUnsupported+" (PARALLEL is set)", cc.Seg); f != nil {
+		if f := ctx.Block(guard.RuleParallelCommandStream, reasonParallelUnsupported+" (PARALLEL is set)", c.Seg); f != nil {
 			return f
 		}
 	}
@@ -247,25 +247,24 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *family.Finding {
 		}
 	}
 	if unsupported || (hasWorkdir && remote) {
-		if f := r.Block(guard.RuleParallelCommandStream, reasonParallelUnsupported, cc.Seg); f != nil {
+		if f := ctx.Block(guard.RuleParallelCommandStream, reasonParallelUnsupported, c.Seg); f != nil {
 			return f
 		}
 	}
 	stdinMode := len(groups) == 0 || fromFile
 	if len(template) == 0 && stdinMode {
-		return r.Block(guard.RuleParallelCommandStream, reasonParallelStream, cc.Seg)
+		return ctx.Block(guard.RuleParallelCommandStream, reasonParallelStream, c.Seg)
 	}
 	if pipe {
-		if f := r.Block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg); f != nil {
+		if f := ctx.Block(guard.RuleParallelShellDynamic, reasonParallelShell, c.Seg); f != nil {
 			return f
 		}
 	}
 	if dryRun {
 		return nil
 	}
-	child := cc.with(nil)
-	child.external = true
-	child.Stdin = nil
+	child := *c
+	child.Args, child.Stdin = nil, nil
 	if remote {
 		child.Cwd = ""
 	}
@@ -276,53 +275,52 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *family.Finding {
 		// Commands mode: each argument is a command line.
 		for _, g := range groups {
 			if len(groups) > 1 {
-				if f := r.Block(guard.RuleParallelCommandStream, reasonParallelUnsupported, cc.Seg); f != nil {
+				if f := ctx.Block(guard.RuleParallelCommandStream, reasonParallelUnsupported, c.Seg); f != nil {
 					return f
 				}
 			}
-			w := parallelWork{children: len(g), tokens: len(g)}
-			for _, c := range g {
-				w.bytes += len(c.Val)
+			w := ParallelWork{Children: len(g), Tokens: len(g)}
+			for _, line := range g {
+				w.Bytes += len(line.Val)
 			}
-			if !r.reserveParallel(w, cc.Seg) {
-				return r.abort
+			if !ctx.ReserveParallel(w, c.Seg) {
+				return ctx.Aborted()
 			}
-			for _, c := range g {
-				if f := r.judgeCode(child, c, "parallel"); f != nil {
+			for _, line := range g {
+				if f := ctx.JudgeCode(child, line, "parallel"); f != nil {
 					return f
 				}
-				if r.abort != nil {
-					return r.abort
+				if f := ctx.Aborted(); f != nil {
+					return f
 				}
 			}
 		}
 		return nil
 	}
-	if f := r.parallelShellTemplate(cc, template, stdinMode); f != nil {
+	if f := parallelShellTemplate(ctx, c, template, stdinMode); f != nil {
 		return f
 	}
 	if stdinMode {
 		child.Carrier = "parallel"
-		child.Args = r.parallelStdinArgs(template)
-		return r.analyzeCall(child)
+		child.Args = parallelStdinArgs(template)
+		return ctx.Exec(child)
 	}
-	jobs, ok := r.parallelJobs(cc, template, groups)
+	jobs, ok := parallelJobs(ctx, c, template, groups)
 	if !ok {
-		return r.abort
+		return ctx.Aborted()
 	}
 	if len(jobs) == 0 {
 		child.Args = template
-		return r.analyzeCall(child)
+		return ctx.Exec(child)
 	}
 	for _, job := range jobs {
-		argv := expandParallelTemplate(template, job)
-		c := cc.with(argv)
-		c.external, c.Stdin, c.Cwd = true, nil, child.Cwd
-		if f := r.analyzeCall(c); f != nil {
+		n := *c
+		n.Args, n.Stdin, n.Cwd = expandParallelTemplate(template, job), nil, child.Cwd
+		if f := ctx.Exec(n); f != nil {
 			return f
 		}
-		if r.abort != nil {
-			return r.abort
+		if f := ctx.Aborted(); f != nil {
+			return f
 		}
 	}
 	return nil
@@ -330,8 +328,8 @@ func (r *run) analyzeParallel(cc *cmdCall, base string) *family.Finding {
 
 // parallelJobs reserves the work of expanding template over the cartesian
 // product of the ::: groups and returns the jobs; false means the budget is
-// spent (r.abort is set).
-func (r *run) parallelJobs(cc *cmdCall, template []family.Field, groups [][]family.Field) ([][]family.Field, bool) {
+// spent (ctx.Aborted says so).
+func parallelJobs(ctx Context, c *family.Call, template []family.Field, groups [][]family.Field) ([][]family.Field, bool) {
 	n := 1
 	for _, g := range groups {
 		if len(g) == 0 {
@@ -346,14 +344,14 @@ func (r *run) parallelJobs(cc *cmdCall, template []family.Field, groups [][]fami
 	}
 	if n == 0 {
 		// No job runs; the template is still judged once.
-		w := parallelWork{children: 1, tokens: len(template)}
+		w := ParallelWork{Children: 1, Tokens: len(template)}
 		for _, t := range template {
-			w.bytes += len(t.Val)
+			w.Bytes += len(t.Val)
 		}
-		return nil, r.reserveParallel(w, cc.Seg)
+		return nil, ctx.ReserveParallel(w, c.Seg)
 	}
 	if n > maxParallelChildren {
-		return nil, r.reserveParallel(parallelWork{children: n}, cc.Seg)
+		return nil, ctx.ReserveParallel(ParallelWork{Children: n}, c.Seg)
 	}
 	jobs := [][]family.Field{{}}
 	for _, g := range groups {
@@ -365,7 +363,7 @@ func (r *run) parallelJobs(cc *cmdCall, template []family.Field, groups [][]fami
 		}
 		jobs = next
 	}
-	w := parallelWork{children: len(jobs)}
+	w := ParallelWork{Children: len(jobs)}
 	occurrences, tbytes := 0, 0
 	for _, t := range template {
 		tbytes += len(t.Val)
@@ -376,28 +374,28 @@ func (r *run) parallelJobs(cc *cmdCall, template []family.Field, groups [][]fami
 	if occurrences == 0 {
 		// The job's arguments are appended to the template.
 		for _, j := range jobs {
-			w.tokens += len(template) + len(j)
-			w.bytes += tbytes
+			w.Tokens += len(template) + len(j)
+			w.Bytes += tbytes
 			for _, v := range j {
-				w.bytes += len(v.Val)
+				w.Bytes += len(v.Val)
 			}
 		}
-		return jobs, r.reserveParallel(w, cc.Seg)
+		return jobs, ctx.ReserveParallel(w, c.Seg)
 	}
-	w.tokens = len(template) * len(jobs)
-	w.replacements = occurrences * len(jobs)
-	if w.tokens > maxParallelTokens || w.replacements > maxParallelReplacements {
-		return nil, r.reserveParallel(w, cc.Seg)
+	w.Tokens = len(template) * len(jobs)
+	w.Replacements = occurrences * len(jobs)
+	if w.Tokens > maxParallelTokens || w.Replacements > maxParallelReplacements {
+		return nil, ctx.ReserveParallel(w, c.Seg)
 	}
 	for _, j := range jobs {
 		for _, a := range expandParallelTemplate(template, j) {
-			w.bytes += len(a.Val)
+			w.Bytes += len(a.Val)
 		}
-		if w.bytes > maxParallelBytes {
+		if w.Bytes > maxParallelBytes {
 			break
 		}
 	}
-	return jobs, r.reserveParallel(w, cc.Seg)
+	return jobs, ctx.ReserveParallel(w, c.Seg)
 }
 
 // countPlaceholders counts the replacement strings ({}, {1}, {.}, ...) in s.
@@ -417,11 +415,11 @@ func countPlaceholders(s string) int {
 
 // commandEnvValue returns a variable as the command would see it in its
 // environment: its own assignments first, then exported variables.
-func (r *run) commandEnvValue(cc *cmdCall, name string) (family.Field, bool) {
-	if v, ok := cc.EnvValue(name); ok {
+func commandEnvValue(ctx Context, c *family.Call, name string) (family.Field, bool) {
+	if v, ok := c.EnvValue(name); ok {
 		return v, true
 	}
-	if v, ok := cc.sc.vars[name]; ok && v.Exported {
+	if v, ok := ctx.Vars()[name]; ok && v.Exported {
 		if !v.Known {
 			return family.Field{Val: "$" + name}, true
 		}
@@ -455,7 +453,7 @@ var parallelPlaceholderRe = func() func(string) bool {
 // parallelShellTemplate applies the shell-specific parallel rules: the
 // script of sh -c must be in the template, and placeholders may only appear
 // inside it.
-func (r *run) parallelShellTemplate(cc *cmdCall, template []family.Field, stdinMode bool) *family.Finding {
+func parallelShellTemplate(ctx Context, c *family.Call, template []family.Field, stdinMode bool) *family.Finding {
 	head := 0
 	for head < len(template) && template[head].Static {
 		b := family.CommandBase(template[head].Val)
@@ -475,7 +473,7 @@ func (r *run) parallelShellTemplate(cc *cmdCall, template []family.Field, stdinM
 		// A placeholder in a wrapper's argument, such as env FOO='echo {}',
 		// hands input to the shell through its environment.
 		if parallelPlaceholderRe(a.Val) {
-			return r.Block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
+			return ctx.Block(guard.RuleParallelShellDynamic, reasonParallelShell, c.Seg)
 		}
 	}
 	argv := template[head:]
@@ -483,18 +481,18 @@ func (r *run) parallelShellTemplate(cc *cmdCall, template []family.Field, stdinM
 	if !sa.command {
 		for _, a := range argv[1:] {
 			if parallelPlaceholderRe(a.Val) {
-				return r.Block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
+				return ctx.Block(guard.RuleParallelShellDynamic, reasonParallelShell, c.Seg)
 			}
 		}
 		return nil
 	}
 	if len(sa.operands) == 0 {
-		return r.Block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
+		return ctx.Block(guard.RuleParallelShellDynamic, reasonParallelShell, c.Seg)
 	}
 	script := sa.operands[0]
 	if strings.TrimSpace(script.Val) == "{}" || (strings.HasPrefix(script.Val, "{") && strings.HasSuffix(script.Val, "}") && parallelPlaceholderRe(script.Val) && !strings.Contains(script.Val, " ")) {
 		if stdinMode {
-			return r.Block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
+			return ctx.Block(guard.RuleParallelShellDynamic, reasonParallelShell, c.Seg)
 		}
 	}
 	for _, a := range argv[1:] {
@@ -502,7 +500,7 @@ func (r *run) parallelShellTemplate(cc *cmdCall, template []family.Field, stdinM
 			continue
 		}
 		if parallelPlaceholderRe(a.Val) {
-			return r.Block(guard.RuleParallelShellDynamic, reasonParallelShell, cc.Seg)
+			return ctx.Block(guard.RuleParallelShellDynamic, reasonParallelShell, c.Seg)
 		}
 	}
 	return nil
@@ -511,7 +509,7 @@ func (r *run) parallelShellTemplate(cc *cmdCall, template []family.Field, stdinM
 // parallelStdinArgs builds the template for stdin mode: placeholders become
 // input (quoted by parallel, so an input word rather than code), or the input
 // is appended.
-func (r *run) parallelStdinArgs(template []family.Field) []family.Field {
+func parallelStdinArgs(template []family.Field) []family.Field {
 	out := make([]family.Field, 0, len(template)+1)
 	has := false
 	shellScript := -1
