@@ -16,6 +16,17 @@
 // execution: echo, printf, grep, commit messages and heredocs written to files
 // stay allowed.
 //
+// This package is the engine's core: it parses, walks the syntax tree with
+// the shell state a command builds (variables, the working directory,
+// functions, files it writes), expands words, peels wrappers, follows
+// builtins, and turns findings into a decision. What a command that runs
+// may not do is decided by the rule families in internal/: git, deletion
+// (rm, find, dd, mkfs, shred), interp (shells, interpreters, awk, xargs and
+// parallel), secrets, protect, powershell, custom and rawtext. Each
+// declares the narrow view of the walker it needs (internal/family is their
+// shared vocabulary), and this package implements those views
+// (context.go); no family sees the walker itself.
+//
 // A Check never touches the network or runs a program. It reads the file
 // system only to resolve symlinks in the paths it judges and to verify linked
 // git worktrees and git configuration. An Engine is safe for concurrent use.

@@ -11,7 +11,8 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/rawtext"
 )
 
-// commandRules dispatches to the rule family of the command that runs.
+// commandRules hands the command that runs to the rule family of its name,
+// and judges what it reads on stdin when that is not its program.
 func (r *run) commandRules(cc *cmdCall, base string) *family.Finding {
 	args := cc.Args
 	var f *family.Finding
