@@ -13,7 +13,7 @@ import (
 // builtin handles shell builtins: those that change the shell state the
 // walker tracks, and those that run code (eval, source, trap).
 func (r *run) builtin(cc *cmdCall, base string) (bool, *family.Finding) {
-	effect := !cc.external && !cc.lookupOnly
+	effect := !cc.external && !cc.LookupOnly
 	args := cc.Args
 	switch base {
 	case "eval":
@@ -49,7 +49,7 @@ func (r *run) builtin(cc *cmdCall, base string) (bool, *family.Finding) {
 		}
 		return true, nil
 	case "export", "declare", "typeset", "local", "readonly":
-		if effect || cc.lookupOnly {
+		if effect || cc.LookupOnly {
 			ops := make([]declOp, 0, len(args)-1)
 			for _, a := range args[1:] {
 				if name, v, ok := family.SplitAssignment(a); ok {
@@ -315,7 +315,7 @@ var shellInitGenerators = map[string]bool{
 
 // isShellInitEval recognises eval "$(ssh-agent -s)" and friends.
 func (r *run) isShellInitEval(cc *cmdCall, w *syntax.Word) bool {
-	if cc.peeled != 0 || len(cc.Env) != 0 || (cc.st != nil && len(cc.st.Redirs) != 0) || len(cc.Args) != 2 || w == nil {
+	if cc.Peeled != 0 || len(cc.Env) != 0 || (cc.st != nil && len(cc.st.Redirs) != 0) || len(cc.Args) != 2 || w == nil {
 		return false
 	}
 	var stmts []*syntax.Stmt
@@ -364,7 +364,7 @@ func (r *run) isShellInitEval(cc *cmdCall, w *syntax.Word) bool {
 // argWord returns the syntax word behind argument i of a plain call, if the
 // call came straight from the parser.
 func argWord(cc *cmdCall, i int) *syntax.Word {
-	if cc.st == nil || cc.peeled != 0 {
+	if cc.st == nil || cc.Peeled != 0 {
 		return nil
 	}
 	call, ok := cc.st.Cmd.(*syntax.CallExpr)

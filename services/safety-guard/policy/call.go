@@ -17,25 +17,21 @@ import (
 // rules: what the rules see, and the walker's own state around it.
 type cmdCall struct {
 	family.Call
-	r *run
 	// external is true once a wrapper has exec'd the command: shell functions and
 	// builtins no longer apply.
 	external bool
-	// lookupOnly is true for command -v/-V: the command is not run, but its
-	// destructive shape is still judged.
-	lookupOnly bool
 	// noFunc is true after "command" or "builtin", which bypass functions.
 	noFunc bool
 	st     *syntax.Stmt
-	sc     *scope
-	// peeled counts wrappers removed so far, to bound pathological chains.
-	peeled int
+	// sc is the shell state the command runs in (Call.Shell, as the walker
+	// holds it).
+	sc *scope
 }
 
 func (cc *cmdCall) with(args []family.Field) *cmdCall {
 	n := *cc
 	n.Args = args
-	n.peeled++
+	n.Peeled++
 	return &n
 }
 
@@ -95,7 +91,7 @@ func (r *run) walkCall(st *syntax.Stmt, call *syntax.CallExpr, sc *scope, in *fa
 		}
 		return r.walkRedirects(st, sc, nil, stdin)
 	}
-	cc := &cmdCall{Call: family.Call{Args: args, Cwd: sc.cwd, Stdin: stdin, Seg: seg}, r: r, st: st, sc: sc}
+	cc := &cmdCall{Call: family.Call{Args: args, Cwd: sc.cwd, Stdin: stdin, Seg: seg, Shell: sc}, st: st, sc: sc}
 	for _, a := range assigns {
 		v := a.val
 		if a.array {
@@ -149,7 +145,7 @@ func (r *run) analyzeCall(cc *cmdCall) *family.Finding {
 	if len(cc.Args) == 0 {
 		return nil
 	}
-	if cc.peeled > 64 {
+	if cc.Peeled > 64 {
 		return &family.Finding{Rule: guard.RuleEngineDepth, Segment: cc.Seg, Reason: "Command wraps itself too many times to be analysed safely."}
 	}
 	name := cc.Args[0]
@@ -167,7 +163,7 @@ func (r *run) analyzeCall(cc *cmdCall) *family.Finding {
 	if name.Val == "" {
 		return nil
 	}
-	if cc.lookupOnly && len(cc.Args) == 1 {
+	if cc.LookupOnly && len(cc.Args) == 1 {
 		return nil
 	}
 	if strings.ContainsAny(name.Val, " \t\n\u2028\u2029") && !name.PosOnly {
@@ -184,7 +180,7 @@ func (r *run) analyzeCall(cc *cmdCall) *family.Finding {
 			return r.callFunction(cc, fn)
 		}
 	}
-	if f := custom.Judge(cc, &cc.Call); f != nil {
+	if f := custom.Judge(r, &cc.Call); f != nil {
 		return f
 	}
 	if handled, f := r.peelWrapper(cc, base); handled || f != nil {
@@ -196,10 +192,10 @@ func (r *run) analyzeCall(cc *cmdCall) *family.Finding {
 	if f := r.commandRules(cc, base); f != nil {
 		return f
 	}
-	if f := secrets.Judge(cc, &cc.Call); f != nil {
+	if f := secrets.Judge(r, &cc.Call); f != nil {
 		return f
 	}
-	if f := protect.Judge(cc, &cc.Call); f != nil {
+	if f := protect.Judge(r, &cc.Call); f != nil {
 		return f
 	}
 	return r.fallbackScan(cc, base)

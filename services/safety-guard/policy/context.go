@@ -16,122 +16,64 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/secrets"
 )
 
-// A command on its way through the walker is the context its rule families
-// judge it in: each family declares the narrow view of the walker it needs
-// (a Context interface of its own), and cmdCall implements all of them.
+// The check is the context every rule family judges in: each family
+// declares the narrow view of the walker it needs (a Context interface of its
+// own) and gets the command itself as a family.Call; run implements all of
+// those views, and no family sees more of the walker than its view.
 var (
-	_ custom.Context   = (*cmdCall)(nil)
-	_ git.Context      = (*cmdCall)(nil)
-	_ deletion.Context = (*cmdCall)(nil)
-	_ secrets.Context  = (*cmdCall)(nil)
-	_ protect.Context  = (*cmdCall)(nil)
-	_ interp.Context   = (*cmdCall)(nil)
-)
-
-// The check itself is the context of what is judged outside a command: the
-// request read as PowerShell, raw text, the files redirections name.
-var (
-	_ powershell.Context = (*run)(nil)
-	_ rawtext.Context    = (*run)(nil)
+	_ custom.Context     = (*run)(nil)
+	_ git.Context        = (*run)(nil)
+	_ deletion.Context   = (*run)(nil)
 	_ secrets.Context    = (*run)(nil)
 	_ protect.Context    = (*run)(nil)
+	_ interp.Context     = (*run)(nil)
+	_ powershell.Context = (*run)(nil)
+	_ rawtext.Context    = (*run)(nil)
 )
 
 // Rules are the request's custom rules.
-func (cc *cmdCall) Rules() []events.GuardRule { return cc.r.req.Rules }
+func (r *run) Rules() []events.GuardRule { return r.req.Rules }
 
-// Depth is how deeply the command is nested in code handed to shells.
-func (cc *cmdCall) Depth() int { return cc.sc.depth }
-
-// Mode is the request's mode.
-func (cc *cmdCall) Mode() guard.Mode { return cc.r.mode }
-
-// Switched reports whether the policy switches rule id on explicitly.
-func (cc *cmdCall) Switched(id string) bool { return cc.r.Switched(id) }
-
-// Enabled reports whether rule id is active for this request.
-func (cc *cmdCall) Enabled(id string) bool { return cc.r.Enabled(id) }
-
-// Block returns a finding for rule id, or nil when the rule is off.
-func (cc *cmdCall) Block(id, reason, segment string) *family.Finding {
-	return cc.r.Block(id, reason, segment)
-}
-
-// Vars are the shell variables the command sees; the rules only read them.
-func (cc *cmdCall) Vars() map[string]family.Var { return cc.sc.vars }
-
-// Home is the home directory from the request's environment; "" when unknown.
-func (cc *cmdCall) Home() string { return cc.r.home }
-
-// StartDir is the absolute directory the command starts in; "" when unknown.
-func (cc *cmdCall) StartDir() string { return cc.r.origCwd }
-
-// RealPath resolves the symlinks in p as far as it exists.
-func (cc *cmdCall) RealPath(p string) string { return cc.r.RealPath(p) }
-
-// TempRoots are the directories whose contents are scratch space.
-func (cc *cmdCall) TempRoots() []string { return cc.r.TempRoots() }
-
-// IsTempPath reports whether an absolute, static path lies in a temp root.
-func (cc *cmdCall) IsTempPath(p string) bool { return cc.r.IsTempPath(p) }
-
-// AllowPaths are the policy's directories where recursive deletes are allowed.
-func (cc *cmdCall) AllowPaths() []string { return cc.r.allowPaths }
-
-// GitMetadata returns the git metadata paths near dir and the hooks
-// directories among them.
-func (cc *cmdCall) GitMetadata(dir string) (paths, hooks []string) { return cc.r.GitMetadata(dir) }
-
-// ChargeDerived reserves n words of command lines judged again.
-func (cc *cmdCall) ChargeDerived(n int, segment string) bool { return cc.r.chargeDerived(n, segment) }
-
-// Aborted is the finding that stopped the analysis (a budget), if any.
-func (cc *cmdCall) Aborted() *family.Finding { return cc.r.abort }
-
-// Exec judges a command this one runs as a program (no shell function or
-// builtin applies), in the same shell state: what a wrapper or a carrier
-// peeled off is judged like any command.
-func (cc *cmdCall) Exec(c family.Call) *family.Finding {
-	n := cc.with(c.Args)
-	n.Call = c
-	n.external = true
-	return cc.r.analyzeCall(n)
-}
+// ChargeDerived reserves n words of command lines judged again; false once
+// the budget is spent (Aborted says why).
+func (r *run) ChargeDerived(n int, segment string) bool { return r.chargeDerived(n, segment) }
 
 // NoteWrite records a file the command writes, with its content when known.
-func (cc *cmdCall) NoteWrite(cwd string, target family.Field, content *string) {
-	cc.r.noteWriteAt(cwd, target, content)
+func (r *run) NoteWrite(cwd string, target family.Field, content *string) {
+	r.noteWriteAt(cwd, target, content)
 }
 
-// Step charges one unit of work; false once a budget is spent.
-func (cc *cmdCall) Step(segment string) bool { return cc.r.Step(segment) }
+// ReserveParallel charges parallel expansion work to the check's budget;
+// false once it is spent (the check is then blocked).
+func (r *run) ReserveParallel(w interp.ParallelWork, segment string) bool {
+	return r.reserveParallel(w, segment)
+}
 
-// Secrets is the state of the secret rules for this check.
-func (cc *cmdCall) Secrets() *secrets.State { return &cc.r.secrets }
+// walkerCall is c as the walker holds a command, in c's shell state.
+func walkerCall(c family.Call) *cmdCall {
+	return &cmdCall{Call: c, sc: c.Shell.(*scope)}
+}
 
-// Protected are the policy's protected files, made absolute.
-func (cc *cmdCall) Protected() []string { return cc.r.protected }
-
-// WrittenFile returns what the command wrote to path earlier (relative to
-// cwd), and whether the engine knows the content.
-func (cc *cmdCall) WrittenFile(cwd, path string) (content string, known, ok bool) {
-	return cc.r.WrittenFile(cwd, path)
+// Exec judges a command c runs as a program (no shell function or builtin
+// applies), in c's shell state: what a wrapper or a carrier peeled off, or
+// find -exec runs, is judged like any command.
+func (r *run) Exec(c family.Call) *family.Finding {
+	n := walkerCall(c)
+	n.external = true
+	n.Peeled++
+	return r.analyzeCall(n)
 }
 
 // JudgeCode judges shell code c hands over as one string (watch, su -c,
 // ssh, a parallel job) in a shell started with c's environment.
-func (cc *cmdCall) JudgeCode(c family.Call, code family.Field, origin string) *family.Finding {
-	n := *cc
-	n.Call = c
-	return cc.r.judgeCode(&n, code, origin)
+func (r *run) JudgeCode(c family.Call, code family.Field, origin string) *family.Finding {
+	return r.judgeCode(walkerCall(c), code, origin)
 }
 
 // JudgeShell judges the script a shell c starts runs: the exported shell
 // state and c's own assignments, the positional parameters sh gives.
-func (cc *cmdCall) JudgeShell(c family.Call, code string, sh interp.Shell) *family.Finding {
-	n := *cc
-	n.Call = c
-	sc := cc.r.childScope(&n)
+func (r *run) JudgeShell(c family.Call, code string, sh interp.Shell) *family.Finding {
+	sc := r.childScope(walkerCall(c))
 	if sh.Login {
 		sc.cwd = ""
 	}
@@ -140,28 +82,21 @@ func (cc *cmdCall) JudgeShell(c family.Call, code string, sh interp.Shell) *fami
 		pos, sc.posInput = pos[:k-1], true
 	}
 	sc.pos, sc.posKnown, sc.dollar0 = pos, true, sh.Dollar0
-	return cc.r.judgeScript(code, sc, scriptNested)
+	return r.judgeScript(code, sc, scriptNested)
 }
 
 // JudgeInherited judges shell code a program c starts runs: it sees the
 // exported shell state, in c's directory.
-func (cc *cmdCall) JudgeInherited(c family.Call, code string) *family.Finding {
-	sc := cc.sc.child()
+func (r *run) JudgeInherited(c family.Call, code string) *family.Finding {
+	sc := c.Shell.(*scope).child()
 	sc.cwd = c.Cwd
-	return cc.r.judgeScript(code, sc, scriptNested)
-}
-
-// ReserveParallel charges parallel expansion work to the check's budget;
-// false once it is spent (the check is then blocked).
-func (cc *cmdCall) ReserveParallel(w interp.ParallelWork, segment string) bool {
-	return cc.r.reserveParallel(w, segment)
+	return r.judgeScript(code, sc, scriptNested)
 }
 
 // JudgeCodeAsShell reads interpreter code as shell, in case a shell command
 // was handed to the wrong program. Parse errors are expected and ignored,
 // except an unclosed quote, which upstream treats as raw text.
-func (cc *cmdCall) JudgeCodeAsShell(c family.Call, code string) *family.Finding {
-	r := cc.r
+func (r *run) JudgeCodeAsShell(c family.Call, code string) *family.Finding {
 	file, err := parseBash(code)
 	r.kept = &parsed{src: code, file: file, err: err}
 	if err != nil {
@@ -173,7 +108,7 @@ func (cc *cmdCall) JudgeCodeAsShell(c family.Call, code string) *family.Finding 
 		}
 		return nil
 	}
-	sc := cc.sc.child()
+	sc := c.Shell.(*scope).child()
 	sc.cwd = c.Cwd
 	defer r.secrets.Hush()()
 	return r.judgeScript(code, sc, scriptCode)

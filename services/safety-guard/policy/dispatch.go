@@ -19,14 +19,14 @@ func (r *run) commandRules(cc *cmdCall, base string) *family.Finding {
 	stdinProgram := false
 	switch {
 	case base == "git":
-		f = git.Judge(cc, &cc.Call)
+		f = git.Judge(r, &cc.Call)
 	case base == "rm" || base == "rmdir" || base == "unlink" || base == "find" || base == "dd" || base == "shred" ||
 		strings.HasPrefix(base, "mkfs") || base == "mke2fs" || base == "newfs":
-		f = deletion.Judge(cc, &cc.Call)
+		f = deletion.Judge(r, &cc.Call)
 	case base == "pwsh" || base == "powershell":
 		f = powershell.Launcher(r, &cc.Call, cc.sc.depth)
 	case family.IsShell(base) || family.IsAwk(base) || family.InterpreterKind(base) != "":
-		f = interp.Judge(cc, &cc.Call)
+		f = interp.Judge(r, &cc.Call)
 		stdinProgram = interp.ReadsProgramOnStdin(&cc.Call)
 	case base == "remove-item":
 		f = powershell.RemoveItem(r, &cc.Call)

@@ -152,14 +152,13 @@ func (r *run) fallbackScan(cc *cmdCall, base string) *family.Finding {
 		var f *family.Finding
 		switch name {
 		case "rm":
-			f = deletion.Judge(n, &n.Call)
+			f = deletion.Judge(r, &n.Call)
 		case "git":
-			n.sc = cc.sc
-			f = git.Judge(n, &n.Call)
+			f = git.Judge(r, &n.Call)
 		case "find":
-			f = deletion.Judge(n, &n.Call)
+			f = deletion.Judge(r, &n.Call)
 		default:
-			f = interp.Judge(n, &n.Call)
+			f = interp.Judge(r, &n.Call)
 		}
 		if f != nil || r.abort != nil {
 			return r.firstOf(f)

@@ -157,7 +157,7 @@ func (r *run) BothShells() bool { return r.req.Shell == ShellAuto }
 func (r *run) JudgeArgv(args []family.Field, depth int, segment string) *family.Finding {
 	sc := r.rootScope()
 	sc.depth = depth
-	return r.analyzeCall(&cmdCall{Call: family.Call{Args: args, Cwd: r.origCwd, Seg: segment}, r: r, sc: sc})
+	return r.analyzeCall(&cmdCall{Call: family.Call{Args: args, Cwd: r.origCwd, Seg: segment, Shell: sc}, sc: sc})
 }
 
 // reserveParallel charges parallel expansion work and reports whether

@@ -42,6 +42,12 @@ func (r *run) rootScope() *scope {
 	return sc
 }
 
+// Vars are the shell variables at this point; rules only read them.
+func (sc *scope) Vars() map[string]family.Var { return sc.vars }
+
+// Depth is how deeply this script is nested in code handed to shells.
+func (sc *scope) Depth() int { return sc.depth }
+
 // clone returns an independent copy, for subshells, substitutions and
 // pipeline members whose changes must not leak back.
 func (sc *scope) clone() *scope {

@@ -116,7 +116,7 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *family.Finding) {
 		}
 		n := cc.with(args[i:])
 		n.noFunc = true
-		n.lookupOnly = cc.lookupOnly || lookup
+		n.LookupOnly = cc.LookupOnly || lookup
 		return true, r.analyzeCall(n)
 	case "builtin":
 		i := 1
@@ -222,9 +222,9 @@ func (r *run) peelWrapper(cc *cmdCall, base string) (bool, *family.Finding) {
 		n.external = true
 		return true, r.analyzeCall(n)
 	case "xargs":
-		return true, interp.JudgeCarrier(cc, &cc.Call)
+		return true, interp.JudgeCarrier(r, &cc.Call)
 	case "parallel", "sem":
-		return true, interp.JudgeCarrier(cc, &cc.Call)
+		return true, interp.JudgeCarrier(r, &cc.Call)
 	case "uv", "poetry", "pipenv", "bundle", "pdm", "hatch", "rye":
 		if len(args) > 2 && (args[1].Val == "run" || args[1].Val == "exec") {
 			return true, inner(family.SkipOptions(args, 2, family.OptSpec{WithValue: family.NameSet("--with", "--python", "--directory", "--project", "--env-file", "--group", "--extra", "--package")}))

@@ -16,8 +16,6 @@ import (
 type Context interface {
 	// Rules are the custom rules in force.
 	Rules() []events.GuardRule
-	// Depth is how deeply the command is nested in code handed to shells.
-	Depth() int
 }
 
 var subcommandOptsWithValue = family.NameSet("-c", "-C", "--git-dir", "--work-tree", "--namespace", "--config-env")
@@ -30,7 +28,7 @@ func Judge(ctx Context, c *family.Call) *family.Finding {
 	if len(rules) == 0 || len(c.Args) == 0 {
 		return nil
 	}
-	if ctx.Depth() > 0 {
+	if c.Shell.Depth() > 0 {
 		switch family.CommandBase(c.Args[0].Val) {
 		case "git", "rm", "find", "xargs", "parallel":
 			return nil

@@ -11,16 +11,20 @@ import (
 )
 
 // fakeContext is all a custom rule needs to know.
-type fakeContext struct {
-	rules []events.GuardRule
-	depth int
-}
+type fakeContext struct{ rules []events.GuardRule }
 
 func (f fakeContext) Rules() []events.GuardRule { return f.rules }
-func (f fakeContext) Depth() int                { return f.depth }
 
-func call(words ...string) *family.Call {
-	c := &family.Call{Seg: "seg"}
+// shell is the shell state of a command nested depth levels deep.
+type shell struct{ depth int }
+
+func (s shell) Vars() map[string]family.Var { return nil }
+func (s shell) Depth() int                  { return s.depth }
+
+func call(words ...string) *family.Call { return nestedCall(0, words...) }
+
+func nestedCall(depth int, words ...string) *family.Call {
+	c := &family.Call{Seg: "seg", Shell: shell{depth}}
 	for _, w := range words {
 		c.Args = append(c.Args, family.Lit(w))
 	}
@@ -42,7 +46,6 @@ func TestCustomRulesMatchCommandSubcommandAndArguments(t *testing.T) {
 
 	// Like upstream, git rules do not apply inside code handed to a shell;
 	// the others do.
-	ctx.depth = 1
-	require.Nil(t, custom.Judge(ctx, call("git", "add", "-A")))
-	require.NotNil(t, custom.Judge(ctx, call("npm", "publish")))
+	require.Nil(t, custom.Judge(ctx, nestedCall(1, "git", "add", "-A")))
+	require.NotNil(t, custom.Judge(ctx, nestedCall(1, "npm", "publish")))
 }

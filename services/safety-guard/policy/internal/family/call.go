@@ -17,6 +17,21 @@ type Call struct {
 	// InputValues are the carrier's input words when the producer is known,
 	// used only by secret protection.
 	InputValues []string
+	// Shell is the shell state the command runs in.
+	Shell Shell
+	// LookupOnly is true for command -v/-V: the command is not run, but its
+	// destructive shape is still judged.
+	LookupOnly bool
+	// Peeled counts wrappers removed so far, to bound pathological chains.
+	Peeled int
+}
+
+// Shell is the shell state a command runs in, as far as rules read it.
+type Shell interface {
+	// Vars are the shell variables the command sees; rules only read them.
+	Vars() map[string]Var
+	// Depth is how deeply the command is nested in code handed to shells.
+	Depth() int
 }
 
 // EnvValue returns the value the command's own environment assigns to name.

@@ -14,13 +14,17 @@ import (
 type fakeContext struct {
 	mode guard.Mode
 	off  map[string]bool
-	vars map[string]family.Var
 }
 
-func (f fakeContext) Mode() guard.Mode            { return f.mode }
-func (f fakeContext) Switched(string) bool        { return false }
-func (f fakeContext) Enabled(id string) bool      { return !f.off[id] }
-func (f fakeContext) Vars() map[string]family.Var { return f.vars }
+// shell is a shell state with some variables.
+type shell map[string]family.Var
+
+func (s shell) Vars() map[string]family.Var { return s }
+func (s shell) Depth() int                  { return 0 }
+
+func (f fakeContext) Mode() guard.Mode       { return f.mode }
+func (f fakeContext) Switched(string) bool   { return false }
+func (f fakeContext) Enabled(id string) bool { return !f.off[id] }
 func (f fakeContext) Block(id, reason, seg string) *family.Finding {
 	if !f.Enabled(id) {
 		return nil
@@ -28,8 +32,10 @@ func (f fakeContext) Block(id, reason, seg string) *family.Finding {
 	return &family.Finding{Rule: id, Reason: reason, Segment: seg}
 }
 
-func call(words ...string) *family.Call {
-	c := &family.Call{Seg: "seg"}
+func call(words ...string) *family.Call { return callIn(nil, words...) }
+
+func callIn(vars shell, words ...string) *family.Call {
+	c := &family.Call{Seg: "seg", Shell: vars}
 	for _, w := range words {
 		c.Args = append(c.Args, family.Lit(w))
 	}
@@ -55,9 +61,9 @@ func TestGitRulesFollowSubcommandsOptionsAndConfiguration(t *testing.T) {
 	// An alias defined on the command line is resolved.
 	require.Equal(t, guard.RuleGitResetHard, rule(git.Judge(ctx, call("git", "-c", "alias.nuke=reset --hard", "nuke"))))
 	// An SSH override on a network command, from the shell's exported variables.
-	ctx.vars = map[string]family.Var{"GIT_SSH_COMMAND": {Val: "ssh -o ProxyCommand=x", Known: true, Set: true, Exported: true}}
-	require.Equal(t, guard.RuleGitSSHOverride, rule(git.Judge(ctx, call("git", "fetch"))))
-	require.Equal(t, "", rule(git.Judge(ctx, call("git", "status"))))
+	vars := shell{"GIT_SSH_COMMAND": {Val: "ssh -o ProxyCommand=x", Known: true, Set: true, Exported: true}}
+	require.Equal(t, guard.RuleGitSSHOverride, rule(git.Judge(ctx, callIn(vars, "git", "fetch"))))
+	require.Equal(t, "", rule(git.Judge(ctx, callIn(vars, "git", "status"))))
 
 	// A rule switched off lets the command pass.
 	ctx = fakeContext{off: map[string]bool{guard.RuleGitPushForce: true}}

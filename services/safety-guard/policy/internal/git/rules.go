@@ -9,18 +9,18 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/gitrepo"
 )
 
-// Context is what the git rules need of the walker: how to decide, and the
-// shell variables the command sees (git reads its configuration from them).
+// Context is what the git rules need of the walker: how to decide. Git's
+// configuration also comes from the shell variables the command sees
+// (Call.Shell).
 type Context interface {
 	family.Verdicts
-	Vars() map[string]family.Var
 }
 
 // commandEnv returns the environment git would see: exported shell variables
 // (including the inherited environment) overlaid with the command's assignments.
 func commandEnv(ctx Context, c *family.Call) map[string]family.Field {
 	env := map[string]family.Field{}
-	for k, v := range ctx.Vars() {
+	for k, v := range c.Shell.Vars() {
 		if !v.Exported {
 			continue
 		}
@@ -205,7 +205,7 @@ func worktreeRelaxes(ctx Context, c *family.Call, inv invocation, m *match, env 
 			return false
 		}
 	}
-	for k, v := range ctx.Vars() {
+	for k, v := range c.Shell.Vars() {
 		if envConfig[k] && v.Exported && v.FromScript {
 			return false
 		}

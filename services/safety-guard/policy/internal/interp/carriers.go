@@ -419,7 +419,7 @@ func commandEnvValue(ctx Context, c *family.Call, name string) (family.Field, bo
 	if v, ok := c.EnvValue(name); ok {
 		return v, true
 	}
-	if v, ok := ctx.Vars()[name]; ok && v.Exported {
+	if v, ok := c.Shell.Vars()[name]; ok && v.Exported {
 		if !v.Known {
 			return family.Field{Val: "$" + name}, true
 		}

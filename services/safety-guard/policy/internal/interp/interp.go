@@ -12,13 +12,11 @@ import (
 	"github.com/phantom-run/phantom/services/safety-guard/policy/internal/secrets"
 )
 
-// Context is what these rules need of the walker: to decide, the shell
-// variables the command sees, the files it wrote, the secret rules (for the
-// paths in code), and the walker itself for the code and commands they hand
-// on.
+// Context is what these rules need of the walker: to decide, the files the
+// command wrote, the secret rules (for the paths in code), and the walker
+// itself for the code and commands they hand on.
 type Context interface {
 	secrets.Context
-	Vars() map[string]family.Var
 	// WrittenFile returns what the command wrote to path earlier (relative
 	// to cwd), and whether the engine knows the content.
 	WrittenFile(cwd, path string) (content string, known, ok bool)

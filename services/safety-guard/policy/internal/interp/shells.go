@@ -216,7 +216,7 @@ func commandSetVar(ctx Context, c *family.Call, name string) (family.Field, bool
 	if v, ok := c.EnvValue(name); ok {
 		return v, true
 	}
-	if v, ok := ctx.Vars()[name]; ok && v.Exported && v.FromScript {
+	if v, ok := c.Shell.Vars()[name]; ok && v.Exported && v.FromScript {
 		if !v.Known {
 			return family.Field{Val: "$" + name}, true
 		}
