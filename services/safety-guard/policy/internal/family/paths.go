@@ -16,7 +16,9 @@ func Within(p, root string) bool {
 	if root == "/" {
 		return strings.HasPrefix(p, "/")
 	}
-	return strings.HasPrefix(p, root+string(filepath.Separator))
+	// p starts with root and a separator; no root+"/" is built, since this
+	// runs for every path every rule resolves.
+	return len(p) > len(root) && p[len(root)] == filepath.Separator && strings.HasPrefix(p, root)
 }
 
 // StrictlyWithin reports whether p is inside root but not root itself.
